@@ -1,0 +1,68 @@
+//! The command line: one subcommand per file, and the one dispatch `match`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub mod req;
+pub mod server;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "scistream",
+    version,
+    about = "Stream memory-to-memory between facilities through SciStream gateway nodes",
+    after_help = crate::exit::TABLE
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Configuration file with scopes, tokens and the server-to-scope map
+    /// [default: $XDG_CONFIG_HOME/scistream/config.yaml]
+    #[arg(long, global = true, env = "SCISTREAM_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// More log output (-v: debug, -vv: trace); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the control server (S2CS) and its data plane on a gateway node
+    Server(server::ServerArgs),
+    /// Drive sessions on a server (S2UC): prod, cons, release
+    Req(req::ReqArgs),
+}
+
+impl Cli {
+    pub fn run(self) -> anyhow::Result<()> {
+        let runtime = tokio::runtime::Runtime::new()?;
+        runtime.block_on(async move {
+            match self.command {
+                Command::Server(args) => server::run(&self.global, args).await,
+                Command::Req(args) => req::run(&self.global, args).await,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
