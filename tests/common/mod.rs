@@ -1,0 +1,6 @@
+//! Fixtures shared by the integration tests.
+// Each test binary uses its own part of these fixtures; what one leaves unused is not dead.
+#![allow(dead_code)]
+
+pub mod oauth;
+pub mod user;
