@@ -2,11 +2,17 @@
 //! that stream memory-to-memory between facilities through gateway nodes.
 
 pub mod auth;
+pub mod client;
 pub mod cmd;
 pub mod config;
+pub mod endpoint;
 pub mod exit;
+pub mod logging;
+pub mod paths;
 pub mod relay;
 pub mod secret;
+pub mod server;
+pub mod tls;
 
 /// Code generated from `proto/scistream.proto` (scistream-proto 1.2).
 pub mod pb {

@@ -5,7 +5,8 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::auth::{unmapped_hint, ScopeId, DEFAULT_SCOPE};
-use crate::config::{self, file, Config};
+use crate::config::{file, Config};
+use crate::paths;
 use crate::exit::Failure;
 
 #[derive(Debug, Args)]
@@ -30,7 +31,7 @@ struct Entry<'a> {
 }
 
 pub async fn run(global: &super::GlobalArgs, args: CheckAuthArgs) -> anyhow::Result<()> {
-    let path = config::resolve_path(global.config.as_deref())?;
+    let path = paths::config_file(global.config.as_deref());
     let config = file::load(&path)?;
     let scopes = selected_scopes(&config, &args)?;
     let now = Utc::now();

@@ -7,7 +7,8 @@ use chrono::Utc;
 use clap::Args;
 
 use crate::auth::{token_store, AuthSettings, NativeClient, ScopeId, DEFAULT_SCOPE};
-use crate::config::{self, file, ServerAddr};
+use crate::config::{file, ServerAddr};
+use crate::paths;
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {
@@ -25,7 +26,7 @@ pub struct LoginArgs {
 const LINK_PROMPT: &str = "Please authenticate with Globus here";
 
 pub async fn run(global: &super::GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
-    let path = config::resolve_path(global.config.as_deref())?;
+    let path = paths::config_file(global.config.as_deref());
     let config = file::load(&path)?;
     let logged_in = config
         .tokens

@@ -3,7 +3,8 @@
 use clap::Args;
 
 use crate::auth::{token_store, AuthSettings, NativeClient, ScopeId};
-use crate::config::{self, file};
+use crate::config::file;
+use crate::paths;
 use crate::exit::Failure;
 
 #[derive(Debug, Args)]
@@ -14,7 +15,7 @@ pub struct LogoutArgs {
 }
 
 pub async fn run(global: &super::GlobalArgs, args: LogoutArgs) -> anyhow::Result<()> {
-    let path = config::resolve_path(global.config.as_deref())?;
+    let path = paths::config_file(global.config.as_deref());
     let client = NativeClient::new(&AuthSettings::load(&file::load(&path)?)?)?;
     // Forget first: the local copies go even when the auth server cannot be reached.
     let removed = token_store::remove(&path, args.scope.as_ref()).await?;

@@ -4,7 +4,6 @@
 //! tested from fixture files and so a corrupt file is reported before anything is written.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -95,43 +94,9 @@ fn http_url<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error
     }
 }
 
-/// `--config`/`SCISTREAM_CONFIG` if given, else `$XDG_CONFIG_HOME/scistream/config.yaml`,
-/// else `~/.config/scistream/config.yaml`.
-pub fn resolve_path(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
-    if let Some(path) = explicit {
-        return Ok(path.to_owned());
-    }
-    default_path(
-        std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from),
-        std::env::var_os("HOME").map(PathBuf::from),
-    )
-}
-
-fn default_path(xdg: Option<PathBuf>, home: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    // The XDG spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
-    let base = match (xdg.filter(|p| p.is_absolute()), home) {
-        (Some(xdg), _) => xdg,
-        (None, Some(home)) => home.join(".config"),
-        (None, None) => anyhow::bail!(
-            "could not find a place for the config file: neither XDG_CONFIG_HOME nor HOME is set; \
-             pass --config PATH or set SCISTREAM_CONFIG"
-        ),
-    };
-    Ok(base.join("scistream").join("config.yaml"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn default_path_prefers_an_absolute_xdg_config_home() {
-        let path = default_path(Some("/x".into()), Some("/home/u".into())).unwrap();
-        assert_eq!(path, Path::new("/x/scistream/config.yaml"));
-        let path = default_path(Some("rel".into()), Some("/home/u".into())).unwrap();
-        assert_eq!(path, Path::new("/home/u/.config/scistream/config.yaml"));
-        assert!(default_path(None, None).is_err());
-    }
 
     #[test]
     fn scope_lookup_tries_host_and_port_then_host() {

@@ -46,9 +46,20 @@ impl SessionRelay {
         let mut tasks = JoinSet::new();
         for (index, listener) in listeners.into_iter().enumerate() {
             let rx = targets.subscribe();
-            tasks.spawn(accept_loop(uid.clone(), index, listener, rx, counters.clone()));
+            tasks.spawn(accept_loop(
+                uid.clone(),
+                index,
+                listener,
+                rx,
+                counters.clone(),
+            ));
         }
-        SessionRelay { uid, targets, counters, tasks }
+        SessionRelay {
+            uid,
+            targets,
+            counters,
+            tasks,
+        }
     }
 
     /// Listener i relays new connections to `targets[i % targets.len()]` ("host:port").
