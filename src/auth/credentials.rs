@@ -26,6 +26,40 @@ pub struct Credentials {
     pub warning: Option<String>,
 }
 
+/// What the session header shows for no token: the Python client's placeholder.
+pub const NO_TOKEN: &str = "INVALID_TOKEN";
+
+impl Credentials {
+    /// The token as the session header shows it: [`NO_TOKEN`], the whole token when `show`,
+    /// else enough of it to tell tokens apart.
+    pub fn shown_token(&self, show: bool) -> String {
+        match &self.access_token {
+            None => NO_TOKEN.to_owned(),
+            Some(token) if show => token.expose().to_owned(),
+            Some(token) => format!("{}…", token.expose().chars().take(8).collect::<String>()),
+        }
+    }
+
+    /// What to tell the user when `s2cs` refused the call as unauthenticated: the server's
+    /// message (which names the scope it expects) and the login command that fixes it.
+    pub fn refusal(&self, s2cs: &str, server_message: &str) -> String {
+        let host = host_of(s2cs);
+        let wanted = server_message
+            .rsplit(' ')
+            .next()
+            .and_then(|word| word.parse::<ScopeId>().ok());
+        let fix = match (wanted, &self.scope) {
+            // The right scope was sent: its token is stale (revoked, or replaced elsewhere).
+            (Some(wanted), Some(sent)) if wanted == *sent => {
+                format!("scistream login --scope {wanted} --force")
+            }
+            (Some(wanted), _) => format!("scistream login --scope {wanted} --map {host}"),
+            (None, _) => format!("scistream login --scope <SCOPE> --map {host}"),
+        };
+        format!("Please obtain new credentials: {server_message}\nrun: {fix}")
+    }
+}
+
 /// Picks the scope for `s2cs` (`host:port`): `explicit_scope` wins, then the server map by
 /// `host:port`, then by `host`. Refreshes an expired access token with the refresh token and
 /// saves the new one (under the config lock) before returning it.
@@ -91,6 +125,10 @@ pub fn unmapped_hint(config: &Config, s2cs: &str) -> String {
     )
 }
 
+fn host_of(s2cs: &str) -> String {
+    ServerAddr::parse(s2cs).map_or_else(|_| s2cs.to_owned(), |a| a.host_only().to_string())
+}
+
 /// Refreshes under the lock, re-reading first: another process may have refreshed (or logged
 /// out) while this one waited.
 async fn refresh(config_path: &Path, scope: &ScopeId) -> anyhow::Result<Secret> {
@@ -112,4 +150,54 @@ async fn refresh(config_path: &Path, scope: &ScopeId) -> anyhow::Result<Secret> 
     locked.config.tokens.insert(scope.clone(), fresh);
     locked.save()?;
     Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OTHER: &str = "5b5f6e43-6a8e-4d5e-9d6a-2a7f0b1c9e11";
+
+    fn credentials(scope: Option<&str>, token: Option<&str>) -> Credentials {
+        Credentials {
+            scope: scope.map(|s| s.parse().unwrap()),
+            access_token: token.map(Secret::new),
+            warning: None,
+        }
+    }
+
+    #[test]
+    fn the_header_shows_a_prefix_unless_asked_for_the_whole_token() {
+        let with = credentials(None, Some("AgV1234567890xyz"));
+        assert_eq!(with.shown_token(false), "AgV12345…");
+        assert_eq!(with.shown_token(true), "AgV1234567890xyz");
+        assert_eq!(credentials(None, None).shown_token(true), NO_TOKEN);
+    }
+
+    #[test]
+    fn a_refusal_names_the_login_that_fixes_it() {
+        let message = format!("Authentication token is invalid for scope {OTHER}");
+        let fix = |c: Credentials| {
+            c.refusal("gw:5000", &message)
+                .lines()
+                .last()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            fix(credentials(Some(OTHER), Some("t"))),
+            format!("run: scistream login --scope {OTHER} --force")
+        );
+        let default = crate::auth::DEFAULT_SCOPE;
+        assert_eq!(
+            fix(credentials(Some(default), Some("t"))),
+            format!("run: scistream login --scope {OTHER} --map gw")
+        );
+        assert_eq!(
+            fix(credentials(None, None)),
+            format!("run: scistream login --scope {OTHER} --map gw")
+        );
+        let first = credentials(None, None).refusal("gw:5000", &message);
+        assert!(first.starts_with(&format!("Please obtain new credentials: {message}\n")));
+    }
 }

@@ -163,10 +163,10 @@ fn seconds_until(exp: u64) -> Duration {
     Duration::from_secs(exp.saturating_sub(now))
 }
 
-/// The token in a call's `authorization` metadata: the bare token (as the Python client sends
-/// it) or `Bearer <token>`.
-pub fn token_from_metadata(metadata: &tonic::metadata::MetadataMap) -> Option<&str> {
-    let value = metadata.get("authorization")?.to_str().ok()?.trim();
+/// The token in a call's `authorization` metadata (an HTTP/2 header): the bare token, as the
+/// Python client sends it, or `Bearer <token>`.
+pub fn token_from_headers(headers: &tonic::codegen::http::HeaderMap) -> Option<&str> {
+    let value = headers.get("authorization")?.to_str().ok()?.trim();
     let token = match value.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
         // A scheme with nothing after it is a missing token, not a token named "Bearer".
@@ -179,12 +179,12 @@ pub fn token_from_metadata(metadata: &tonic::metadata::MetadataMap) -> Option<&s
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tonic::metadata::MetadataMap;
+    use tonic::codegen::http::HeaderMap;
 
     fn token(value: &str) -> Option<String> {
-        let mut metadata = MetadataMap::new();
-        metadata.insert("authorization", value.parse().unwrap());
-        token_from_metadata(&metadata).map(String::from)
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", value.parse().unwrap());
+        token_from_headers(&headers).map(String::from)
     }
 
     #[test]
@@ -193,7 +193,7 @@ mod tests {
         assert_eq!(token("Bearer abc").as_deref(), Some("abc"));
         assert_eq!(token("bearer  abc ").as_deref(), Some("abc"));
         assert_eq!(token("Bearer "), None);
-        assert_eq!(token_from_metadata(&MetadataMap::new()), None);
+        assert_eq!(token_from_headers(&HeaderMap::new()), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //!
 //! Server side (`scistream server`, a resource server):
 //! - [`Introspector`]: checks each call's token by RFC 7662 introspection (cached briefly);
-//! - [`token_from_metadata`]: the token out of a call's metadata;
+//! - [`token_from_headers`]: the token out of a call's `authorization` metadata;
 //! - [`AuthError`]: the refusals, with one conversion to `tonic::Status`.
 
 use std::time::Duration;
@@ -20,8 +20,8 @@ mod scope;
 mod settings;
 pub mod token_store;
 
-pub use credentials::{credentials_for, unmapped_hint, Credentials};
-pub use introspect::{token_from_metadata, AuthError, Introspector, DEFAULT_CACHE_TTL};
+pub use credentials::{credentials_for, unmapped_hint, Credentials, NO_TOKEN};
+pub use introspect::{token_from_headers, AuthError, Introspector, DEFAULT_CACHE_TTL};
 pub use native::{NativeClient, PendingLogin};
 pub use scope::{ScopeId, DEFAULT_SCOPE};
 pub use settings::{AuthSettings, AUTH_URL_ENV, DEFAULT_AUTH_URL, DEFAULT_NATIVE_CLIENT_ID};

@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use crate::auth::{unmapped_hint, ScopeId, DEFAULT_SCOPE};
 use crate::config::{file, Config};
-use crate::paths;
 use crate::exit::Failure;
+use crate::paths;
 
 #[derive(Debug, Args)]
 pub struct CheckAuthArgs {

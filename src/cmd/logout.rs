@@ -4,8 +4,8 @@ use clap::Args;
 
 use crate::auth::{token_store, AuthSettings, NativeClient, ScopeId};
 use crate::config::file;
-use crate::paths;
 use crate::exit::Failure;
+use crate::paths;
 
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
