@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use scistream::auth::{token_from_metadata, AuthError, AuthSettings, Introspector};
+use scistream::auth::{token_from_headers, AuthError, AuthSettings, Introspector};
 use scistream::config::Config;
 use scistream::secret::Secret;
 
@@ -38,13 +38,13 @@ async fn an_active_token_with_the_servers_scope_passes() {
 }
 
 #[tokio::test]
-async fn a_bearer_prefixed_token_from_metadata_passes() {
+async fn a_bearer_prefixed_token_from_the_headers_passes() {
     let (auth, checker) = server_for_s1();
     let minted = auth.mint(S1, HOUR);
-    let mut metadata = tonic::metadata::MetadataMap::new();
+    let mut headers = tonic::codegen::http::HeaderMap::new();
     let value = format!("Bearer {}", minted.access_token);
-    metadata.insert("authorization", value.parse().unwrap());
-    checker.check(token_from_metadata(&metadata)).await.unwrap();
+    headers.insert("authorization", value.parse().unwrap());
+    checker.check(token_from_headers(&headers)).await.unwrap();
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod credentials;
 mod introspect;
 mod login;
 mod logout;
+mod scenarios;
 
 /// The default scope, and a second resource server's.
 const S1: &str = "c42c0dac-0a52-408e-a04f-5d31bfe0aef8";

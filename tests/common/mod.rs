@@ -3,4 +3,5 @@
 #![allow(dead_code)]
 
 pub mod oauth;
+pub mod server;
 pub mod user;
