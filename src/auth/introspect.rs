@@ -82,11 +82,6 @@ impl Introspector {
         }
     }
 
-    /// The resource server this checks for, as named in error messages.
-    pub fn client_id(&self) -> &ScopeId {
-        &self.client_id
-    }
-
     /// Checks the client id and secret once, at server start, so a typo fails there and not at
     /// the first user's request.
     pub async fn verify_credentials(&self) -> Result<(), AuthError> {
@@ -179,6 +174,7 @@ pub fn token_from_headers(headers: &tonic::codegen::http::HeaderMap) -> Option<&
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::DEFAULT_SCOPE;
     use tonic::codegen::http::HeaderMap;
 
     fn token(value: &str) -> Option<String> {
@@ -199,7 +195,7 @@ mod tests {
     #[test]
     fn unauthenticated_status_carries_the_exact_message() {
         let status = tonic::Status::from(AuthError::Invalid {
-            scope: ScopeId::default_scope(),
+            scope: DEFAULT_SCOPE.parse().unwrap(),
         });
         assert_eq!(status.code(), tonic::Code::Unauthenticated);
         assert_eq!(

@@ -15,10 +15,6 @@ pub const DEFAULT_SCOPE: &str = "c42c0dac-0a52-408e-a04f-5d31bfe0aef8";
 pub struct ScopeId(String);
 
 impl ScopeId {
-    pub fn default_scope() -> Self {
-        Self(DEFAULT_SCOPE.to_owned())
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -68,7 +64,7 @@ mod tests {
     #[test]
     fn spellings_of_one_uuid_are_one_scope() {
         let upper: ScopeId = DEFAULT_SCOPE.to_uppercase().parse().unwrap();
-        assert_eq!(upper, ScopeId::default_scope());
+        assert_eq!(upper.as_str(), DEFAULT_SCOPE);
     }
 
     #[test]
@@ -80,7 +76,7 @@ mod tests {
     #[test]
     fn scistream_scope_string() {
         assert_eq!(
-            ScopeId::default_scope().scistream_scope(),
+            DEFAULT_SCOPE.parse::<ScopeId>().unwrap().scistream_scope(),
             "https://auth.globus.org/scopes/c42c0dac-0a52-408e-a04f-5d31bfe0aef8/scistream"
         );
     }

@@ -50,6 +50,8 @@ pub async fn run(global: &super::GlobalArgs, args: LoginArgs) -> anyhow::Result<
     print!("Enter the resulting Authorization Code here: ");
     std::io::stdout().flush()?;
     let code = tokio::task::spawn_blocking(read_code).await??;
+    // The code is not echoed (hidden, or piped), so the line still ends at the prompt.
+    println!();
 
     let tokens = client
         .exchange_code(pending, &code)
@@ -81,9 +83,7 @@ fn print_mapped(args: &LoginArgs) {
 fn read_code() -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     let line = if stdin.is_terminal() {
-        let line = rpassword::read_password().context("could not read the authorization code")?;
-        println!();
-        line
+        rpassword::read_password().context("could not read the authorization code")?
     } else {
         let mut line = String::new();
         let read = stdin

@@ -11,7 +11,7 @@ use clap::Args;
 use tokio::net::TcpListener;
 
 use super::GlobalArgs;
-use crate::auth::{AuthSettings, Introspector, ScopeId, DEFAULT_SCOPE};
+use crate::auth::{AuthSettings, Introspector, ScopeId, DEFAULT_CACHE_TTL, DEFAULT_SCOPE};
 use crate::secret::Secret;
 use crate::server::{self, ServerOptions};
 use crate::{config, paths, tls};
@@ -73,7 +73,7 @@ pub struct ServerArgs {
     client_secret_file: Option<PathBuf>,
     /// Seconds a positive token check is reused (0: never); a revoked token is refused at most
     /// this late
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    #[arg(long, default_value_t = DEFAULT_CACHE_TTL.as_secs(), value_name = "SECS")]
     auth_cache_secs: u64,
 }
 

@@ -120,14 +120,15 @@ mod tests {
 
     #[test]
     fn round_trips_through_yaml() {
+        let scope: ScopeId = crate::auth::DEFAULT_SCOPE.parse().unwrap();
         let mut config = Config::default();
         config.tokens.insert(
-            ScopeId::default_scope(),
+            scope.clone(),
             TokenSet {
                 access_token: Secret::new("at"),
                 refresh_token: Some(Secret::new("rt")),
                 expires_at: "2026-12-01T10:00:00Z".parse().unwrap(),
-                scope: ScopeId::default_scope().scistream_scope(),
+                scope: scope.scistream_scope(),
             },
         );
         let yaml = config.to_yaml();
