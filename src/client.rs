@@ -10,12 +10,13 @@ use tonic::{Request, Status};
 use crate::exit::Failure;
 use crate::pb;
 use crate::pb::control_client::ControlClient;
+use crate::secret::Secret;
 
 /// A connection to one control server (`s2cs`), with the token its calls carry.
 #[derive(Clone)]
 pub struct Client {
     inner: ControlClient<Channel>,
-    token: Option<String>,
+    token: Option<Secret>,
 }
 
 /// What a session's setup returned.
@@ -30,7 +31,7 @@ impl Client {
     pub async fn connect(
         s2cs: &str,
         tls: Option<ClientTlsConfig>,
-        token: Option<String>,
+        token: Option<Secret>,
     ) -> Result<Client> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let mut endpoint = Endpoint::from_shared(format!("{scheme}://{s2cs}"))
@@ -52,8 +53,8 @@ impl Client {
         let mut request = Request::new(message);
         if let Some(token) = self
             .token
-            .as_deref()
-            .and_then(|t| MetadataValue::try_from(t).ok())
+            .as_ref()
+            .and_then(|t| MetadataValue::try_from(t.expose()).ok())
         {
             request.metadata_mut().insert("authorization", token);
         }

@@ -1,13 +1,16 @@
 //! SciStream: the control plane (S2CS server, S2UC client) and the data plane (S2DS relay)
 //! that stream memory-to-memory between facilities through gateway nodes.
 
+pub mod auth;
 pub mod client;
 pub mod cmd;
+pub mod config;
 pub mod endpoint;
 pub mod exit;
 pub mod logging;
 pub mod paths;
 pub mod relay;
+pub mod secret;
 pub mod server;
 pub mod tls;
 

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod check_auth;
+pub mod login;
+pub mod logout;
 pub mod req;
 pub mod server;
 
@@ -42,6 +45,12 @@ pub enum Command {
     Server(server::ServerArgs),
     /// Drive sessions on a server (S2UC): prod, cons, release
     Req(req::ReqArgs),
+    /// Log in to a scope with Globus Auth and store its tokens
+    Login(login::LoginArgs),
+    /// Revoke and forget the stored tokens
+    Logout(logout::LogoutArgs),
+    /// Show the stored access tokens
+    CheckAuth(check_auth::CheckAuthArgs),
 }
 
 impl Cli {
@@ -51,6 +60,9 @@ impl Cli {
             match self.command {
                 Command::Server(args) => server::run(&self.global, args).await,
                 Command::Req(args) => req::run(&self.global, args).await,
+                Command::Login(args) => login::run(&self.global, args).await,
+                Command::Logout(args) => logout::run(&self.global, args).await,
+                Command::CheckAuth(args) => check_auth::run(&self.global, args).await,
             }
         })
     }

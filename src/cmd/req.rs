@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use super::GlobalArgs;
+use crate::auth::{self, Credentials, ScopeId};
 use crate::client::{Client, OpenedSession};
 use crate::exit::Failure;
 use crate::{endpoint, paths, pb, tls};
@@ -43,6 +44,9 @@ struct ServerAddr {
     /// Talk plaintext gRPC to a server started with --no-tls
     #[arg(long, conflicts_with = "server_cert")]
     no_tls: bool,
+    /// Scope whose token to send [default: the one the config file maps this server to]
+    #[arg(long, value_name = "UUID")]
+    scope: Option<ScopeId>,
 }
 
 #[derive(Debug, Args)]
@@ -56,6 +60,9 @@ struct SessionArgs {
     /// Print one JSON object (uid, s2cs, role, listeners, targets) instead of text
     #[arg(long)]
     json: bool,
+    /// Show the whole access token in the header instead of its first characters
+    #[arg(long)]
+    show_token: bool,
 }
 
 #[derive(Debug, Args)]
@@ -125,18 +132,19 @@ pub async fn run(global: &GlobalArgs, args: ReqArgs) -> Result<()> {
             open(global, &a.server, &a.session, a.uid, "CONS", targets).await
         }
         Action::Release(a) => {
-            let client = connect(global, &a.server).await?;
+            let (client, credentials) = connect(global, &a.server).await?;
             client
                 .release(&a.uid)
                 .await
-                .map_err(|s| call_failed(&a.server.s2cs, s))?;
+                .map_err(|s| call_failed(&a.server.s2cs, &credentials, s))?;
             println!("Release completed");
             Ok(())
         }
     }
 }
 
-async fn connect(global: &GlobalArgs, server: &ServerAddr) -> Result<Client> {
+/// Connects with the token of the scope chosen for this server (refreshed if it expired).
+async fn connect(global: &GlobalArgs, server: &ServerAddr) -> Result<(Client, Credentials)> {
     let tls = match server.no_tls {
         true => None,
         false => Some(tls::client_config(
@@ -144,7 +152,13 @@ async fn connect(global: &GlobalArgs, server: &ServerAddr) -> Result<Client> {
             &paths::config_dir(global.config.as_deref()),
         )?),
     };
-    Client::connect(&server.s2cs, tls, None).await
+    let config = paths::config_file(global.config.as_deref());
+    let credentials = auth::credentials_for(&config, &server.s2cs, server.scope.as_ref()).await?;
+    if let Some(warning) = &credentials.warning {
+        eprintln!("warning: {warning}");
+    }
+    let client = Client::connect(&server.s2cs, tls, credentials.access_token.clone()).await?;
+    Ok((client, credentials))
 }
 
 /// Runs req (+ hello when `hello_list` is not empty) + update and prints the result.
@@ -156,8 +170,8 @@ async fn open(
     role: &str,
     hello_list: Vec<String>,
 ) -> Result<()> {
-    let client = connect(global, server).await?;
-    let token_shown = "INVALID_TOKEN";
+    let (client, credentials) = connect(global, server).await?;
+    let token_shown = credentials.shown_token(session.show_token);
     if !session.json {
         println!("uid; s2cs; access_token; role");
         println!("{uid} {} {token_shown} {role}", server.s2cs);
@@ -180,7 +194,7 @@ async fn open(
     let opened = client
         .open(req, hello)
         .await
-        .map_err(|s| call_failed(&server.s2cs, s))?;
+        .map_err(|s| call_failed(&server.s2cs, &credentials, s))?;
     print_opened(session.json, &uid, &server.s2cs, role, &opened)
 }
 
@@ -204,9 +218,12 @@ fn print_opened(
 }
 
 /// Turns a failed call into an error that says what to do.
-fn call_failed(s2cs: &str, status: tonic::Status) -> anyhow::Error {
+fn call_failed(s2cs: &str, credentials: &Credentials, status: tonic::Status) -> anyhow::Error {
     let message = status.message().to_string();
     match status.code() {
+        tonic::Code::Unauthenticated => {
+            Failure::AuthRequired(credentials.refusal(s2cs, &message)).into()
+        }
         tonic::Code::NotFound => Failure::NotFound(format!("{message} (s2cs {s2cs})")).into(),
         tonic::Code::Unavailable => Failure::Unreachable(format!(
             "s2cs {s2cs} is unavailable: {message}; is `scistream server` running there?"

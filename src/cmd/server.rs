@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -10,8 +11,10 @@ use clap::Args;
 use tokio::net::TcpListener;
 
 use super::GlobalArgs;
+use crate::auth::{AuthSettings, Introspector, ScopeId, DEFAULT_CACHE_TTL, DEFAULT_SCOPE};
+use crate::secret::Secret;
 use crate::server::{self, ServerOptions};
-use crate::{paths, tls};
+use crate::{config, paths, tls};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -51,6 +54,27 @@ pub struct ServerArgs {
     /// Serve plaintext gRPC: tokens would cross the network in the clear
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     no_tls: bool,
+    /// Globus client id of this server: the scope clients must log in to
+    #[arg(long, alias = "client_id", default_value = DEFAULT_SCOPE, value_name = "UUID")]
+    client_id: ScopeId,
+    /// Client secret of --client-id; it turns token checking on (without one, every call is
+    /// accepted). Prefer --client-secret-file or the environment: arguments show in `ps`
+    #[arg(
+        long,
+        alias = "client_secret",
+        env = "SCISTREAM_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    client_secret: Option<Secret>,
+    /// Read the client secret from this file (surrounding whitespace ignored); wins over
+    /// --client-secret
+    #[arg(long, value_name = "PATH")]
+    client_secret_file: Option<PathBuf>,
+    /// Seconds a positive token check is reused (0: never); a revoked token is refused at most
+    /// this late
+    #[arg(long, default_value_t = DEFAULT_CACHE_TTL.as_secs(), value_name = "SECS")]
+    auth_cache_secs: u64,
 }
 
 fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
@@ -89,6 +113,7 @@ pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         );
     }
     let tls = server_tls(global, &args)?;
+    let auth = server_auth(global, &args).await?;
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = TcpListener::bind(addr)
         .await
@@ -99,6 +124,7 @@ pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         hello_timeout: args.hello_timeout,
         max_conn: usize::from(args.max_conn),
         tls,
+        auth,
     };
     println!("Server started on {}", listener.local_addr()?);
     server::serve(listener, options, shutdown_signal()).await
@@ -131,6 +157,46 @@ fn server_tls(
         cert.display()
     );
     Ok(Some(config))
+}
+
+/// Token checking, on iff a client secret is given. The credentials are tried now, so a wrong
+/// secret stops the start instead of failing the first user's request.
+async fn server_auth(global: &GlobalArgs, args: &ServerArgs) -> Result<Option<Arc<Introspector>>> {
+    let Some(secret) = client_secret(args)? else {
+        tracing::warn!(
+            "authentication is OFF: no client secret, so every call is accepted; give \
+             --client-secret-file or SCISTREAM_CLIENT_SECRET to check tokens"
+        );
+        return Ok(None);
+    };
+    let config = config::file::load(&paths::config_file(global.config.as_deref()))?;
+    let settings = AuthSettings::load(&config)?;
+    let introspector = Introspector::new(&settings, args.client_id.clone(), secret)?
+        .with_cache_ttl(Duration::from_secs(args.auth_cache_secs));
+    introspector
+        .verify_credentials()
+        .await
+        .context("refusing to start without working token checks")?;
+    tracing::info!(client_id = %args.client_id, auth_url = settings.base_url(), "authentication is ON");
+    Ok(Some(Arc::new(introspector)))
+}
+
+fn client_secret(args: &ServerArgs) -> Result<Option<Secret>> {
+    let Some(path) = &args.client_secret_file else {
+        return Ok(args
+            .client_secret
+            .clone()
+            .filter(|s| !s.expose().is_empty()));
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("could not read --client-secret-file {}", path.display()))?;
+    if text.trim().is_empty() {
+        bail!(
+            "--client-secret-file {} is empty: put the client secret in it",
+            path.display()
+        );
+    }
+    Ok(Some(Secret::new(text.trim())))
 }
 
 async fn shutdown_signal() {

@@ -3,6 +3,7 @@
 //! [`serve`] takes an already-bound listener and a shutdown future, so tests run servers on
 //! port 0 in-process and `scistream server` passes the real port and SIGINT/SIGTERM.
 
+mod authorize;
 mod control;
 mod error;
 mod ports;
@@ -22,6 +23,7 @@ use tonic::transport::ServerTlsConfig;
 pub use error::Error;
 pub use sessions::{Role, SessionView, Sessions};
 
+use crate::auth::Introspector;
 use crate::pb::control_server::ControlServer;
 
 /// How long in-flight calls get to finish after shutdown starts.
@@ -36,6 +38,8 @@ pub struct ServerOptions {
     pub max_conn: usize,
     /// None: plaintext.
     pub tls: Option<ServerTlsConfig>,
+    /// Checks every call's token; None: authentication is off and every call is accepted.
+    pub auth: Option<Arc<Introspector>>,
 }
 
 /// Serves the control service on `listener` until `shutdown` completes, then releases every
@@ -76,6 +80,9 @@ pub async fn serve(
     // Small control messages must not wait for delayed ACKs (Nagle).
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = builder
+        .layer(tower::filter::AsyncFilterLayer::new(authorize::Authorize(
+            options.auth,
+        )))
         .add_service(ControlServer::new(control))
         .serve_with_incoming_shutdown(incoming, stop);
     tokio::select! {

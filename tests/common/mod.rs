@@ -1,3 +1,8 @@
-#![allow(dead_code)] // each test binary uses a different part of the fixtures
+//! Fixtures shared by the integration tests.
+// Each test binary uses its own part of these fixtures; what one leaves unused is not dead.
+#![allow(dead_code)]
 
+pub mod oauth;
 pub mod server;
+pub mod server_process;
+pub mod user;

@@ -63,6 +63,7 @@ impl TestServer {
             hello_timeout: options.hello_timeout,
             max_conn: options.max_conn,
             tls,
+            auth: None,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {

@@ -1,0 +1,203 @@
+//! What the client sends to a control server: the scope chosen for its address and a fresh
+//! access token for that scope.
+
+use std::path::Path;
+
+use anyhow::Context;
+use chrono::{TimeDelta, Utc};
+
+use super::{AuthSettings, NativeClient, ScopeId};
+use crate::config::file::{self, LockedConfig};
+use crate::config::{Config, ServerAddr, TokenSet};
+use crate::secret::Secret;
+
+/// A token this close to expiry is refreshed first, so it cannot expire in flight.
+const REFRESH_MARGIN: TimeDelta = TimeDelta::seconds(60);
+
+/// The credentials for one control server.
+#[derive(Debug)]
+pub struct Credentials {
+    /// `--scope` if given, else the scope the server map gives the address; `None` if unmapped.
+    pub scope: Option<ScopeId>,
+    /// The access token for `scope`; `None` when not logged in to it (or not mapped).
+    pub access_token: Option<Secret>,
+    /// Something the user must hear about (unmapped address, not logged in, refresh failed),
+    /// ready to print on stderr.
+    pub warning: Option<String>,
+}
+
+/// What the session header shows for no token: the Python client's placeholder.
+pub const NO_TOKEN: &str = "INVALID_TOKEN";
+
+impl Credentials {
+    /// The token as the session header shows it: [`NO_TOKEN`], the whole token when `show`,
+    /// else enough of it to tell tokens apart.
+    pub fn shown_token(&self, show: bool) -> String {
+        match &self.access_token {
+            None => NO_TOKEN.to_owned(),
+            Some(token) if show => token.expose().to_owned(),
+            Some(token) => format!("{}…", token.expose().chars().take(8).collect::<String>()),
+        }
+    }
+
+    /// What to tell the user when `s2cs` refused the call as unauthenticated: the server's
+    /// message (which names the scope it expects) and the login command that fixes it.
+    pub fn refusal(&self, s2cs: &str, server_message: &str) -> String {
+        let host = host_of(s2cs);
+        let wanted = server_message
+            .rsplit(' ')
+            .next()
+            .and_then(|word| word.parse::<ScopeId>().ok());
+        let fix = match (wanted, &self.scope) {
+            // The right scope was sent: its token is stale (revoked, or replaced elsewhere).
+            (Some(wanted), Some(sent)) if wanted == *sent => {
+                format!("scistream login --scope {wanted} --force")
+            }
+            (Some(wanted), _) => format!("scistream login --scope {wanted} --map {host}"),
+            (None, _) => format!("scistream login --scope <SCOPE> --map {host}"),
+        };
+        format!("Please obtain new credentials: {server_message}\nrun: {fix}")
+    }
+}
+
+/// Picks the scope for `s2cs` (`host:port`): `explicit_scope` wins, then the server map by
+/// `host:port`, then by `host`. Refreshes an expired access token with the refresh token and
+/// saves the new one (under the config lock) before returning it.
+///
+/// Not logged in at all and no `--scope`: no token and no warning. Errors only when the config
+/// file cannot be read or parsed.
+pub async fn credentials_for(
+    config_path: &Path,
+    s2cs: &str,
+    explicit_scope: Option<&ScopeId>,
+) -> anyhow::Result<Credentials> {
+    let config = file::load(config_path)?;
+    let Some(scope) = explicit_scope.or_else(|| config.scope_for(s2cs)).cloned() else {
+        // Without any login there is nothing the mapping could have sent: stay quiet.
+        let warning = (!config.tokens.is_empty()).then(|| unmapped_hint(&config, s2cs));
+        return Ok(Credentials {
+            scope: None,
+            access_token: None,
+            warning,
+        });
+    };
+    let (access_token, warning) = match config.tokens.get(&scope) {
+        None => (
+            None,
+            Some(format!(
+                "not logged in to scope {scope}, which {s2cs} uses; run: scistream login --scope {scope}"
+            )),
+        ),
+        Some(tokens) if !expires_soon(tokens) => (Some(tokens.access_token.clone()), None),
+        Some(_) => match refresh(config_path, &scope).await {
+            Ok(token) => (Some(token), None),
+            Err(err) => (
+                None,
+                Some(format!(
+                    "the access token for scope {scope} expired and could not be refreshed: \
+                     {err:#}; run: scistream login --scope {scope} --force"
+                )),
+            ),
+        },
+    };
+    Ok(Credentials {
+        scope: Some(scope),
+        access_token,
+        warning,
+    })
+}
+
+fn expires_soon(tokens: &TokenSet) -> bool {
+    tokens.is_expired(Utc::now() + REFRESH_MARGIN)
+}
+
+/// Names the address that has no scope and the command that maps it.
+pub fn unmapped_hint(config: &Config, s2cs: &str) -> String {
+    let host =
+        ServerAddr::parse(s2cs).map_or_else(|_| s2cs.to_owned(), |a| a.host_only().to_string());
+    // With one scope logged in, the fix is almost certainly that scope.
+    let scope = match config.tokens.keys().collect::<Vec<_>>().as_slice() {
+        [only] => only.to_string(),
+        _ => "<SCOPE>".to_owned(),
+    };
+    format!(
+        "no scope is mapped for {host}; add it with scistream login --scope {scope} --map {host}"
+    )
+}
+
+fn host_of(s2cs: &str) -> String {
+    ServerAddr::parse(s2cs).map_or_else(|_| s2cs.to_owned(), |a| a.host_only().to_string())
+}
+
+/// Refreshes under the lock, re-reading first: another process may have refreshed (or logged
+/// out) while this one waited.
+async fn refresh(config_path: &Path, scope: &ScopeId) -> anyhow::Result<Secret> {
+    let mut locked = LockedConfig::acquire(config_path).await?;
+    let current = locked
+        .config
+        .tokens
+        .get(scope)
+        .cloned()
+        .context("the token was removed by a logout meanwhile")?;
+    if !expires_soon(&current) {
+        return Ok(current.access_token);
+    }
+    let settings = AuthSettings::load(&locked.config)?;
+    let fresh = NativeClient::new(&settings)?
+        .refresh(scope, &current)
+        .await?;
+    let token = fresh.access_token.clone();
+    locked.config.tokens.insert(scope.clone(), fresh);
+    locked.save()?;
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OTHER: &str = "5b5f6e43-6a8e-4d5e-9d6a-2a7f0b1c9e11";
+
+    fn credentials(scope: Option<&str>, token: Option<&str>) -> Credentials {
+        Credentials {
+            scope: scope.map(|s| s.parse().unwrap()),
+            access_token: token.map(Secret::new),
+            warning: None,
+        }
+    }
+
+    #[test]
+    fn the_header_shows_a_prefix_unless_asked_for_the_whole_token() {
+        let with = credentials(None, Some("AgV1234567890xyz"));
+        assert_eq!(with.shown_token(false), "AgV12345…");
+        assert_eq!(with.shown_token(true), "AgV1234567890xyz");
+        assert_eq!(credentials(None, None).shown_token(true), NO_TOKEN);
+    }
+
+    #[test]
+    fn a_refusal_names_the_login_that_fixes_it() {
+        let message = format!("Authentication token is invalid for scope {OTHER}");
+        let fix = |c: Credentials| {
+            c.refusal("gw:5000", &message)
+                .lines()
+                .last()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            fix(credentials(Some(OTHER), Some("t"))),
+            format!("run: scistream login --scope {OTHER} --force")
+        );
+        let default = crate::auth::DEFAULT_SCOPE;
+        assert_eq!(
+            fix(credentials(Some(default), Some("t"))),
+            format!("run: scistream login --scope {OTHER} --map gw")
+        );
+        assert_eq!(
+            fix(credentials(None, None)),
+            format!("run: scistream login --scope {OTHER} --map gw")
+        );
+        let first = credentials(None, None).refusal("gw:5000", &message);
+        assert!(first.starts_with(&format!("Please obtain new credentials: {message}\n")));
+    }
+}

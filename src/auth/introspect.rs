@@ -1,0 +1,206 @@
+//! The server side: is this bearer token good for this server? RFC 7662 introspection at the
+//! auth server, with the server's own client id and secret.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+
+use super::{AuthSettings, ScopeId};
+use crate::secret::Secret;
+
+mod cache;
+
+/// How long a positive answer is trusted; a revoked token is refused at most this late.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Why a call was not let in, or why tokens cannot be checked at all.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("Authentication token is missing for scope {scope}")]
+    Missing { scope: ScopeId },
+    #[error("Authentication token is invalid for scope {scope}")]
+    Invalid { scope: ScopeId },
+    #[error(
+        "the auth server at {url} rejected client id {client_id} and its secret; check \
+         --client-id and the client secret (--client-secret-file or SCISTREAM_CLIENT_SECRET)"
+    )]
+    CredentialsRejected { client_id: ScopeId, url: String },
+    #[error("could not check the token: the auth server at {url} is unavailable: {detail}")]
+    Unavailable { url: String, detail: String },
+}
+
+impl From<AuthError> for tonic::Status {
+    fn from(err: AuthError) -> Self {
+        let message = err.to_string();
+        match err {
+            AuthError::Missing { .. } | AuthError::Invalid { .. } => Self::unauthenticated(message),
+            AuthError::Unavailable { .. } => Self::unavailable(message),
+            // The caller can do nothing about the server's own credentials.
+            AuthError::CredentialsRejected { .. } => Self::internal(message),
+        }
+    }
+}
+
+/// Checks bearer tokens for one resource server (`client_id`).
+pub struct Introspector {
+    http: reqwest::Client,
+    url: String,
+    client_id: ScopeId,
+    secret: Secret,
+    cache: Mutex<cache::Cache>,
+}
+
+/// The fields of an RFC 7662 answer that decide; Globus sends more.
+#[derive(Deserialize)]
+struct Introspection {
+    active: bool,
+    #[serde(default)]
+    scope: String,
+    exp: Option<u64>,
+}
+
+/// A token no auth server issued: introspecting it tests the client credentials alone.
+const PROBE_TOKEN: &str = "scistream-credentials-check";
+
+impl Introspector {
+    pub fn new(auth: &AuthSettings, client_id: ScopeId, secret: Secret) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: super::http_client()?,
+            url: auth.introspect_url(),
+            client_id,
+            secret,
+            cache: Mutex::new(cache::Cache::new(DEFAULT_CACHE_TTL)),
+        })
+    }
+
+    /// Replaces the 30 s cache window (zero turns caching off).
+    pub fn with_cache_ttl(self, ttl: Duration) -> Self {
+        Self {
+            cache: Mutex::new(cache::Cache::new(ttl)),
+            ..self
+        }
+    }
+
+    /// Checks the client id and secret once, at server start, so a typo fails there and not at
+    /// the first user's request.
+    pub async fn verify_credentials(&self) -> Result<(), AuthError> {
+        self.introspect(PROBE_TOKEN).await.map(drop)
+    }
+
+    /// `Ok` iff `token` is active and carries this server's SciStream scope.
+    pub async fn check(&self, token: Option<&str>) -> Result<(), AuthError> {
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return Err(AuthError::Missing {
+                scope: self.client_id.clone(),
+            });
+        };
+        if self.cache().is_valid(token, Instant::now()) {
+            return Ok(());
+        }
+        let answer = self.introspect(token).await?;
+        let required = self.client_id.scistream_scope();
+        if answer.active && answer.scope.split_whitespace().any(|s| s == required) {
+            let lifetime = answer.exp.map(seconds_until);
+            self.cache().remember(token, Instant::now(), lifetime);
+            return Ok(());
+        }
+        tracing::warn!(
+            "Authentication token is invalid for scope_id {}",
+            self.client_id
+        );
+        Err(AuthError::Invalid {
+            scope: self.client_id.clone(),
+        })
+    }
+
+    async fn introspect(&self, token: &str) -> Result<Introspection, AuthError> {
+        let unavailable = |detail: String| AuthError::Unavailable {
+            url: self.url.clone(),
+            detail,
+        };
+        let response = self
+            .http
+            .post(&self.url)
+            .basic_auth(self.client_id.as_str(), Some(self.secret.expose()))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .map_err(|err| unavailable(format!("{:#}", anyhow::Error::from(err))))?;
+        match response.status() {
+            status if status.is_success() => response
+                .json()
+                .await
+                .map_err(|err| unavailable(format!("unreadable introspection answer: {err}"))),
+            reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN => {
+                Err(AuthError::CredentialsRejected {
+                    client_id: self.client_id.clone(),
+                    url: self.url.clone(),
+                })
+            }
+            status => Err(unavailable(format!("HTTP {status}"))),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, cache::Cache> {
+        // A panic while holding this lock cannot leave the map half-updated in a harmful way.
+        self.cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn seconds_until(exp: u64) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    Duration::from_secs(exp.saturating_sub(now))
+}
+
+/// The token in a call's `authorization` metadata (an HTTP/2 header): the bare token, as the
+/// Python client sends it, or `Bearer <token>`.
+pub fn token_from_headers(headers: &tonic::codegen::http::HeaderMap) -> Option<&str> {
+    let value = headers.get("authorization")?.to_str().ok()?.trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        // A scheme with nothing after it is a missing token, not a token named "Bearer".
+        None if value.eq_ignore_ascii_case("bearer") => "",
+        _ => value,
+    };
+    (!token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::DEFAULT_SCOPE;
+    use tonic::codegen::http::HeaderMap;
+
+    fn token(value: &str) -> Option<String> {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", value.parse().unwrap());
+        token_from_headers(&headers).map(String::from)
+    }
+
+    #[test]
+    fn accepts_bare_and_bearer_tokens() {
+        assert_eq!(token("abc").as_deref(), Some("abc"));
+        assert_eq!(token("Bearer abc").as_deref(), Some("abc"));
+        assert_eq!(token("bearer  abc ").as_deref(), Some("abc"));
+        assert_eq!(token("Bearer "), None);
+        assert_eq!(token_from_headers(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn unauthenticated_status_carries_the_exact_message() {
+        let status = tonic::Status::from(AuthError::Invalid {
+            scope: DEFAULT_SCOPE.parse().unwrap(),
+        });
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        assert_eq!(
+            status.message(),
+            "Authentication token is invalid for scope c42c0dac-0a52-408e-a04f-5d31bfe0aef8"
+        );
+    }
+}

@@ -1,0 +1,38 @@
+//! Globus Auth (OAuth2) for SciStream.
+//!
+//! Client side (the `scistream` command line, a native app):
+//! - [`NativeClient`]: login with authorization code + PKCE, refresh, revocation;
+//! - [`token_store`]: tokens and the server-to-scope map in the config file;
+//! - [`credentials_for`]: the scope and a fresh access token for one control server — what
+//!   `scistream req` sends as `authorization` metadata.
+//!
+//! Server side (`scistream server`, a resource server):
+//! - [`Introspector`]: checks each call's token by RFC 7662 introspection (cached briefly);
+//! - [`token_from_headers`]: the token out of a call's `authorization` metadata;
+//! - [`AuthError`]: the refusals, with one conversion to `tonic::Status`.
+
+use std::time::Duration;
+
+mod credentials;
+mod introspect;
+mod native;
+mod scope;
+mod settings;
+pub mod token_store;
+
+pub use credentials::{credentials_for, unmapped_hint, Credentials, NO_TOKEN};
+pub use introspect::{token_from_headers, AuthError, Introspector, DEFAULT_CACHE_TTL};
+pub use native::{NativeClient, PendingLogin};
+pub use scope::{ScopeId, DEFAULT_SCOPE};
+pub use settings::{AuthSettings, AUTH_URL_ENV, DEFAULT_AUTH_URL, DEFAULT_NATIVE_CLIENT_ID};
+
+/// The HTTP client for every auth server call. Redirects are not followed: credentials must
+/// go to the configured server only.
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|err| anyhow::anyhow!("could not set up the HTTPS client: {err}"))
+}

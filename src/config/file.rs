@@ -1,0 +1,152 @@
+//! Reading and writing the config file: mode 0600 in a 0700 directory, atomic replacement,
+//! and a lock so that concurrent read-modify-write cycles (two `login`s) lose nothing.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::Config;
+
+/// Reads the file; a missing file is an empty config. Never writes.
+pub fn load(path: &Path) -> anyhow::Result<Config> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(err) => {
+            return Err(err)
+                .with_context(|| format!("could not read config file {}", path.display()))
+        }
+    };
+    Config::from_str(&text).map_err(|err| {
+        anyhow::anyhow!(
+            "config file {} is not valid: {err}. Fix that line or move the file away; \
+             scistream left it unchanged",
+            path.display()
+        )
+    })
+}
+
+/// The config file held under its lock: read it, change it, [`LockedConfig::save`] it.
+/// The lock is released when this is dropped.
+pub struct LockedConfig {
+    path: PathBuf,
+    pub config: Config,
+    // Held for its flock; the lock lives on a sidecar file because the config file itself is
+    // replaced by rename, and a lock on the replaced inode would protect nothing.
+    _lock: File,
+}
+
+impl LockedConfig {
+    /// Waits for the lock (on a blocking thread, since flock blocks), then reads the file.
+    pub async fn acquire(path: &Path) -> anyhow::Result<Self> {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || Self::acquire_blocking(path))
+            .await
+            .context("the config lock task failed")?
+    }
+
+    fn acquire_blocking(path: PathBuf) -> anyhow::Result<Self> {
+        let lock_path = sidecar(&path, ".lock");
+        let lock = create_private_dir(&path)
+            .and_then(|()| {
+                OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .mode(0o600)
+                    .open(&lock_path)
+            })
+            .and_then(|file| file.lock().map(|()| file))
+            .with_context(|| format!("could not lock config file {}", lock_path.display()))?;
+        let config = load(&path)?;
+        Ok(Self {
+            path,
+            config,
+            _lock: lock,
+        })
+    }
+
+    /// Replaces the file atomically with the current contents.
+    pub fn save(&self) -> anyhow::Result<()> {
+        write_atomically(&self.path, self.config.to_yaml().as_bytes())
+            .with_context(|| format!("could not write config file {}", self.path.display()))
+    }
+}
+
+fn create_private_dir(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            DirBuilder::new().recursive(true).mode(0o700).create(dir)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Temp file in the same directory (so rename stays on one filesystem), fsync, rename, then
+/// fsync the directory so the rename itself survives a crash.
+fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let tmp = sidecar(path, &format!(".tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        File::open(dir.unwrap_or(Path::new(".")))?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn save_creates_a_private_file_in_a_private_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("new").join("config.yaml");
+        let mut locked = LockedConfig::acquire(&path).await.unwrap();
+        locked.config.native_client_id = Some("x".into());
+        locked.save().unwrap();
+        drop(locked);
+
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        assert_eq!(load(&path).unwrap().native_client_id.as_deref(), Some("x"));
+        let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.contains(".tmp."))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_missing_file_is_an_empty_config() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(
+            load(&tmp.path().join("none.yaml")).unwrap(),
+            Config::default()
+        );
+    }
+}

@@ -1,0 +1,335 @@
+//! The auth workflow end to end: `scistream server` and `scistream req` as processes, against
+//! the test auth server, on loopback, plaintext.
+
+use std::time::Duration;
+
+use predicates::prelude::*;
+use predicates::str::contains;
+use scistream::config::Config;
+
+use crate::common::oauth::OAuthServer;
+use crate::common::server_process::{ServerProcess, ServerSetup};
+use crate::common::user::User;
+use crate::{S1, S2};
+
+const SECRET: &str = "s1-secret";
+
+fn open_server(auth: &OAuthServer) -> ServerProcess {
+    ServerProcess::start(
+        auth,
+        ServerSetup {
+            ip: "127.0.0.1",
+            credentials: None,
+            extra_args: &[],
+        },
+    )
+}
+
+/// A server on `ip` that checks tokens for `client_id`.
+fn server_for(auth: &OAuthServer, ip: &str, client_id: &str, extra_args: &[&str]) -> ServerProcess {
+    auth.accept_client(client_id, SECRET);
+    ServerProcess::start(
+        auth,
+        ServerSetup {
+            ip,
+            credentials: Some((client_id, SECRET)),
+            extra_args,
+        },
+    )
+}
+
+/// `req prod` with one listener, the client sending the producer's hello itself.
+fn req_prod(user: &User, server: &ServerProcess, extra: &[&str]) -> assert_cmd::Command {
+    let base = [
+        "req",
+        "prod",
+        "--no-tls",
+        "--s2cs",
+        &server.addr,
+        "--num-conn",
+        "1",
+    ];
+    let hello = ["--remote-ip", "127.0.0.1", "--receiver-ports", "7000"];
+    user.cmd(&[&base[..], &hello, extra].concat())
+}
+
+fn stored_access_token(user: &User, scope: &str) -> String {
+    let config = Config::from_str(&user.config_text()).unwrap();
+    config.tokens[&scope.parse().unwrap()]
+        .access_token
+        .expose()
+        .to_owned()
+}
+
+#[test]
+fn s1a_without_a_secret_the_server_lets_everyone_in() {
+    let auth = OAuthServer::start();
+    let server = open_server(&auth);
+    let user = User::new(&auth);
+    req_prod(&user, &server, &[])
+        .assert()
+        .success()
+        .stdout(contains(format!("{} INVALID_TOKEN PROD", server.addr)))
+        .stdout(contains("Listeners: 127.0.0.1:"))
+        .stderr("");
+    assert!(server.log().contains("authentication is OFF"));
+}
+
+#[test]
+fn s1b_a_server_with_a_secret_refuses_a_user_who_has_not_logged_in_and_stays_up() {
+    let auth = OAuthServer::start();
+    let mut server = server_for(&auth, "127.0.0.1", S1, &[]);
+    let user = User::new(&auth);
+    for _ in 0..2 {
+        req_prod(&user, &server, &[])
+            .assert()
+            .code(3)
+            .stdout(contains("INVALID_TOKEN"))
+            .stderr(contains(format!(
+                "Please obtain new credentials: Authentication token is missing for scope {S1}"
+            )))
+            .stderr(contains(format!(
+                "run: scistream login --scope {S1} --map 127.0.0.1"
+            )));
+    }
+    assert!(server.is_running());
+}
+
+#[test]
+fn s2_login_then_unmapped_is_refused_and_named_then_mapped_succeeds() {
+    let auth = OAuthServer::start();
+    let server = server_for(&auth, "127.0.0.1", S1, &[]);
+    let user = User::new(&auth);
+
+    // 2a: log in with the code piped in.
+    let output = user.login(&auth, &[]);
+    assert!(output.status.success());
+
+    // 2b: the address is not mapped, so no token goes out, and the user is told why.
+    req_prod(&user, &server, &[])
+        .assert()
+        .code(3)
+        .stderr(contains(format!(
+            "warning: no scope is mapped for 127.0.0.1; add it with scistream login --scope {S1} --map 127.0.0.1"
+        )))
+        .stderr(contains(format!("Authentication token is missing for scope {S1}")));
+
+    // 2d: map both names of this host; the request carries the token and succeeds.
+    user.cmd(&["login", "--map", "localhost", "--map", "127.0.0.1"])
+        .assert()
+        .success();
+    let token = stored_access_token(&user, S1);
+    req_prod(&user, &server, &[])
+        .assert()
+        .success()
+        .stdout(contains(format!("{} {}… PROD", server.addr, &token[..8])))
+        .stdout(contains("Listeners: 127.0.0.1:"))
+        .stderr("");
+    req_prod(&user, &server, &["--show-token"])
+        .assert()
+        .success()
+        .stdout(contains(format!(" {token} PROD")));
+    assert!(!server.log().contains(&token), "the server logged a token");
+}
+
+#[test]
+fn s3_a_server_of_another_scope_refuses_and_names_its_scope() {
+    let auth = OAuthServer::start();
+    let server = server_for(&auth, "127.0.0.1", S2, &[]);
+    let user = User::new(&auth);
+    user.login(&auth, &["--map", "127.0.0.1"]);
+
+    req_prod(&user, &server, &[])
+        .assert()
+        .code(3)
+        .stderr(contains(format!(
+            "Please obtain new credentials: Authentication token is invalid for scope {S2}"
+        )))
+        .stderr(contains(format!(
+            "run: scistream login --scope {S2} --map 127.0.0.1"
+        )));
+    assert!(server.log().contains(&format!(
+        "Authentication token is invalid for scope_id {S2}"
+    )));
+}
+
+#[test]
+fn s4_and_s5_two_scopes_two_servers_both_reachable() {
+    let auth = OAuthServer::start();
+    let one = server_for(&auth, "127.0.0.1", S1, &[]);
+    let two = server_for(&auth, "127.0.0.2", S2, &[]);
+    let user = User::new(&auth);
+    user.login(&auth, &["--map", "127.0.0.1"]);
+    user.login(&auth, &["--scope", S2, "--map", "127.0.0.2"]);
+    user.cmd(&["check-auth"])
+        .assert()
+        .success()
+        .stdout(contains(format!("Access Token for scope '{S1}'")))
+        .stdout(contains(format!("Access Token for scope '{S2}'")));
+
+    req_prod(&user, &one, &[])
+        .assert()
+        .success()
+        .stdout(contains("Listeners: 127.0.0.1:"));
+    req_prod(&user, &two, &[])
+        .assert()
+        .success()
+        .stdout(contains("Listeners: 127.0.0.2:"));
+}
+
+#[test]
+fn a_revoked_token_is_refused_once_the_cache_window_has_passed() {
+    let auth = OAuthServer::start();
+    // A zero window: the next call after the revocation is checked afresh.
+    let server = server_for(&auth, "127.0.0.1", S1, &["--auth-cache-secs", "0"]);
+    let user = User::new(&auth);
+    user.login(&auth, &["--map", "127.0.0.1"]);
+    req_prod(&user, &server, &[]).assert().success();
+
+    auth.revoke(&stored_access_token(&user, S1));
+    req_prod(&user, &server, &[])
+        .assert()
+        .code(3)
+        .stderr(contains(format!(
+            "Authentication token is invalid for scope {S1}"
+        )))
+        .stderr(contains(format!(
+            "run: scistream login --scope {S1} --force"
+        )));
+}
+
+#[test]
+fn an_expired_access_token_is_refreshed_transparently() {
+    let auth = OAuthServer::start();
+    let server = server_for(&auth, "127.0.0.1", S1, &[]);
+    let user = User::new(&auth);
+    let expired = auth.mint(S1, Duration::ZERO);
+    user.write_config(&format!(
+        "servers:\n  127.0.0.1: {S1}\ntokens:\n  {S1}:\n    access_token: {}\n    \
+         refresh_token: {}\n    expires_at: 2020-01-01T00:00:00Z\n    scope: x\n",
+        expired.access_token, expired.refresh_token
+    ));
+
+    req_prod(&user, &server, &[]).assert().success().stderr("");
+    let fresh = stored_access_token(&user, S1);
+    assert_ne!(fresh, expired.access_token);
+    assert!(auth.is_active(&fresh));
+}
+
+#[test]
+fn release_is_checked_too() {
+    let auth = OAuthServer::start();
+    let server = server_for(&auth, "127.0.0.1", S1, &[]);
+    let user = User::new(&auth);
+    user.cmd(&[
+        "req",
+        "release",
+        "--no-tls",
+        "--s2cs",
+        &server.addr,
+        "some-uid",
+    ])
+    .assert()
+    .code(3)
+    .stderr(contains(format!(
+        "Authentication token is missing for scope {S1}"
+    )));
+}
+
+#[tokio::test]
+async fn every_rpc_without_a_token_is_unauthenticated() {
+    use scistream::pb;
+    use scistream::pb::control_client::ControlClient;
+
+    let auth = OAuthServer::start();
+    let server = server_for(&auth, "127.0.0.1", S1, &[]);
+    let mut client = ControlClient::connect(format!("http://{}", server.addr))
+        .await
+        .unwrap();
+    let uid = || "u".to_string();
+    let codes = [
+        client
+            .req(pb::Request {
+                uid: uid(),
+                role: "PROD".into(),
+                num_conn: 1,
+                rate: 1,
+            })
+            .await
+            .map(drop),
+        client
+            .hello(pb::Hello {
+                uid: uid(),
+                prod_listeners: vec!["127.0.0.1:1".into()],
+                role: "PROD".into(),
+            })
+            .await
+            .map(drop),
+        client
+            .update(pb::UpdateTargets {
+                uid: uid(),
+                remote_listeners: vec!["127.0.0.1:1".into()],
+                role: "PROD".into(),
+            })
+            .await
+            .map(drop),
+        client.release(pb::Release { uid: uid() }).await.map(drop),
+    ]
+    .map(|result| result.unwrap_err().code());
+    assert_eq!(codes, [tonic::Code::Unauthenticated; 4]);
+}
+
+#[test]
+fn a_server_with_a_wrong_secret_or_no_auth_server_refuses_to_start() {
+    let mut auth = OAuthServer::start();
+    auth.accept_client(S1, SECRET);
+    let user = User::new(&auth);
+    let start = |secret_flag: &str| {
+        user.cmd(&[
+            "server",
+            "--no-tls",
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            secret_flag,
+        ])
+        .assert()
+        .failure()
+        .stderr(contains("refusing to start without working token checks"))
+    };
+    start("--client_secret=wrong").stderr(contains(format!("rejected client id {S1}")));
+    auth.stop();
+    start(&format!("--client-secret={SECRET}")).stderr(contains("unavailable"));
+}
+
+#[test]
+fn the_secret_can_come_from_a_file_and_never_shows_in_help() {
+    let auth = OAuthServer::start();
+    auth.accept_client(S2, SECRET);
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let file_arg = format!("--client-secret-file={}", secret_file.display());
+    let server = ServerProcess::start(
+        &auth,
+        ServerSetup {
+            ip: "127.0.0.1",
+            credentials: None,
+            extra_args: &["--client_id", S2, &file_arg],
+        },
+    );
+    assert!(
+        server.log().contains("authentication is ON"),
+        "{}",
+        server.log()
+    );
+
+    let user = User::new(&auth);
+    user.cmd(&["server", "--help"])
+        .env("SCISTREAM_CLIENT_SECRET", "do-not-print-me")
+        .assert()
+        .success()
+        .stdout(contains("SCISTREAM_CLIENT_SECRET"))
+        .stdout(contains("do-not-print-me").not());
+}

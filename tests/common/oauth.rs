@@ -1,0 +1,438 @@
+//! A Globus-Auth-shaped OAuth2 server on 127.0.0.1, port 0: authorize (code + PKCE S256),
+//! token (authorization_code and refresh_token grants), introspect (RFC 7662, HTTP Basic) and
+//! revoke (RFC 7009), with Globus's response shapes.
+//!
+//! It runs on its own thread and runtime, so both plain `#[test]`s that block on the binary and
+//! `#[tokio::test]`s can use it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use rand::Rng;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+/// Globus's native app id: what the binary uses unless the config file says otherwise.
+pub const NATIVE_CLIENT_ID: &str = "4787c84e-9c55-4881-b941-cb6720cea11c";
+
+pub struct OAuthServer {
+    addr: SocketAddr,
+    state: Arc<Mutex<AuthState>>,
+    runtime: tokio::runtime::Handle,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Tokens handed out by [`OAuthServer::mint`].
+pub struct Minted {
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+struct AuthState {
+    base_url: String,
+    access_lifetime: Duration,
+    /// Resource servers allowed to introspect: client id -> secret.
+    clients: HashMap<String, String>,
+    codes: HashMap<String, Consent>,
+    access: HashMap<String, Issued>,
+    refresh: HashMap<String, Issued>,
+    introspections: usize,
+    authorize_queries: Vec<HashMap<String, String>>,
+}
+
+/// What the user agreed to in the browser, waiting for the code exchange.
+struct Consent {
+    client_id: String,
+    scope: String,
+    challenge: String,
+    redirect_uri: String,
+}
+
+struct Issued {
+    client_id: String,
+    scope: String,
+    /// Unix seconds; refresh tokens do not expire.
+    exp: u64,
+    revoked: bool,
+}
+
+impl OAuthServer {
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(AuthState {
+            base_url: format!("http://{addr}"),
+            access_lifetime: Duration::from_secs(3600),
+            clients: HashMap::new(),
+            codes: HashMap::new(),
+            access: HashMap::new(),
+            refresh: HashMap::new(),
+            introspections: 0,
+            authorize_queries: Vec::new(),
+        }));
+        let (shutdown, stop) = oneshot::channel();
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+        let app = routes(state.clone());
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            handle_tx.send(runtime.handle().clone()).unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                // Dropping the server future on stop closes the port at once, open
+                // connections included: that is what "the auth server went down" means.
+                tokio::select! {
+                    served = axum::serve(listener, app) => served.unwrap(),
+                    _ = stop => {}
+                }
+            });
+        });
+        Self {
+            addr,
+            state,
+            runtime: handle_rx.recv().unwrap(),
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Lets a resource server (a control server's client id) introspect with this secret.
+    pub fn accept_client(&self, client_id: &str, secret: &str) {
+        self.state().clients.insert(client_id.into(), secret.into());
+    }
+
+    /// Lifetime of access tokens issued from now on by the token endpoint.
+    pub fn set_access_lifetime(&self, lifetime: Duration) {
+        self.state().access_lifetime = lifetime;
+    }
+
+    /// Issues tokens for `scope_id` directly, as if the user had logged in; a zero lifetime
+    /// gives an already expired access token (with a working refresh token).
+    pub fn mint(&self, scope_id: &str, lifetime: Duration) -> Minted {
+        self.state()
+            .issue(NATIVE_CLIENT_ID, &scistream_scope(scope_id), lifetime)
+    }
+
+    /// A code for the token endpoint, as the authorize page would give it.
+    pub fn mint_code(&self, client_id: &str, scope_id: &str, code_challenge: &str) -> String {
+        let mut state = self.state();
+        let redirect_uri = format!("{}/v2/web/auth-code", state.base_url);
+        let code = random("code");
+        state.codes.insert(
+            code.clone(),
+            Consent {
+                client_id: client_id.into(),
+                scope: scistream_scope(scope_id),
+                challenge: code_challenge.into(),
+                redirect_uri,
+            },
+        );
+        code
+    }
+
+    pub fn revoke(&self, token: &str) {
+        self.state().revoke(token);
+    }
+
+    /// Whether introspection would call this token active (ignoring who asks).
+    pub fn is_active(&self, token: &str) -> bool {
+        self.state().access.get(token).is_some_and(Issued::is_live)
+    }
+
+    pub fn introspection_calls(&self) -> usize {
+        self.state().introspections
+    }
+
+    /// The query strings the authorize endpoint has seen, oldest first.
+    pub fn authorize_queries(&self) -> Vec<HashMap<String, String>> {
+        self.state().authorize_queries.clone()
+    }
+
+    /// What a user does with the login URL: opens it and reads the code off the page.
+    pub fn open_in_browser(&self, url: &str) -> String {
+        let url = url.to_owned();
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.runtime.spawn(async move {
+            let page = async {
+                let response = reqwest::get(&url).await?.error_for_status()?;
+                response.text().await
+            };
+            tx.send(page.await).unwrap();
+        });
+        rx.recv().unwrap().expect("the authorize page answered")
+    }
+
+    /// Takes the server down; its port refuses connections from now on.
+    pub fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, AuthState> {
+        self.state.lock().unwrap()
+    }
+}
+
+impl Drop for OAuthServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn scistream_scope(scope_id: &str) -> String {
+    format!("https://auth.globus.org/scopes/{scope_id}/scistream")
+}
+
+fn random(prefix: &str) -> String {
+    format!("{prefix}-{:032x}", rand::rng().random::<u128>())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+impl Issued {
+    fn is_live(&self) -> bool {
+        !self.revoked && unix_now() < self.exp
+    }
+}
+
+impl AuthState {
+    fn issue(&mut self, client_id: &str, scope: &str, lifetime: Duration) -> Minted {
+        let minted = Minted {
+            access_token: random("AT"),
+            refresh_token: random("RT"),
+        };
+        let issued = |exp| Issued {
+            client_id: client_id.into(),
+            scope: scope.into(),
+            exp,
+            revoked: false,
+        };
+        let exp = unix_now() + lifetime.as_secs();
+        self.access.insert(minted.access_token.clone(), issued(exp));
+        self.refresh
+            .insert(minted.refresh_token.clone(), issued(u64::MAX));
+        minted
+    }
+
+    fn revoke(&mut self, token: &str) {
+        for issued in [self.access.get_mut(token), self.refresh.get_mut(token)]
+            .into_iter()
+            .flatten()
+        {
+            issued.revoked = true;
+        }
+    }
+
+    /// A fresh access token (and, with a new login, a refresh token) in Globus's shape.
+    fn token_response(&mut self, client_id: &str, scope: &str, refresh: Option<String>) -> Value {
+        let lifetime = self.access_lifetime;
+        let mut minted = self.issue(client_id, scope, lifetime);
+        if let Some(refresh) = refresh {
+            // Globus keeps the refresh token across refreshes.
+            self.refresh.remove(&minted.refresh_token);
+            minted.refresh_token = refresh;
+        }
+        let resource_server = scope
+            .trim_start_matches("https://auth.globus.org/scopes/")
+            .trim_end_matches("/scistream");
+        json!({
+            "access_token": minted.access_token,
+            "token_type": "Bearer",
+            "resource_server": resource_server,
+            "expires_in": lifetime.as_secs(),
+            "scope": scope,
+            "refresh_token": minted.refresh_token,
+            "other_tokens": [],
+            "state": "_default",
+        })
+    }
+}
+
+type Shared = Arc<Mutex<AuthState>>;
+type Params = HashMap<String, String>;
+
+fn routes(state: Shared) -> Router {
+    Router::new()
+        .route("/v2/oauth2/authorize", get(authorize))
+        .route("/v2/oauth2/token", post(token))
+        .route("/v2/oauth2/token/introspect", post(introspect))
+        .route("/v2/oauth2/token/revoke", post(revoke))
+        .with_state(state)
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = json!({ "error": error, "error_description": description });
+    (status, Json(body)).into_response()
+}
+
+fn param<'a>(params: &'a Params, name: &str) -> &'a str {
+    params.get(name).map_or("", String::as_str)
+}
+
+/// The page the user sees after consenting: just the code, to copy back to the terminal.
+async fn authorize(State(state): State<Shared>, Query(q): Query<Params>) -> Response {
+    let mut state = state.lock().unwrap();
+    state.authorize_queries.push(q.clone());
+    let expected_redirect = format!("{}/v2/web/auth-code", state.base_url);
+    let problems = [
+        (
+            param(&q, "response_type") != "code",
+            "response_type must be code",
+        ),
+        (
+            param(&q, "code_challenge_method") != "S256",
+            "code_challenge_method must be S256",
+        ),
+        (
+            param(&q, "code_challenge").is_empty(),
+            "code_challenge is missing",
+        ),
+        (
+            param(&q, "redirect_uri") != expected_redirect,
+            "unexpected redirect_uri",
+        ),
+        (param(&q, "state").is_empty(), "state is missing"),
+        (param(&q, "client_id").is_empty(), "client_id is missing"),
+    ];
+    if let Some((_, problem)) = problems.iter().find(|(bad, _)| *bad) {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", problem);
+    }
+    let code = random("code");
+    state.codes.insert(
+        code.clone(),
+        Consent {
+            client_id: param(&q, "client_id").into(),
+            scope: param(&q, "scope").into(),
+            challenge: param(&q, "code_challenge").into(),
+            redirect_uri: expected_redirect,
+        },
+    );
+    code.into_response()
+}
+
+async fn token(State(state): State<Shared>, Form(form): Form<Params>) -> Response {
+    let mut state = state.lock().unwrap();
+    match param(&form, "grant_type") {
+        "authorization_code" => {
+            // A code is good for one exchange, right or wrong.
+            let Some(consent) = state.codes.remove(param(&form, "code")) else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "unknown code");
+            };
+            let verifier_hash =
+                URL_SAFE_NO_PAD.encode(Sha256::digest(param(&form, "code_verifier")));
+            if verifier_hash != consent.challenge
+                || param(&form, "client_id") != consent.client_id
+                || param(&form, "redirect_uri") != consent.redirect_uri
+            {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "PKCE or client mismatch",
+                );
+            }
+            Json(state.token_response(&consent.client_id, &consent.scope, None)).into_response()
+        }
+        "refresh_token" => {
+            let refresh = param(&form, "refresh_token").to_owned();
+            let grant = state.refresh.get(&refresh).filter(|g| g.is_live());
+            let Some((client_id, scope)) = grant.map(|g| (g.client_id.clone(), g.scope.clone()))
+            else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "refresh token is not active",
+                );
+            };
+            if param(&form, "client_id") != client_id {
+                return oauth_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    "wrong client_id",
+                );
+            }
+            Json(state.token_response(&client_id, &scope, Some(refresh))).into_response()
+        }
+        other => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            &format!("grant_type {other:?}"),
+        ),
+    }
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let decoded = STANDARD.decode(value.strip_prefix("Basic ")?).ok()?;
+    let (id, secret) = String::from_utf8(decoded)
+        .ok()?
+        .split_once(':')
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))?;
+    Some((id, secret))
+}
+
+async fn introspect(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<Params>,
+) -> Response {
+    let mut state = state.lock().unwrap();
+    state.introspections += 1;
+    let authorized = basic_credentials(&headers)
+        .is_some_and(|(id, secret)| state.clients.get(&id) == Some(&secret));
+    if !authorized {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "bad client credentials",
+        );
+    }
+    let answer = match state
+        .access
+        .get(param(&form, "token"))
+        .filter(|t| t.is_live())
+    {
+        Some(issued) => json!({
+            "active": true,
+            "scope": issued.scope,
+            "client_id": issued.client_id,
+            "sub": "b0b0b0b0-0000-4000-8000-000000000001",
+            "username": "scientist@example.org",
+            "exp": issued.exp,
+            "token_type": "Bearer",
+        }),
+        None => json!({ "active": false }),
+    };
+    Json(answer).into_response()
+}
+
+async fn revoke(State(state): State<Shared>, Form(form): Form<Params>) -> Response {
+    state.lock().unwrap().revoke(param(&form, "token"));
+    Json(json!({ "active": false })).into_response()
+}

@@ -1,0 +1,88 @@
+//! `scistream server` as a child process on a loopback address, plaintext, any free port.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use super::oauth::OAuthServer;
+
+pub struct ServerProcess {
+    child: Child,
+    // Kept open: a server printing to a closed pipe would fail.
+    _stdout: BufReader<ChildStdout>,
+    /// `ip:port` of the control service.
+    pub addr: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// How to start one: on which loopback IP, and with which auth settings.
+pub struct ServerSetup<'a> {
+    pub ip: &'a str,
+    /// `Some((client id, secret))` turns authentication on.
+    pub credentials: Option<(&'a str, &'a str)>,
+    pub extra_args: &'a [&'a str],
+}
+
+impl ServerProcess {
+    /// Starts it and waits for its "Server started on ADDR" line.
+    pub fn start(auth: &OAuthServer, setup: ServerSetup<'_>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("server.log");
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("scistream"));
+        cmd.args(["--config", dir.path().join("config.yaml").to_str().unwrap()])
+            .args(["server", "--no-tls", "--port", "0"])
+            .args(["--bind", setup.ip, "--listener-ip", setup.ip])
+            .args(setup.extra_args)
+            .env("SCISTREAM_AUTH_URL", auth.base_url())
+            .env_remove("SCISTREAM_CLIENT_SECRET")
+            .env_remove("SCISTREAM_CONFIG");
+        if let Some((client_id, secret)) = setup.credentials {
+            cmd.args(["--client-id", client_id])
+                .env("SCISTREAM_CLIENT_SECRET", secret);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            // A file, not a pipe: nobody reads the log while the server runs, and a full pipe
+            // would stall it.
+            .stderr(File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let started = stdout
+            .by_ref()
+            .lines()
+            .map(Result::unwrap)
+            .find_map(|line| line.strip_prefix("Server started on ").map(str::to_owned));
+        let server = Self {
+            child,
+            _stdout: stdout,
+            addr: started.unwrap_or_default(),
+            log,
+            _dir: dir,
+        };
+        assert!(
+            !server.addr.is_empty(),
+            "server did not start:\n{}",
+            server.log()
+        );
+        server
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether it is still running (it should survive refused calls).
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
