@@ -120,6 +120,25 @@ impl Client {
             .await?
             .into_inner())
     }
+
+    /// The sessions the server holds, oldest first.
+    pub async fn list(&self) -> Result<Vec<pb::SessionInfo>, Status> {
+        let mut inner = self.inner.clone();
+        let list = inner.list(self.request(pb::ListRequest {})).await?;
+        Ok(list.into_inner().sessions)
+    }
+
+    pub async fn status(&self, uid: &str) -> Result<pb::SessionInfo, Status> {
+        let query = pb::StatusRequest {
+            uid: uid.to_string(),
+        };
+        Ok(self
+            .inner
+            .clone()
+            .status(self.request(query))
+            .await?
+            .into_inner())
+    }
 }
 
 /// A connection failure, with its causes (which say whether it was TLS) and what to check.
@@ -130,6 +149,8 @@ fn unreachable(s2cs: &str, err: &tonic::transport::Error) -> anyhow::Error {
         causes.push(cause.to_string());
         source = cause.source();
     }
+    // Layers often repeat their inner error's message ("tcp connect error: tcp connect error").
+    causes.dedup();
     let detail = if causes.is_empty() {
         err.to_string()
     } else {

@@ -9,9 +9,11 @@ pub mod endpoint;
 pub mod exit;
 pub mod logging;
 pub mod paths;
+pub mod prometheus;
 pub mod relay;
 pub mod secret;
 pub mod server;
+pub mod session;
 pub mod tls;
 
 /// Code generated from `proto/scistream.proto` (scistream-proto 1.2).

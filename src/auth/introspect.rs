@@ -7,12 +7,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 
 use super::{AuthSettings, ScopeId};
+use crate::prometheus::Histogram;
 use crate::secret::Secret;
 
 mod cache;
 
 /// How long a positive answer is trusted; a revoked token is refused at most this late.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Buckets (seconds) of the introspection latency: an HTTPS round trip to the auth server.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// Why a call was not let in, or why tokens cannot be checked at all.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +34,18 @@ pub enum AuthError {
     CredentialsRejected { client_id: ScopeId, url: String },
     #[error("could not check the token: the auth server at {url} is unavailable: {detail}")]
     Unavailable { url: String, detail: String },
+}
+
+impl AuthError {
+    /// A short name for metrics labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Missing { .. } => "missing_token",
+            AuthError::Invalid { .. } => "invalid_token",
+            AuthError::CredentialsRejected { .. } => "credentials_rejected",
+            AuthError::Unavailable { .. } => "auth_server_unavailable",
+        }
+    }
 }
 
 impl From<AuthError> for tonic::Status {
@@ -49,6 +67,8 @@ pub struct Introspector {
     client_id: ScopeId,
     secret: Secret,
     cache: Mutex<cache::Cache>,
+    /// How long each introspection call took, answered or not.
+    latency: Histogram,
 }
 
 /// The fields of an RFC 7662 answer that decide; Globus sends more.
@@ -71,6 +91,7 @@ impl Introspector {
             client_id,
             secret,
             cache: Mutex::new(cache::Cache::new(DEFAULT_CACHE_TTL)),
+            latency: Histogram::new(LATENCY_BUCKETS),
         })
     }
 
@@ -105,16 +126,23 @@ impl Introspector {
             self.cache().remember(token, Instant::now(), lifetime);
             return Ok(());
         }
-        tracing::warn!(
-            "Authentication token is invalid for scope_id {}",
-            self.client_id
-        );
         Err(AuthError::Invalid {
             scope: self.client_id.clone(),
         })
     }
 
+    pub fn latency(&self) -> &Histogram {
+        &self.latency
+    }
+
     async fn introspect(&self, token: &str) -> Result<Introspection, AuthError> {
+        let started = Instant::now();
+        let answer = self.call_introspect(token).await;
+        self.latency.observe(started.elapsed());
+        answer
+    }
+
+    async fn call_introspect(&self, token: &str) -> Result<Introspection, AuthError> {
         let unavailable = |detail: String| AuthError::Unavailable {
             url: self.url.clone(),
             detail,

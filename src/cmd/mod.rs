@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::logging::LogFormat;
+
 pub mod check_auth;
+pub mod completions;
 pub mod login;
 pub mod logout;
 pub mod req;
@@ -37,13 +40,22 @@ pub struct GlobalArgs {
     /// Only errors on stderr
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Log lines as text, or as one JSON object per line for log shippers
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        value_name = "FORMAT"
+    )]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the control server (S2CS) and its data plane on a gateway node
     Server(server::ServerArgs),
-    /// Drive sessions on a server (S2UC): prod, cons, release
+    /// Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status
     Req(req::ReqArgs),
     /// Log in to a scope with Globus Auth and store its tokens
     Login(login::LoginArgs),
@@ -51,10 +63,14 @@ pub enum Command {
     Logout(logout::LogoutArgs),
     /// Show the stored access tokens
     CheckAuth(check_auth::CheckAuthArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell
+    Completions(completions::CompletionsArgs),
 }
 
 impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
+        let global = &self.global;
+        crate::logging::init(global.verbose, global.quiet, global.log_format);
         let runtime = tokio::runtime::Runtime::new()?;
         runtime.block_on(async move {
             match self.command {
@@ -63,6 +79,7 @@ impl Cli {
                 Command::Login(args) => login::run(&self.global, args).await,
                 Command::Logout(args) => logout::run(&self.global, args).await,
                 Command::CheckAuth(args) => check_auth::run(&self.global, args).await,
+                Command::Completions(args) => completions::run(args),
             }
         })
     }

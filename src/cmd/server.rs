@@ -75,6 +75,10 @@ pub struct ServerArgs {
     /// this late
     #[arg(long, default_value_t = DEFAULT_CACHE_TTL.as_secs(), value_name = "SECS")]
     auth_cache_secs: u64,
+    /// Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private
+    /// address, e.g. 127.0.0.1:9100)
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
@@ -104,7 +108,6 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 }
 
 pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
-    crate::logging::init(global.verbose, global.quiet);
     if args.listener_ip.is_unspecified() {
         bail!(
             "--listener-ip {} cannot be advertised to clients: give this gateway's address \
@@ -118,6 +121,12 @@ pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("could not listen on {addr}: pick another --port or --bind"))?;
+    let metrics = match args.metrics {
+        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+            format!("could not listen on --metrics {addr}: pick another address or port")
+        })?),
+        None => None,
+    };
     let options = ServerOptions {
         listener_ip: args.listener_ip,
         port_range: args.port_range,
@@ -125,7 +134,11 @@ pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         max_conn: usize::from(args.max_conn),
         tls,
         auth,
+        metrics,
     };
+    if let Some(metrics) = &options.metrics {
+        println!("Metrics on http://{}/metrics", metrics.local_addr()?);
+    }
     println!("Server started on {}", listener.local_addr()?);
     server::serve(listener, options, shutdown_signal()).await
 }

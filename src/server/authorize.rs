@@ -10,12 +10,17 @@ use tonic::codegen::http;
 use tower::filter::AsyncPredicate;
 use tower::BoxError;
 
+use super::metrics::{rpc_of, Metrics};
+use super::peer::peer_of;
 use crate::auth::{token_from_headers, Introspector};
 
 /// Lets a call through when it carries a token the introspector accepts; with no introspector
-/// (the server has no client secret) every call goes through.
+/// (the server has no client secret) every call goes through. Refusals are logged and counted.
 #[derive(Clone)]
-pub struct Authorize(pub Option<Arc<Introspector>>);
+pub struct Authorize {
+    pub introspector: Option<Arc<Introspector>>,
+    pub metrics: Arc<Metrics>,
+}
 
 type Checked<B> = Pin<Box<dyn Future<Output = Result<http::Request<B>, BoxError>> + Send>>;
 
@@ -24,17 +29,24 @@ impl<B: Send + 'static> AsyncPredicate<http::Request<B>> for Authorize {
     type Request = http::Request<B>;
 
     fn check(&mut self, request: http::Request<B>) -> Self::Future {
-        let Some(introspector) = self.0.clone() else {
+        let Some(introspector) = self.introspector.clone() else {
             return Box::pin(ready(Ok(request)));
         };
+        let metrics = self.metrics.clone();
         Box::pin(async move {
             let token = token_from_headers(request.headers()).map(str::to_owned);
+            let Err(err) = introspector.check(token.as_deref()).await else {
+                return Ok(request);
+            };
+            let rpc = rpc_of(request.uri().path());
+            let peer = peer_of(request.extensions());
+            let reason = err.reason();
+            tracing::warn!(event = "auth_failure", rpc, %peer, reason, "{err}");
+            metrics.record_auth_failure(reason);
+            let status = tonic::Status::from(err);
+            metrics.record_call(rpc, status.code());
             // tonic turns a `Status` error from a layer into that gRPC status.
-            introspector
-                .check(token.as_deref())
-                .await
-                .map_err(|err| Box::new(tonic::Status::from(err)) as BoxError)?;
-            Ok(request)
+            Err(Box::new(status) as BoxError)
         })
     }
 }

@@ -1,24 +1,22 @@
-//! The gRPC `Control` service: validates each call and hands it to the session table.
+//! The gRPC `Control` service: validates each call, hands it to the session table, and logs
+//! one line per session event (with the uid and the caller's address) and counts it.
 
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
 use super::error::Error;
-use super::sessions::{NewSession, Role, Sessions};
+use super::metrics::Metrics;
+use super::peer::peer_of;
+use super::sessions::{NewSession, Sessions};
 use crate::endpoint;
 use crate::pb;
+use crate::session::Role;
 
 pub struct Control {
     pub sessions: Arc<Sessions>,
     pub max_conn: usize,
-}
-
-fn peer<T>(request: &Request<T>) -> String {
-    request
-        .remote_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|| "unknown".into())
+    pub metrics: Arc<Metrics>,
 }
 
 fn require_uid(uid: &str) -> Result<(), Error> {
@@ -28,6 +26,17 @@ fn require_uid(uid: &str) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// Logs a failed call as one warning line and turns the error into its status. A req whose
+/// hello never came is its own event: the session was dropped.
+fn refused(event: &'static str, uid: &str, peer: &str, err: Error) -> Status {
+    let event = match err {
+        Error::HelloTimeout => "timeout",
+        _ => event,
+    };
+    tracing::warn!(event, uid, peer, error = %err, "{event} failed");
+    Status::from(err)
 }
 
 impl Control {
@@ -58,78 +67,142 @@ impl Control {
             rate: r.rate,
         })
     }
-}
 
-#[tonic::async_trait]
-impl pb::control_server::Control for Control {
-    async fn req(&self, request: Request<pb::Request>) -> Result<Response<pb::Response>, Status> {
-        let peer = peer(&request);
+    /// Counts the call under `rpc` with the status it ended with.
+    fn counted<T>(&self, rpc: &'static str, result: Result<T, Status>) -> Result<T, Status> {
+        let code = result.as_ref().map_or_else(Status::code, |_| Code::Ok);
+        self.metrics.record_call(rpc, code);
+        result
+    }
+
+    async fn open(&self, request: Request<pb::Request>) -> Result<Response<pb::Response>, Status> {
+        let peer = peer_of(request.extensions());
         let r = request.into_inner();
-        tracing::info!(uid = %r.uid, role = %r.role, num_conn = r.num_conn, rate = r.rate, %peer,
-            "req started, with request uid: {:?}", r.uid);
-        let new = self
-            .validate(&r)
-            .inspect_err(|e| tracing::warn!(uid = %r.uid, %peer, "req refused: {e}"))?;
-        let (listeners, prod_listeners) = self
-            .sessions
-            .open(new)
-            .await
-            .inspect_err(|e| tracing::warn!(uid = %r.uid, %peer, "req failed: {e}"))?;
-        tracing::info!(uid = %r.uid, listeners = ?listeners, prod_listeners = ?prod_listeners, "entry added");
+        tracing::info!(event = "req", uid = %r.uid, role = %r.role, num_conn = r.num_conn,
+            rate = r.rate, %peer, "req received, waiting for its hello");
+        let opened = async { self.sessions.open(self.validate(&r)?).await };
+        let (listeners, prod_listeners) =
+            opened.await.map_err(|e| refused("req", &r.uid, &peer, e))?;
+        tracing::debug!(uid = %r.uid, ?listeners, ?prod_listeners, %peer, "req answered");
         Ok(Response::new(pb::Response {
             listeners,
             prod_listeners,
         }))
     }
 
-    async fn hello(
+    async fn deliver_hello(
         &self,
         request: Request<pb::Hello>,
     ) -> Result<Response<pb::AppResponse>, Status> {
-        let peer = peer(&request);
+        let peer = peer_of(request.extensions());
         let h = request.into_inner();
-        tracing::info!(uid = %h.uid, role = %h.role, prod_listeners = ?h.prod_listeners, %peer, "hello received");
-        require_uid(&h.uid)?;
-        let prod_listeners = endpoint::parse_list("prod_listeners", &h.prod_listeners)
-            .map_err(Error::InvalidArgument)?;
-        let listeners = self.sessions.hello(&h.uid, prod_listeners).await?;
+        let delivered = async {
+            require_uid(&h.uid)?;
+            let prod_listeners = endpoint::parse_list("prod_listeners", &h.prod_listeners)
+                .map_err(Error::InvalidArgument)?;
+            self.sessions.hello(&h.uid, prod_listeners).await
+        };
+        let listeners = delivered
+            .await
+            .map_err(|e| refused("hello", &h.uid, &peer, e))?;
+        tracing::info!(event = "hello", uid = %h.uid, role = %h.role,
+            prod_listeners = ?h.prod_listeners, %peer, "hello delivered");
         Ok(Response::new(pb::AppResponse {
             message: "Hello message sent successfully".into(),
             listeners,
         }))
     }
 
-    async fn update(
+    fn set_targets(
         &self,
         request: Request<pb::UpdateTargets>,
     ) -> Result<Response<pb::Response>, Status> {
-        let peer = peer(&request);
+        let peer = peer_of(request.extensions());
         let u = request.into_inner();
-        tracing::info!(uid = %u.uid, targets = ?u.remote_listeners, %peer, "update");
-        require_uid(&u.uid)?;
-        let targets = endpoint::parse_list("remote_listeners", &u.remote_listeners)
-            .map_err(Error::InvalidArgument)?;
-        let (listeners, targets) = self.sessions.update(&u.uid, targets)?;
+        let updated = || {
+            require_uid(&u.uid)?;
+            let targets = endpoint::parse_list("remote_listeners", &u.remote_listeners)
+                .map_err(Error::InvalidArgument)?;
+            self.sessions.update(&u.uid, targets)
+        };
+        let (listeners, targets) = updated().map_err(|e| refused("update", &u.uid, &peer, e))?;
+        tracing::info!(event = "update", uid = %u.uid, ?listeners, ?targets, %peer, "relaying");
         Ok(Response::new(pb::Response {
             listeners,
             prod_listeners: targets,
         }))
     }
 
-    async fn release(
-        &self,
-        request: Request<pb::Release>,
-    ) -> Result<Response<pb::Response>, Status> {
-        let peer = peer(&request);
+    async fn close(&self, request: Request<pb::Release>) -> Result<Response<pb::Response>, Status> {
+        let peer = peer_of(request.extensions());
         let uid = request.into_inner().uid;
-        require_uid(&uid)?;
-        let released = self.sessions.release(&uid).await?;
+        let released = async {
+            require_uid(&uid)?;
+            self.sessions.release(&uid).await
+        };
+        let released = released
+            .await
+            .map_err(|e| refused("release", &uid, &peer, e))?;
         let s = released.stats;
-        tracing::info!(%uid, %peer, bytes_to_target = s.bytes_to_target, bytes_from_target = s.bytes_from_target,
-            connections = s.connections_total, "released");
+        tracing::info!(event = "release", %uid, %peer, bytes_to_target = s.bytes_to_target,
+            bytes_from_target = s.bytes_from_target, connections = s.connections_total,
+            "released");
         Ok(Response::new(pb::Response {
             listeners: released.listeners,
             prod_listeners: released.targets,
         }))
+    }
+
+    fn describe(&self, request: Request<pb::StatusRequest>) -> Result<pb::SessionInfo, Status> {
+        let uid = request.into_inner().uid;
+        require_uid(&uid)?;
+        let view = self
+            .sessions
+            .view(&uid)
+            .ok_or_else(|| Error::NotFound(uid.clone()))?;
+        Ok(view.into())
+    }
+}
+
+#[tonic::async_trait]
+impl pb::control_server::Control for Control {
+    async fn req(&self, request: Request<pb::Request>) -> Result<Response<pb::Response>, Status> {
+        self.counted("req", self.open(request).await)
+    }
+
+    async fn hello(
+        &self,
+        request: Request<pb::Hello>,
+    ) -> Result<Response<pb::AppResponse>, Status> {
+        self.counted("hello", self.deliver_hello(request).await)
+    }
+
+    async fn update(
+        &self,
+        request: Request<pb::UpdateTargets>,
+    ) -> Result<Response<pb::Response>, Status> {
+        self.counted("update", self.set_targets(request))
+    }
+
+    async fn release(
+        &self,
+        request: Request<pb::Release>,
+    ) -> Result<Response<pb::Response>, Status> {
+        self.counted("release", self.close(request).await)
+    }
+
+    async fn list(
+        &self,
+        _request: Request<pb::ListRequest>,
+    ) -> Result<Response<pb::SessionList>, Status> {
+        let sessions = self.sessions.list().into_iter().map(Into::into).collect();
+        self.counted("list", Ok(Response::new(pb::SessionList { sessions })))
+    }
+
+    async fn status(
+        &self,
+        request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::SessionInfo>, Status> {
+        self.counted("status", self.describe(request).map(Response::new))
     }
 }

@@ -6,6 +6,8 @@
 mod authorize;
 mod control;
 mod error;
+mod metrics;
+mod peer;
 mod ports;
 mod sessions;
 
@@ -21,7 +23,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::ServerTlsConfig;
 
 pub use error::Error;
-pub use sessions::{Role, SessionView, Sessions};
+pub use sessions::{Sessions, Totals};
 
 use crate::auth::Introspector;
 use crate::pb::control_server::ControlServer;
@@ -40,6 +42,8 @@ pub struct ServerOptions {
     pub tls: Option<ServerTlsConfig>,
     /// Checks every call's token; None: authentication is off and every call is accepted.
     pub auth: Option<Arc<Introspector>>,
+    /// Where to serve Prometheus metrics on `/metrics`; None: nowhere.
+    pub metrics: Option<TcpListener>,
 }
 
 /// Serves the control service on `listener` until `shutdown` completes, then releases every
@@ -54,10 +58,20 @@ pub async fn serve(
         options.port_range,
         options.hello_timeout,
     ));
+    let metrics = Arc::new(metrics::Metrics::default());
     let control = control::Control {
         sessions: sessions.clone(),
         max_conn: options.max_conn,
+        metrics: metrics.clone(),
     };
+    let _metrics_server = options.metrics.map(|listener| {
+        let source = metrics::Source {
+            metrics: metrics.clone(),
+            sessions: sessions.clone(),
+            introspector: options.auth.clone(),
+        };
+        AbortOnDrop(tokio::spawn(metrics::serve(listener, source)))
+    });
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = options.tls {
         builder = builder.tls_config(tls).context("could not configure TLS")?;
@@ -80,13 +94,23 @@ pub async fn serve(
     // Small control messages must not wait for delayed ACKs (Nagle).
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = builder
-        .layer(tower::filter::AsyncFilterLayer::new(authorize::Authorize(
-            options.auth,
-        )))
+        .layer(tower::filter::AsyncFilterLayer::new(authorize::Authorize {
+            introspector: options.auth,
+            metrics,
+        }))
         .add_service(ControlServer::new(control))
         .serve_with_incoming_shutdown(incoming, stop);
     tokio::select! {
         served = server => served.context("control server failed"),
         () = drained_or_late => Ok(()),
+    }
+}
+
+/// Stops the metrics endpoint when the server stops, however it stops.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -14,35 +14,11 @@ use tokio::sync::oneshot;
 use super::error::Error;
 use super::ports::PortPool;
 use crate::relay::{RelayStats, SessionRelay};
+use crate::session::{Role, SessionView, State};
 
 /// The longest a hello that arrived before its req waits for that req (never past the hello
 /// timeout).
 const EARLY_HELLO_GRACE: Duration = Duration::from_secs(10);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum Role {
-    #[serde(rename = "PROD")]
-    Prod,
-    #[serde(rename = "CONS")]
-    Cons,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        match s.to_ascii_uppercase().as_str() {
-            "PROD" => Some(Role::Prod),
-            "CONS" => Some(Role::Cons),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Prod => "PROD",
-            Role::Cons => "CONS",
-        }
-    }
-}
 
 /// A validated `req`.
 pub struct NewSession {
@@ -50,19 +26,6 @@ pub struct NewSession {
     pub role: Role,
     pub num_conn: usize,
     pub rate: i32,
-}
-
-/// What a session looks like from outside.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct SessionView {
-    pub uid: String,
-    pub role: Role,
-    pub rate: i32,
-    pub listeners: Vec<String>,
-    pub prod_listeners: Vec<String>,
-    pub targets: Vec<String>,
-    pub age_secs: u64,
-    pub stats: RelayStats,
 }
 
 struct Session {
@@ -81,10 +44,16 @@ struct Session {
 
 impl Session {
     fn view(&self, uid: &str) -> SessionView {
+        let state = match (&self.hello, self.targets.is_empty()) {
+            (Some(_), _) => State::AwaitingHello,
+            (None, true) => State::AwaitingUpdate,
+            (None, false) => State::Relaying,
+        };
         SessionView {
             uid: uid.to_string(),
             role: self.role,
             rate: self.rate,
+            state,
             listeners: self.listeners.iter().map(ToString::to_string).collect(),
             prod_listeners: self.prod_listeners.clone(),
             targets: self.targets.clone(),
@@ -107,6 +76,42 @@ struct Table {
     early_hellos: HashMap<String, Vec<oneshot::Sender<()>>>,
     ports: PortPool,
     generations: u64,
+    /// Counters of the sessions no longer in the table (`connections_active` unused).
+    released: RelayStats,
+}
+
+impl Table {
+    /// Removes a session, moving its counters so far into the released totals.
+    fn remove(&mut self, uid: &str) -> Option<Removed> {
+        let session = self.sessions.remove(uid)?;
+        let counted = session.relay.stats();
+        add_growth(&mut self.released, RelayStats::default(), counted);
+        Some(Removed { session, counted })
+    }
+}
+
+/// A session out of the table whose relay may still be moving bytes. Its counters as of its
+/// removal are already in the released totals; [`Sessions::close`] adds what came after.
+struct Removed {
+    session: Session,
+    counted: RelayStats,
+}
+
+/// The whole table at one moment, for the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct Totals {
+    pub prod_sessions: usize,
+    pub cons_sessions: usize,
+    pub listeners: usize,
+    /// Live sessions' counters plus the released ones': bytes and `connections_total` only grow.
+    pub relay: RelayStats,
+}
+
+/// Adds what counters gained between two readings to `total` (all but the live gauge).
+fn add_growth(total: &mut RelayStats, from: RelayStats, to: RelayStats) {
+    total.bytes_to_target += to.bytes_to_target.saturating_sub(from.bytes_to_target);
+    total.bytes_from_target += to.bytes_from_target.saturating_sub(from.bytes_from_target);
+    total.connections_total += to.connections_total.saturating_sub(from.connections_total);
 }
 
 pub struct Sessions {
@@ -125,6 +130,7 @@ impl Sessions {
             early_hellos: HashMap::new(),
             ports: PortPool::new(listener_ip, port_range),
             generations: 0,
+            released: RelayStats::default(),
         };
         Sessions {
             table: Mutex::new(table),
@@ -159,8 +165,8 @@ impl Sessions {
             Ok(Err(_)) => Err(Error::ReleasedBeforeHello(uid.clone())),
             Err(_) => {
                 pending.generation = None;
-                if let Some(session) = self.take(&uid, Some(generation)) {
-                    self.close(session).await;
+                if let Some(removed) = self.take(&uid, Some(generation)) {
+                    self.close(removed).await;
                 }
                 Err(Error::HelloTimeout)
             }
@@ -254,19 +260,23 @@ impl Sessions {
 
     /// Stops the session's listeners and connections and frees its ports.
     pub async fn release(&self, uid: &str) -> Result<SessionView, Error> {
-        let session = self
+        let removed = self
             .take(uid, None)
             .ok_or_else(|| Error::NotFound(uid.to_string()))?;
-        let mut view = session.view(uid);
-        view.stats = self.close(session).await;
+        let mut view = removed.session.view(uid);
+        view.stats = self.close(removed).await;
         Ok(view)
     }
 
     /// Releases every session (server shutdown).
     pub async fn release_all(&self) -> usize {
-        let sessions: Vec<Session> = self.lock().sessions.drain().map(|(_, s)| s).collect();
-        let count = sessions.len();
-        for session in sessions {
+        let removed: Vec<Removed> = {
+            let mut table = self.lock();
+            let uids: Vec<String> = table.sessions.keys().cloned().collect();
+            uids.iter().filter_map(|uid| table.remove(uid)).collect()
+        };
+        let count = removed.len();
+        for session in removed {
             self.close(session).await;
         }
         count
@@ -287,21 +297,43 @@ impl Sessions {
         self.lock().ports.in_use()
     }
 
+    pub fn totals(&self) -> Totals {
+        let table = self.lock();
+        let mut totals = Totals {
+            relay: table.released,
+            ..Totals::default()
+        };
+        for session in table.sessions.values() {
+            match session.role {
+                Role::Prod => totals.prod_sessions += 1,
+                Role::Cons => totals.cons_sessions += 1,
+            }
+            totals.listeners += session.listeners.len();
+            let stats = session.relay.stats();
+            add_growth(&mut totals.relay, RelayStats::default(), stats);
+            totals.relay.connections_active += stats.connections_active;
+        }
+        totals
+    }
+
     /// Removes a session (only the given generation, if any) from the table.
-    fn take(&self, uid: &str, generation: Option<u64>) -> Option<Session> {
+    fn take(&self, uid: &str, generation: Option<u64>) -> Option<Removed> {
         let mut table = self.lock();
         let matches = table
             .sessions
             .get(uid)
             .is_some_and(|s| generation.is_none_or(|g| s.generation == g));
-        matches.then(|| table.sessions.remove(uid)).flatten()
+        matches.then(|| table.remove(uid)).flatten()
     }
 
     /// Stops the relay, then returns the ports, so a freed port is really closed.
-    async fn close(&self, session: Session) -> RelayStats {
+    async fn close(&self, removed: Removed) -> RelayStats {
+        let Removed { session, counted } = removed;
         let ports: Vec<u16> = session.listeners.iter().map(SocketAddr::port).collect();
         let stats = session.relay.shutdown().await;
-        self.lock().ports.free(ports);
+        let mut table = self.lock();
+        add_growth(&mut table.released, counted, stats);
+        table.ports.free(ports);
         stats
     }
 }
@@ -333,11 +365,16 @@ impl Drop for Pending<'_> {
         let Some(generation) = self.generation else {
             return;
         };
-        if let Some(session) = self.sessions.take(self.uid, Some(generation)) {
-            let ports: Vec<u16> = session.listeners.iter().map(SocketAddr::port).collect();
+        if let Some(removed) = self.sessions.take(self.uid, Some(generation)) {
+            let ports: Vec<u16> = removed
+                .session
+                .listeners
+                .iter()
+                .map(SocketAddr::port)
+                .collect();
             // Dropping the relay aborts its tasks; the pool skips a port whose listener is
             // still closing, so freeing it now is safe.
-            drop(session);
+            drop(removed);
             self.sessions.lock().ports.free(ports);
         }
     }

@@ -7,6 +7,7 @@ use predicates::prelude::*;
 use predicates::str::contains;
 use scistream::config::Config;
 
+use crate::common::metrics::{scrape, value};
 use crate::common::oauth::OAuthServer;
 use crate::common::server_process::{ServerProcess, ServerSetup};
 use crate::common::user::User;
@@ -148,9 +149,14 @@ fn s3_a_server_of_another_scope_refuses_and_names_its_scope() {
         .stderr(contains(format!(
             "run: scistream login --scope {S2} --map 127.0.0.1"
         )));
-    assert!(server.log().contains(&format!(
-        "Authentication token is invalid for scope_id {S2}"
-    )));
+    let log = server.log();
+    let refusal = log
+        .lines()
+        .find(|l| l.contains(&format!("Authentication token is invalid for scope {S2}")))
+        .unwrap_or_else(|| panic!("no refusal in the log:\n{log}"));
+    for field in ["event=\"auth_failure\"", "rpc=\"req\"", "peer=127.0.0.1:"] {
+        assert!(refusal.contains(field), "{field} missing: {refusal}");
+    }
 }
 
 #[test]
@@ -274,9 +280,14 @@ async fn every_rpc_without_a_token_is_unauthenticated() {
             .await
             .map(drop),
         client.release(pb::Release { uid: uid() }).await.map(drop),
+        client.list(pb::ListRequest {}).await.map(drop),
+        client
+            .status(pb::StatusRequest { uid: uid() })
+            .await
+            .map(drop),
     ]
     .map(|result| result.unwrap_err().code());
-    assert_eq!(codes, [tonic::Code::Unauthenticated; 4]);
+    assert_eq!(codes, [tonic::Code::Unauthenticated; 6]);
 }
 
 #[test]
@@ -332,4 +343,112 @@ fn the_secret_can_come_from_a_file_and_never_shows_in_help() {
         .success()
         .stdout(contains("SCISTREAM_CLIENT_SECRET"))
         .stdout(contains("do-not-print-me").not());
+}
+
+/// The JSON log lines that have an `event` field, by event name.
+fn events(log: &str) -> Vec<serde_json::Value> {
+    log.lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"))
+        })
+        .filter(|line| line.get("event").is_some())
+        .collect()
+}
+
+fn event<'a>(events: &'a [serde_json::Value], name: &str, uid: &str) -> &'a serde_json::Value {
+    events
+        .iter()
+        .find(|e| e["event"] == name && (uid.is_empty() || e["uid"] == uid))
+        .unwrap_or_else(|| panic!("no {name} event for {uid:?} in {events:#?}"))
+}
+
+#[test]
+fn s6_session_events_and_refusals_are_logged_as_json_counted_and_never_show_secrets() {
+    let auth = OAuthServer::start();
+    let extra = [
+        "--log-format=json",
+        "-vv",
+        "--hello-timeout=0.3",
+        "--metrics=127.0.0.1:0",
+    ];
+    let server = server_for(&auth, "127.0.0.1", S1, &extra);
+    let metrics = server.metrics.clone().expect("the metrics address printed");
+    let user = User::new(&auth);
+    let req = |args: &[&str]| {
+        let base = ["req", args[0], "--no-tls", "--s2cs", &server.addr];
+        user.cmd(&[&base[..], &args[1..]].concat())
+    };
+
+    // Not logged in: list is refused like every other call.
+    req(&["list"]).assert().code(3).stderr(contains(format!(
+        "Authentication token is missing for scope {S1}"
+    )));
+    let text = scrape(&metrics);
+    assert_eq!(
+        value(
+            &text,
+            "scistream_auth_failures_total{reason=\"missing_token\"}"
+        ),
+        1.0
+    );
+    let unauthenticated = "scistream_requests_total{rpc=\"list\",code=\"Unauthenticated\"}";
+    assert_eq!(value(&text, unauthenticated), 1.0);
+    // Only the credentials check at start: a missing token needs no introspection.
+    assert_eq!(
+        value(&text, "scistream_introspection_duration_seconds_count"),
+        1.0
+    );
+
+    user.login(&auth, &["--map", "127.0.0.1"]);
+    let out = req_prod(&user, &server, &[]).assert().success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let uid = stdout
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    req(&["release", &uid]).assert().success();
+    req(&["prod", "--num-conn", "1"])
+        .assert()
+        .failure()
+        .stderr(contains("Hello not received within the timeout period"));
+
+    let log = server.log();
+    let events = events(&log);
+    let refused = event(&events, "auth_failure", "");
+    assert_eq!(refused["rpc"], "list");
+    assert_eq!(refused["reason"], "missing_token");
+    for name in ["req", "hello", "update", "release"] {
+        let line = event(&events, name, &uid);
+        assert!(
+            line["peer"].as_str().unwrap().starts_with("127.0.0.1:"),
+            "{line}"
+        );
+        assert!(
+            line["timestamp"].is_string() && line["level"].is_string(),
+            "{line}"
+        );
+    }
+    let timeout = events
+        .iter()
+        .find(|e| e["event"] == "timeout")
+        .expect("a timeout event");
+    assert_eq!(timeout["level"], "WARN");
+    let token = stored_access_token(&user, S1);
+    assert!(!log.contains(&token), "the server logged a token");
+    assert!(!log.contains(SECRET), "the server logged its client secret");
+
+    let text = scrape(&metrics);
+    assert!(value(&text, "scistream_introspection_duration_seconds_count") >= 2.0);
+    assert_eq!(
+        value(
+            &text,
+            "scistream_requests_total{rpc=\"req\",code=\"DeadlineExceeded\"}"
+        ),
+        1.0
+    );
 }

@@ -2,7 +2,9 @@
 // Each test binary uses its own part of these fixtures; what one leaves unused is not dead.
 #![allow(dead_code)]
 
+pub mod metrics;
 pub mod oauth;
+pub mod pty;
 pub mod server;
 pub mod server_process;
 pub mod user;

@@ -22,6 +22,8 @@ pub struct Options {
     pub hello_timeout: Duration,
     pub port_range: std::ops::RangeInclusive<u16>,
     pub max_conn: usize,
+    /// Serve `/metrics` on a port of its own.
+    pub metrics: bool,
 }
 
 impl Default for Options {
@@ -31,6 +33,7 @@ impl Default for Options {
             hello_timeout: Duration::from_secs(30),
             port_range: 20000..=20200,
             max_conn: 32,
+            metrics: false,
         }
     }
 }
@@ -40,6 +43,8 @@ pub struct TestServer {
     pub listener_ip: IpAddr,
     pub dir: tempfile::TempDir,
     pub tls: bool,
+    /// Where `/metrics` is served, with [`Options::metrics`].
+    pub metrics: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
@@ -57,19 +62,28 @@ impl TestServer {
                 .unwrap()
                 .0
         });
-        let server_options = ServerOptions {
-            listener_ip,
-            port_range: options.port_range,
-            hello_timeout: options.hello_timeout,
-            max_conn: options.max_conn,
-            tls,
-            auth: None,
-        };
+        let metrics_listener = options.metrics.then(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.set_nonblocking(true).unwrap();
+            listener
+        });
+        let metrics = metrics_listener.as_ref().map(|l| l.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener)?;
+                let server_options = ServerOptions {
+                    listener_ip,
+                    port_range: options.port_range,
+                    hello_timeout: options.hello_timeout,
+                    max_conn: options.max_conn,
+                    tls,
+                    auth: None,
+                    metrics: metrics_listener
+                        .map(tokio::net::TcpListener::from_std)
+                        .transpose()?,
+                };
                 serve(listener, server_options, async {
                     let _ = stopped.await;
                 })
@@ -81,6 +95,7 @@ impl TestServer {
             listener_ip,
             dir,
             tls: options.tls,
+            metrics,
             stop: Some(stop),
             thread: Some(thread),
         }

@@ -13,6 +13,8 @@ pub struct ServerProcess {
     _stdout: BufReader<ChildStdout>,
     /// `ip:port` of the control service.
     pub addr: String,
+    /// `ip:port` of `/metrics`, when started with `--metrics`.
+    pub metrics: Option<String>,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -26,7 +28,8 @@ pub struct ServerSetup<'a> {
 }
 
 impl ServerProcess {
-    /// Starts it and waits for its "Server started on ADDR" line.
+    /// Starts it and waits for its "Server started on ADDR" line (and reads the metrics address
+    /// printed before it).
     pub fn start(auth: &OAuthServer, setup: ServerSetup<'_>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("server.log");
@@ -50,15 +53,22 @@ impl ServerProcess {
             .spawn()
             .unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut metrics = None;
         let started = stdout
             .by_ref()
             .lines()
             .map(Result::unwrap)
-            .find_map(|line| line.strip_prefix("Server started on ").map(str::to_owned));
+            .find_map(|line| {
+                if let Some(url) = line.strip_prefix("Metrics on http://") {
+                    metrics = url.strip_suffix("/metrics").map(str::to_owned);
+                }
+                line.strip_prefix("Server started on ").map(str::to_owned)
+            });
         let server = Self {
             child,
             _stdout: stdout,
             addr: started.unwrap_or_default(),
+            metrics,
             log,
             _dir: dir,
         };

@@ -1,0 +1,117 @@
+//! `scistream req prod|cons|release|list|status`: drive and inspect sessions on a control
+//! server (S2UC).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+use super::GlobalArgs;
+use crate::auth::{self, Credentials, ScopeId};
+use crate::client::Client;
+use crate::exit::Failure;
+use crate::{paths, tls};
+
+mod open;
+mod release;
+mod sessions;
+
+#[derive(Debug, Args)]
+pub struct ReqArgs {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// Open a PROD session: listeners on the producer-side gateway, relayed to the producer's ports
+    #[command(after_help = "Example:
+  scistream req prod --s2cs gw1.example.org:5000 --remote-ip 10.0.0.5 --receiver-ports 5074,5075")]
+    Prod(open::ProdArgs),
+    /// Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session's listeners
+    #[command(after_help = "Example (UID and listeners as printed by `req prod`):
+  scistream req cons --s2cs gw2.example.org:5000 UID 10.16.42.61:5100,10.16.42.61:5101")]
+    Cons(open::ConsArgs),
+    /// Release a session: close its listeners and connections and free its ports
+    Release(release::ReleaseArgs),
+    /// List the sessions a server holds: role, state, age, connections, bytes, listeners, targets
+    List(sessions::ListArgs),
+    /// Show one session: its listeners and their targets, connections and bytes relayed
+    Status(sessions::StatusArgs),
+}
+
+/// How to reach the control server.
+#[derive(Debug, Args)]
+struct ServerAddr {
+    /// Control server (S2CS) address
+    #[arg(long, default_value = "localhost:5000", value_name = "HOST:PORT")]
+    s2cs: String,
+    /// Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]
+    #[arg(long, alias = "server_cert", value_name = "PEM")]
+    server_cert: Option<PathBuf>,
+    /// Talk plaintext gRPC to a server started with --no-tls
+    #[arg(long, conflicts_with = "server_cert")]
+    no_tls: bool,
+    /// Scope whose token to send [default: the one the config file maps this server to]
+    #[arg(long, value_name = "UUID")]
+    scope: Option<ScopeId>,
+}
+
+pub async fn run(global: &GlobalArgs, args: ReqArgs) -> Result<()> {
+    match args.action {
+        Action::Prod(a) => open::prod(global, a).await,
+        Action::Cons(a) => open::cons(global, a).await,
+        Action::Release(a) => release::run(global, a).await,
+        Action::List(a) => sessions::list(global, a).await,
+        Action::Status(a) => sessions::status(global, a).await,
+    }
+}
+
+/// Connects with the token of the scope chosen for this server (refreshed if it expired).
+async fn connect(global: &GlobalArgs, server: &ServerAddr) -> Result<(Client, Credentials)> {
+    let credentials = credentials(global, server).await?;
+    let client = dial(global, server, &credentials).await?;
+    Ok((client, credentials))
+}
+
+/// The token for this server, after printing any warning about it.
+async fn credentials(global: &GlobalArgs, server: &ServerAddr) -> Result<Credentials> {
+    let config = paths::config_file(global.config.as_deref());
+    let credentials = auth::credentials_for(&config, &server.s2cs, server.scope.as_ref()).await?;
+    if let Some(warning) = &credentials.warning {
+        eprintln!("warning: {warning}");
+    }
+    Ok(credentials)
+}
+
+/// Opens the channel (TCP, and TLS unless --no-tls) whose calls carry `credentials`' token.
+async fn dial(
+    global: &GlobalArgs,
+    server: &ServerAddr,
+    credentials: &Credentials,
+) -> Result<Client> {
+    let tls = match server.no_tls {
+        true => None,
+        false => Some(tls::client_config(
+            server.server_cert.as_deref(),
+            &paths::config_dir(global.config.as_deref()),
+        )?),
+    };
+    Client::connect(&server.s2cs, tls, credentials.access_token.clone()).await
+}
+
+/// Turns a failed call into an error that says what to do.
+fn call_failed(s2cs: &str, credentials: &Credentials, status: tonic::Status) -> anyhow::Error {
+    let message = status.message().to_string();
+    match status.code() {
+        tonic::Code::Unauthenticated => {
+            Failure::AuthRequired(credentials.refusal(s2cs, &message)).into()
+        }
+        tonic::Code::NotFound => Failure::NotFound(format!("{message} (s2cs {s2cs})")).into(),
+        tonic::Code::Unavailable => Failure::Unreachable(format!(
+            "s2cs {s2cs} is unavailable: {message}; is `scistream server` running there?"
+        ))
+        .into(),
+        _ => anyhow::Error::new(status).context(format!("s2cs {s2cs} refused the request")),
+    }
+}

@@ -1,0 +1,217 @@
+//! `req list` and `req status`: the sessions a server holds, as text or JSON.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use indicatif::{FormattedDuration, HumanBytes};
+
+use super::{call_failed, connect, GlobalArgs, ServerAddr};
+use crate::session::SessionView;
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    server: ServerAddr,
+    /// Print a JSON array of sessions instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    server: ServerAddr,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    json: bool,
+    /// The session uid, as `req prod` printed it
+    uid: String,
+}
+
+pub async fn list(global: &GlobalArgs, args: ListArgs) -> Result<()> {
+    let (client, credentials) = connect(global, &args.server).await?;
+    let listed = client
+        .list()
+        .await
+        .map_err(|s| call_failed(&args.server.s2cs, &credentials, s))?;
+    let sessions = listed
+        .into_iter()
+        .map(SessionView::try_from)
+        .collect::<Result<Vec<_>>>()?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&sessions)?);
+    } else if sessions.is_empty() {
+        println!("No sessions on s2cs {}", args.server.s2cs);
+    } else {
+        print!("{}", session_table(&sessions));
+    }
+    Ok(())
+}
+
+pub async fn status(global: &GlobalArgs, args: StatusArgs) -> Result<()> {
+    let (client, credentials) = connect(global, &args.server).await?;
+    let info = client
+        .status(&args.uid)
+        .await
+        .map_err(|s| call_failed(&args.server.s2cs, &credentials, s))?;
+    let session = SessionView::try_from(info)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&session)?);
+    } else {
+        print!("{}", session_details(&session));
+    }
+    Ok(())
+}
+
+fn age(session: &SessionView) -> String {
+    FormattedDuration(Duration::from_secs(session.age_secs)).to_string()
+}
+
+fn session_table(sessions: &[SessionView]) -> String {
+    let header = [
+        "UID",
+        "ROLE",
+        "STATE",
+        "AGE",
+        "CONN",
+        "TO TARGET",
+        "FROM TARGET",
+        "LISTENERS",
+        "TARGETS",
+    ];
+    let rows: Vec<[String; 9]> = sessions
+        .iter()
+        .map(|s| {
+            [
+                s.uid.clone(),
+                s.role.as_str().into(),
+                s.state.as_str().into(),
+                age(s),
+                format!(
+                    "{}/{}",
+                    s.stats.connections_active, s.stats.connections_total
+                ),
+                HumanBytes(s.stats.bytes_to_target).to_string(),
+                HumanBytes(s.stats.bytes_from_target).to_string(),
+                s.listeners.join(","),
+                s.targets.join(","),
+            ]
+        })
+        .collect();
+    table(header, &rows)
+}
+
+/// Columns padded to their widest cell, two spaces apart.
+fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for cells in std::iter::once(header.map(String::from)).chain(rows.iter().cloned()) {
+        let mut line = String::new();
+        for (cell, width) in cells.iter().zip(widths) {
+            let _ = write!(line, "{cell:<width$}  ");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn session_details(s: &SessionView) -> String {
+    let stats = &s.stats;
+    let bytes = |n: u64| format!("{} ({n} bytes)", HumanBytes(n));
+    let mut out = String::new();
+    let mut field = |name: &str, value: String| {
+        let _ = writeln!(out, "{name:<13}{value}");
+    };
+    field("uid", s.uid.clone());
+    field("role", s.role.as_str().into());
+    field("state", s.state.as_str().into());
+    field("age", age(s));
+    field("rate", s.rate.to_string());
+    field(
+        "connections",
+        format!(
+            "{} active, {} total",
+            stats.connections_active, stats.connections_total
+        ),
+    );
+    field("to target", bytes(stats.bytes_to_target));
+    field("from target", bytes(stats.bytes_from_target));
+    for (i, route) in routes(s).into_iter().enumerate() {
+        field(if i == 0 { "listeners" } else { "" }, route);
+    }
+    out
+}
+
+/// "listener -> target" per listener: listener i relays to `targets[i % targets.len()]`.
+fn routes(s: &SessionView) -> Vec<String> {
+    s.listeners
+        .iter()
+        .enumerate()
+        .map(|(i, listener)| match s.targets.len() {
+            0 => format!("{listener} -> (no target yet)"),
+            n => format!("{listener} -> {}", s.targets[i % n]),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::RelayStats;
+    use crate::session::{Role, State};
+
+    fn session(targets: &[&str]) -> SessionView {
+        SessionView {
+            uid: "u-1".into(),
+            role: Role::Prod,
+            rate: 10000,
+            state: State::Relaying,
+            listeners: vec!["10.0.0.1:5100".into(), "10.0.0.1:5101".into()],
+            prod_listeners: vec![],
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            age_secs: 65,
+            stats: RelayStats {
+                bytes_to_target: 3 * 1024 * 1024,
+                bytes_from_target: 10,
+                connections_active: 1,
+                connections_total: 2,
+            },
+        }
+    }
+
+    #[test]
+    fn the_table_aligns_columns_under_their_headers() {
+        let text = session_table(&[session(&["10.0.0.2:7000"])]);
+        assert_eq!(
+            text,
+            "UID  ROLE  STATE     AGE       CONN  TO TARGET  FROM TARGET  LISTENERS                    TARGETS\n\
+             u-1  PROD  relaying  00:01:05  1/2   3.00 MiB   10 B         10.0.0.1:5100,10.0.0.1:5101  10.0.0.2:7000\n"
+        );
+    }
+
+    #[test]
+    fn details_pair_each_listener_with_its_target() {
+        let text = session_details(&session(&["10.0.0.2:7000"]));
+        assert!(
+            text.contains("listeners    10.0.0.1:5100 -> 10.0.0.2:7000\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("             10.0.0.1:5101 -> 10.0.0.2:7000\n"),
+            "{text}"
+        );
+        let waiting = session_details(&session(&[]));
+        assert!(
+            waiting.contains("10.0.0.1:5100 -> (no target yet)"),
+            "{waiting}"
+        );
+    }
+}

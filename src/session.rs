@@ -1,0 +1,166 @@
+//! A session as both sides see it: what `req list` / `req status` show, and its wire form.
+
+use serde::Serialize;
+
+use crate::pb;
+use crate::relay::RelayStats;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Role {
+    #[serde(rename = "PROD")]
+    Prod,
+    #[serde(rename = "CONS")]
+    Cons,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s.to_ascii_uppercase().as_str() {
+            "PROD" => Some(Role::Prod),
+            "CONS" => Some(Role::Cons),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Prod => "PROD",
+            Role::Cons => "CONS",
+        }
+    }
+}
+
+/// Where a session is between its req and its release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum State {
+    /// The req is waiting for the hello that names the producer's side.
+    #[serde(rename = "awaiting hello")]
+    AwaitingHello,
+    /// Listeners are bound, but no update has given them targets yet.
+    #[serde(rename = "awaiting update")]
+    AwaitingUpdate,
+    #[serde(rename = "relaying")]
+    Relaying,
+}
+
+impl State {
+    const ALL: [State; 3] = [State::AwaitingHello, State::AwaitingUpdate, State::Relaying];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::AwaitingHello => "awaiting hello",
+            State::AwaitingUpdate => "awaiting update",
+            State::Relaying => "relaying",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+}
+
+/// One session of a server's table. Listener i relays to `targets[i % targets.len()]`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SessionView {
+    pub uid: String,
+    pub role: Role,
+    pub rate: i32,
+    pub state: State,
+    pub listeners: Vec<String>,
+    pub prod_listeners: Vec<String>,
+    pub targets: Vec<String>,
+    pub age_secs: u64,
+    pub stats: RelayStats,
+}
+
+impl From<SessionView> for pb::SessionInfo {
+    fn from(view: SessionView) -> Self {
+        pb::SessionInfo {
+            uid: view.uid,
+            role: view.role.as_str().into(),
+            rate: view.rate,
+            state: view.state.as_str().into(),
+            listeners: view.listeners,
+            prod_listeners: view.prod_listeners,
+            targets: view.targets,
+            age_secs: view.age_secs,
+            connections_active: view.stats.connections_active,
+            connections_total: view.stats.connections_total,
+            bytes_to_target: view.stats.bytes_to_target,
+            bytes_from_target: view.stats.bytes_from_target,
+        }
+    }
+}
+
+impl TryFrom<pb::SessionInfo> for SessionView {
+    type Error = anyhow::Error;
+
+    fn try_from(info: pb::SessionInfo) -> anyhow::Result<Self> {
+        let unknown = |what: &str, value: &str| {
+            anyhow::anyhow!(
+                "the server reported session {} with an unknown {what} {value:?}; \
+                 upgrade this scistream to the server's version",
+                info.uid
+            )
+        };
+        let role = Role::parse(&info.role).ok_or_else(|| unknown("role", &info.role))?;
+        let state = State::parse(&info.state).ok_or_else(|| unknown("state", &info.state))?;
+        Ok(SessionView {
+            role,
+            state,
+            rate: info.rate,
+            age_secs: info.age_secs,
+            stats: RelayStats {
+                bytes_to_target: info.bytes_to_target,
+                bytes_from_target: info.bytes_from_target,
+                connections_active: info.connections_active,
+                connections_total: info.connections_total,
+            },
+            uid: info.uid,
+            listeners: info.listeners,
+            prod_listeners: info.prod_listeners,
+            targets: info.targets,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(state: State) -> SessionView {
+        SessionView {
+            uid: "u-1".into(),
+            role: Role::Cons,
+            rate: 10,
+            state,
+            listeners: vec!["127.0.0.1:5100".into()],
+            prod_listeners: vec![],
+            targets: vec!["127.0.0.2:5100".into()],
+            age_secs: 7,
+            stats: RelayStats {
+                bytes_to_target: 1,
+                bytes_from_target: 2,
+                connections_active: 3,
+                connections_total: 4,
+            },
+        }
+    }
+
+    #[test]
+    fn every_state_survives_the_wire() {
+        for state in State::ALL {
+            let sent = view(state);
+            let received = SessionView::try_from(pb::SessionInfo::from(sent.clone())).unwrap();
+            assert_eq!(received, sent);
+        }
+    }
+
+    #[test]
+    fn an_unknown_state_names_the_session_and_the_fix() {
+        let mut info = pb::SessionInfo::from(view(State::Relaying));
+        info.state = "paused".into();
+        let err = SessionView::try_from(info).unwrap_err().to_string();
+        assert!(err.contains("u-1") && err.contains("\"paused\"") && err.contains("upgrade"));
+    }
+}
