@@ -1,0 +1,306 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'scistream'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'scistream' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('server', 'server', [CompletionResultType]::ParameterValue, 'Run the control server (S2CS) and its data plane on a gateway node')
+            [CompletionResult]::new('req', 'req', [CompletionResultType]::ParameterValue, 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status')
+            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in to a scope with Globus Auth and store its tokens')
+            [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Revoke and forget the stored tokens')
+            [CompletionResult]::new('check-auth', 'check-auth', [CompletionResultType]::ParameterValue, 'Show the stored access tokens')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the shell completion script for bash, zsh, fish, elvish or powershell')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'scistream;server' {
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Control port clients connect to (0: any free port, printed at start)')
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address the control port binds to')
+            [CompletionResult]::new('--listener-ip', '--listener-ip', [CompletionResultType]::ParameterName, 'Address the data listeners bind to and advertise to clients: the gateway''s address that the other side can reach (0.0.0.0 cannot be advertised)')
+            [CompletionResult]::new('--port-range', '--port-range', [CompletionResultType]::ParameterName, 'Ports the data listeners are taken from, START-END inclusive')
+            [CompletionResult]::new('--hello-timeout', '--hello-timeout', [CompletionResultType]::ParameterName, 'Seconds a req waits for its hello before its ports are freed')
+            [CompletionResult]::new('--max-conn', '--max-conn', [CompletionResultType]::ParameterName, 'The most listeners (num_conn) one request may ask for')
+            [CompletionResult]::new('--tls-cert', '--tls-cert', [CompletionResultType]::ParameterName, 'TLS certificate (PEM) [default: a self-signed one generated once in the config directory]')
+            [CompletionResult]::new('--tls-key', '--tls-key', [CompletionResultType]::ParameterName, 'TLS private key (PEM) for --tls-cert')
+            [CompletionResult]::new('--client-id', '--client-id', [CompletionResultType]::ParameterName, 'Globus client id of this server: the scope clients must log in to')
+            [CompletionResult]::new('--client-secret', '--client-secret', [CompletionResultType]::ParameterName, 'Client secret of --client-id; it turns token checking on (without one, every call is accepted). Prefer --client-secret-file or the environment: arguments show in `ps`')
+            [CompletionResult]::new('--client-secret-file', '--client-secret-file', [CompletionResultType]::ParameterName, 'Read the client secret from this file (surrounding whitespace ignored); wins over --client-secret')
+            [CompletionResult]::new('--auth-cache-secs', '--auth-cache-secs', [CompletionResultType]::ParameterName, 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late')
+            [CompletionResult]::new('--metrics', '--metrics', [CompletionResultType]::ParameterName, 'Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private address, e.g. 127.0.0.1:9100)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('--no-tls', '--no-tls', [CompletionResultType]::ParameterName, 'Serve plaintext gRPC: tokens would cross the network in the clear')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'scistream;req' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('prod', 'prod', [CompletionResultType]::ParameterValue, 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports')
+            [CompletionResult]::new('cons', 'cons', [CompletionResultType]::ParameterValue, 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners')
+            [CompletionResult]::new('release', 'release', [CompletionResultType]::ParameterValue, 'Release a session: close its listeners and connections and free its ports')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show one session: its listeners and their targets, connections and bytes relayed')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'scistream;req;prod' {
+            [CompletionResult]::new('--s2cs', '--s2cs', [CompletionResultType]::ParameterName, 'Control server (S2CS) address')
+            [CompletionResult]::new('--server-cert', '--server-cert', [CompletionResultType]::ParameterName, 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]')
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'Scope whose token to send [default: the one the config file maps this server to]')
+            [CompletionResult]::new('--num-conn', '--num-conn', [CompletionResultType]::ParameterName, 'Number of listeners (parallel connections) the session opens')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Requested rate, passed to the server as-is (recorded and logged; not enforced)')
+            [CompletionResult]::new('--remote-ip', '--remote-ip', [CompletionResultType]::ParameterName, 'Address of the producer application (sent in the hello with --receiver-ports)')
+            [CompletionResult]::new('--receiver-ports', '--receiver-ports', [CompletionResultType]::ParameterName, 'The producer application''s ports: this command then sends the hello itself; without them it waits for an app controller''s hello')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('--no-tls', '--no-tls', [CompletionResultType]::ParameterName, 'Talk plaintext gRPC to a server started with --no-tls')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (uid, s2cs, role, listeners, targets) instead of text')
+            [CompletionResult]::new('--show-token', '--show-token', [CompletionResultType]::ParameterName, 'Show the whole access token in the header instead of its first characters')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'scistream;req;cons' {
+            [CompletionResult]::new('--s2cs', '--s2cs', [CompletionResultType]::ParameterName, 'Control server (S2CS) address')
+            [CompletionResult]::new('--server-cert', '--server-cert', [CompletionResultType]::ParameterName, 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]')
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'Scope whose token to send [default: the one the config file maps this server to]')
+            [CompletionResult]::new('--num-conn', '--num-conn', [CompletionResultType]::ParameterName, 'Number of listeners (parallel connections) the session opens')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Requested rate, passed to the server as-is (recorded and logged; not enforced)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('--no-tls', '--no-tls', [CompletionResultType]::ParameterName, 'Talk plaintext gRPC to a server started with --no-tls')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (uid, s2cs, role, listeners, targets) instead of text')
+            [CompletionResult]::new('--show-token', '--show-token', [CompletionResultType]::ParameterName, 'Show the whole access token in the header instead of its first characters')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'scistream;req;release' {
+            [CompletionResult]::new('--s2cs', '--s2cs', [CompletionResultType]::ParameterName, 'Control server (S2CS) address')
+            [CompletionResult]::new('--server-cert', '--server-cert', [CompletionResultType]::ParameterName, 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]')
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'Scope whose token to send [default: the one the config file maps this server to]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('--no-tls', '--no-tls', [CompletionResultType]::ParameterName, 'Talk plaintext gRPC to a server started with --no-tls')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (uid, s2cs, listeners, targets) instead of text')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'scistream;req;list' {
+            [CompletionResult]::new('--s2cs', '--s2cs', [CompletionResultType]::ParameterName, 'Control server (S2CS) address')
+            [CompletionResult]::new('--server-cert', '--server-cert', [CompletionResultType]::ParameterName, 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]')
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'Scope whose token to send [default: the one the config file maps this server to]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('--no-tls', '--no-tls', [CompletionResultType]::ParameterName, 'Talk plaintext gRPC to a server started with --no-tls')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print a JSON array of sessions instead of a table')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'scistream;req;status' {
+            [CompletionResult]::new('--s2cs', '--s2cs', [CompletionResultType]::ParameterName, 'Control server (S2CS) address')
+            [CompletionResult]::new('--server-cert', '--server-cert', [CompletionResultType]::ParameterName, 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]')
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'Scope whose token to send [default: the one the config file maps this server to]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('--no-tls', '--no-tls', [CompletionResultType]::ParameterName, 'Talk plaintext gRPC to a server started with --no-tls')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object instead of text')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'scistream;req;help' {
+            [CompletionResult]::new('prod', 'prod', [CompletionResultType]::ParameterValue, 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports')
+            [CompletionResult]::new('cons', 'cons', [CompletionResultType]::ParameterValue, 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners')
+            [CompletionResult]::new('release', 'release', [CompletionResultType]::ParameterValue, 'Release a session: close its listeners and connections and free its ports')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show one session: its listeners and their targets, connections and bytes relayed')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'scistream;req;help;prod' {
+            break
+        }
+        'scistream;req;help;cons' {
+            break
+        }
+        'scistream;req;help;release' {
+            break
+        }
+        'scistream;req;help;list' {
+            break
+        }
+        'scistream;req;help;status' {
+            break
+        }
+        'scistream;req;help;help' {
+            break
+        }
+        'scistream;login' {
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'Scope to log in to: the client id of the control servers you will use')
+            [CompletionResult]::new('--map', '--map', [CompletionResultType]::ParameterName, 'Record that this server address uses the scope (repeatable); works when already logged in')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Log in again even if a valid token for the scope is stored')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'scistream;logout' {
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'Log out of this scope only [default: every stored scope]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'scistream;check-auth' {
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'Only this scope [default: every stored scope]')
+            [CompletionResult]::new('--s2cs', '--s2cs', [CompletionResultType]::ParameterName, 'Only the scope the server map gives this control server')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print a JSON array of {scope, access_token, expires_at, expired}')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'scistream;completions' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'scistream;help' {
+            [CompletionResult]::new('server', 'server', [CompletionResultType]::ParameterValue, 'Run the control server (S2CS) and its data plane on a gateway node')
+            [CompletionResult]::new('req', 'req', [CompletionResultType]::ParameterValue, 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status')
+            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in to a scope with Globus Auth and store its tokens')
+            [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Revoke and forget the stored tokens')
+            [CompletionResult]::new('check-auth', 'check-auth', [CompletionResultType]::ParameterValue, 'Show the stored access tokens')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the shell completion script for bash, zsh, fish, elvish or powershell')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'scistream;help;server' {
+            break
+        }
+        'scistream;help;req' {
+            [CompletionResult]::new('prod', 'prod', [CompletionResultType]::ParameterValue, 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports')
+            [CompletionResult]::new('cons', 'cons', [CompletionResultType]::ParameterValue, 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners')
+            [CompletionResult]::new('release', 'release', [CompletionResultType]::ParameterValue, 'Release a session: close its listeners and connections and free its ports')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show one session: its listeners and their targets, connections and bytes relayed')
+            break
+        }
+        'scistream;help;req;prod' {
+            break
+        }
+        'scistream;help;req;cons' {
+            break
+        }
+        'scistream;help;req;release' {
+            break
+        }
+        'scistream;help;req;list' {
+            break
+        }
+        'scistream;help;req;status' {
+            break
+        }
+        'scistream;help;login' {
+            break
+        }
+        'scistream;help;logout' {
+            break
+        }
+        'scistream;help;check-auth' {
+            break
+        }
+        'scistream;help;completions' {
+            break
+        }
+        'scistream;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

@@ -1,0 +1,269 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[scistream] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'scistream'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'scistream'= {
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand server 'Run the control server (S2CS) and its data plane on a gateway node'
+            cand req 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
+            cand login 'Log in to a scope with Globus Auth and store its tokens'
+            cand logout 'Revoke and forget the stored tokens'
+            cand check-auth 'Show the stored access tokens'
+            cand completions 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'scistream;server'= {
+            cand --port 'Control port clients connect to (0: any free port, printed at start)'
+            cand --bind 'Address the control port binds to'
+            cand --listener-ip 'Address the data listeners bind to and advertise to clients: the gateway''s address that the other side can reach (0.0.0.0 cannot be advertised)'
+            cand --port-range 'Ports the data listeners are taken from, START-END inclusive'
+            cand --hello-timeout 'Seconds a req waits for its hello before its ports are freed'
+            cand --max-conn 'The most listeners (num_conn) one request may ask for'
+            cand --tls-cert 'TLS certificate (PEM) [default: a self-signed one generated once in the config directory]'
+            cand --tls-key 'TLS private key (PEM) for --tls-cert'
+            cand --client-id 'Globus client id of this server: the scope clients must log in to'
+            cand --client-secret 'Client secret of --client-id; it turns token checking on (without one, every call is accepted). Prefer --client-secret-file or the environment: arguments show in `ps`'
+            cand --client-secret-file 'Read the client secret from this file (surrounding whitespace ignored); wins over --client-secret'
+            cand --auth-cache-secs 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late'
+            cand --metrics 'Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private address, e.g. 127.0.0.1:9100)'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --no-tls 'Serve plaintext gRPC: tokens would cross the network in the clear'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;req'= {
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand prod 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports'
+            cand cons 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners'
+            cand release 'Release a session: close its listeners and connections and free its ports'
+            cand list 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
+            cand status 'Show one session: its listeners and their targets, connections and bytes relayed'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'scistream;req;prod'= {
+            cand --s2cs 'Control server (S2CS) address'
+            cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
+            cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
+            cand --num-conn 'Number of listeners (parallel connections) the session opens'
+            cand --rate 'Requested rate, passed to the server as-is (recorded and logged; not enforced)'
+            cand --remote-ip 'Address of the producer application (sent in the hello with --receiver-ports)'
+            cand --receiver-ports 'The producer application''s ports: this command then sends the hello itself; without them it waits for an app controller''s hello'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
+            cand --json 'Print one JSON object (uid, s2cs, role, listeners, targets) instead of text'
+            cand --show-token 'Show the whole access token in the header instead of its first characters'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;req;cons'= {
+            cand --s2cs 'Control server (S2CS) address'
+            cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
+            cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
+            cand --num-conn 'Number of listeners (parallel connections) the session opens'
+            cand --rate 'Requested rate, passed to the server as-is (recorded and logged; not enforced)'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
+            cand --json 'Print one JSON object (uid, s2cs, role, listeners, targets) instead of text'
+            cand --show-token 'Show the whole access token in the header instead of its first characters'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;req;release'= {
+            cand --s2cs 'Control server (S2CS) address'
+            cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
+            cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
+            cand --json 'Print one JSON object (uid, s2cs, listeners, targets) instead of text'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;req;list'= {
+            cand --s2cs 'Control server (S2CS) address'
+            cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
+            cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
+            cand --json 'Print a JSON array of sessions instead of a table'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;req;status'= {
+            cand --s2cs 'Control server (S2CS) address'
+            cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
+            cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
+            cand --json 'Print one JSON object instead of text'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;req;help'= {
+            cand prod 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports'
+            cand cons 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners'
+            cand release 'Release a session: close its listeners and connections and free its ports'
+            cand list 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
+            cand status 'Show one session: its listeners and their targets, connections and bytes relayed'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'scistream;req;help;prod'= {
+        }
+        &'scistream;req;help;cons'= {
+        }
+        &'scistream;req;help;release'= {
+        }
+        &'scistream;req;help;list'= {
+        }
+        &'scistream;req;help;status'= {
+        }
+        &'scistream;req;help;help'= {
+        }
+        &'scistream;login'= {
+            cand --scope 'Scope to log in to: the client id of the control servers you will use'
+            cand --map 'Record that this server address uses the scope (repeatable); works when already logged in'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --force 'Log in again even if a valid token for the scope is stored'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;logout'= {
+            cand --scope 'Log out of this scope only [default: every stored scope]'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;check-auth'= {
+            cand --scope 'Only this scope [default: every stored scope]'
+            cand --s2cs 'Only the scope the server map gives this control server'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --json 'Print a JSON array of {scope, access_token, expires_at, expired}'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;completions'= {
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;help'= {
+            cand server 'Run the control server (S2CS) and its data plane on a gateway node'
+            cand req 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
+            cand login 'Log in to a scope with Globus Auth and store its tokens'
+            cand logout 'Revoke and forget the stored tokens'
+            cand check-auth 'Show the stored access tokens'
+            cand completions 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'scistream;help;server'= {
+        }
+        &'scistream;help;req'= {
+            cand prod 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports'
+            cand cons 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners'
+            cand release 'Release a session: close its listeners and connections and free its ports'
+            cand list 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
+            cand status 'Show one session: its listeners and their targets, connections and bytes relayed'
+        }
+        &'scistream;help;req;prod'= {
+        }
+        &'scistream;help;req;cons'= {
+        }
+        &'scistream;help;req;release'= {
+        }
+        &'scistream;help;req;list'= {
+        }
+        &'scistream;help;req;status'= {
+        }
+        &'scistream;help;login'= {
+        }
+        &'scistream;help;logout'= {
+        }
+        &'scistream;help;check-auth'= {
+        }
+        &'scistream;help;completions'= {
+        }
+        &'scistream;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,184 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_scistream_global_optspecs
+    string join \n config= v/verbose q/quiet log-format= h/help V/version
+end
+
+function __fish_scistream_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_scistream_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_scistream_using_subcommand
+    set -l cmd (__fish_scistream_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c scistream -n "__fish_scistream_needs_command" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_needs_command" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_needs_command" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_needs_command" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_needs_command" -s V -l version -d 'Print version'
+complete -c scistream -n "__fish_scistream_needs_command" -f -a "server" -d 'Run the control server (S2CS) and its data plane on a gateway node'
+complete -c scistream -n "__fish_scistream_needs_command" -f -a "req" -d 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
+complete -c scistream -n "__fish_scistream_needs_command" -f -a "login" -d 'Log in to a scope with Globus Auth and store its tokens'
+complete -c scistream -n "__fish_scistream_needs_command" -f -a "logout" -d 'Revoke and forget the stored tokens'
+complete -c scistream -n "__fish_scistream_needs_command" -f -a "check-auth" -d 'Show the stored access tokens'
+complete -c scistream -n "__fish_scistream_needs_command" -f -a "completions" -d 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
+complete -c scistream -n "__fish_scistream_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l port -d 'Control port clients connect to (0: any free port, printed at start)' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l bind -d 'Address the control port binds to' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l listener-ip -d 'Address the data listeners bind to and advertise to clients: the gateway\'s address that the other side can reach (0.0.0.0 cannot be advertised)' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l port-range -d 'Ports the data listeners are taken from, START-END inclusive' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l hello-timeout -d 'Seconds a req waits for its hello before its ports are freed' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l max-conn -d 'The most listeners (num_conn) one request may ask for' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l tls-cert -d 'TLS certificate (PEM) [default: a self-signed one generated once in the config directory]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l tls-key -d 'TLS private key (PEM) for --tls-cert' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l client-id -d 'Globus client id of this server: the scope clients must log in to' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l client-secret -d 'Client secret of --client-id; it turns token checking on (without one, every call is accepted). Prefer --client-secret-file or the environment: arguments show in `ps`' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l client-secret-file -d 'Read the client secret from this file (surrounding whitespace ignored); wins over --client-secret' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l auth-cache-secs -d 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private address, e.g. 127.0.0.1:9100)' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l no-tls -d 'Serve plaintext gRPC: tokens would cross the network in the clear'
+complete -c scistream -n "__fish_scistream_using_subcommand server" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand server" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand server" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and not __fish_seen_subcommand_from prod cons release list status help" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand req; and not __fish_seen_subcommand_from prod cons release list status help" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand req; and not __fish_seen_subcommand_from prod cons release list status help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and not __fish_seen_subcommand_from prod cons release list status help" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and not __fish_seen_subcommand_from prod cons release list status help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and not __fish_seen_subcommand_from prod cons release list status help" -f -a "prod" -d 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer\'s ports'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and not __fish_seen_subcommand_from prod cons release list status help" -f -a "cons" -d 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session\'s listeners'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and not __fish_seen_subcommand_from prod cons release list status help" -f -a "release" -d 'Release a session: close its listeners and connections and free its ports'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and not __fish_seen_subcommand_from prod cons release list status help" -f -a "list" -d 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and not __fish_seen_subcommand_from prod cons release list status help" -f -a "status" -d 'Show one session: its listeners and their targets, connections and bytes relayed'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and not __fish_seen_subcommand_from prod cons release list status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l s2cs -d 'Control server (S2CS) address' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l num-conn -d 'Number of listeners (parallel connections) the session opens' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l rate -d 'Requested rate, passed to the server as-is (recorded and logged; not enforced)' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l remote-ip -d 'Address of the producer application (sent in the hello with --receiver-ports)' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l receiver-ports -d 'The producer application\'s ports: this command then sends the hello itself; without them it waits for an app controller\'s hello' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l no-tls -d 'Talk plaintext gRPC to a server started with --no-tls'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l json -d 'Print one JSON object (uid, s2cs, role, listeners, targets) instead of text'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l show-token -d 'Show the whole access token in the header instead of its first characters'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l s2cs -d 'Control server (S2CS) address' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l num-conn -d 'Number of listeners (parallel connections) the session opens' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l rate -d 'Requested rate, passed to the server as-is (recorded and logged; not enforced)' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l no-tls -d 'Talk plaintext gRPC to a server started with --no-tls'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l json -d 'Print one JSON object (uid, s2cs, role, listeners, targets) instead of text'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l show-token -d 'Show the whole access token in the header instead of its first characters'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l s2cs -d 'Control server (S2CS) address' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l no-tls -d 'Talk plaintext gRPC to a server started with --no-tls'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l json -d 'Print one JSON object (uid, s2cs, listeners, targets) instead of text'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l s2cs -d 'Control server (S2CS) address' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l no-tls -d 'Talk plaintext gRPC to a server started with --no-tls'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l json -d 'Print a JSON array of sessions instead of a table'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l s2cs -d 'Control server (S2CS) address' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l no-tls -d 'Talk plaintext gRPC to a server started with --no-tls'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l json -d 'Print one JSON object instead of text'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from help" -f -a "prod" -d 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer\'s ports'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from help" -f -a "cons" -d 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session\'s listeners'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from help" -f -a "release" -d 'Release a session: close its listeners and connections and free its ports'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show one session: its listeners and their targets, connections and bytes relayed'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c scistream -n "__fish_scistream_using_subcommand login" -l scope -d 'Scope to log in to: the client id of the control servers you will use' -r
+complete -c scistream -n "__fish_scistream_using_subcommand login" -l map -d 'Record that this server address uses the scope (repeatable); works when already logged in' -r
+complete -c scistream -n "__fish_scistream_using_subcommand login" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand login" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand login" -l force -d 'Log in again even if a valid token for the scope is stored'
+complete -c scistream -n "__fish_scistream_using_subcommand login" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand login" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand logout" -l scope -d 'Log out of this scope only [default: every stored scope]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand logout" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand logout" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand logout" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand logout" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand logout" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand check-auth" -l scope -d 'Only this scope [default: every stored scope]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand check-auth" -l s2cs -d 'Only the scope the server map gives this control server' -r
+complete -c scistream -n "__fish_scistream_using_subcommand check-auth" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand check-auth" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand check-auth" -l json -d 'Print a JSON array of {scope, access_token, expires_at, expired}'
+complete -c scistream -n "__fish_scistream_using_subcommand check-auth" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand check-auth" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand check-auth" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand completions" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand completions" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand completions" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "server" -d 'Run the control server (S2CS) and its data plane on a gateway node'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "req" -d 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "login" -d 'Log in to a scope with Globus Auth and store its tokens'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "logout" -d 'Revoke and forget the stored tokens'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "check-auth" -d 'Show the stored access tokens'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "completions" -d 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "prod" -d 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer\'s ports'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "cons" -d 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session\'s listeners'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "release" -d 'Release a session: close its listeners and connections and free its ports'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "list" -d 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "status" -d 'Show one session: its listeners and their targets, connections and bytes relayed'

@@ -1,0 +1,84 @@
+//! Files generated from the CLI definition and committed: shell completions (completions/) and
+//! man pages (man/). When the CLI changes, regenerate them with:
+//!     SCISTREAM_BLESS=1 cargo test --test generated
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use clap::{CommandFactory, ValueEnum};
+use clap_complete::{Generator, Shell};
+use scistream::cmd::Cli;
+
+const REGENERATE: &str = "SCISTREAM_BLESS=1 cargo test --test generated";
+
+type Files = BTreeMap<String, Vec<u8>>;
+
+fn read_dir(dir: &Path) -> Files {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Files::new();
+    };
+    entries
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect()
+}
+
+/// Fails unless the committed directory holds exactly `generated`; with SCISTREAM_BLESS=1,
+/// rewrites it instead.
+fn check_committed(dir: &str, generated: Files) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    if std::env::var("SCISTREAM_BLESS").is_ok_and(|v| v == "1") {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, contents) in &generated {
+            std::fs::write(dir.join(name), contents).unwrap();
+        }
+        return;
+    }
+    let committed = read_dir(&dir);
+    let names = committed.keys().chain(generated.keys());
+    let mut stale: Vec<&String> = names
+        .filter(|name| committed.get(*name) != generated.get(*name))
+        .collect();
+    stale.dedup();
+    assert!(
+        stale.is_empty(),
+        "{} is out of date with the CLI definition ({stale:?} differ or are missing); \
+         regenerate with: {REGENERATE}",
+        dir.display()
+    );
+}
+
+#[test]
+fn committed_completions_match_what_the_binary_prints() {
+    let mut generated = Files::new();
+    for shell in Shell::value_variants() {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_scistream"))
+            .args(["completions", &shell.to_string()])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "completions {shell} failed");
+        assert!(
+            !output.stdout.is_empty(),
+            "completions {shell} printed nothing"
+        );
+        generated.insert(shell.file_name("scistream"), output.stdout);
+    }
+    check_committed("completions", generated);
+}
+
+#[test]
+fn committed_man_pages_match_the_cli_definition() {
+    let dir = tempfile::tempdir().unwrap();
+    clap_mangen::generate_to(Cli::command(), dir.path()).unwrap();
+    let generated = read_dir(dir.path());
+    assert!(
+        generated.contains_key("scistream-req-list.1"),
+        "{:?}",
+        generated.keys()
+    );
+    check_committed("man", generated);
+}
