@@ -11,6 +11,9 @@ pub enum Failure {
     Unreachable(String),
     #[error("{0}")]
     NotFound(String),
+    /// An argument the server refused as invalid (INVALID_ARGUMENT).
+    #[error("{0}")]
+    Usage(String),
 }
 
 pub const GENERAL: u8 = 1;
@@ -31,24 +34,12 @@ pub const TABLE: &str = "Exit codes:
 pub fn code_for(err: &anyhow::Error) -> ExitCode {
     let code = err
         .chain()
-        .find_map(|cause| {
-            if let Some(f) = cause.downcast_ref::<Failure>() {
-                return Some(match f {
-                    Failure::AuthRequired(_) => AUTH,
-                    Failure::Unreachable(_) => UNREACHABLE,
-                    Failure::NotFound(_) => NOT_FOUND,
-                });
-            }
-            cause
-                .downcast_ref::<tonic::Status>()
-                .map(|s| match s.code() {
-                    tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => AUTH,
-                    tonic::Code::Unavailable => UNREACHABLE,
-                    tonic::Code::NotFound => NOT_FOUND,
-                    tonic::Code::InvalidArgument => USAGE,
-                    _ => GENERAL,
-                })
-        })
-        .unwrap_or(GENERAL);
+        .find_map(|cause| cause.downcast_ref::<Failure>())
+        .map_or(GENERAL, |failure| match failure {
+            Failure::AuthRequired(_) => AUTH,
+            Failure::Unreachable(_) => UNREACHABLE,
+            Failure::NotFound(_) => NOT_FOUND,
+            Failure::Usage(_) => USAGE,
+        });
     ExitCode::from(code)
 }

@@ -236,8 +236,9 @@ fn hello_timeout_fails_the_request_and_frees_its_ports() {
     server
         .req("prod", &["--num-conn", "2"])
         .assert()
-        .failure()
-        .stderr(contains("Hello not received within the timeout period"));
+        .code(1)
+        .stderr(contains("Hello not received within the timeout period"))
+        .stderr(contains("start the producer's app controller"));
     assert_eq!(
         prod(&server, "2").len(),
         2,
@@ -289,4 +290,21 @@ fn fifty_concurrent_sessions_get_disjoint_listeners() {
     all.sort();
     all.dedup();
     assert_eq!(all.len(), 100, "two sessions share a listener");
+}
+
+#[test]
+fn a_request_the_server_finds_invalid_is_a_usage_error() {
+    let server = TestServer::start(Options {
+        max_conn: 4,
+        ..Options::default()
+    });
+    server
+        .req("cons", &["--num-conn", "5", "u-1", "127.0.0.1:9"])
+        .assert()
+        .code(2)
+        .stderr(format!(
+            "error: s2cs {} refused the request: num_conn 5 is out of range: use 1 to 4 \
+             (server --max-conn)\n",
+            server.s2cs()
+        ));
 }

@@ -100,9 +100,10 @@ async fn dial(
     Client::connect(&server.s2cs, tls, credentials.access_token.clone()).await
 }
 
-/// Turns a failed call into an error that says what to do.
+/// Turns a failed call into an error that says what to do, with the exit code's kind.
 fn call_failed(s2cs: &str, credentials: &Credentials, status: tonic::Status) -> anyhow::Error {
     let message = status.message().to_string();
+    let refused = format!("s2cs {s2cs} refused the request: {message}");
     match status.code() {
         tonic::Code::Unauthenticated => {
             Failure::AuthRequired(credentials.refusal(s2cs, &message)).into()
@@ -112,6 +113,11 @@ fn call_failed(s2cs: &str, credentials: &Credentials, status: tonic::Status) -> 
             "s2cs {s2cs} is unavailable: {message}; is `scistream server` running there?"
         ))
         .into(),
-        _ => anyhow::Error::new(status).context(format!("s2cs {s2cs} refused the request")),
+        tonic::Code::InvalidArgument => Failure::Usage(refused).into(),
+        tonic::Code::DeadlineExceeded => anyhow::anyhow!(
+            "{refused}; start the producer's app controller (it sends the hello), or let \
+             `req prod` send the hello itself with --remote-ip and --receiver-ports"
+        ),
+        _ => anyhow::anyhow!(refused),
     }
 }
