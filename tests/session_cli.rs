@@ -189,8 +189,12 @@ fn plaintext_client_against_tls_server_fails_cleanly() {
         .args(["req", "release", "--no-tls", "--s2cs", &server.s2cs(), "x"])
         .timeout(Duration::from_secs(30))
         .assert()
-        .failure()
-        .stderr(contains("s2cs"));
+        .code(4)
+        .stderr(contains(format!(
+            "the connection to s2cs {} failed",
+            server.s2cs()
+        )))
+        .stderr(contains("use --no-tls exactly when"));
 }
 
 #[test]

@@ -104,13 +104,24 @@ async fn dial(
 fn call_failed(s2cs: &str, credentials: &Credentials, status: tonic::Status) -> anyhow::Error {
     let message = status.message().to_string();
     let refused = format!("s2cs {s2cs} refused the request: {message}");
+    // A status the server sent has no source; one with a source is the channel breaking,
+    // typically a plaintext client talking to a TLS server.
+    if std::error::Error::source(&status).is_some() {
+        return Failure::Unreachable(format!(
+            "the connection to s2cs {s2cs} failed: {message}; use --no-tls exactly when the \
+             server was started with --no-tls"
+        ))
+        .into();
+    }
     match status.code() {
         tonic::Code::Unauthenticated => {
             Failure::AuthRequired(credentials.refusal(s2cs, &message)).into()
         }
         tonic::Code::NotFound => Failure::NotFound(format!("{message} (s2cs {s2cs})")).into(),
+        // Sent by the server itself: something it depends on (the auth server) is down.
         tonic::Code::Unavailable => Failure::Unreachable(format!(
-            "s2cs {s2cs} is unavailable: {message}; is `scistream server` running there?"
+            "s2cs {s2cs} cannot serve requests now: {message}; try again later, or tell the \
+             gateway's operator"
         ))
         .into(),
         tonic::Code::InvalidArgument => Failure::Usage(refused).into(),
