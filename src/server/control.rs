@@ -83,7 +83,8 @@ impl Control {
         let opened = async { self.sessions.open(self.validate(&r)?).await };
         let (listeners, prod_listeners) =
             opened.await.map_err(|e| refused("req", &r.uid, &peer, e))?;
-        tracing::debug!(uid = %r.uid, ?listeners, ?prod_listeners, %peer, "req answered");
+        tracing::debug!(uid = %r.uid, listeners = %listeners.join(","),
+            prod_listeners = %prod_listeners.join(","), %peer, "req answered");
         Ok(Response::new(pb::Response {
             listeners,
             prod_listeners,
@@ -106,7 +107,7 @@ impl Control {
             .await
             .map_err(|e| refused("hello", &h.uid, &peer, e))?;
         tracing::info!(event = "hello", uid = %h.uid, role = %h.role,
-            prod_listeners = ?h.prod_listeners, %peer, "hello delivered");
+            prod_listeners = %h.prod_listeners.join(","), %peer, "hello delivered");
         Ok(Response::new(pb::AppResponse {
             message: "Hello message sent successfully".into(),
             listeners,
@@ -126,7 +127,8 @@ impl Control {
             self.sessions.update(&u.uid, targets)
         };
         let (listeners, targets) = updated().map_err(|e| refused("update", &u.uid, &peer, e))?;
-        tracing::info!(event = "update", uid = %u.uid, ?listeners, ?targets, %peer, "relaying");
+        tracing::info!(event = "update", uid = %u.uid, listeners = %listeners.join(","),
+            targets = %targets.join(","), %peer, "relaying");
         Ok(Response::new(pb::Response {
             listeners,
             prod_listeners: targets,

@@ -434,6 +434,8 @@ fn s6_session_events_and_refusals_are_logged_as_json_counted_and_never_show_secr
             "{line}"
         );
     }
+    // Lists are comma-joined strings, the same in text and JSON.
+    assert_eq!(event(&events, "update", &uid)["targets"], "127.0.0.1:7000");
     let timeout = events
         .iter()
         .find(|e| e["event"] == "timeout")
