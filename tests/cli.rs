@@ -26,6 +26,17 @@ fn help_lists_the_subcommands_and_exit_codes() {
 }
 
 #[test]
+fn the_readme_lists_the_exit_codes_that_help_shows() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(scistream::exit::TABLE),
+        "README.md's exit codes differ from scistream::exit::TABLE: copy them from \
+         `scistream --help`"
+    );
+}
+
+#[test]
 fn server_refuses_to_advertise_an_unspecified_listener_ip() {
     let dir = tempfile::tempdir().unwrap();
     scistream()
