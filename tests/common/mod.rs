@@ -1,0 +1,4 @@
+//! Fixtures shared by the integration tests. Each test binary uses only some of them.
+#![allow(dead_code)]
+
+pub mod net;
