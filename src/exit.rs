@@ -39,13 +39,15 @@ pub fn code_for(err: &anyhow::Error) -> ExitCode {
                     Failure::NotFound(_) => NOT_FOUND,
                 });
             }
-            cause.downcast_ref::<tonic::Status>().map(|s| match s.code() {
-                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => AUTH,
-                tonic::Code::Unavailable => UNREACHABLE,
-                tonic::Code::NotFound => NOT_FOUND,
-                tonic::Code::InvalidArgument => USAGE,
-                _ => GENERAL,
-            })
+            cause
+                .downcast_ref::<tonic::Status>()
+                .map(|s| match s.code() {
+                    tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => AUTH,
+                    tonic::Code::Unavailable => UNREACHABLE,
+                    tonic::Code::NotFound => NOT_FOUND,
+                    tonic::Code::InvalidArgument => USAGE,
+                    _ => GENERAL,
+                })
         })
         .unwrap_or(GENERAL);
     ExitCode::from(code)

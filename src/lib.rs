@@ -1,9 +1,15 @@
 //! SciStream: the control plane (S2CS server, S2UC client) and the data plane (S2DS relay)
 //! that stream memory-to-memory between facilities through gateway nodes.
 
+pub mod client;
 pub mod cmd;
+pub mod endpoint;
 pub mod exit;
+pub mod logging;
+pub mod paths;
 pub mod relay;
+pub mod server;
+pub mod tls;
 
 /// Code generated from `proto/scistream.proto` (scistream-proto 1.2).
 pub mod pb {

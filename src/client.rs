@@ -1,0 +1,148 @@
+//! S2UC, the user client: connects to a control server and drives a session's calls.
+
+use std::error::Error as _;
+
+use anyhow::Result;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::{Request, Status};
+
+use crate::exit::Failure;
+use crate::pb;
+use crate::pb::control_client::ControlClient;
+
+/// A connection to one control server (`s2cs`), with the token its calls carry.
+#[derive(Clone)]
+pub struct Client {
+    inner: ControlClient<Channel>,
+    token: Option<String>,
+}
+
+/// What a session's setup returned.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OpenedSession {
+    pub listeners: Vec<String>,
+    pub targets: Vec<String>,
+}
+
+impl Client {
+    /// Connects (TCP, and TLS unless `tls` is None) to `s2cs` (`host:port`).
+    pub async fn connect(
+        s2cs: &str,
+        tls: Option<ClientTlsConfig>,
+        token: Option<String>,
+    ) -> Result<Client> {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{s2cs}"))
+            .map_err(|e| anyhow::anyhow!("--s2cs {s2cs:?} is not a valid host:port ({e})"))?;
+        if let Some(tls) = tls {
+            endpoint = endpoint.tls_config(tls)?;
+        }
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| unreachable(s2cs, &e))?;
+        Ok(Client {
+            inner: ControlClient::new(channel),
+            token,
+        })
+    }
+
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        if let Some(token) = self
+            .token
+            .as_deref()
+            .and_then(|t| MetadataValue::try_from(t).ok())
+        {
+            request.metadata_mut().insert("authorization", token);
+        }
+        request
+    }
+
+    /// Opens a session: `req` and, when `hello` is given, the session's hello concurrently (as the
+    /// Python client does); then `update` with the hello's listeners as targets.
+    pub async fn open(
+        &self,
+        req: pb::Request,
+        hello: Option<pb::Hello>,
+    ) -> Result<OpenedSession, Status> {
+        let uid = req.uid.clone();
+        let role = req.role.clone();
+        let response = match hello {
+            Some(hello) => tokio::try_join!(self.req(req), self.hello(hello))?.0,
+            None => self.req(req).await?,
+        };
+        let update = pb::UpdateTargets {
+            uid,
+            remote_listeners: response.prod_listeners,
+            role,
+        };
+        let updated = self
+            .inner
+            .clone()
+            .update(self.request(update))
+            .await?
+            .into_inner();
+        Ok(OpenedSession {
+            listeners: updated.listeners,
+            targets: updated.prod_listeners,
+        })
+    }
+
+    async fn req(&self, req: pb::Request) -> Result<pb::Response, Status> {
+        Ok(self
+            .inner
+            .clone()
+            .req(self.request(req))
+            .await?
+            .into_inner())
+    }
+
+    async fn hello(&self, hello: pb::Hello) -> Result<pb::AppResponse, Status> {
+        Ok(self
+            .inner
+            .clone()
+            .hello(self.request(hello))
+            .await?
+            .into_inner())
+    }
+
+    pub async fn release(&self, uid: &str) -> Result<pb::Response, Status> {
+        let release = pb::Release {
+            uid: uid.to_string(),
+        };
+        Ok(self
+            .inner
+            .clone()
+            .release(self.request(release))
+            .await?
+            .into_inner())
+    }
+}
+
+/// A connection failure, with its causes (which say whether it was TLS) and what to check.
+fn unreachable(s2cs: &str, err: &tonic::transport::Error) -> anyhow::Error {
+    let mut causes = Vec::new();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    let detail = if causes.is_empty() {
+        err.to_string()
+    } else {
+        causes.join(": ")
+    };
+    let hint = if detail.contains("certificate") || detail.contains("Certificate") {
+        "the server's TLS certificate is not trusted: pass it with --server-cert PEM \
+         (the server prints its path at start)"
+    } else {
+        "is `scistream server` running there, and is the address right? \
+         (a plaintext server needs --no-tls)"
+    };
+    Failure::Unreachable(format!(
+        "could not connect to s2cs {s2cs}: {detail}; {hint}"
+    ))
+    .into()
+}

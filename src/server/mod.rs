@@ -1,0 +1,69 @@
+//! S2CS, the control server: a gRPC `Control` service over the session table.
+//!
+//! [`serve`] takes an already-bound listener and a shutdown future, so tests run servers on
+//! port 0 in-process and `scistream server` passes the real port and SIGINT/SIGTERM.
+
+mod control;
+mod error;
+mod ports;
+mod sessions;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::ServerTlsConfig;
+
+pub use error::Error;
+pub use sessions::{Role, SessionView, Sessions};
+
+use crate::pb::control_server::ControlServer;
+
+pub struct ServerOptions {
+    /// The address data listeners bind to and advertise.
+    pub listener_ip: IpAddr,
+    pub port_range: RangeInclusive<u16>,
+    pub hello_timeout: Duration,
+    /// The most listeners one req may ask for.
+    pub max_conn: usize,
+    /// None: plaintext.
+    pub tls: Option<ServerTlsConfig>,
+}
+
+/// Serves the control service on `listener` until `shutdown` completes, then releases every
+/// session (closing its listeners and connections).
+pub async fn serve(
+    listener: TcpListener,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let sessions = Arc::new(Sessions::new(options.listener_ip, options.port_range));
+    let control = control::Control {
+        sessions: sessions.clone(),
+        hello_timeout: options.hello_timeout,
+        max_conn: options.max_conn,
+    };
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = options.tls {
+        builder = builder.tls_config(tls).context("could not configure TLS")?;
+    }
+    // Sessions are released before the server drains its calls: a req still waiting for its
+    // hello then ends at once instead of holding shutdown for the whole hello timeout.
+    let stop = async {
+        shutdown.await;
+        let released = sessions.release_all().await;
+        tracing::info!(released, "shutting down: released every session");
+    };
+    // Small control messages must not wait for delayed ACKs (Nagle).
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    builder
+        .add_service(ControlServer::new(control))
+        .serve_with_incoming_shutdown(incoming, stop)
+        .await
+        .context("control server failed")
+}

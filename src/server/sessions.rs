@@ -1,0 +1,340 @@
+//! The session table: one entry per uid, the req/hello rendezvous, and port bookkeeping.
+//!
+//! All state is per uid behind one short-held lock (never held across an await), so concurrent
+//! sessions never see each other's replies.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::error::Error;
+use super::ports::PortPool;
+use crate::relay::{RelayStats, SessionRelay};
+
+/// How long a hello that arrived before its req waits for that req.
+const EARLY_HELLO_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Role {
+    #[serde(rename = "PROD")]
+    Prod,
+    #[serde(rename = "CONS")]
+    Cons,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s.to_ascii_uppercase().as_str() {
+            "PROD" => Some(Role::Prod),
+            "CONS" => Some(Role::Cons),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Prod => "PROD",
+            Role::Cons => "CONS",
+        }
+    }
+}
+
+/// A validated `req`.
+pub struct NewSession {
+    pub uid: String,
+    pub role: Role,
+    pub num_conn: usize,
+    pub rate: i32,
+}
+
+/// What a session looks like from outside.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SessionView {
+    pub uid: String,
+    pub role: Role,
+    pub rate: i32,
+    pub listeners: Vec<String>,
+    pub prod_listeners: Vec<String>,
+    pub targets: Vec<String>,
+    pub age_secs: u64,
+    pub stats: RelayStats,
+}
+
+struct Session {
+    role: Role,
+    rate: i32,
+    /// Distinguishes this session from a later one that reuses its uid.
+    generation: u64,
+    listeners: Vec<SocketAddr>,
+    prod_listeners: Vec<String>,
+    targets: Vec<String>,
+    created: Instant,
+    /// Present while the session's req waits for its hello.
+    hello: Option<oneshot::Sender<Vec<String>>>,
+    relay: SessionRelay,
+}
+
+impl Session {
+    fn view(&self, uid: &str) -> SessionView {
+        SessionView {
+            uid: uid.to_string(),
+            role: self.role,
+            rate: self.rate,
+            listeners: self.listeners.iter().map(ToString::to_string).collect(),
+            prod_listeners: self.prod_listeners.clone(),
+            targets: self.targets.clone(),
+            age_secs: self.created.elapsed().as_secs(),
+            stats: self.relay.stats(),
+        }
+    }
+}
+
+/// A session just entered in the table, waiting for its hello.
+struct Registered {
+    listeners: Vec<String>,
+    generation: u64,
+    hello: oneshot::Receiver<Vec<String>>,
+}
+
+struct Table {
+    sessions: HashMap<String, Session>,
+    /// Hellos that arrived before their req, woken when it is registered.
+    early_hellos: HashMap<String, Vec<oneshot::Sender<()>>>,
+    ports: PortPool,
+    generations: u64,
+}
+
+pub struct Sessions {
+    table: Mutex<Table>,
+}
+
+impl Sessions {
+    pub fn new(listener_ip: IpAddr, port_range: RangeInclusive<u16>) -> Self {
+        let table = Table {
+            sessions: HashMap::new(),
+            early_hellos: HashMap::new(),
+            ports: PortPool::new(listener_ip, port_range),
+            generations: 0,
+        };
+        Sessions {
+            table: Mutex::new(table),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // A panic elsewhere must not take the whole control plane down with it.
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers the session, binds its listeners, then waits up to `hello_timeout` for its hello.
+    /// Returns (listeners, prod_listeners). If the caller goes away first, the session is dropped.
+    pub async fn open(
+        &self,
+        new: NewSession,
+        hello_timeout: Duration,
+    ) -> Result<(Vec<String>, Vec<String>), Error> {
+        let uid = new.uid.clone();
+        let Registered {
+            listeners,
+            generation,
+            hello,
+        } = self.register(new)?;
+        let mut pending = Pending {
+            sessions: self,
+            uid: &uid,
+            generation: Some(generation),
+        };
+        match tokio::time::timeout(hello_timeout, hello).await {
+            Ok(Ok(prod_listeners)) => {
+                pending.generation = None;
+                Ok((listeners, prod_listeners))
+            }
+            Ok(Err(_)) => Err(Error::ReleasedBeforeHello(uid.clone())),
+            Err(_) => {
+                pending.generation = None;
+                if let Some(session) = self.take(&uid, Some(generation)) {
+                    self.close(session).await;
+                }
+                Err(Error::HelloTimeout)
+            }
+        }
+    }
+
+    fn register(&self, new: NewSession) -> Result<Registered, Error> {
+        let mut table = self.lock();
+        if table.sessions.contains_key(&new.uid) {
+            return Err(Error::DuplicateUid(new.uid));
+        }
+        let bound = table.ports.reserve(new.num_conn)?;
+        let listeners: Vec<SocketAddr> = bound.iter().filter_map(|l| l.local_addr().ok()).collect();
+        let (tx, rx) = oneshot::channel();
+        table.generations += 1;
+        let session = Session {
+            role: new.role,
+            rate: new.rate,
+            generation: table.generations,
+            listeners: listeners.clone(),
+            prod_listeners: Vec::new(),
+            targets: Vec::new(),
+            created: Instant::now(),
+            hello: Some(tx),
+            relay: SessionRelay::new(new.uid.clone(), bound),
+        };
+        let generation = session.generation;
+        for early in table.early_hellos.remove(&new.uid).unwrap_or_default() {
+            let _ = early.send(());
+        }
+        table.sessions.insert(new.uid, session);
+        Ok(Registered {
+            listeners: listeners.iter().map(ToString::to_string).collect(),
+            generation,
+            hello: rx,
+        })
+    }
+
+    /// Delivers a hello to its session, waiting briefly for a req that has not arrived yet.
+    /// Returns the session's listeners.
+    pub async fn hello(
+        &self,
+        uid: &str,
+        prod_listeners: Vec<String>,
+    ) -> Result<Vec<String>, Error> {
+        let early = {
+            let mut table = self.lock();
+            if let Some(session) = table.sessions.get_mut(uid) {
+                return deliver_hello(uid, session, prod_listeners);
+            }
+            let (tx, rx) = oneshot::channel();
+            table
+                .early_hellos
+                .entry(uid.to_string())
+                .or_default()
+                .push(tx);
+            rx
+        };
+        let arrived = tokio::time::timeout(EARLY_HELLO_GRACE, early).await;
+        let mut table = self.lock();
+        if arrived.is_err() {
+            if let Some(waiters) = table.early_hellos.get_mut(uid) {
+                waiters.retain(|w| !w.is_closed());
+                if waiters.is_empty() {
+                    table.early_hellos.remove(uid);
+                }
+            }
+        }
+        match table.sessions.get_mut(uid) {
+            Some(session) => deliver_hello(uid, session, prod_listeners),
+            None => Err(Error::HelloWithoutReq(uid.to_string())),
+        }
+    }
+
+    /// Sets the relay targets (listener i -> targets[i % n]); returns (listeners, targets).
+    pub fn update(
+        &self,
+        uid: &str,
+        targets: Vec<String>,
+    ) -> Result<(Vec<String>, Vec<String>), Error> {
+        let mut table = self.lock();
+        let session = table
+            .sessions
+            .get_mut(uid)
+            .ok_or_else(|| Error::NotFound(uid.to_string()))?;
+        session.relay.set_targets(targets.clone());
+        session.targets = targets;
+        Ok((session.view(uid).listeners, session.targets.clone()))
+    }
+
+    /// Stops the session's listeners and connections and frees its ports.
+    pub async fn release(&self, uid: &str) -> Result<SessionView, Error> {
+        let session = self
+            .take(uid, None)
+            .ok_or_else(|| Error::NotFound(uid.to_string()))?;
+        let mut view = session.view(uid);
+        view.stats = self.close(session).await;
+        Ok(view)
+    }
+
+    /// Releases every session (server shutdown).
+    pub async fn release_all(&self) -> usize {
+        let sessions: Vec<Session> = self.lock().sessions.drain().map(|(_, s)| s).collect();
+        let count = sessions.len();
+        for session in sessions {
+            self.close(session).await;
+        }
+        count
+    }
+
+    pub fn view(&self, uid: &str) -> Option<SessionView> {
+        self.lock().sessions.get(uid).map(|s| s.view(uid))
+    }
+
+    pub fn list(&self) -> Vec<SessionView> {
+        let table = self.lock();
+        let mut all: Vec<SessionView> = table.sessions.iter().map(|(uid, s)| s.view(uid)).collect();
+        all.sort_by(|a, b| b.age_secs.cmp(&a.age_secs).then_with(|| a.uid.cmp(&b.uid)));
+        all
+    }
+
+    pub fn ports_in_use(&self) -> usize {
+        self.lock().ports.in_use()
+    }
+
+    /// Removes a session (only the given generation, if any) from the table.
+    fn take(&self, uid: &str, generation: Option<u64>) -> Option<Session> {
+        let mut table = self.lock();
+        let matches = table
+            .sessions
+            .get(uid)
+            .is_some_and(|s| generation.is_none_or(|g| s.generation == g));
+        matches.then(|| table.sessions.remove(uid)).flatten()
+    }
+
+    /// Stops the relay, then returns the ports, so a freed port is really closed.
+    async fn close(&self, session: Session) -> RelayStats {
+        let ports: Vec<u16> = session.listeners.iter().map(SocketAddr::port).collect();
+        let stats = session.relay.shutdown().await;
+        self.lock().ports.free(ports);
+        stats
+    }
+}
+
+fn deliver_hello(
+    uid: &str,
+    session: &mut Session,
+    prod_listeners: Vec<String>,
+) -> Result<Vec<String>, Error> {
+    let waiter = session
+        .hello
+        .take()
+        .ok_or_else(|| Error::HelloAlreadyReceived(uid.to_string()))?;
+    session.prod_listeners = prod_listeners.clone();
+    // The req may have just timed out; the session is then being removed, which is fine.
+    let _ = waiter.send(prod_listeners);
+    Ok(session.view(uid).listeners)
+}
+
+/// Drops a session whose req was cancelled (client gone) before its hello arrived.
+struct Pending<'a> {
+    sessions: &'a Sessions,
+    uid: &'a str,
+    generation: Option<u64>,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        let Some(generation) = self.generation else {
+            return;
+        };
+        if let Some(session) = self.sessions.take(self.uid, Some(generation)) {
+            let ports: Vec<u16> = session.listeners.iter().map(SocketAddr::port).collect();
+            // Dropping the relay aborts its tasks; the pool skips a port whose listener is
+            // still closing, so freeing it now is safe.
+            drop(session);
+            self.sessions.lock().ports.free(ports);
+        }
+    }
+}
