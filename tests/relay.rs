@@ -75,15 +75,7 @@ async fn full_duplex_echo_larger_than_the_pipe_is_exact() {
         let payload = random_payload(16 * MIB, 3);
         let (echo, _server) = serve(echo).await;
         let (relay, listeners) = relay_to(&[echo], 1).await;
-        let mut client = connect(listeners[0]).await;
-        let (mut from, mut to) = client.split();
-        let write = async {
-            to.write_all(&payload).await.unwrap();
-            to.shutdown().await.unwrap();
-        };
-        let mut echoed = Vec::new();
-        let (_, read) = tokio::join!(write, from.read_to_end(&mut echoed));
-        read.unwrap();
+        let echoed = full_duplex(connect(listeners[0]).await, &payload).await;
         assert!(echoed == payload, "echo differs from what was sent");
         wait_until("both directions are counted", || {
             let stats = relay.stats();
@@ -119,14 +111,12 @@ async fn target_half_close_leaves_the_client_able_to_send() {
         let greeting = random_payload(MIB, 5);
         let request = random_payload(MIB, 6);
         let served = greeting.clone();
-        let (target, heard) = accept_one(move |mut stream| async move {
+        let (mut client, _relay, heard) = client_through_relay(move |mut stream| async move {
             stream.write_all(&served).await.unwrap();
             stream.shutdown().await.unwrap();
             hash_until_eof(&mut stream, None, |_| ()).await
         })
         .await;
-        let (_relay, listeners) = relay_to(&[target], 1).await;
-        let mut client = connect(listeners[0]).await;
         let mut received = Vec::new();
         client.read_to_end(&mut received).await.unwrap();
         assert!(
@@ -219,14 +209,11 @@ async fn refused_target_closes_the_client_promptly() {
 #[tokio::test]
 async fn target_reset_mid_stream_resets_the_client() {
     leaves_nothing_behind(async {
-        let (target, reset) = accept_one(|mut stream| async move {
-            let mut some = vec![0; MIB];
-            stream.read_exact(&mut some).await.unwrap();
+        let (mut client, relay, reset) = client_through_relay(|mut stream| async move {
+            read_exactly(&mut stream, MIB).await;
             stream.set_zero_linger().unwrap();
         })
         .await;
-        let (relay, listeners) = relay_to(&[target], 1).await;
-        let mut client = connect(listeners[0]).await;
         let error = write_until_error(&mut client).await;
         assert!(
             matches!(
@@ -244,15 +231,12 @@ async fn target_reset_mid_stream_resets_the_client() {
 #[tokio::test]
 async fn client_reset_mid_stream_resets_the_target() {
     leaves_nothing_behind(async {
-        let (target, target_saw) = accept_one(|mut stream| async move {
-            let mut request = vec![0; MIB];
-            stream.read_exact(&mut request).await.unwrap();
+        let (mut client, relay, target_saw) = client_through_relay(|mut stream| async move {
+            let mut request = read_exactly(&mut stream, MIB).await;
             stream.write_all(&request).await.unwrap();
             stream.read(&mut request).await
         })
         .await;
-        let (relay, listeners) = relay_to(&[target], 1).await;
-        let mut client = connect(listeners[0]).await;
         let mut exchanged = random_payload(MIB, 8);
         client.write_all(&exchanged).await.unwrap();
         client.read_exact(&mut exchanged).await.unwrap();
@@ -278,15 +262,7 @@ async fn two_hundred_concurrent_connections_each_echo_their_own_payload() {
             let listener = listeners[0];
             clients.spawn(async move {
                 let payload = random_payload(64 * 1024 + seed as usize * 997, seed);
-                let mut client = connect(listener).await;
-                let (mut from, mut to) = client.split();
-                let write = async {
-                    to.write_all(&payload).await.unwrap();
-                    to.shutdown().await.unwrap();
-                };
-                let mut echoed = Vec::new();
-                let (_, read) = tokio::join!(write, from.read_to_end(&mut echoed));
-                read.unwrap();
+                let echoed = full_duplex(connect(listener).await, &payload).await;
                 assert!(echoed == payload, "connection {seed} got another echo");
             });
         }

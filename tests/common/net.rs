@@ -160,6 +160,18 @@ where
     )
 }
 
+/// A client connected through a fresh relay to a one-connection target run by `handler`.
+pub async fn client_through_relay<F, Fut, T>(handler: F) -> (TcpStream, SessionRelay, JoinHandle<T>)
+where
+    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let (target, handled) = accept_one(handler).await;
+    let (relay, listeners) = relay_to(&[target], 1).await;
+    (connect(listeners[0]).await, relay, handled)
+}
+
 /// Echoes each connection, passing its EOF on once everything is echoed.
 pub async fn echo(mut stream: TcpStream) {
     let (mut from, mut to) = stream.split();
@@ -258,6 +270,25 @@ pub async fn write_counted(stream: &mut TcpStream, payload: &[u8], written: &Ato
         stream.write_all(chunk).await.unwrap();
         written.fetch_add(chunk.len() as u64, Ordering::Relaxed);
     }
+}
+
+pub async fn read_exactly(stream: &mut TcpStream, len: usize) -> Vec<u8> {
+    let mut bytes = vec![0; len];
+    stream.read_exact(&mut bytes).await.unwrap();
+    bytes
+}
+
+/// Sends `payload` then EOF while reading what comes back until EOF, both at once.
+pub async fn full_duplex(mut stream: TcpStream, payload: &[u8]) -> Vec<u8> {
+    let (mut from, mut to) = stream.split();
+    let send = async {
+        to.write_all(payload).await.unwrap();
+        to.shutdown().await.unwrap();
+    };
+    let mut received = Vec::new();
+    let (_, read) = tokio::join!(send, from.read_to_end(&mut received));
+    read.unwrap();
+    received
 }
 
 /// Writes until the connection fails, and returns that failure.
