@@ -20,33 +20,49 @@ pub(super) async fn relay(
     server: &mut TcpStream,
     counters: &Counters,
 ) -> (Traffic, io::Result<()>) {
-    if UNSUPPORTED.load(Ordering::Relaxed) {
-        return copy::relay(client, server, counters).await;
+    if let Some(pipes) = pipes() {
+        if let Some(spliced) = splice_both_ways(client, server, counters, pipes).await {
+            return spliced;
+        }
+        UNSUPPORTED.store(true, Ordering::Relaxed);
+        tracing::debug!("splice unsupported on these sockets, copying instead");
     }
-    let pipes = Pipe::new().and_then(|up| Ok((up, Pipe::new()?)));
-    let (up_pipe, down_pipe) = match pipes {
-        Ok(pipes) => pipes,
+    copy::relay(client, server, counters).await
+}
+
+/// The two pipes of a connection, unless splice is known not to work or no pipe can be had.
+fn pipes() -> Option<(Pipe, Pipe)> {
+    if UNSUPPORTED.load(Ordering::Relaxed) {
+        return None;
+    }
+    match Pipe::new().and_then(|up| Ok((up, Pipe::new()?))) {
+        Ok(pipes) => Some(pipes),
         Err(e) => {
             tracing::debug!("no pipe for splice, copying instead: {e}");
-            return copy::relay(client, server, counters).await;
+            None
         }
-    };
+    }
+}
+
+/// Runs both directions at once; `None` if splice proved unsupported before any byte moved.
+async fn splice_both_ways(
+    client: &TcpStream,
+    server: &TcpStream,
+    counters: &Counters,
+    (up_pipe, down_pipe): (Pipe, Pipe),
+) -> Option<(Traffic, io::Result<()>)> {
     let mut up = Transfer::new(client, server, up_pipe, &counters.to_target);
     let mut down = Transfer::new(server, client, down_pipe, &counters.from_target);
     let result = tokio::try_join!(up.run(), down.run()).map(drop);
+    let unsupported = matches!(&result, Err(e) if is_unsupported(e));
+    if unsupported && up.untouched() && down.untouched() {
+        return None;
+    }
     let traffic = Traffic {
         to_target: up.moved,
         from_target: down.moved,
     };
-    let fall_back =
-        matches!(&result, Err(e) if is_unsupported(e)) && up.untouched() && down.untouched();
-    drop((up, down));
-    if fall_back {
-        UNSUPPORTED.store(true, Ordering::Relaxed);
-        tracing::debug!("splice unsupported on these sockets, copying instead");
-        return copy::relay(client, server, counters).await;
-    }
-    (traffic, result)
+    Some((traffic, result))
 }
 
 fn is_unsupported(error: &io::Error) -> bool {
@@ -62,7 +78,6 @@ enum Step {
     Drain(usize),
     /// The source sent EOF and the pipe is empty: pass the EOF on.
     HalfClose,
-    Done,
 }
 
 /// One direction of a connection: source socket -> pipe -> destination socket.
@@ -111,11 +126,7 @@ impl<'a> Transfer<'a> {
                     0 => Step::Fill,
                     left => Step::Drain(left),
                 },
-                Step::HalfClose => {
-                    shutdown_write(self.destination)?;
-                    Step::Done
-                }
-                Step::Done => return Ok(()),
+                Step::HalfClose => return shutdown_write(self.destination),
             }
         }
     }
