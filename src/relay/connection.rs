@@ -27,22 +27,22 @@ pub(super) async fn relay(
             return;
         }
     };
-    // The relay only forwards what its peers already chose to send: Nagle on our side would
-    // add a delay to every small message without saving any packet.
+    // The peers already chose when to send; Nagle here would hold a small message back until
+    // the previous one is acknowledged, adding a delay the sender did not ask for.
     for stream in [&client, &server] {
         let _ = stream.set_nodelay(true);
     }
     let (traffic, result) = relay_streams(&mut client, &mut server, &session.counters).await;
-    if let Err(e) = &result {
+    if result.is_err() {
         abort(&client);
         abort(&server);
-        tracing::debug!(uid = %session.uid, %target, "connection torn down: {e}");
     }
     tracing::debug!(
         uid = %session.uid,
         %target,
         bytes_to_target = traffic.to_target,
         bytes_from_target = traffic.from_target,
+        error = result.err().map(tracing::field::display),
         "connection closed"
     );
 }
