@@ -1,7 +1,6 @@
 //! The gRPC `Control` service: validates each call and hands it to the session table.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tonic::{Request, Response, Status};
 
@@ -12,7 +11,6 @@ use crate::pb;
 
 pub struct Control {
     pub sessions: Arc<Sessions>,
-    pub hello_timeout: Duration,
     pub max_conn: usize,
 }
 
@@ -74,7 +72,7 @@ impl pb::control_server::Control for Control {
             .inspect_err(|e| tracing::warn!(uid = %r.uid, %peer, "req refused: {e}"))?;
         let (listeners, prod_listeners) = self
             .sessions
-            .open(new, self.hello_timeout)
+            .open(new)
             .await
             .inspect_err(|e| tracing::warn!(uid = %r.uid, %peer, "req failed: {e}"))?;
         tracing::info!(uid = %r.uid, listeners = ?listeners, prod_listeners = ?prod_listeners, "entry added");

@@ -24,6 +24,9 @@ pub use sessions::{Role, SessionView, Sessions};
 
 use crate::pb::control_server::ControlServer;
 
+/// How long in-flight calls get to finish after shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 pub struct ServerOptions {
     /// The address data listeners bind to and advertise.
     pub listener_ip: IpAddr,
@@ -42,10 +45,13 @@ pub async fn serve(
     options: ServerOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let sessions = Arc::new(Sessions::new(options.listener_ip, options.port_range));
+    let sessions = Arc::new(Sessions::new(
+        options.listener_ip,
+        options.port_range,
+        options.hello_timeout,
+    ));
     let control = control::Control {
         sessions: sessions.clone(),
-        hello_timeout: options.hello_timeout,
         max_conn: options.max_conn,
     };
     let mut builder = tonic::transport::Server::builder();
@@ -54,16 +60,26 @@ pub async fn serve(
     }
     // Sessions are released before the server drains its calls: a req still waiting for its
     // hello then ends at once instead of holding shutdown for the whole hello timeout.
+    let stopping = tokio::sync::Notify::new();
     let stop = async {
         shutdown.await;
         let released = sessions.release_all().await;
         tracing::info!(released, "shutting down: released every session");
+        stopping.notify_one();
+    };
+    // A client that keeps its connection open must not hold the server up forever.
+    let drained_or_late = async {
+        stopping.notified().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        tracing::warn!("clients still connected after {SHUTDOWN_GRACE:?}: stopping anyway");
     };
     // Small control messages must not wait for delayed ACKs (Nagle).
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    builder
+    let server = builder
         .add_service(ControlServer::new(control))
-        .serve_with_incoming_shutdown(incoming, stop)
-        .await
-        .context("control server failed")
+        .serve_with_incoming_shutdown(incoming, stop);
+    tokio::select! {
+        served = server => served.context("control server failed"),
+        () = drained_or_late => Ok(()),
+    }
 }

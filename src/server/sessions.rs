@@ -15,7 +15,8 @@ use super::error::Error;
 use super::ports::PortPool;
 use crate::relay::{RelayStats, SessionRelay};
 
-/// How long a hello that arrived before its req waits for that req.
+/// The longest a hello that arrived before its req waits for that req (never past the hello
+/// timeout).
 const EARLY_HELLO_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -110,10 +111,15 @@ struct Table {
 
 pub struct Sessions {
     table: Mutex<Table>,
+    hello_timeout: Duration,
 }
 
 impl Sessions {
-    pub fn new(listener_ip: IpAddr, port_range: RangeInclusive<u16>) -> Self {
+    pub fn new(
+        listener_ip: IpAddr,
+        port_range: RangeInclusive<u16>,
+        hello_timeout: Duration,
+    ) -> Self {
         let table = Table {
             sessions: HashMap::new(),
             early_hellos: HashMap::new(),
@@ -122,6 +128,7 @@ impl Sessions {
         };
         Sessions {
             table: Mutex::new(table),
+            hello_timeout,
         }
     }
 
@@ -130,13 +137,9 @@ impl Sessions {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers the session, binds its listeners, then waits up to `hello_timeout` for its hello.
+    /// Registers the session, binds its listeners, then waits up to the hello timeout for its hello.
     /// Returns (listeners, prod_listeners). If the caller goes away first, the session is dropped.
-    pub async fn open(
-        &self,
-        new: NewSession,
-        hello_timeout: Duration,
-    ) -> Result<(Vec<String>, Vec<String>), Error> {
+    pub async fn open(&self, new: NewSession) -> Result<(Vec<String>, Vec<String>), Error> {
         let uid = new.uid.clone();
         let Registered {
             listeners,
@@ -148,7 +151,7 @@ impl Sessions {
             uid: &uid,
             generation: Some(generation),
         };
-        match tokio::time::timeout(hello_timeout, hello).await {
+        match tokio::time::timeout(self.hello_timeout, hello).await {
             Ok(Ok(prod_listeners)) => {
                 pending.generation = None;
                 Ok((listeners, prod_listeners))
@@ -216,7 +219,8 @@ impl Sessions {
                 .push(tx);
             rx
         };
-        let arrived = tokio::time::timeout(EARLY_HELLO_GRACE, early).await;
+        let grace = EARLY_HELLO_GRACE.min(self.hello_timeout);
+        let arrived = tokio::time::timeout(grace, early).await;
         let mut table = self.lock();
         if arrived.is_err() {
             if let Some(waiters) = table.early_hellos.get_mut(uid) {

@@ -1,4 +1,4 @@
-//! Fixtures shared by the integration tests. Each test binary uses only some of them.
-#![allow(dead_code)]
+#![allow(dead_code)] // each test binary uses a different part of the fixtures
 
 pub mod net;
+pub mod server;

@@ -1,0 +1,162 @@
+//! The command line itself: help, flags, the server process.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use assert_cmd::Command as Cmd;
+use predicates::str::contains;
+
+fn scistream() -> Cmd {
+    Cmd::new(env!("CARGO_BIN_EXE_scistream"))
+}
+
+#[test]
+fn help_lists_the_subcommands_and_exit_codes() {
+    let out = scistream()
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let help = String::from_utf8(out).unwrap();
+    for word in ["server", "req", "Exit codes:"] {
+        assert!(help.contains(word), "--help lacks {word:?}:\n{help}");
+    }
+}
+
+#[test]
+fn server_refuses_to_advertise_an_unspecified_listener_ip() {
+    let dir = tempfile::tempdir().unwrap();
+    scistream()
+        .args(["--config", dir.path().join("c.yaml").to_str().unwrap()])
+        .args([
+            "server",
+            "--no-tls",
+            "--port",
+            "0",
+            "--listener-ip",
+            "0.0.0.0",
+        ])
+        .assert()
+        .failure()
+        .stderr(contains("cannot be advertised"));
+}
+
+#[test]
+fn bad_port_range_is_a_usage_error() {
+    scistream()
+        .args(["server", "--port-range", "5200-5100"])
+        .assert()
+        .code(2)
+        .stderr(contains("START"));
+}
+
+/// Starts `scistream server` with `args`; returns it, the address it printed, and the lines before.
+fn start_server(
+    dir: &std::path::Path,
+    args: &[&str],
+) -> (std::process::Child, String, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scistream"))
+        .args([
+            "--config",
+            dir.join("config.yaml").to_str().unwrap(),
+            "server",
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut before = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+    {
+        if let Some(addr) = line.strip_prefix("Server started on ") {
+            return (child, addr.to_string(), before);
+        }
+        before.push(line);
+    }
+    let _ = child.kill();
+    let status = child.wait();
+    panic!("server did not print its address ({status:?}); printed {before:?}");
+}
+
+fn interrupt(child: &mut std::process::Child) -> std::process::ExitStatus {
+    // SAFETY: kill(2) with a pid we own has no memory-safety requirements.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    child.wait().unwrap()
+}
+
+#[test]
+fn server_process_serves_then_releases_everything_on_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    // The seed's underscore spellings still work.
+    let (mut child, addr, _) = start_server(
+        dir.path(),
+        &["--listener_ip", "127.0.0.1", "--port_range", "23000-23010"],
+    );
+    let out = scistream()
+        .args(["--config", dir.path().join("config.yaml").to_str().unwrap()])
+        .args([
+            "req",
+            "prod",
+            "--s2cs",
+            &addr,
+            "--num-conn",
+            "1",
+            "--remote-ip",
+            "127.0.0.1",
+            "--receiver-ports",
+            "7001",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8_lossy(&out);
+    let listener = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Listeners: "))
+        .unwrap()
+        .to_string();
+    assert!(
+        std::net::TcpListener::bind(&listener).is_err(),
+        "listener bound while serving"
+    );
+    let status = interrupt(&mut child);
+    assert!(status.success(), "server exited with {status}");
+    std::net::TcpListener::bind(&listener).expect("listener freed at shutdown");
+}
+
+#[test]
+fn server_generates_its_certificate_once_and_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, _, printed) = start_server(dir.path(), &[]);
+    interrupt(&mut child);
+    let cert = dir.path().join("server.crt");
+    assert!(
+        printed.iter().any(|l| l.contains(cert.to_str().unwrap())),
+        "{printed:?}"
+    );
+    let first = std::fs::read(&cert).expect("certificate generated");
+    let (mut child, _, _) = start_server(dir.path(), &[]);
+    interrupt(&mut child);
+    assert_eq!(
+        std::fs::read(&cert).unwrap(),
+        first,
+        "certificate regenerated"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("server.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}

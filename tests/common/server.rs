@@ -1,0 +1,155 @@
+//! An in-process control server on port 0, on a loopback address of its own, stopped on drop.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use scistream::server::{serve, ServerOptions};
+use tokio::sync::oneshot;
+
+/// A loopback address no other test uses (per process and per test within it), so that port
+/// ranges never collide between tests running in parallel.
+pub fn private_loopback() -> IpAddr {
+    static NEXT: AtomicU8 = AtomicU8::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    Ipv4Addr::new(127, (pid >> 8) as u8, pid as u8, n).into()
+}
+
+pub struct Options {
+    pub tls: bool,
+    pub hello_timeout: Duration,
+    pub port_range: std::ops::RangeInclusive<u16>,
+    pub max_conn: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            tls: false,
+            hello_timeout: Duration::from_secs(30),
+            port_range: 20000..=20200,
+            max_conn: 32,
+        }
+    }
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub listener_ip: IpAddr,
+    pub dir: tempfile::TempDir,
+    pub tls: bool,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    pub fn start(options: Options) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let listener_ip = private_loopback();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let tls = options.tls.then(|| {
+            let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+            scistream::tls::generated_identity(dir.path(), &names)
+                .unwrap()
+                .0
+        });
+        let server_options = ServerOptions {
+            listener_ip,
+            port_range: options.port_range,
+            hello_timeout: options.hello_timeout,
+            max_conn: options.max_conn,
+            tls,
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                serve(listener, server_options, async {
+                    let _ = stopped.await;
+                })
+                .await
+            })
+        });
+        TestServer {
+            addr,
+            listener_ip,
+            dir,
+            tls: options.tls,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn s2cs(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("config.yaml")
+    }
+
+    /// The binary, pointed at this server's config dir (so it trusts the generated certificate).
+    pub fn cli(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_scistream"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        cmd.arg("--config").arg(self.config());
+        cmd
+    }
+
+    /// `scistream req <action> --s2cs <this> [--no-tls] <rest...>`.
+    pub fn req(&self, action: &str, rest: &[&str]) -> assert_cmd::Command {
+        let mut cmd = self.cli();
+        cmd.args(["req", action, "--s2cs", &self.s2cs()]);
+        if !self.tls {
+            cmd.arg("--no-tls");
+        }
+        cmd.args(rest);
+        cmd.timeout(Duration::from_secs(60));
+        cmd
+    }
+
+    /// A gRPC client for calls the CLI does not make (bad input, races).
+    pub async fn grpc(
+        &self,
+    ) -> scistream::pb::control_client::ControlClient<tonic::transport::Channel> {
+        assert!(!self.tls, "grpc() fixture speaks plaintext");
+        scistream::pb::control_client::ControlClient::connect(format!("http://{}", self.addr))
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let result = thread.join().expect("server thread panicked");
+            if !std::thread::panicking() {
+                result.expect("server failed");
+            }
+        }
+    }
+}
+
+/// Whether `addr` is bound right now (by the server under test).
+pub fn is_bound(addr: &str) -> bool {
+    matches!(TcpListener::bind(addr), Err(e) if e.kind() == std::io::ErrorKind::AddrInUse)
+}
+
+/// The `Listeners: a,b,c` line of `req prod|cons` text output.
+pub fn listeners_of(stdout: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Listeners: "))
+        .unwrap_or_else(|| panic!("no Listeners line in:\n{text}"));
+    line.split(',').map(str::to_string).collect()
+}

@@ -1,0 +1,292 @@
+//! Sessions driven through the `scistream` binary against in-process servers.
+
+mod common;
+
+use common::server::{is_bound, listeners_of, Options, TestServer};
+use predicates::str::contains;
+use std::time::Duration;
+
+fn prod(server: &TestServer, num_conn: &str) -> Vec<String> {
+    let out = server
+        .req(
+            "prod",
+            &[
+                "--num-conn",
+                num_conn,
+                "--remote-ip",
+                "127.0.0.1",
+                "--receiver-ports",
+                "7001,7002",
+            ],
+        )
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    listeners_of(&out)
+}
+
+fn uid_of(stdout: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stdout);
+    let header = text.lines().nth(1).expect("header line");
+    header.split(' ').next().unwrap().to_string()
+}
+
+#[test]
+fn prod_session_binds_listeners_and_release_frees_them_for_reuse() {
+    let server = TestServer::start(Options {
+        tls: true,
+        port_range: 21000..=21002,
+        ..Options::default()
+    });
+    let out = server
+        .req(
+            "prod",
+            &[
+                "--num-conn",
+                "3",
+                "--remote-ip",
+                "127.0.0.1",
+                "--receiver-ports",
+                "7001,7002",
+            ],
+        )
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8_lossy(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "uid; s2cs; access_token; role");
+    assert!(
+        lines[1].ends_with(&format!("{} INVALID_TOKEN PROD", server.s2cs())),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(
+        &lines[2..4],
+        ["waiting for hello message", "started client request"]
+    );
+    let listeners = listeners_of(&out);
+    assert_eq!(listeners.len(), 3);
+    for l in &listeners {
+        assert!(l.starts_with(&server.listener_ip.to_string()), "{l}");
+        assert!(is_bound(l), "{l} is not bound");
+    }
+
+    // The range holds exactly three ports: a second session fails until the first is released.
+    server
+        .req(
+            "prod",
+            &[
+                "--num-conn",
+                "1",
+                "--remote-ip",
+                "127.0.0.1",
+                "--receiver-ports",
+                "7001",
+            ],
+        )
+        .assert()
+        .failure()
+        .stderr(contains("port range 21000-21002 exhausted"));
+    server
+        .req("release", &[&uid_of(&out)])
+        .assert()
+        .success()
+        .stdout("Release completed\n");
+    assert!(
+        listeners.iter().all(|l| !is_bound(l)),
+        "release left listeners bound"
+    );
+    let mut again = prod(&server, "3");
+    again.sort();
+    let mut first = listeners.clone();
+    first.sort();
+    assert_eq!(again, first, "released ports are reused");
+}
+
+#[test]
+fn cons_session_on_a_second_server_targets_the_prod_listeners() {
+    let prod_gw = TestServer::start(Options::default());
+    let cons_gw = TestServer::start(Options::default());
+    let prod_listeners = prod(&prod_gw, "2");
+    let joined = prod_listeners.join(",");
+    let out = cons_gw
+        .req("cons", &["--num-conn", "2", "--json", "session-1", &joined])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&out).expect("one JSON object");
+    assert_eq!(json["uid"], "session-1");
+    assert_eq!(json["role"], "CONS");
+    assert_eq!(json["s2cs"], cons_gw.s2cs());
+    assert_eq!(json["targets"], serde_json::json!(prod_listeners));
+    let listeners = json["listeners"].as_array().unwrap();
+    assert_eq!(listeners.len(), 2);
+    assert!(listeners.iter().all(|l| is_bound(l.as_str().unwrap())));
+    cons_gw.req("release", &["session-1"]).assert().success();
+}
+
+#[test]
+fn text_cons_output_has_the_header_and_listeners() {
+    let server = TestServer::start(Options::default());
+    let out = server
+        .req("cons", &["--num-conn", "1", "u-1", "127.0.0.1:9"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.lines().nth(1).unwrap().starts_with("u-1 "), "{text}");
+    assert!(text.lines().nth(1).unwrap().ends_with(" CONS"), "{text}");
+    assert_eq!(listeners_of(&out).len(), 1);
+}
+
+#[test]
+fn wrong_certificate_is_refused_with_a_clear_message() {
+    let server = TestServer::start(Options {
+        tls: true,
+        ..Options::default()
+    });
+    let other = tempfile::tempdir().unwrap();
+    let (_, other_cert) = scistream::tls::generated_identity(
+        other.path(),
+        &["localhost".to_string(), "127.0.0.1".to_string()],
+    )
+    .unwrap();
+    server
+        .req(
+            "prod",
+            &[
+                "--server-cert",
+                other_cert.to_str().unwrap(),
+                "--remote-ip",
+                "127.0.0.1",
+                "--receiver-ports",
+                "1",
+            ],
+        )
+        .assert()
+        .code(4)
+        .stderr(contains("could not connect to s2cs"))
+        .stderr(contains("--server-cert"));
+}
+
+#[test]
+fn plaintext_client_against_tls_server_fails_cleanly() {
+    let server = TestServer::start(Options {
+        tls: true,
+        ..Options::default()
+    });
+    server
+        .cli()
+        .args(["req", "release", "--no-tls", "--s2cs", &server.s2cs(), "x"])
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .failure()
+        .stderr(contains("s2cs"));
+}
+
+#[test]
+fn unreachable_server_exits_4() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let server = TestServer::start(Options::default());
+    server
+        .cli()
+        .args([
+            "req",
+            "release",
+            "--no-tls",
+            "--s2cs",
+            &free.to_string(),
+            "x",
+        ])
+        .assert()
+        .code(4)
+        .stderr(contains("is `scistream server` running there"));
+}
+
+#[test]
+fn release_of_an_unknown_uid_exits_5() {
+    let server = TestServer::start(Options::default());
+    server
+        .req("release", &["no-such-uid"])
+        .assert()
+        .code(5)
+        .stderr(contains("no session with uid"));
+}
+
+#[test]
+fn hello_timeout_fails_the_request_and_frees_its_ports() {
+    let server = TestServer::start(Options {
+        hello_timeout: Duration::from_millis(300),
+        port_range: 21010..=21011,
+        ..Options::default()
+    });
+    // No --receiver-ports: the client waits for an app controller's hello that never comes.
+    server
+        .req("prod", &["--num-conn", "2"])
+        .assert()
+        .failure()
+        .stderr(contains("Hello not received within the timeout period"));
+    assert_eq!(
+        prod(&server, "2").len(),
+        2,
+        "the timed-out session's ports were freed"
+    );
+}
+
+#[test]
+fn fifty_concurrent_sessions_get_disjoint_listeners() {
+    let server = TestServer::start(Options {
+        port_range: 22000..=22200,
+        ..Options::default()
+    });
+    let children: Vec<_> = (0..50)
+        .map(|_| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scistream"));
+            cmd.args([
+                "--config",
+                server.config().to_str().unwrap(),
+                "req",
+                "prod",
+                "--no-tls",
+            ])
+            .args([
+                "--s2cs",
+                &server.s2cs(),
+                "--num-conn",
+                "2",
+                "--remote-ip",
+                "127.0.0.1",
+            ])
+            .args(["--receiver-ports", "7001"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let mut all = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        all.extend(listeners_of(&out.stdout));
+    }
+    assert_eq!(all.len(), 100);
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 100, "two sessions share a listener");
+}
