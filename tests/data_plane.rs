@@ -11,18 +11,9 @@ use tokio::runtime::Runtime;
 
 const MIB: usize = 1 << 20;
 
-/// `req prod|cons ... --json` through the binary; returns (uid, listeners).
-fn open(server: &TestServer, role: &str, args: &[&str]) -> (String, Vec<String>) {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let out = server
-        .req(role, &all)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+/// The uid and listeners of `req prod|cons --json` output.
+fn opened(stdout: &[u8]) -> (String, Vec<String>) {
+    let json: serde_json::Value = serde_json::from_slice(stdout).unwrap();
     let listeners = json["listeners"].as_array().unwrap();
     let listeners = listeners
         .iter()
@@ -44,23 +35,9 @@ fn a_producer_streams_64_mib_through_the_cons_to_prod_chain() {
     let prod_gw = TestServer::start(Options::default());
     let cons_gw = TestServer::start(Options::default());
     let port = producer.port().to_string();
-    let (uid, prod_listeners) = open(
-        &prod_gw,
-        "prod",
-        &[
-            "--num-conn",
-            "1",
-            "--remote-ip",
-            "127.0.0.1",
-            "--receiver-ports",
-            &port,
-        ],
-    );
-    let (_, cons_listeners) = open(
-        &cons_gw,
-        "cons",
-        &["--num-conn", "1", &uid, &prod_listeners[0]],
-    );
+    let (uid, prod_listeners) = opened(&prod_gw.prod("1", &port, &["--json"]));
+    let cons_args = ["--json", "--num-conn", "1", &uid, &prod_listeners[0]];
+    let (_, cons_listeners) = opened(&cons_gw.stdout_of("cons", &cons_args));
 
     let received = rt.block_on(async {
         let mut consumer = TcpStream::connect(&cons_listeners[0]).await.unwrap();
@@ -81,18 +58,7 @@ fn release_closes_live_connections_and_listeners() {
     let (target, _echo) = rt.block_on(serve(echo));
     let server = TestServer::start(Options::default());
     let port = target.port().to_string();
-    let (uid, listeners) = open(
-        &server,
-        "prod",
-        &[
-            "--num-conn",
-            "1",
-            "--remote-ip",
-            "127.0.0.1",
-            "--receiver-ports",
-            &port,
-        ],
-    );
+    let (uid, listeners) = opened(&server.prod("1", &port, &["--json"]));
     let mut client = rt.block_on(async {
         let mut client = TcpStream::connect(&listeners[0]).await.unwrap();
         client.write_all(b"ping").await.unwrap();
