@@ -20,7 +20,15 @@ fn help_lists_the_subcommands_and_exit_codes() {
         .stdout
         .clone();
     let help = String::from_utf8(out).unwrap();
-    for word in ["server", "req", "Exit codes:"] {
+    for word in [
+        "server",
+        "req",
+        "login",
+        "logout",
+        "check-auth",
+        "completions",
+        "Exit codes:",
+    ] {
         assert!(help.contains(word), "--help lacks {word:?}:\n{help}");
     }
 }

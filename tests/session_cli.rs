@@ -7,24 +7,7 @@ use predicates::str::contains;
 use std::time::Duration;
 
 fn prod(server: &TestServer, num_conn: &str) -> Vec<String> {
-    let out = server
-        .req(
-            "prod",
-            &[
-                "--num-conn",
-                num_conn,
-                "--remote-ip",
-                "127.0.0.1",
-                "--receiver-ports",
-                "7001,7002",
-            ],
-        )
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    listeners_of(&out)
+    listeners_of(&server.prod(num_conn, "7001,7002", &[]))
 }
 
 fn uid_of(stdout: &[u8]) -> String {
@@ -40,23 +23,7 @@ fn prod_session_binds_listeners_and_release_frees_them_for_reuse() {
         port_range: 21000..=21002,
         ..Options::default()
     });
-    let out = server
-        .req(
-            "prod",
-            &[
-                "--num-conn",
-                "3",
-                "--remote-ip",
-                "127.0.0.1",
-                "--receiver-ports",
-                "7001,7002",
-            ],
-        )
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = server.prod("3", "7001,7002", &[]);
     let text = String::from_utf8_lossy(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "uid; s2cs; access_token; role");
@@ -114,13 +81,7 @@ fn cons_session_on_a_second_server_targets_the_prod_listeners() {
     let cons_gw = TestServer::start(Options::default());
     let prod_listeners = prod(&prod_gw, "2");
     let joined = prod_listeners.join(",");
-    let out = cons_gw
-        .req("cons", &["--num-conn", "2", "--json", "session-1", &joined])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = cons_gw.stdout_of("cons", &["--num-conn", "2", "--json", "session-1", &joined]);
     let json: serde_json::Value = serde_json::from_slice(&out).expect("one JSON object");
     assert_eq!(json["uid"], "session-1");
     assert_eq!(json["role"], "CONS");
@@ -135,13 +96,7 @@ fn cons_session_on_a_second_server_targets_the_prod_listeners() {
 #[test]
 fn text_cons_output_has_the_header_and_listeners() {
     let server = TestServer::start(Options::default());
-    let out = server
-        .req("cons", &["--num-conn", "1", "u-1", "127.0.0.1:9"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = server.stdout_of("cons", &["--num-conn", "1", "u-1", "127.0.0.1:9"]);
     let text = String::from_utf8_lossy(&out);
     assert!(text.lines().nth(1).unwrap().starts_with("u-1 "), "{text}");
     assert!(text.lines().nth(1).unwrap().ends_with(" CONS"), "{text}");

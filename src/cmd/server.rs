@@ -115,6 +115,7 @@ pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
             args.listener_ip
         );
     }
+    raise_fd_limit();
     let tls = server_tls(global, &args)?;
     let auth = server_auth(global, &args).await?;
     let addr = SocketAddr::new(args.bind, args.port);
@@ -141,6 +142,31 @@ pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     }
     println!("Server started on {}", listener.local_addr()?);
     server::serve(listener, options, shutdown_signal()).await
+}
+
+/// Each relayed connection holds six fds (two sockets, two pipes): the usual soft limit of 1024
+/// would cap a gateway near 170 connections, so take the hard limit the operator allows.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            let wanted = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                ..limit
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
+                tracing::warn!(
+                    "could not raise the open-file limit above {}",
+                    limit.rlim_cur
+                );
+            }
+        }
+    }
 }
 
 fn server_tls(

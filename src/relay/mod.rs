@@ -3,14 +3,32 @@
 //! Public API used by the control server (keep it stable):
 //! [`SessionRelay::new`], [`SessionRelay::set_targets`], [`SessionRelay::stats`],
 //! [`SessionRelay::shutdown`], and [`RelayStats`].
+//!
+//! Layout: [`listener`] runs one accept loop per listener, [`connection`] relays one accepted
+//! connection, with the Linux [`splice`] engine or the portable [`copy`] engine behind the same
+//! signature.
+
+mod connection;
+mod copy;
+mod listener;
+#[cfg(target_os = "linux")]
+mod pipe;
+#[cfg(target_os = "linux")]
+mod splice;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+
+use listener::AcceptLoop;
+
+/// How long a target may take to accept a relayed connection before the client is dropped.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Counters of one session, summed over its connections.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -21,6 +39,7 @@ pub struct RelayStats {
     pub connections_total: u64,
 }
 
+/// Live counters of one session, updated by its connections as bytes move.
 #[derive(Default)]
 struct Counters {
     to_target: AtomicU64,
@@ -29,101 +48,124 @@ struct Counters {
     total: AtomicU64,
 }
 
-/// The data plane of one session: its bound listeners, their targets and live connections.
-pub struct SessionRelay {
+impl Counters {
+    fn snapshot(&self) -> RelayStats {
+        RelayStats {
+            bytes_to_target: self.to_target.load(Ordering::Relaxed),
+            bytes_from_target: self.from_target.load(Ordering::Relaxed),
+            connections_active: self.active.load(Ordering::Relaxed),
+            connections_total: self.total.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts a connection as active until the returned guard drops, which also covers
+    /// connections cancelled by shutdown.
+    fn open_connection(&self) -> ActiveConnection<'_> {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        self.active.fetch_add(1, Ordering::Relaxed);
+        ActiveConnection(&self.active)
+    }
+}
+
+struct ActiveConnection<'a>(&'a AtomicU64);
+
+impl Drop for ActiveConnection<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Bytes one connection moved each way.
+struct Traffic {
+    to_target: u64,
+    from_target: u64,
+}
+
+/// What every task of a session shares.
+struct Session {
     uid: String,
-    targets: watch::Sender<Vec<String>>,
-    counters: Arc<Counters>,
-    tasks: JoinSet<()>,
+    counters: Counters,
+}
+
+/// Where the listeners of a session send their new connections.
+#[derive(Clone, Debug)]
+struct Routes {
+    targets: Vec<String>,
+    connect_timeout: Duration,
+}
+
+impl Routes {
+    fn target_for(&self, listener: usize) -> Option<&str> {
+        let n = self.targets.len();
+        (n > 0).then(|| self.targets[listener % n].as_str())
+    }
+}
+
+/// The data plane of one session: its bound listeners, their targets and live connections.
+///
+/// Dropping it without [`shutdown`](Self::shutdown) aborts every task of the session, which
+/// closes its listeners and connections.
+pub struct SessionRelay {
+    session: Arc<Session>,
+    routes: watch::Sender<Routes>,
+    stop: watch::Sender<bool>,
+    accept_loops: JoinSet<()>,
 }
 
 impl SessionRelay {
     /// Takes ownership of the session's bound listeners. Nothing is relayed before the first
     /// [`set_targets`](Self::set_targets). Must be called inside a tokio runtime.
     pub fn new(uid: String, listeners: Vec<TcpListener>) -> Self {
-        let (targets, _) = watch::channel(Vec::new());
-        let counters = Arc::new(Counters::default());
-        let mut tasks = JoinSet::new();
+        let session = Arc::new(Session {
+            uid,
+            counters: Counters::default(),
+        });
+        let (routes, _) = watch::channel(Routes {
+            targets: Vec::new(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        });
+        let (stop, _) = watch::channel(false);
+        let mut accept_loops = JoinSet::new();
         for (index, listener) in listeners.into_iter().enumerate() {
-            let rx = targets.subscribe();
-            tasks.spawn(accept_loop(
-                uid.clone(),
+            let accept_loop = AcceptLoop {
                 index,
                 listener,
-                rx,
-                counters.clone(),
-            ));
+                routes: routes.subscribe(),
+                session: session.clone(),
+            };
+            accept_loops.spawn(accept_loop.run(stop.subscribe()));
         }
         SessionRelay {
-            uid,
-            targets,
-            counters,
-            tasks,
+            session,
+            routes,
+            stop,
+            accept_loops,
         }
     }
 
     /// Listener i relays new connections to `targets[i % targets.len()]` ("host:port").
-    /// The first call starts relaying; later calls retarget new connections.
+    /// The first call starts relaying; later calls retarget new connections only.
     pub fn set_targets(&self, targets: Vec<String>) {
-        self.targets.send_replace(targets);
+        self.routes.send_modify(|routes| routes.targets = targets);
+    }
+
+    /// Applies to connections accepted from now on ([`DEFAULT_CONNECT_TIMEOUT`] until then).
+    pub fn set_connect_timeout(&self, timeout: Duration) {
+        self.routes
+            .send_modify(|routes| routes.connect_timeout = timeout);
     }
 
     pub fn stats(&self) -> RelayStats {
-        let c = &self.counters;
-        RelayStats {
-            bytes_to_target: c.to_target.load(Ordering::Relaxed),
-            bytes_from_target: c.from_target.load(Ordering::Relaxed),
-            connections_active: c.active.load(Ordering::Relaxed),
-            connections_total: c.total.load(Ordering::Relaxed),
-        }
+        self.session.counters.snapshot()
     }
 
-    /// Closes the listeners and every live connection of the session, and returns its totals.
+    /// Closes the listeners and every live connection of the session, waits until all of its
+    /// tasks are gone, and returns its totals.
     pub async fn shutdown(mut self) -> RelayStats {
-        self.tasks.shutdown().await;
-        tracing::debug!(uid = %self.uid, "relay stopped");
-        self.stats()
-    }
-}
-
-async fn accept_loop(
-    uid: String,
-    index: usize,
-    listener: TcpListener,
-    mut targets: watch::Receiver<Vec<String>>,
-    counters: Arc<Counters>,
-) {
-    let mut conns = JoinSet::new();
-    if targets.wait_for(|t| !t.is_empty()).await.is_err() {
-        return;
-    }
-    loop {
-        let Ok((client, _)) = listener.accept().await else {
-            continue;
-        };
-        let target = {
-            let t = targets.borrow();
-            t[index % t.len()].clone()
-        };
-        let counters = counters.clone();
-        let uid = uid.clone();
-        conns.spawn(async move {
-            counters.total.fetch_add(1, Ordering::Relaxed);
-            counters.active.fetch_add(1, Ordering::Relaxed);
-            match TcpStream::connect(&target).await {
-                Ok(mut server) => {
-                    let mut client = client;
-                    if let Ok((up, down)) =
-                        tokio::io::copy_bidirectional(&mut client, &mut server).await
-                    {
-                        counters.to_target.fetch_add(up, Ordering::Relaxed);
-                        counters.from_target.fetch_add(down, Ordering::Relaxed);
-                    }
-                }
-                Err(e) => tracing::warn!(%uid, %target, "could not connect to target: {e}"),
-            }
-            counters.active.fetch_sub(1, Ordering::Relaxed);
-        });
-        while conns.try_join_next().is_some() {}
+        self.stop.send_replace(true);
+        while self.accept_loops.join_next().await.is_some() {}
+        let stats = self.stats();
+        tracing::debug!(uid = %self.session.uid, ?stats, "relay stopped");
+        stats
     }
 }

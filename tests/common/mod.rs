@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod metrics;
+pub mod net;
 pub mod oauth;
 pub mod pty;
 pub mod server;

@@ -130,6 +130,31 @@ impl TestServer {
         cmd
     }
 
+    /// The stdout of a `req <action> <args>` that must succeed.
+    pub fn stdout_of(&self, action: &str, args: &[&str]) -> Vec<u8> {
+        self.req(action, args)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone()
+    }
+
+    /// The stdout of a successful `req prod` with `num_conn` listeners relayed to the producer
+    /// ports `ports` ("P1,P2") on 127.0.0.1, plus `extra` flags.
+    pub fn prod(&self, num_conn: &str, ports: &str, extra: &[&str]) -> Vec<u8> {
+        let mut args = vec![
+            "--num-conn",
+            num_conn,
+            "--remote-ip",
+            "127.0.0.1",
+            "--receiver-ports",
+            ports,
+        ];
+        args.extend_from_slice(extra);
+        self.stdout_of("prod", &args)
+    }
+
     /// A gRPC client for calls the CLI does not make (bad input, races).
     pub async fn grpc(
         &self,

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Relay throughput and CPU cost on loopback, in one run: the same iperf3 traffic direct, through
+# the scistream relay (the real `scistream server` + `scistream req prod`), through HAProxy in
+# TCP mode with splice, and through socat (fork).
+#
+# Usage: bench/relay.sh            (from anywhere; needs root or sudo-less apt for missing tools)
+# Knobs (environment): RUNS=3 DURATION=5 BASE_PORT=25300
+set -euo pipefail
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-5}
+BASE_PORT=${BASE_PORT:-25300}
+IPERF_PORT=$BASE_PORT
+CONTROL_PORT=$((BASE_PORT + 1))
+HAPROXY_PORT=$((BASE_PORT + 2))
+SOCAT_PORT=$((BASE_PORT + 3))
+DATA_PORTS="$((BASE_PORT + 10))-$((BASE_PORT + 19))"
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d)
+CLK_TCK=$(getconf CLK_TCK)
+declare -A PID=()
+
+cleanup() {
+    for name in "${!PID[@]}"; do
+        # Each server runs in its own session: the group also holds socat's forked children.
+        kill -- "-${PID[$name]}" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+install_missing_tools() {
+    local missing=()
+    for tool in iperf3 haproxy socat jq; do
+        command -v "$tool" >/dev/null || missing+=("$tool")
+    done
+    if ((${#missing[@]})); then
+        echo "installing ${missing[*]} from Debian" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+# start NAME COMMAND...: runs COMMAND in the background in its own session, logging to WORK.
+start() {
+    local name=$1
+    shift
+    setsid "$@" >"$WORK/$name.log" 2>&1 &
+    PID[$name]=$!
+}
+
+wait_for_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on port $1; logs in $WORK" >&2
+    exit 1
+}
+
+# CPU ticks (user + system, including reaped children) of a process.
+cpu_ticks() {
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$1/stat"
+}
+
+# socat charges its forked children's CPU to itself only once it has reaped them.
+wait_children_reaped() {
+    for _ in $(seq 100); do
+        [[ -z "$(cat /proc/"$1"/task/*/children 2>/dev/null | tr -d ' ')" ]] && return 0
+        sleep 0.05
+    done
+}
+
+start_relays() {
+    start iperf3 iperf3 -s -B 127.0.0.1 -p "$IPERF_PORT"
+    start scistream "$HERE/target/release/scistream" server --no-tls --port "$CONTROL_PORT" \
+        --listener-ip 127.0.0.1 --port-range "$DATA_PORTS"
+    cat >"$WORK/haproxy.cfg" <<EOF
+global
+    maxconn 1000
+    # The scistream relay sizes its pipes 1 MiB too.
+    tune.pipesize 1048576
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1m
+    timeout server 1m
+    option splice-request
+    option splice-response
+frontend relay
+    bind 127.0.0.1:$HAPROXY_PORT
+    default_backend iperf3
+backend iperf3
+    server iperf3 127.0.0.1:$IPERF_PORT
+EOF
+    start haproxy haproxy -db -f "$WORK/haproxy.cfg"
+    start socat socat "TCP-LISTEN:$SOCAT_PORT,bind=127.0.0.1,reuseaddr,fork" "TCP:127.0.0.1:$IPERF_PORT"
+    for port in "$IPERF_PORT" "$CONTROL_PORT" "$HAPROXY_PORT" "$SOCAT_PORT"; do
+        wait_for_port "$port"
+    done
+}
+
+# The data port of a PROD session whose listener relays to the iperf3 server.
+open_scistream_session() {
+    local opened
+    opened=$("$HERE/target/release/scistream" req prod --no-tls --s2cs "127.0.0.1:$CONTROL_PORT" \
+        --num-conn 1 --remote-ip 127.0.0.1 --receiver-ports "$IPERF_PORT" --json)
+    jq -r '.listeners[0]' <<<"$opened" | sed 's/.*://'
+}
+
+# iperf3 JSON of one client run; retried because the server takes a moment between tests.
+iperf3_run() {
+    local port=$1 streams=$2
+    for _ in 1 2 3 4 5; do
+        iperf3 -c 127.0.0.1 -p "$port" -t "$DURATION" -P "$streams" -J 2>/dev/null && return 0
+        sleep 0.5
+    done
+    echo "iperf3 to port $port failed" >&2
+    exit 1
+}
+
+# measure MODE PORT STREAMS: appends "MODE STREAMS GBIT_S CPU_S_PER_GB" to WORK/results.
+measure() {
+    local mode=$1 port=$2 streams=$3 pid=${PID[$1]:-} before=0 after=0 json
+    [[ -n "$pid" ]] && before=$(cpu_ticks "$pid")
+    json=$(iperf3_run "$port" "$streams")
+    if [[ -n "$pid" ]]; then
+        wait_children_reaped "$pid"
+        after=$(cpu_ticks "$pid")
+    fi
+    jq -r --arg mode "$mode" --argjson streams "$streams" --argjson ticks $((after - before)) \
+        --argjson hz "$CLK_TCK" --argjson relayed "$([[ -n "$pid" ]] && echo true || echo false)" \
+        '.end.sum_received as $r
+         | [$mode, $streams, ($r.bits_per_second / 1e9),
+            (if $relayed then ($ticks / $hz) / ($r.bytes / 1e9) else "-" end)] | @tsv' \
+        <<<"$json" >>"$WORK/results"
+}
+
+median() {
+    sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# Prints the table of medians, each with its ratio to direct and to HAProxy. CPU is the relay
+# process's own (socat: with its children), so direct, which has no relay, has none to compare.
+report() {
+    local mode streams
+    for streams in 1 4; do
+        for mode in direct scistream haproxy socat; do
+            printf '%s\t%s\t%s\t%s\n' "$mode" "$streams" \
+                "$(awk -v m="$mode" -v s="$streams" '$1 == m && $2 == s { print $3 }' "$WORK/results" | median)" \
+                "$(awk -v m="$mode" -v s="$streams" '$1 == m && $2 == s { print $4 }' "$WORK/results" | median)"
+        done
+    done | awk -F'\t' '
+        { mode[NR] = $1; streams[NR] = $2; gbps[NR] = $3; cpu[NR] = $4; key = $1 "/" $2
+          g[key] = $3; c[key] = $4 }
+        function ratio(a, b) { return (a == "-" || b == "-" || b == 0) ? "-" : sprintf("%.2f", a / b) }
+        END {
+            printf "%-10s %7s %9s %9s %10s %11s %10s\n", "relay", "streams", "Gbit/s", "/direct",
+                "/haproxy", "CPU s/GB", "/haproxy"
+            for (i = 1; i <= NR; i++) {
+                d = "direct/" streams[i]; h = "haproxy/" streams[i]
+                printf "%-10s %7s %9.2f %9s %10s %11s %10s\n", mode[i], streams[i], gbps[i],
+                    ratio(gbps[i], g[d]), ratio(gbps[i], g[h]),
+                    (cpu[i] == "-") ? "-" : sprintf("%.3f", cpu[i]), ratio(cpu[i], c[h])
+            }
+        }'
+}
+
+main() {
+    install_missing_tools
+    (cd "$HERE" && cargo build --release --quiet --bin scistream)
+    start_relays
+    local scistream_port
+    scistream_port=$(open_scistream_session)
+    local -A port=([direct]=$IPERF_PORT [scistream]=$scistream_port [haproxy]=$HAPROXY_PORT [socat]=$SOCAT_PORT)
+    echo "loopback, $(nproc) cores, kernel $(uname -r); medians of $RUNS runs of ${DURATION}s;" \
+        "CPU = relay process utime+stime per GB received"
+    for run in $(seq "$RUNS"); do
+        for streams in 1 4; do
+            # Interleaved, so that drift on a shared machine hits every relay alike.
+            for mode in direct scistream haproxy socat; do
+                echo "run $run/$RUNS: $mode, $streams stream(s)" >&2
+                measure "$mode" "${port[$mode]}" "$streams"
+            done
+        done
+    done
+    report
+}
+
+main "$@"

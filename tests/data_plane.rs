@@ -1,0 +1,85 @@
+//! The data plane as users reach it: sessions set up by the `scistream` binary against real
+//! control servers, with bytes streamed through their listeners.
+
+mod common;
+
+use common::net::{accept_one, echo, random_payload, serve, sha256};
+use common::server::{is_bound, Options, TestServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::runtime::Runtime;
+
+const MIB: usize = 1 << 20;
+
+/// The uid and listeners of `req prod|cons --json` output.
+fn opened(stdout: &[u8]) -> (String, Vec<String>) {
+    let json: serde_json::Value = serde_json::from_slice(stdout).unwrap();
+    let listeners = json["listeners"].as_array().unwrap();
+    let listeners = listeners
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect();
+    (json["uid"].as_str().unwrap().to_string(), listeners)
+}
+
+#[test]
+fn a_producer_streams_64_mib_through_the_cons_to_prod_chain() {
+    let rt = Runtime::new().unwrap();
+    let payload = random_payload(64 * MIB, 7);
+    let expected = sha256(&payload);
+    // The producer application: sends its stream to whoever connects, then closes.
+    let (producer, sent) = rt.block_on(accept_one(move |mut stream: TcpStream| async move {
+        stream.write_all(&payload).await.unwrap();
+        stream.shutdown().await.unwrap();
+    }));
+    let prod_gw = TestServer::start(Options::default());
+    let cons_gw = TestServer::start(Options::default());
+    let port = producer.port().to_string();
+    let (uid, prod_listeners) = opened(&prod_gw.prod("1", &port, &["--json"]));
+    let cons_args = ["--json", "--num-conn", "1", &uid, &prod_listeners[0]];
+    let (_, cons_listeners) = opened(&cons_gw.stdout_of("cons", &cons_args));
+
+    let received = rt.block_on(async {
+        let mut consumer = TcpStream::connect(&cons_listeners[0]).await.unwrap();
+        let mut received = Vec::with_capacity(64 * MIB);
+        consumer.read_to_end(&mut received).await.unwrap();
+        received
+    });
+    rt.block_on(sent).unwrap();
+    assert_eq!(received.len(), 64 * MIB);
+    assert_eq!(sha256(&received), expected);
+    cons_gw.req("release", &[&uid]).assert().success();
+    prod_gw.req("release", &[&uid]).assert().success();
+}
+
+#[test]
+fn release_closes_live_connections_and_listeners() {
+    let rt = Runtime::new().unwrap();
+    let (target, _echo) = rt.block_on(serve(echo));
+    let server = TestServer::start(Options::default());
+    let port = target.port().to_string();
+    let (uid, listeners) = opened(&server.prod("1", &port, &["--json"]));
+    let mut client = rt.block_on(async {
+        let mut client = TcpStream::connect(&listeners[0]).await.unwrap();
+        client.write_all(b"ping").await.unwrap();
+        let mut pong = [0; 4];
+        client.read_exact(&mut pong).await.unwrap();
+        assert_eq!(&pong, b"ping", "relayed to the echo target");
+        client
+    });
+    server.req("release", &[&uid]).assert().success();
+    let after = rt.block_on(async {
+        let mut rest = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            client.read_to_end(&mut rest),
+        )
+        .await
+    });
+    let closed = matches!(after, Ok(Ok(0)) | Ok(Err(_)));
+    assert!(closed, "connection still open after release: {after:?}");
+    assert!(
+        !is_bound(&listeners[0]),
+        "listener still bound after release"
+    );
+}
