@@ -3,95 +3,58 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::time::{Duration, Instant};
-
 use common::metrics::{scrape, value};
+use common::net::{echo, random_payload, serve, wait_until};
 use common::server::{listeners_of, Options, TestServer};
 use predicates::str::contains;
-use rand::RngCore;
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::runtime::Runtime;
 
 /// Bytes sent each way through the relayed connection.
 const PAYLOAD: usize = 1 << 20;
 
-/// A target that echoes one connection back, then closes it.
-fn echo_once() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut reader = stream.try_clone().unwrap();
-        std::io::copy(&mut reader, &mut stream).unwrap();
-        stream.shutdown(Shutdown::Write).unwrap();
-    });
-    addr
-}
-
-/// Sends random bytes through `listener` and checks they all come back.
-fn echo_through(listener: &str) {
-    let mut payload = vec![0u8; PAYLOAD];
-    rand::rng().fill_bytes(&mut payload);
-    let mut stream = TcpStream::connect(listener).unwrap();
-    let mut reader = stream.try_clone().unwrap();
-    let sent = payload.clone();
-    // Written from another thread: the echo fills our receive buffer while we still send.
-    let writer = std::thread::spawn(move || {
-        stream.write_all(&sent).unwrap();
-        stream.shutdown(Shutdown::Write).unwrap();
-    });
+/// Sends random bytes through `listener` to an echo target and checks they all come back.
+async fn echo_through(listener: &str) {
+    let payload = random_payload(PAYLOAD, 5);
+    let stream = TcpStream::connect(listener).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    // Written while reading: the echo fills our receive buffer while we still send.
+    let send = async {
+        writer.write_all(&payload).await.unwrap();
+        writer.shutdown().await.unwrap();
+    };
     let mut back = Vec::new();
-    reader.read_to_end(&mut back).unwrap();
-    writer.join().unwrap();
+    let (_, read) = tokio::join!(send, reader.read_to_end(&mut back));
+    read.unwrap();
     assert!(back == payload, "the relay changed the bytes");
 }
 
 fn status_json(server: &TestServer, uid: &str) -> Value {
-    let out = server.req("status", &["--json", uid]).assert().success();
-    serde_json::from_slice(&out.get_output().stdout).expect("one JSON object")
-}
-
-/// Polls until `done`; a relay counts a connection's bytes as it closes, just after the client
-/// has seen the end of it.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    serde_json::from_slice(&server.stdout_of("status", &["--json", uid])).expect("one JSON object")
 }
 
 /// A PROD session on two listeners relaying to an echo target, with [`PAYLOAD`] bytes echoed
-/// through its first listener; returns its uid, listeners and target once they are counted.
+/// through its first listener; returns its uid, listeners and target once the connection has
+/// closed on the server too (the client sees the end of it a moment earlier).
 fn session_with_traffic(server: &TestServer) -> (String, Vec<String>, String) {
-    let target = echo_once();
-    let port = target.port().to_string();
-    let out = server
-        .req(
-            "prod",
-            &[
-                "--num-conn",
-                "2",
-                "--remote-ip",
-                "127.0.0.1",
-                "--receiver-ports",
-                &port,
-            ],
-        )
-        .assert()
-        .success();
-    let stdout = &out.get_output().stdout;
-    let header = String::from_utf8_lossy(stdout)
+    let rt = Runtime::new().unwrap();
+    let (target, _echo) = rt.block_on(serve(echo));
+    let stdout = server.prod("2", &target.port().to_string(), &[]);
+    let header = String::from_utf8_lossy(&stdout)
         .lines()
         .nth(1)
         .unwrap()
         .to_owned();
     let uid = header.split(' ').next().unwrap().to_owned();
-    let listeners = listeners_of(stdout);
-    echo_through(&listeners[0]);
-    wait_until("the connection to be counted", || {
-        status_json(server, &uid)["stats"]["connections_active"] == 0
+    let listeners = listeners_of(&stdout);
+    rt.block_on(async {
+        echo_through(&listeners[0]).await;
+        wait_until("the server counts the connection as closed", || {
+            status_json(server, &uid)["stats"]["connections_active"] == 0
+        })
+        .await;
     });
     (uid, listeners, target.to_string())
 }
@@ -105,13 +68,9 @@ fn list_and_status_show_each_session_with_its_traffic() {
         .success()
         .stdout(format!("No sessions on s2cs {}\n", server.s2cs()));
     let (uid, listeners, target) = session_with_traffic(&server);
-    server
-        .req("cons", &["--num-conn", "1", "cons-1", "127.0.0.1:9"])
-        .assert()
-        .success();
+    server.stdout_of("cons", &["--num-conn", "1", "cons-1", "127.0.0.1:9"]);
 
-    let out = server.req("list", &[]).assert().success();
-    let table = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let table = String::from_utf8(server.stdout_of("list", &[])).unwrap();
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{table}");
     let columns: Vec<&str> = lines[0]
@@ -140,8 +99,7 @@ fn list_and_status_show_each_session_with_its_traffic() {
     assert_eq!(words[9], listeners.join(","), "{row}");
     assert_eq!(words[10], target, "{row}");
 
-    let out = server.req("list", &["--json"]).assert().success();
-    let list: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let list: Value = serde_json::from_slice(&server.stdout_of("list", &["--json"])).unwrap();
     let sessions = list.as_array().expect("a JSON array");
     assert_eq!(sessions.len(), 2);
     let prod = sessions.iter().find(|s| s["uid"] == uid.as_str()).unwrap();
@@ -194,8 +152,8 @@ fn list_and_status_show_each_session_with_its_traffic() {
         )))
         .stdout(contains("connections  0 active, 1 total\n"));
 
-    let out = server.req("release", &["--json", &uid]).assert().success();
-    let released: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let released: Value =
+        serde_json::from_slice(&server.stdout_of("release", &["--json", &uid])).unwrap();
     assert_eq!(
         released,
         json!({"uid": uid, "s2cs": server.s2cs(), "listeners": listeners, "targets": [target]})
