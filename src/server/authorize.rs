@@ -12,7 +12,7 @@ use tower::BoxError;
 
 use super::metrics::{rpc_of, Metrics};
 use super::peer::peer_of;
-use crate::auth::{token_from_headers, Introspector};
+use crate::auth::{token_from_headers, AuthError, Introspector};
 
 /// Lets a call through when it carries a token the introspector accepts; with no introspector
 /// (the server has no client secret) every call goes through. Refusals are logged and counted.
@@ -41,7 +41,13 @@ impl<B: Send + 'static> AsyncPredicate<http::Request<B>> for Authorize {
             let rpc = rpc_of(request.uri().path());
             let peer = peer_of(request.extensions());
             let reason = err.reason();
-            tracing::warn!(event = "auth_failure", rpc, %peer, reason, "{err}");
+            match err {
+                // The caller's problem: a warning. Below, the server cannot check tokens.
+                AuthError::Missing { .. } | AuthError::Invalid { .. } => {
+                    tracing::warn!(event = "auth_failure", rpc, %peer, reason, "{err}");
+                }
+                _ => tracing::error!(event = "auth_failure", rpc, %peer, reason, "{err}"),
+            }
             metrics.record_auth_failure(reason);
             let status = tonic::Status::from(err);
             metrics.record_call(rpc, status.code());

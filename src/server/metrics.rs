@@ -1,12 +1,14 @@
 //! `--metrics ADDR`: the server's counters, served in the Prometheus text format on `/metrics`.
 
 use std::collections::BTreeMap;
+use std::future::IntoFuture;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tonic::Code;
 
 use super::sessions::Sessions;
@@ -159,8 +161,18 @@ impl Source {
     }
 }
 
-/// Serves `GET /metrics` on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, source: Source) -> std::io::Result<()> {
+/// The running `/metrics` endpoint; it stops when this is dropped, so it never outlives the
+/// server, however the server stops.
+pub struct Endpoint(JoinHandle<std::io::Result<()>>);
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Serves `GET /metrics` on `listener`.
+pub fn spawn(listener: TcpListener, source: Source) -> Endpoint {
     let app = Router::new().route(
         "/metrics",
         get(move || {
@@ -168,5 +180,5 @@ pub async fn serve(listener: TcpListener, source: Source) -> std::io::Result<()>
             async move { ([(CONTENT_TYPE, prometheus::CONTENT_TYPE)], body) }
         }),
     );
-    axum::serve(listener, app).await
+    Endpoint(tokio::spawn(axum::serve(listener, app).into_future()))
 }

@@ -64,14 +64,14 @@ pub async fn serve(
         max_conn: options.max_conn,
         metrics: metrics.clone(),
     };
-    let _metrics_server = options.metrics.map(|listener| {
-        let source = metrics::Source {
-            metrics: metrics.clone(),
-            sessions: sessions.clone(),
-            introspector: options.auth.clone(),
-        };
-        AbortOnDrop(tokio::spawn(metrics::serve(listener, source)))
-    });
+    let source = metrics::Source {
+        metrics: metrics.clone(),
+        sessions: sessions.clone(),
+        introspector: options.auth.clone(),
+    };
+    let _endpoint = options
+        .metrics
+        .map(|listener| metrics::spawn(listener, source));
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = options.tls {
         builder = builder.tls_config(tls).context("could not configure TLS")?;
@@ -103,14 +103,5 @@ pub async fn serve(
     tokio::select! {
         served = server => served.context("control server failed"),
         () = drained_or_late => Ok(()),
-    }
-}
-
-/// Stops the metrics endpoint when the server stops, however it stops.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

@@ -376,6 +376,11 @@ impl Drop for Pending<'_> {
             // still closing, so freeing it now is safe.
             drop(removed);
             self.sessions.lock().ports.free(ports);
+            tracing::info!(
+                event = "cancelled",
+                uid = self.uid,
+                "the client went away before the hello: session dropped, ports freed"
+            );
         }
     }
 }

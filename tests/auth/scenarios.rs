@@ -8,6 +8,7 @@ use predicates::str::contains;
 use scistream::config::Config;
 
 use crate::common::metrics::{scrape, value};
+use crate::common::net::wait_until;
 use crate::common::oauth::OAuthServer;
 use crate::common::server_process::{ServerProcess, ServerSetup};
 use crate::common::user::User;
@@ -468,4 +469,37 @@ fn when_the_auth_server_goes_down_requests_exit_4_and_say_whom_to_tell() {
         .code(4)
         .stderr(contains("could not check the token: the auth server at"))
         .stderr(contains("try again later, or tell the gateway's operator"));
+}
+
+#[test]
+fn a_client_that_goes_away_before_the_hello_is_logged_as_cancelled() {
+    let auth = OAuthServer::start();
+    let server = open_server(&auth);
+    let user = User::new(&auth);
+    let base = [
+        "req",
+        "prod",
+        "--no-tls",
+        "--s2cs",
+        &server.addr,
+        "--num-conn",
+        "1",
+    ];
+    let mut waiting = user
+        .command(&base)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let list = ["req", "list", "--json", "--no-tls", "--s2cs", &server.addr];
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(wait_until("the server holds the session", || {
+        let out = user.cmd(&list).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("awaiting hello")
+    }));
+    waiting.kill().unwrap();
+    waiting.wait().unwrap();
+    runtime.block_on(wait_until("the server logs the cancellation", || {
+        server.log().contains("event=\"cancelled\"")
+    }));
+    user.cmd(&list).assert().success().stdout("[]\n");
 }
