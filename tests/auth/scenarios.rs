@@ -40,19 +40,23 @@ fn server_for(auth: &OAuthServer, ip: &str, client_id: &str, extra_args: &[&str]
     )
 }
 
+/// `req ACTION` against `server`, then `rest`.
+fn req_args<'a>(server: &'a ServerProcess, action: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let base = ["req", action, "--no-tls", "--s2cs", &server.addr];
+    [&base[..], rest].concat()
+}
+
 /// `req prod` with one listener, the client sending the producer's hello itself.
 fn req_prod(user: &User, server: &ServerProcess, extra: &[&str]) -> assert_cmd::Command {
-    let base = [
-        "req",
-        "prod",
-        "--no-tls",
-        "--s2cs",
-        &server.addr,
+    let hello = [
         "--num-conn",
         "1",
+        "--remote-ip",
+        "127.0.0.1",
+        "--receiver-ports",
+        "7000",
     ];
-    let hello = ["--remote-ip", "127.0.0.1", "--receiver-ports", "7000"];
-    user.cmd(&[&base[..], &hello, extra].concat())
+    user.cmd(&req_args(server, "prod", &[&hello[..], extra].concat()))
 }
 
 fn stored_access_token(user: &User, scope: &str) -> String {
@@ -377,13 +381,10 @@ fn s6_session_events_and_refusals_are_logged_as_json_counted_and_never_show_secr
     let server = server_for(&auth, "127.0.0.1", S1, &extra);
     let metrics = server.metrics.clone().expect("the metrics address printed");
     let user = User::new(&auth);
-    let req = |args: &[&str]| {
-        let base = ["req", args[0], "--no-tls", "--s2cs", &server.addr];
-        user.cmd(&[&base[..], &args[1..]].concat())
-    };
+    let req = |action, rest: &[&str]| user.cmd(&req_args(&server, action, rest));
 
     // Not logged in: list is refused like every other call.
-    req(&["list"]).assert().code(3).stderr(contains(format!(
+    req("list", &[]).assert().code(3).stderr(contains(format!(
         "Authentication token is missing for scope {S1}"
     )));
     let text = scrape(&metrics);
@@ -413,8 +414,8 @@ fn s6_session_events_and_refusals_are_logged_as_json_counted_and_never_show_secr
         .next()
         .unwrap()
         .to_owned();
-    req(&["release", &uid]).assert().success();
-    req(&["prod", "--num-conn", "1"])
+    req("release", &[&uid]).assert().success();
+    req("prod", &["--num-conn", "1"])
         .assert()
         .failure()
         .stderr(contains("Hello not received within the timeout period"));
@@ -476,21 +477,12 @@ fn a_client_that_goes_away_before_the_hello_is_logged_as_cancelled() {
     let auth = OAuthServer::start();
     let server = open_server(&auth);
     let user = User::new(&auth);
-    let base = [
-        "req",
-        "prod",
-        "--no-tls",
-        "--s2cs",
-        &server.addr,
-        "--num-conn",
-        "1",
-    ];
     let mut waiting = user
-        .command(&base)
+        .command(&req_args(&server, "prod", &["--num-conn", "1"]))
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let list = ["req", "list", "--json", "--no-tls", "--s2cs", &server.addr];
+    let list = req_args(&server, "list", &["--json"]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(wait_until("the server holds the session", || {
         let out = user.cmd(&list).output().unwrap();
