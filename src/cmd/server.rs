@@ -187,6 +187,8 @@ fn server_tls(
     if !args.bind.is_unspecified() {
         names.push(args.bind.to_string());
     }
+    names.extend(hostname());
+    names.sort();
     names.dedup();
     let (config, cert) =
         tls::generated_identity(&paths::config_dir(global.config.as_deref()), &names)?;
@@ -236,6 +238,16 @@ fn client_secret(args: &ServerArgs) -> Result<Option<Secret>> {
         );
     }
     Ok(Some(Secret::new(text.trim())))
+}
+
+/// This machine's host name, so that clients may also reach the server by name.
+fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into the buffer we own.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|&b| b == 0)?;
+    let name = std::str::from_utf8(&buf[..end]).ok()?;
+    (ok && !name.is_empty()).then(|| name.to_string())
 }
 
 async fn shutdown_signal() {
