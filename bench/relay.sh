@@ -64,6 +64,13 @@ cpu_ticks() {
     awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$1/stat"
 }
 
+# CPU ticks the whole machine spent busy (user, nice, system, irq, softirq). On loopback the kernel
+# bills TCP work of both ends to whichever process happens to run it, so this total is the fair
+# comparison; the relay process's own ticks are shown beside it.
+machine_ticks() {
+    awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
+}
+
 # socat charges its forked children's CPU to itself only once it has reaped them.
 wait_children_reaped() {
     for _ in $(seq 100); do
@@ -120,20 +127,24 @@ iperf3_run() {
     exit 1
 }
 
-# measure MODE PORT STREAMS: appends "MODE STREAMS GBIT_S CPU_S_PER_GB" to WORK/results.
+# measure MODE PORT STREAMS: appends "MODE STREAMS GBIT_S CPU_S_PER_GB MACHINE_CPU_S_PER_GB"
+# to WORK/results.
 measure() {
-    local mode=$1 port=$2 streams=$3 pid=${PID[$1]:-} before=0 after=0 json
+    local mode=$1 port=$2 streams=$3 pid=${PID[$1]:-} before=0 after=0 machine json
     [[ -n "$pid" ]] && before=$(cpu_ticks "$pid")
+    machine=$(machine_ticks)
     json=$(iperf3_run "$port" "$streams")
+    machine=$(($(machine_ticks) - machine))
     if [[ -n "$pid" ]]; then
         wait_children_reaped "$pid"
         after=$(cpu_ticks "$pid")
     fi
     jq -r --arg mode "$mode" --argjson streams "$streams" --argjson ticks $((after - before)) \
-        --argjson hz "$CLK_TCK" --argjson relayed "$([[ -n "$pid" ]] && echo true || echo false)" \
-        '.end.sum_received as $r
+        --argjson machine "$machine" --argjson hz "$CLK_TCK" \
+        --argjson relayed "$([[ -n "$pid" ]] && echo true || echo false)" \
+        '.end.sum_received as $r | ($r.bytes / 1e9) as $gb
          | [$mode, $streams, ($r.bits_per_second / 1e9),
-            (if $relayed then ($ticks / $hz) / ($r.bytes / 1e9) else "-" end)] | @tsv' \
+            (if $relayed then ($ticks / $hz) / $gb else "-" end), (($machine / $hz) / $gb)] | @tsv' \
         <<<"$json" >>"$WORK/results"
 }
 
@@ -141,28 +152,35 @@ median() {
     sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-# Prints the table of medians, each with its ratio to direct and to HAProxy. CPU is the relay
-# process's own (socat: with its children), so direct, which has no relay, has none to compare.
+# Prints the table of medians, each with its ratio to direct and to HAProxy. "relay CPU" is the
+# relay process's own (socat: with its children), so direct, which has no relay, has none;
+# "machine CPU" is every core's busy time, iperf3 and kernel included.
 report() {
-    local mode streams
+    local mode streams column
     for streams in 1 4; do
         for mode in direct scistream haproxy socat; do
-            printf '%s\t%s\t%s\t%s\n' "$mode" "$streams" \
-                "$(awk -v m="$mode" -v s="$streams" '$1 == m && $2 == s { print $3 }' "$WORK/results" | median)" \
-                "$(awk -v m="$mode" -v s="$streams" '$1 == m && $2 == s { print $4 }' "$WORK/results" | median)"
+            printf '%s\t%s' "$mode" "$streams"
+            for column in 3 4 5; do
+                printf '\t%s' "$(awk -v m="$mode" -v s="$streams" -v c="$column" \
+                    '$1 == m && $2 == s { print $c }' "$WORK/results" | median)"
+            done
+            printf '\n'
         done
     done | awk -F'\t' '
-        { mode[NR] = $1; streams[NR] = $2; gbps[NR] = $3; cpu[NR] = $4; key = $1 "/" $2
-          g[key] = $3; c[key] = $4 }
+        { mode[NR] = $1; streams[NR] = $2; gbps[NR] = $3; cpu[NR] = $4; all[NR] = $5
+          key = $1 "/" $2; g[key] = $3; c[key] = $4; m[key] = $5 }
         function ratio(a, b) { return (a == "-" || b == "-" || b == 0) ? "-" : sprintf("%.2f", a / b) }
         END {
-            printf "%-10s %7s %9s %9s %10s %11s %10s\n", "relay", "streams", "Gbit/s", "/direct",
-                "/haproxy", "CPU s/GB", "/haproxy"
+            printf "%-10s %7s %7s %8s %9s %10s %9s %12s %9s %9s\n", "relay", "streams", "Gbit/s",
+                "/direct", "/haproxy", "relay CPU", "/haproxy", "machine CPU", "/direct", "/haproxy"
+            printf "%-10s %7s %7s %8s %9s %10s %9s %12s %9s %9s\n", "", "", "", "", "", "s/GB", "",
+                "s/GB", "", ""
             for (i = 1; i <= NR; i++) {
                 d = "direct/" streams[i]; h = "haproxy/" streams[i]
-                printf "%-10s %7s %9.2f %9s %10s %11s %10s\n", mode[i], streams[i], gbps[i],
-                    ratio(gbps[i], g[d]), ratio(gbps[i], g[h]),
-                    (cpu[i] == "-") ? "-" : sprintf("%.3f", cpu[i]), ratio(cpu[i], c[h])
+                printf "%-10s %7s %7.2f %8s %9s %10s %9s %12.3f %9s %9s\n", mode[i], streams[i],
+                    gbps[i], ratio(gbps[i], g[d]), ratio(gbps[i], g[h]),
+                    (cpu[i] == "-") ? "-" : sprintf("%.3f", cpu[i]), ratio(cpu[i], c[h]),
+                    all[i], ratio(all[i], m[d]), ratio(all[i], m[h])
             }
         }'
 }
@@ -175,7 +193,7 @@ main() {
     scistream_port=$(open_scistream_session)
     local -A port=([direct]=$IPERF_PORT [scistream]=$scistream_port [haproxy]=$HAPROXY_PORT [socat]=$SOCAT_PORT)
     echo "loopback, $(nproc) cores, kernel $(uname -r); medians of $RUNS runs of ${DURATION}s;" \
-        "CPU = relay process utime+stime per GB received"
+        "relay CPU = relay process utime+stime per GB received; machine CPU = all cores busy per GB"
     for run in $(seq "$RUNS"); do
         for streams in 1 4; do
             # Interleaved, so that drift on a shared machine hits every relay alike.
