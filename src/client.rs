@@ -1,6 +1,7 @@
 //! S2UC, the user client: connects to a control server and drives a session's calls.
 
 use std::error::Error as _;
+use std::future::Future;
 
 use anyhow::Result;
 use tonic::metadata::MetadataValue;
@@ -80,11 +81,8 @@ impl Client {
             role,
         };
         let updated = self
-            .inner
-            .clone()
-            .update(self.request(update))
-            .await?
-            .into_inner();
+            .call(update, |mut c, r| async move { c.update(r).await })
+            .await?;
         Ok(OpenedSession {
             listeners: updated.listeners,
             targets: updated.prod_listeners,
@@ -92,50 +90,50 @@ impl Client {
     }
 
     async fn req(&self, req: pb::Request) -> Result<pb::Response, Status> {
-        Ok(self
-            .inner
-            .clone()
-            .req(self.request(req))
-            .await?
-            .into_inner())
+        self.call(req, |mut c, r| async move { c.req(r).await })
+            .await
     }
 
     async fn hello(&self, hello: pb::Hello) -> Result<pb::AppResponse, Status> {
-        Ok(self
-            .inner
-            .clone()
-            .hello(self.request(hello))
-            .await?
-            .into_inner())
+        self.call(hello, |mut c, r| async move { c.hello(r).await })
+            .await
     }
 
     pub async fn release(&self, uid: &str) -> Result<pb::Response, Status> {
         let release = pb::Release {
             uid: uid.to_string(),
         };
-        Ok(self
-            .inner
-            .clone()
-            .release(self.request(release))
-            .await?
-            .into_inner())
+        self.call(release, |mut c, r| async move { c.release(r).await })
+            .await
     }
 
     /// The sessions the server holds, oldest first.
     pub async fn list(&self) -> Result<Vec<pb::SessionInfo>, Status> {
-        let mut inner = self.inner.clone();
-        let list = inner.list(self.request(pb::ListRequest {})).await?;
-        Ok(list.into_inner().sessions)
+        let list = self.call(
+            pb::ListRequest {},
+            |mut c, r| async move { c.list(r).await },
+        );
+        Ok(list.await?.sessions)
     }
 
     pub async fn status(&self, uid: &str) -> Result<pb::SessionInfo, Status> {
         let query = pb::StatusRequest {
             uid: uid.to_string(),
         };
-        Ok(self
-            .inner
-            .clone()
-            .status(self.request(query))
+        self.call(query, |mut c, r| async move { c.status(r).await })
+            .await
+    }
+
+    /// Makes one call with this client's token, on its own handle to the shared channel.
+    async fn call<T, R, Fut>(
+        &self,
+        message: T,
+        rpc: impl FnOnce(ControlClient<Channel>, Request<T>) -> Fut,
+    ) -> Result<R, Status>
+    where
+        Fut: Future<Output = Result<tonic::Response<R>, Status>>,
+    {
+        Ok(rpc(self.inner.clone(), self.request(message))
             .await?
             .into_inner())
     }
