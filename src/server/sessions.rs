@@ -43,6 +43,11 @@ struct Session {
 }
 
 impl Session {
+    /// The ports its listeners hold in the pool.
+    fn ports(&self) -> Vec<u16> {
+        self.listeners.iter().map(SocketAddr::port).collect()
+    }
+
     fn view(&self, uid: &str) -> SessionView {
         let state = match (&self.hello, self.targets.is_empty()) {
             (Some(_), _) => State::AwaitingHello,
@@ -329,7 +334,7 @@ impl Sessions {
     /// Stops the relay, then returns the ports, so a freed port is really closed.
     async fn close(&self, removed: Removed) -> RelayStats {
         let Removed { session, counted } = removed;
-        let ports: Vec<u16> = session.listeners.iter().map(SocketAddr::port).collect();
+        let ports = session.ports();
         let stats = session.relay.shutdown().await;
         let mut table = self.lock();
         add_growth(&mut table.released, counted, stats);
@@ -366,12 +371,7 @@ impl Drop for Pending<'_> {
             return;
         };
         if let Some(removed) = self.sessions.take(self.uid, Some(generation)) {
-            let ports: Vec<u16> = removed
-                .session
-                .listeners
-                .iter()
-                .map(SocketAddr::port)
-                .collect();
+            let ports = removed.session.ports();
             // Dropping the relay aborts its tasks; the pool skips a port whose listener is
             // still closing, so freeing it now is safe.
             drop(removed);
