@@ -90,12 +90,15 @@ impl Control {
 
     async fn open(&self, request: Request<pb::Request>) -> Result<Response<pb::Response>, Status> {
         let peer = peer_of(request.extensions());
-        let identity = request.extensions().get::<Identity>();
-        let owner = identity.map(|id| id.username.clone().unwrap_or_else(|| id.sub.clone()));
+        let username = request
+            .extensions()
+            .get::<Identity>()
+            .and_then(|id| id.username.clone());
         let caller = self.caller(request.extensions());
         let r = request.into_inner();
         tracing::info!(event = "req", uid = %r.uid, role = %r.role, num_conn = r.num_conn,
-            rate = r.rate, owner, %peer, "req received, waiting for its hello");
+            rate = r.rate, owner = caller.sub.as_deref(), username = username.as_deref(), %peer,
+            "req received, waiting for its hello");
         let opened = async { self.sessions.open(self.validate(&r, caller.sub)?).await };
         let (listeners, prod_listeners) =
             opened.await.map_err(|e| refused("req", &r.uid, &peer, e))?;

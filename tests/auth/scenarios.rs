@@ -78,7 +78,12 @@ fn s1a_without_a_secret_the_server_lets_everyone_in() {
         .stdout(contains(format!("{} INVALID_TOKEN PROD", server.addr)))
         .stdout(contains("Listeners: 127.0.0.1:"))
         .stderr("");
-    assert!(server.log().contains("authentication is OFF"));
+    let log = server.log();
+    assert!(log.contains("authentication is OFF"), "{log}");
+    assert!(
+        log.contains("open to anyone who can reach this port"),
+        "{log}"
+    );
 }
 
 #[test]
