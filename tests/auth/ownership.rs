@@ -178,6 +178,7 @@ async fn admin_identities_can_come_from_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
     std::fs::write(&config, format!("admin_identities:\n  - {ADMIN}\n")).unwrap();
+    // After the fixture's own --config, so this one wins.
     let server = server(&auth, &["--config", config.to_str().unwrap()]);
     let alice = Caller::new(&auth, &server, ALICE).await;
     let admin = Caller::new(&auth, &server, ADMIN).await;
