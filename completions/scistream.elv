@@ -48,7 +48,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --client-id 'Globus client id of this server: the scope clients must log in to'
             cand --client-secret 'Client secret of --client-id; it turns token checking on (without one, every call is accepted). Prefer --client-secret-file or the environment: arguments show in `ps`'
             cand --client-secret-file 'Read the client secret from this file (surrounding whitespace ignored); wins over --client-secret'
-            cand --auth-cache-secs 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late'
+            cand --auth-cache-secs 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late. A rejected token is remembered for 10 s regardless'
             cand --metrics 'Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private address, e.g. 127.0.0.1:9100)'
             cand --admin-identity 'An identity (the `sub` of its tokens) that sees and releases every session, not only its own; repeat for several. Adds to `admin_identities` in the config file'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'

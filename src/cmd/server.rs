@@ -72,7 +72,7 @@ pub struct ServerArgs {
     #[arg(long, value_name = "PATH")]
     client_secret_file: Option<PathBuf>,
     /// Seconds a positive token check is reused (0: never); a revoked token is refused at most
-    /// this late
+    /// this late. A rejected token is remembered for 10 s regardless
     #[arg(long, default_value_t = DEFAULT_CACHE_TTL.as_secs(), value_name = "SECS")]
     auth_cache_secs: u64,
     /// Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private
