@@ -500,3 +500,24 @@ fn a_client_that_goes_away_before_the_hello_is_logged_as_cancelled() {
     }));
     user.cmd(&list).assert().success().stdout("[]\n");
 }
+
+#[tokio::test]
+async fn a_flood_of_calls_with_a_junk_token_costs_the_auth_server_one_introspection() {
+    use scistream::pb;
+    use scistream::pb::control_client::ControlClient;
+
+    let auth = OAuthServer::start();
+    let server = server_for(&auth, "127.0.0.1", S1, &[]);
+    let at_start = auth.introspection_calls();
+    let mut client = ControlClient::connect(format!("http://{}", server.addr))
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        let mut list = tonic::Request::new(pb::ListRequest {});
+        let junk = "Bearer junk-token".parse().unwrap();
+        list.metadata_mut().insert("authorization", junk);
+        let refused = client.list(list).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    }
+    assert_eq!(auth.introspection_calls() - at_start, 1);
+}
