@@ -11,6 +11,9 @@ pub enum Failure {
     Unreachable(String),
     #[error("{0}")]
     NotFound(String),
+    /// The session belongs to another identity (PERMISSION_DENIED).
+    #[error("{0}")]
+    NotPermitted(String),
     /// An argument the server refused as invalid (INVALID_ARGUMENT).
     #[error("{0}")]
     Usage(String),
@@ -21,6 +24,7 @@ pub const USAGE: u8 = 2;
 pub const AUTH: u8 = 3;
 pub const UNREACHABLE: u8 = 4;
 pub const NOT_FOUND: u8 = 5;
+pub const NOT_PERMITTED: u8 = 6;
 
 /// The exit-code table shown in `--help`.
 pub const TABLE: &str = "Exit codes:
@@ -29,7 +33,8 @@ pub const TABLE: &str = "Exit codes:
   2  usage error (bad flags or arguments)
   3  authentication required or refused (run the printed `scistream login` command)
   4  server unreachable (address, TLS certificate or network)
-  5  not found (unknown session uid)";
+  5  not found (unknown session uid)
+  6  not permitted (the session belongs to another identity)";
 
 pub fn code_for(err: &anyhow::Error) -> ExitCode {
     let code = err
@@ -39,6 +44,7 @@ pub fn code_for(err: &anyhow::Error) -> ExitCode {
             Failure::AuthRequired(_) => AUTH,
             Failure::Unreachable(_) => UNREACHABLE,
             Failure::NotFound(_) => NOT_FOUND,
+            Failure::NotPermitted(_) => NOT_PERMITTED,
             Failure::Usage(_) => USAGE,
         });
     ExitCode::from(code)

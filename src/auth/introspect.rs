@@ -9,8 +9,11 @@ use serde::Deserialize;
 use super::{AuthSettings, ScopeId};
 use crate::prometheus::Histogram;
 use crate::secret::Secret;
+use cache::Verdict;
+use single_flight::SingleFlight;
 
 mod cache;
+mod single_flight;
 
 /// How long a positive answer is trusted; a revoked token is refused at most this late.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
@@ -21,7 +24,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 /// Why a call was not let in, or why tokens cannot be checked at all.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("Authentication token is missing for scope {scope}")]
     Missing { scope: ScopeId },
@@ -60,6 +63,15 @@ impl From<AuthError> for tonic::Status {
     }
 }
 
+/// Whose token a call carries, as the auth server's introspection names them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The identity's stable id (a UUID at Globus): what owns sessions.
+    pub sub: String,
+    /// Its readable name (`user@example.org` at Globus), for logs.
+    pub username: Option<String>,
+}
+
 /// Checks bearer tokens for one resource server (`client_id`).
 pub struct Introspector {
     http: reqwest::Client,
@@ -67,6 +79,8 @@ pub struct Introspector {
     client_id: ScopeId,
     secret: Secret,
     cache: Mutex<cache::Cache>,
+    /// Concurrent calls with one token wait for one introspection.
+    in_flight: SingleFlight<cache::Key, Result<Identity, AuthError>>,
     /// How long each introspection call took, answered or not.
     latency: Histogram,
 }
@@ -78,6 +92,8 @@ struct Introspection {
     #[serde(default)]
     scope: String,
     exp: Option<u64>,
+    sub: Option<String>,
+    username: Option<String>,
 }
 
 /// A token no auth server issued: introspecting it tests the client credentials alone.
@@ -91,11 +107,13 @@ impl Introspector {
             client_id,
             secret,
             cache: Mutex::new(cache::Cache::new(DEFAULT_CACHE_TTL)),
+            in_flight: SingleFlight::new(),
             latency: Histogram::new(LATENCY_BUCKETS),
         })
     }
 
-    /// Replaces the 30 s cache window (zero turns caching off).
+    /// Replaces the 30 s window of positive answers (zero: never reuse one). A rejected token is
+    /// remembered for 10 s regardless.
     pub fn with_cache_ttl(self, ttl: Duration) -> Self {
         Self {
             cache: Mutex::new(cache::Cache::new(ttl)),
@@ -109,26 +127,51 @@ impl Introspector {
         self.introspect(PROBE_TOKEN).await.map(drop)
     }
 
-    /// `Ok` iff `token` is active and carries this server's SciStream scope.
-    pub async fn check(&self, token: Option<&str>) -> Result<(), AuthError> {
+    /// Whose `token` it is, iff it is active and carries this server's SciStream scope.
+    pub async fn check(&self, token: Option<&str>) -> Result<Identity, AuthError> {
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return Err(AuthError::Missing {
                 scope: self.client_id.clone(),
             });
         };
-        if self.cache().is_valid(token, Instant::now()) {
-            return Ok(());
+        let key = cache::key(token);
+        self.in_flight.run(key, || self.decide(token, key)).await
+    }
+
+    /// The cached verdict on a token, else the auth server's, which is then cached; an auth
+    /// server that could not answer is not a verdict, so the next call asks again.
+    async fn decide(&self, token: &str, key: cache::Key) -> Result<Identity, AuthError> {
+        match self.cache().verdict(&key, Instant::now()) {
+            Some(Verdict::Accepted(identity)) => return Ok(identity),
+            Some(Verdict::Rejected) => return Err(self.invalid()),
+            None => {}
         }
         let answer = self.introspect(token).await?;
         let required = self.client_id.scistream_scope();
-        if answer.active && answer.scope.split_whitespace().any(|s| s == required) {
-            let lifetime = answer.exp.map(seconds_until);
-            self.cache().remember(token, Instant::now(), lifetime);
-            return Ok(());
+        if !(answer.active && answer.scope.split_whitespace().any(|s| s == required)) {
+            self.cache().reject(key, Instant::now());
+            return Err(self.invalid());
         }
-        Err(AuthError::Invalid {
+        let Some(sub) = answer.sub.filter(|sub| !sub.is_empty()) else {
+            return Err(AuthError::Unavailable {
+                url: self.url.clone(),
+                detail: "the answer for an active token names no identity (sub)".into(),
+            });
+        };
+        let identity = Identity {
+            sub,
+            username: answer.username,
+        };
+        let lifetime = answer.exp.map(seconds_until);
+        self.cache()
+            .accept(key, Instant::now(), lifetime, identity.clone());
+        Ok(identity)
+    }
+
+    fn invalid(&self) -> AuthError {
+        AuthError::Invalid {
             scope: self.client_id.clone(),
-        })
+        }
     }
 
     pub fn latency(&self) -> &Histogram {

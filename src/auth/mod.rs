@@ -7,7 +7,8 @@
 //!   `scistream req` sends as `authorization` metadata.
 //!
 //! Server side (`scistream server`, a resource server):
-//! - [`Introspector`]: checks each call's token by RFC 7662 introspection (cached briefly);
+//! - [`Introspector`]: checks each call's token by RFC 7662 introspection (cached briefly)
+//!   and names its [`Identity`], the owner of the sessions it opens;
 //! - [`token_from_headers`]: the token out of a call's `authorization` metadata;
 //! - [`AuthError`]: the refusals, with one conversion to `tonic::Status`.
 
@@ -21,7 +22,7 @@ mod settings;
 pub mod token_store;
 
 pub use credentials::{credentials_for, unmapped_hint, Credentials, NO_TOKEN};
-pub use introspect::{token_from_headers, AuthError, Introspector, DEFAULT_CACHE_TTL};
+pub use introspect::{token_from_headers, AuthError, Identity, Introspector, DEFAULT_CACHE_TTL};
 pub use native::{NativeClient, PendingLogin};
 pub use scope::{ScopeId, DEFAULT_SCOPE};
 pub use settings::{AuthSettings, AUTH_URL_ENV, DEFAULT_AUTH_URL, DEFAULT_NATIVE_CLIENT_ID};

@@ -72,13 +72,18 @@ pub struct ServerArgs {
     #[arg(long, value_name = "PATH")]
     client_secret_file: Option<PathBuf>,
     /// Seconds a positive token check is reused (0: never); a revoked token is refused at most
-    /// this late
+    /// this late. A rejected token is remembered for 10 s regardless
     #[arg(long, default_value_t = DEFAULT_CACHE_TTL.as_secs(), value_name = "SECS")]
     auth_cache_secs: u64,
     /// Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private
     /// address, e.g. 127.0.0.1:9100)
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+
+    /// An identity (the `sub` of its tokens) that sees and releases every session, not only
+    /// its own; repeat for several. Adds to `admin_identities` in the config file
+    #[arg(long, value_name = "SUB", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    admin_identity: Vec<String>,
 }
 
 fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
@@ -118,6 +123,7 @@ pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     raise_fd_limit();
     let tls = server_tls(global, &args)?;
     let auth = server_auth(global, &args).await?;
+    let admin_identities = admin_identities(global, &args, auth.is_some())?;
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = TcpListener::bind(addr)
         .await
@@ -136,6 +142,7 @@ pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         tls,
         auth,
         metrics,
+        admin_identities,
     };
     if let Some(metrics) = &options.metrics {
         println!("Metrics on http://{}/metrics", metrics.local_addr()?);
@@ -205,7 +212,8 @@ fn server_tls(
 async fn server_auth(global: &GlobalArgs, args: &ServerArgs) -> Result<Option<Arc<Introspector>>> {
     let Some(secret) = client_secret(args)? else {
         tracing::warn!(
-            "authentication is OFF: no client secret, so every call is accepted; give \
+            "authentication is OFF: no client secret, so every call is accepted and sessions \
+             are open to anyone who can reach this port (to list, redirect and release); give \
              --client-secret-file or SCISTREAM_CLIENT_SECRET to check tokens"
         );
         return Ok(None);
@@ -220,6 +228,26 @@ async fn server_auth(global: &GlobalArgs, args: &ServerArgs) -> Result<Option<Ar
         .context("refusing to start without working token checks")?;
     tracing::info!(client_id = %args.client_id, auth_url = settings.base_url(), "authentication is ON");
     Ok(Some(Arc::new(introspector)))
+}
+
+/// The identities of --admin-identity and of the config file's `admin_identities`. With
+/// authentication off there are none: every caller may already do everything.
+fn admin_identities(global: &GlobalArgs, args: &ServerArgs, auth: bool) -> Result<Vec<String>> {
+    if !auth {
+        if !args.admin_identity.is_empty() {
+            tracing::warn!("--admin-identity has no effect: authentication is OFF");
+        }
+        return Ok(Vec::new());
+    }
+    let config = config::file::load(&paths::config_file(global.config.as_deref()))?;
+    let mut admins = config.admin_identities;
+    admins.extend(args.admin_identity.iter().cloned());
+    admins.sort();
+    admins.dedup();
+    if !admins.is_empty() {
+        tracing::info!(admins = %admins.join(","), "admin identities see and release every session");
+    }
+    Ok(admins)
 }
 
 fn client_secret(args: &ServerArgs) -> Result<Option<Secret>> {

@@ -36,6 +36,14 @@ pub struct Config {
     /// Written by `login`, removed by `logout`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tokens: BTreeMap<ScopeId, TokenSet>,
+
+    /// Server side: identities (token `sub`s) that see and release every session.
+    #[serde(
+        default,
+        deserialize_with = "identities",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub admin_identities: Vec<String>,
 }
 
 /// The tokens obtained for one scope.
@@ -91,6 +99,16 @@ fn http_url<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error
         Err(serde::de::Error::custom(format!(
             "auth_url '{url}' must start with https:// (or http:// for a local test server)"
         )))
+    }
+}
+
+fn identities<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
+    let subs = Vec::<String>::deserialize(de)?;
+    match subs.iter().any(|sub| sub.trim().is_empty()) {
+        true => Err(serde::de::Error::custom(
+            "admin_identities holds an empty entry: list each identity's sub",
+        )),
+        false => Ok(subs),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Token checking in front of the whole `Control` service, so that every call (and any RPC
 //! added later) is checked before its handler runs. An async tower filter, because the check
-//! is a network call and tonic's interceptors cannot await.
+//! is a network call and tonic's interceptors cannot await. The caller's [`Identity`] goes on to
+//! the handlers in the request's extensions.
 
 use std::future::{ready, Future};
 use std::pin::Pin;
@@ -12,7 +13,7 @@ use tower::BoxError;
 
 use super::metrics::{rpc_of, Metrics};
 use super::peer::peer_of;
-use crate::auth::{token_from_headers, AuthError, Introspector};
+use crate::auth::{token_from_headers, AuthError, Identity, Introspector};
 
 /// Lets a call through when it carries a token the introspector accepts; with no introspector
 /// (the server has no client secret) every call goes through. Refusals are logged and counted.
@@ -28,15 +29,19 @@ impl<B: Send + 'static> AsyncPredicate<http::Request<B>> for Authorize {
     type Future = Checked<B>;
     type Request = http::Request<B>;
 
-    fn check(&mut self, request: http::Request<B>) -> Self::Future {
+    fn check(&mut self, mut request: http::Request<B>) -> Self::Future {
         let Some(introspector) = self.introspector.clone() else {
             return Box::pin(ready(Ok(request)));
         };
         let metrics = self.metrics.clone();
         Box::pin(async move {
             let token = token_from_headers(request.headers()).map(str::to_owned);
-            let Err(err) = introspector.check(token.as_deref()).await else {
-                return Ok(request);
+            let err = match introspector.check(token.as_deref()).await {
+                Ok(identity) => {
+                    request.extensions_mut().insert::<Identity>(identity);
+                    return Ok(request);
+                }
+                Err(err) => err,
             };
             let rpc = rpc_of(request.uri().path());
             let peer = peer_of(request.extensions());

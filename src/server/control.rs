@@ -1,14 +1,17 @@
 //! The gRPC `Control` service: validates each call, hands it to the session table, and logs
 //! one line per session event (with the uid and the caller's address) and counts it.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use tonic::codegen::http::Extensions;
 use tonic::{Code, Request, Response, Status};
 
 use super::error::Error;
 use super::metrics::Metrics;
 use super::peer::peer_of;
-use super::sessions::{NewSession, Sessions};
+use super::sessions::{Caller, NewSession, Sessions};
+use crate::auth::Identity;
 use crate::endpoint;
 use crate::pb;
 use crate::session::Role;
@@ -17,6 +20,8 @@ pub struct Control {
     pub sessions: Arc<Sessions>,
     pub max_conn: usize,
     pub metrics: Arc<Metrics>,
+    /// The `sub`s that see and release every session.
+    pub admins: HashSet<String>,
 }
 
 fn require_uid(uid: &str) -> Result<(), Error> {
@@ -40,7 +45,14 @@ fn refused(event: &'static str, uid: &str, peer: &str, err: Error) -> Status {
 }
 
 impl Control {
-    fn validate(&self, r: &pb::Request) -> Result<NewSession, Error> {
+    /// Who sent a call: the identity the authorize filter put in its extensions, if any.
+    fn caller(&self, extensions: &Extensions) -> Caller {
+        let sub = extensions.get::<Identity>().map(|id| id.sub.clone());
+        let admin = sub.as_ref().is_some_and(|sub| self.admins.contains(sub));
+        Caller { sub, admin }
+    }
+
+    fn validate(&self, r: &pb::Request, owner: Option<String>) -> Result<NewSession, Error> {
         require_uid(&r.uid)?;
         let role = Role::parse(&r.role).ok_or_else(|| {
             Error::InvalidArgument(format!("role {:?} is unknown: use PROD or CONS", r.role))
@@ -65,6 +77,7 @@ impl Control {
             role,
             num_conn,
             rate: r.rate,
+            owner,
         })
     }
 
@@ -77,10 +90,16 @@ impl Control {
 
     async fn open(&self, request: Request<pb::Request>) -> Result<Response<pb::Response>, Status> {
         let peer = peer_of(request.extensions());
+        let username = request
+            .extensions()
+            .get::<Identity>()
+            .and_then(|id| id.username.clone());
+        let caller = self.caller(request.extensions());
         let r = request.into_inner();
         tracing::info!(event = "req", uid = %r.uid, role = %r.role, num_conn = r.num_conn,
-            rate = r.rate, %peer, "req received, waiting for its hello");
-        let opened = async { self.sessions.open(self.validate(&r)?).await };
+            rate = r.rate, owner = caller.sub.as_deref(), username = username.as_deref(), %peer,
+            "req received, waiting for its hello");
+        let opened = async { self.sessions.open(self.validate(&r, caller.sub)?).await };
         let (listeners, prod_listeners) =
             opened.await.map_err(|e| refused("req", &r.uid, &peer, e))?;
         tracing::debug!(uid = %r.uid, listeners = %listeners.join(","),
@@ -119,12 +138,13 @@ impl Control {
         request: Request<pb::UpdateTargets>,
     ) -> Result<Response<pb::Response>, Status> {
         let peer = peer_of(request.extensions());
+        let caller = self.caller(request.extensions());
         let u = request.into_inner();
         let updated = || {
             require_uid(&u.uid)?;
             let targets = endpoint::parse_list("remote_listeners", &u.remote_listeners)
                 .map_err(Error::InvalidArgument)?;
-            self.sessions.update(&u.uid, targets)
+            self.sessions.update(&u.uid, targets, &caller)
         };
         let (listeners, targets) = updated().map_err(|e| refused("update", &u.uid, &peer, e))?;
         tracing::info!(event = "update", uid = %u.uid, listeners = %listeners.join(","),
@@ -137,10 +157,11 @@ impl Control {
 
     async fn close(&self, request: Request<pb::Release>) -> Result<Response<pb::Response>, Status> {
         let peer = peer_of(request.extensions());
+        let caller = self.caller(request.extensions());
         let uid = request.into_inner().uid;
         let released = async {
             require_uid(&uid)?;
-            self.sessions.release(&uid).await
+            self.sessions.release(&uid, &caller).await
         };
         let released = released
             .await
@@ -156,13 +177,10 @@ impl Control {
     }
 
     fn describe(&self, request: Request<pb::StatusRequest>) -> Result<pb::SessionInfo, Status> {
+        let caller = self.caller(request.extensions());
         let uid = request.into_inner().uid;
         require_uid(&uid)?;
-        let view = self
-            .sessions
-            .view(&uid)
-            .ok_or_else(|| Error::NotFound(uid.clone()))?;
-        Ok(view.into())
+        Ok(self.sessions.view(&uid, &caller)?.into())
     }
 }
 
@@ -195,9 +213,15 @@ impl pb::control_server::Control for Control {
 
     async fn list(
         &self,
-        _request: Request<pb::ListRequest>,
+        request: Request<pb::ListRequest>,
     ) -> Result<Response<pb::SessionList>, Status> {
-        let sessions = self.sessions.list().into_iter().map(Into::into).collect();
+        let caller = self.caller(request.extensions());
+        let sessions = self
+            .sessions
+            .list(&caller)
+            .into_iter()
+            .map(Into::into)
+            .collect();
         self.counted("list", Ok(Response::new(pb::SessionList { sessions })))
     }
 

@@ -12,6 +12,11 @@ pub enum Error {
     DuplicateUid(String),
     #[error("no session with uid {0:?} on this server")]
     NotFound(String),
+    #[error(
+        "session {0:?} belongs to another identity: only the identity that opened it may \
+         update, release or query it"
+    )]
+    NotOwner(String),
     #[error("no session with uid {0:?}: a hello arrived but no req for it followed")]
     HelloWithoutReq(String),
     #[error("hello for session {0:?} was already received")]
@@ -42,6 +47,7 @@ impl From<Error> for Status {
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::DuplicateUid(_) => Code::AlreadyExists,
             Error::NotFound(_) | Error::HelloWithoutReq(_) => Code::NotFound,
+            Error::NotOwner(_) => Code::PermissionDenied,
             Error::HelloAlreadyReceived(_) => Code::FailedPrecondition,
             Error::HelloTimeout => Code::DeadlineExceeded,
             Error::ReleasedBeforeHello(_) => Code::Aborted,

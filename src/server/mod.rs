@@ -44,6 +44,9 @@ pub struct ServerOptions {
     pub auth: Option<Arc<Introspector>>,
     /// Where to serve Prometheus metrics on `/metrics`; None: nowhere.
     pub metrics: Option<TcpListener>,
+
+    /// Identities (token `sub`s) that see and release every session, not only their own.
+    pub admin_identities: Vec<String>,
 }
 
 /// Serves the control service on `listener` until `shutdown` completes, then releases every
@@ -63,6 +66,7 @@ pub async fn serve(
         sessions: sessions.clone(),
         max_conn: options.max_conn,
         metrics: metrics.clone(),
+        admins: options.admin_identities.into_iter().collect(),
     };
     let source = metrics::Source {
         metrics: metrics.clone(),

@@ -1,7 +1,8 @@
 //! The session table: one entry per uid, the req/hello rendezvous, and port bookkeeping.
 //!
 //! All state is per uid behind one short-held lock (never held across an await), so concurrent
-//! sessions never see each other's replies.
+//! sessions never see each other's replies. A session belongs to the identity that sent its req:
+//! only that [`Caller`] steers it; admin identities may also look at and release it.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -26,9 +27,33 @@ pub struct NewSession {
     pub role: Role,
     pub num_conn: usize,
     pub rate: i32,
+    /// The caller's `sub`: see [`Caller::sub`].
+    pub owner: Option<String>,
+}
+
+/// Who makes a call, as far as sessions go.
+pub struct Caller {
+    /// The `sub` of the call's token; None with authentication off, where sessions have no
+    /// owner either, so every caller owns every session.
+    pub sub: Option<String>,
+    /// An admin identity (`--admin-identity`): sees and releases every session.
+    pub admin: bool,
+}
+
+impl Caller {
+    /// May update the session: its owner only.
+    fn owns(&self, session: &Session) -> bool {
+        self.sub == session.owner
+    }
+
+    /// May list, query and release the session.
+    fn oversees(&self, session: &Session) -> bool {
+        self.admin || self.owns(session)
+    }
 }
 
 struct Session {
+    owner: Option<String>,
     role: Role,
     rate: i32,
     /// Distinguishes this session from a later one that reuses its uid.
@@ -86,6 +111,22 @@ struct Table {
 }
 
 impl Table {
+    /// The session `uid`, if `allowed` lets the caller at it.
+    fn session_for(
+        &mut self,
+        uid: &str,
+        allowed: impl Fn(&Session) -> bool,
+    ) -> Result<&mut Session, Error> {
+        let session = self
+            .sessions
+            .get_mut(uid)
+            .ok_or_else(|| Error::NotFound(uid.to_string()))?;
+        match allowed(session) {
+            true => Ok(session),
+            false => Err(Error::NotOwner(uid.to_string())),
+        }
+    }
+
     /// Removes a session, moving its counters so far into the released totals.
     fn remove(&mut self, uid: &str) -> Option<Removed> {
         let session = self.sessions.remove(uid)?;
@@ -170,7 +211,7 @@ impl Sessions {
             Ok(Err(_)) => Err(Error::ReleasedBeforeHello(uid.clone())),
             Err(_) => {
                 pending.generation = None;
-                if let Some(removed) = self.take(&uid, Some(generation)) {
+                if let Some(removed) = self.take(&uid, generation) {
                     self.close(removed).await;
                 }
                 Err(Error::HelloTimeout)
@@ -188,6 +229,7 @@ impl Sessions {
         let (tx, rx) = oneshot::channel();
         table.generations += 1;
         let session = Session {
+            owner: new.owner,
             role: new.role,
             rate: new.rate,
             generation: table.generations,
@@ -252,22 +294,23 @@ impl Sessions {
         &self,
         uid: &str,
         targets: Vec<String>,
+        caller: &Caller,
     ) -> Result<(Vec<String>, Vec<String>), Error> {
         let mut table = self.lock();
-        let session = table
-            .sessions
-            .get_mut(uid)
-            .ok_or_else(|| Error::NotFound(uid.to_string()))?;
+        let session = table.session_for(uid, |s| caller.owns(s))?;
         session.relay.set_targets(targets.clone());
         session.targets = targets;
         Ok((session.view(uid).listeners, session.targets.clone()))
     }
 
     /// Stops the session's listeners and connections and frees its ports.
-    pub async fn release(&self, uid: &str) -> Result<SessionView, Error> {
-        let removed = self
-            .take(uid, None)
-            .ok_or_else(|| Error::NotFound(uid.to_string()))?;
+    pub async fn release(&self, uid: &str, caller: &Caller) -> Result<SessionView, Error> {
+        let removed = {
+            let mut table = self.lock();
+            table.session_for(uid, |s| caller.oversees(s))?;
+            table.remove(uid)
+        };
+        let removed = removed.ok_or_else(|| Error::NotFound(uid.to_string()))?;
         let mut view = removed.session.view(uid);
         view.stats = self.close(removed).await;
         Ok(view)
@@ -287,13 +330,22 @@ impl Sessions {
         count
     }
 
-    pub fn view(&self, uid: &str) -> Option<SessionView> {
-        self.lock().sessions.get(uid).map(|s| s.view(uid))
+    pub fn view(&self, uid: &str, caller: &Caller) -> Result<SessionView, Error> {
+        let mut table = self.lock();
+        table
+            .session_for(uid, |s| caller.oversees(s))
+            .map(|s| s.view(uid))
     }
 
-    pub fn list(&self) -> Vec<SessionView> {
+    /// The sessions `caller` oversees, oldest first.
+    pub fn list(&self, caller: &Caller) -> Vec<SessionView> {
         let table = self.lock();
-        let mut all: Vec<SessionView> = table.sessions.iter().map(|(uid, s)| s.view(uid)).collect();
+        let mut all: Vec<SessionView> = table
+            .sessions
+            .iter()
+            .filter(|(_, s)| caller.oversees(s))
+            .map(|(uid, s)| s.view(uid))
+            .collect();
         all.sort_by(|a, b| b.age_secs.cmp(&a.age_secs).then_with(|| a.uid.cmp(&b.uid)));
         all
     }
@@ -321,13 +373,13 @@ impl Sessions {
         totals
     }
 
-    /// Removes a session (only the given generation, if any) from the table.
-    fn take(&self, uid: &str, generation: Option<u64>) -> Option<Removed> {
+    /// Removes a session from the table, if it is still the given generation.
+    fn take(&self, uid: &str, generation: u64) -> Option<Removed> {
         let mut table = self.lock();
         let matches = table
             .sessions
             .get(uid)
-            .is_some_and(|s| generation.is_none_or(|g| s.generation == g));
+            .is_some_and(|s| s.generation == generation);
         matches.then(|| table.remove(uid)).flatten()
     }
 
@@ -370,7 +422,7 @@ impl Drop for Pending<'_> {
         let Some(generation) = self.generation else {
             return;
         };
-        if let Some(removed) = self.sessions.take(self.uid, Some(generation)) {
+        if let Some(removed) = self.sessions.take(self.uid, generation) {
             let ports = removed.session.ports();
             // Dropping the relay aborts its tasks; the pool skips a port whose listener is
             // still closing, so freeing it now is safe.

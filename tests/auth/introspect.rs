@@ -1,10 +1,11 @@
 use std::time::Duration;
 
-use scistream::auth::{token_from_headers, AuthError, AuthSettings, Introspector};
+use futures_util::future::join_all;
+use scistream::auth::{token_from_headers, AuthError, AuthSettings, Identity, Introspector};
 use scistream::config::Config;
 use scistream::secret::Secret;
 
-use crate::common::oauth::OAuthServer;
+use crate::common::oauth::{OAuthServer, USER_SUB};
 use crate::{S1, S2};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -26,15 +27,27 @@ fn server_for_s1() -> (OAuthServer, Introspector) {
     (auth, checker)
 }
 
-fn message(result: Result<(), AuthError>) -> String {
+fn message<T: std::fmt::Debug>(result: Result<T, AuthError>) -> String {
     result.unwrap_err().to_string()
 }
 
 #[tokio::test]
-async fn an_active_token_with_the_servers_scope_passes() {
+async fn an_active_token_with_the_servers_scope_passes_and_names_its_identity() {
     let (auth, checker) = server_for_s1();
     let minted = auth.mint(S1, HOUR);
-    checker.check(Some(&minted.access_token)).await.unwrap();
+    let identity = checker.check(Some(&minted.access_token)).await.unwrap();
+    let expected = Identity {
+        sub: USER_SUB.into(),
+        username: Some(format!("{USER_SUB}@example.org")),
+    };
+    assert_eq!(identity, expected);
+    let other = auth.mint_for("other-sub", S1, HOUR);
+    let identity = checker.check(Some(&other.access_token)).await.unwrap();
+    assert_eq!(identity.sub, "other-sub");
+    // From the cache, the same identity.
+    let again = checker.check(Some(&minted.access_token)).await.unwrap();
+    assert_eq!(again, expected);
+    assert_eq!(auth.introspection_calls(), 2);
 }
 
 #[tokio::test]
@@ -78,17 +91,64 @@ async fn missing_wrong_scope_and_inactive_tokens_are_refused_with_the_exact_mess
 }
 
 #[tokio::test]
-async fn a_positive_answer_is_cached_a_negative_one_is_not() {
+async fn a_positive_answer_is_cached() {
     let (auth, checker) = server_for_s1();
     let minted = auth.mint(S1, HOUR);
     checker.check(Some(&minted.access_token)).await.unwrap();
     checker.check(Some(&minted.access_token)).await.unwrap();
     assert_eq!(auth.introspection_calls(), 1);
+}
 
-    for _ in 0..2 {
-        checker.check(Some("made-up")).await.unwrap_err();
+#[tokio::test]
+async fn a_rejected_token_is_introspected_once_not_on_every_call() {
+    let (auth, checker) = server_for_s1();
+    // Even with positive answers never reused, rejections are remembered.
+    let checker = checker.with_cache_ttl(Duration::ZERO);
+    for _ in 0..200 {
+        let err = checker.check(Some("junk-token")).await.unwrap_err();
+        assert!(matches!(err, AuthError::Invalid { .. }), "{err}");
     }
-    assert_eq!(auth.introspection_calls(), 3);
+    assert_eq!(auth.introspection_calls(), 1);
+    let wrong_scope = auth.mint(S2, HOUR);
+    for _ in 0..3 {
+        checker
+            .check(Some(&wrong_scope.access_token))
+            .await
+            .unwrap_err();
+    }
+    assert_eq!(auth.introspection_calls(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_calls_with_one_token_share_one_introspection() {
+    let (auth, checker) = server_for_s1();
+    let minted = auth.mint(S1, HOUR);
+    let good = join_all((0..50).map(|_| checker.check(Some(&minted.access_token)))).await;
+    assert!(good
+        .iter()
+        .all(|r| r.as_ref().is_ok_and(|id| id.sub == USER_SUB)));
+    assert_eq!(auth.introspection_calls(), 1);
+
+    let junk = join_all((0..50).map(|_| checker.check(Some("junk-token")))).await;
+    assert!(junk
+        .iter()
+        .all(|r| matches!(r, Err(AuthError::Invalid { .. }))));
+    assert_eq!(auth.introspection_calls(), 2);
+}
+
+#[tokio::test]
+async fn an_auth_server_outage_is_not_remembered_as_a_rejection() {
+    let (auth, checker) = server_for_s1();
+    let minted = auth.mint(S1, HOUR);
+    auth.set_outage(true);
+    for token in [minted.access_token.as_str(), "junk-token"] {
+        let err = checker.check(Some(token)).await.unwrap_err();
+        assert!(matches!(err, AuthError::Unavailable { .. }), "{err}");
+    }
+    auth.set_outage(false);
+    checker.check(Some(&minted.access_token)).await.unwrap();
+    let err = checker.check(Some("junk-token")).await.unwrap_err();
+    assert!(matches!(err, AuthError::Invalid { .. }), "{err}");
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod credentials;
 mod introspect;
 mod login;
 mod logout;
+mod ownership;
 mod scenarios;
 
 /// The default scope, and a second resource server's.

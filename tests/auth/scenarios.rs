@@ -78,7 +78,12 @@ fn s1a_without_a_secret_the_server_lets_everyone_in() {
         .stdout(contains(format!("{} INVALID_TOKEN PROD", server.addr)))
         .stdout(contains("Listeners: 127.0.0.1:"))
         .stderr("");
-    assert!(server.log().contains("authentication is OFF"));
+    let log = server.log();
+    assert!(log.contains("authentication is OFF"), "{log}");
+    assert!(
+        log.contains("open to anyone who can reach this port"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -494,4 +499,25 @@ fn a_client_that_goes_away_before_the_hello_is_logged_as_cancelled() {
         server.log().contains("event=\"cancelled\"")
     }));
     user.cmd(&list).assert().success().stdout("[]\n");
+}
+
+#[tokio::test]
+async fn a_flood_of_calls_with_a_junk_token_costs_the_auth_server_one_introspection() {
+    use scistream::pb;
+    use scistream::pb::control_client::ControlClient;
+
+    let auth = OAuthServer::start();
+    let server = server_for(&auth, "127.0.0.1", S1, &[]);
+    let at_start = auth.introspection_calls();
+    let mut client = ControlClient::connect(format!("http://{}", server.addr))
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        let mut list = tonic::Request::new(pb::ListRequest {});
+        let junk = "Bearer junk-token".parse().unwrap();
+        list.metadata_mut().insert("authorization", junk);
+        let refused = client.list(list).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    }
+    assert_eq!(auth.introspection_calls() - at_start, 1);
 }

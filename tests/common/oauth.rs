@@ -1,6 +1,7 @@
 //! A Globus-Auth-shaped OAuth2 server on 127.0.0.1, port 0: authorize (code + PKCE S256),
 //! token (authorization_code and refresh_token grants), introspect (RFC 7662, HTTP Basic) and
-//! revoke (RFC 7009), with Globus's response shapes.
+//! revoke (RFC 7009), with Globus's response shapes. Tokens belong to identities: the one a
+//! login gets ([`USER_SUB`]) or any other [`OAuthServer::mint_for`] names.
 //!
 //! It runs on its own thread and runtime, so both plain `#[test]`s that block on the binary and
 //! `#[tokio::test]`s can use it.
@@ -25,6 +26,9 @@ use tokio::sync::oneshot;
 /// Globus's native app id: what the binary uses unless the config file says otherwise.
 pub const NATIVE_CLIENT_ID: &str = "4787c84e-9c55-4881-b941-cb6720cea11c";
 
+/// The identity that logs in through the authorize page and that [`OAuthServer::mint`] serves.
+pub const USER_SUB: &str = "b0b0b0b0-0000-4000-8000-000000000001";
+
 pub struct OAuthServer {
     addr: SocketAddr,
     state: Arc<Mutex<AuthState>>,
@@ -48,6 +52,8 @@ struct AuthState {
     access: HashMap<String, Issued>,
     refresh: HashMap<String, Issued>,
     introspections: usize,
+    /// While set, introspection answers 503: the auth server is having an outage.
+    outage: bool,
     authorize_queries: Vec<HashMap<String, String>>,
 }
 
@@ -62,6 +68,8 @@ struct Consent {
 struct Issued {
     client_id: String,
     scope: String,
+    /// The identity it was issued to.
+    sub: String,
     /// Unix seconds; refresh tokens do not expire.
     exp: u64,
     revoked: bool,
@@ -80,6 +88,7 @@ impl OAuthServer {
             access: HashMap::new(),
             refresh: HashMap::new(),
             introspections: 0,
+            outage: false,
             authorize_queries: Vec::new(),
         }));
         let (shutdown, stop) = oneshot::channel();
@@ -127,8 +136,18 @@ impl OAuthServer {
     /// Issues tokens for `scope_id` directly, as if the user had logged in; a zero lifetime
     /// gives an already expired access token (with a working refresh token).
     pub fn mint(&self, scope_id: &str, lifetime: Duration) -> Minted {
+        self.mint_for(USER_SUB, scope_id, lifetime)
+    }
+
+    /// [`OAuthServer::mint`] for the identity `sub` (username `<sub>@example.org`).
+    pub fn mint_for(&self, sub: &str, scope_id: &str, lifetime: Duration) -> Minted {
         self.state()
-            .issue(NATIVE_CLIENT_ID, &scistream_scope(scope_id), lifetime)
+            .issue(NATIVE_CLIENT_ID, &scistream_scope(scope_id), sub, lifetime)
+    }
+
+    /// Starts (true) or ends an outage of the introspection endpoint.
+    pub fn set_outage(&self, outage: bool) {
+        self.state().outage = outage;
     }
 
     /// A code for the token endpoint, as the authorize page would give it.
@@ -220,10 +239,25 @@ impl Issued {
     fn is_live(&self) -> bool {
         !self.revoked && unix_now() < self.exp
     }
+
+    fn grant(&self) -> Grant {
+        Grant {
+            client_id: self.client_id.clone(),
+            scope: self.scope.clone(),
+            sub: self.sub.clone(),
+        }
+    }
+}
+
+/// What a token endpoint call issues tokens for: which app, which scope, which identity.
+struct Grant {
+    client_id: String,
+    scope: String,
+    sub: String,
 }
 
 impl AuthState {
-    fn issue(&mut self, client_id: &str, scope: &str, lifetime: Duration) -> Minted {
+    fn issue(&mut self, client_id: &str, scope: &str, sub: &str, lifetime: Duration) -> Minted {
         let minted = Minted {
             access_token: random("AT"),
             refresh_token: random("RT"),
@@ -231,6 +265,7 @@ impl AuthState {
         let issued = |exp| Issued {
             client_id: client_id.into(),
             scope: scope.into(),
+            sub: sub.into(),
             exp,
             revoked: false,
         };
@@ -251,9 +286,14 @@ impl AuthState {
     }
 
     /// A fresh access token (and, with a new login, a refresh token) in Globus's shape.
-    fn token_response(&mut self, client_id: &str, scope: &str, refresh: Option<String>) -> Value {
+    fn token_response(&mut self, grant: Grant, refresh: Option<String>) -> Value {
+        let Grant {
+            client_id,
+            scope,
+            sub,
+        } = grant;
         let lifetime = self.access_lifetime;
-        let mut minted = self.issue(client_id, scope, lifetime);
+        let mut minted = self.issue(&client_id, &scope, &sub, lifetime);
         if let Some(refresh) = refresh {
             // Globus keeps the refresh token across refreshes.
             self.refresh.remove(&minted.refresh_token);
@@ -357,27 +397,31 @@ async fn token(State(state): State<Shared>, Form(form): Form<Params>) -> Respons
                     "PKCE or client mismatch",
                 );
             }
-            Json(state.token_response(&consent.client_id, &consent.scope, None)).into_response()
+            let grant = Grant {
+                client_id: consent.client_id,
+                scope: consent.scope,
+                sub: USER_SUB.into(),
+            };
+            Json(state.token_response(grant, None)).into_response()
         }
         "refresh_token" => {
             let refresh = param(&form, "refresh_token").to_owned();
             let grant = state.refresh.get(&refresh).filter(|g| g.is_live());
-            let Some((client_id, scope)) = grant.map(|g| (g.client_id.clone(), g.scope.clone()))
-            else {
+            let Some(grant) = grant.map(Issued::grant) else {
                 return oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",
                     "refresh token is not active",
                 );
             };
-            if param(&form, "client_id") != client_id {
+            if param(&form, "client_id") != grant.client_id {
                 return oauth_error(
                     StatusCode::UNAUTHORIZED,
                     "invalid_client",
                     "wrong client_id",
                 );
             }
-            Json(state.token_response(&client_id, &scope, Some(refresh))).into_response()
+            Json(state.token_response(grant, Some(refresh))).into_response()
         }
         other => oauth_error(
             StatusCode::BAD_REQUEST,
@@ -404,6 +448,13 @@ async fn introspect(
 ) -> Response {
     let mut state = state.lock().unwrap();
     state.introspections += 1;
+    if state.outage {
+        return oauth_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "down for maintenance",
+        );
+    }
     let authorized = basic_credentials(&headers)
         .is_some_and(|(id, secret)| state.clients.get(&id) == Some(&secret));
     if !authorized {
@@ -422,8 +473,8 @@ async fn introspect(
             "active": true,
             "scope": issued.scope,
             "client_id": issued.client_id,
-            "sub": "b0b0b0b0-0000-4000-8000-000000000001",
-            "username": "scientist@example.org",
+            "sub": issued.sub,
+            "username": format!("{}@example.org", issued.sub),
             "exp": issued.exp,
             "token_type": "Bearer",
         }),

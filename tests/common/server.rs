@@ -83,6 +83,7 @@ impl TestServer {
                     metrics: metrics_listener
                         .map(tokio::net::TcpListener::from_std)
                         .transpose()?,
+                    admin_identities: Vec::new(),
                 };
                 serve(listener, server_options, async {
                     let _ = stopped.await;

@@ -118,6 +118,11 @@ fn call_failed(s2cs: &str, credentials: &Credentials, status: tonic::Status) -> 
             Failure::AuthRequired(credentials.refusal(s2cs, &message)).into()
         }
         tonic::Code::NotFound => Failure::NotFound(format!("{message} (s2cs {s2cs})")).into(),
+        tonic::Code::PermissionDenied => Failure::NotPermitted(format!(
+            "{refused}; use the login of the identity that opened it, or ask the gateway's \
+             operator (an admin identity can release it)"
+        ))
+        .into(),
         // Sent by the server itself: something it depends on (the auth server) is down.
         tonic::Code::Unavailable => Failure::Unreachable(format!(
             "s2cs {s2cs} cannot serve requests now: {message}; try again later, or tell the \
