@@ -1,0 +1,164 @@
+//! Certificates that Python gRPC accepts: `--server-cert FILE` pins what the file holds, CA or
+//! not, with names and dates still checked; each refusal says its cause and the fix.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use assert_cmd::assert::Assert;
+use common::gateway::{openssl_ca_signed, openssl_self_signed, Gateway};
+use predicates::str::contains;
+
+/// `scistream server` with `dir/NAME.crt` and `dir/NAME.key` on 127.0.0.1, any free port.
+fn server_with(dir: &Path, name: &str) -> Gateway {
+    let (cert, key) = (format!("{name}.crt"), format!("{name}.key"));
+    Gateway::start(
+        Path::new(env!("CARGO_BIN_EXE_scistream")),
+        &[
+            "server",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--bind",
+            "127.0.0.1",
+            "--listener-ip",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        dir,
+    )
+}
+
+/// `req release` of a uid the server does not hold: exit 5 proves the TLS channel works.
+fn release_unknown(dir: &Path, s2cs: &str, tls: &[&str]) -> Assert {
+    assert_cmd::Command::new(env!("CARGO_BIN_EXE_scistream"))
+        .current_dir(dir)
+        .env_clear()
+        .args(["--config", "client.yaml", "req", "release", "--s2cs", s2cs])
+        .args(tls)
+        .arg("no-such-uid")
+        .timeout(Duration::from_secs(30))
+        .assert()
+}
+
+fn localhost(gateway: &Gateway) -> String {
+    gateway.addr.replace("127.0.0.1", "localhost")
+}
+
+#[test]
+fn a_pinned_ca_true_self_signed_certificate_is_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    openssl_self_signed(dir.path(), "server", "127.0.0.1", "IP:127.0.0.1");
+    let gateway = server_with(dir.path(), "server");
+    release_unknown(dir.path(), &gateway.addr, &["--server-cert", "server.crt"])
+        .code(5)
+        .stderr(contains("no session with uid"));
+}
+
+#[test]
+fn a_certificate_signed_by_the_pinned_ca_is_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    openssl_ca_signed(dir.path(), "server", "DNS:localhost,IP:127.0.0.1");
+    let gateway = server_with(dir.path(), "server");
+    release_unknown(dir.path(), &gateway.addr, &["--server-cert", "ca.crt"]).code(5);
+    release_unknown(
+        dir.path(),
+        &localhost(&gateway),
+        &["--server-cert", "ca.crt"],
+    )
+    .code(5);
+}
+
+#[test]
+fn a_pinned_certificate_for_another_name_is_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    openssl_self_signed(dir.path(), "server", "127.0.0.1", "IP:127.0.0.1");
+    let gateway = server_with(dir.path(), "server");
+    release_unknown(
+        dir.path(),
+        &localhost(&gateway),
+        &["--server-cert", "server.crt"],
+    )
+    .code(4)
+    .stderr(contains(
+        "its TLS certificate is for IP:127.0.0.1, not localhost",
+    ))
+    .stderr(contains("subjectAltName=IP:"));
+}
+
+#[test]
+fn a_ca_signed_certificate_for_another_name_is_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    openssl_ca_signed(dir.path(), "server", "IP:127.0.0.1");
+    let gateway = server_with(dir.path(), "server");
+    release_unknown(
+        dir.path(),
+        &localhost(&gateway),
+        &["--server-cert", "ca.crt"],
+    )
+    .code(4)
+    .stderr(contains(
+        "its TLS certificate is for IP:127.0.0.1, not localhost",
+    ));
+}
+
+#[test]
+fn an_expired_pinned_certificate_is_refused_with_its_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(dir.path().join("old.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("old.key"), key.serialize_pem()).unwrap();
+    let gateway = server_with(dir.path(), "old");
+    release_unknown(dir.path(), &gateway.addr, &["--server-cert", "old.crt"])
+        .code(4)
+        .stderr(contains("its TLS certificate expired at 2021-01-01"))
+        .stderr(contains("needs a new certificate"));
+}
+
+#[test]
+fn a_server_presenting_another_certificate_than_the_pinned_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    openssl_self_signed(dir.path(), "server", "127.0.0.1", "IP:127.0.0.1");
+    openssl_self_signed(dir.path(), "other", "127.0.0.1", "IP:127.0.0.1");
+    let gateway = server_with(dir.path(), "server");
+    release_unknown(dir.path(), &gateway.addr, &["--server-cert", "other.crt"])
+        .code(4)
+        .stderr(contains(
+            "it presented a different TLS certificate than the one in other.crt",
+        ))
+        .stderr(contains(
+            "pass the server's current certificate with --server-cert",
+        ));
+}
+
+#[test]
+fn a_tls_client_against_a_plaintext_server_is_told_to_use_no_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    openssl_self_signed(dir.path(), "server", "127.0.0.1", "IP:127.0.0.1");
+    let gateway = Gateway::start(
+        Path::new(env!("CARGO_BIN_EXE_scistream")),
+        &[
+            "server",
+            "--no-tls",
+            "--bind",
+            "127.0.0.1",
+            "--listener-ip",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        dir.path(),
+    );
+    release_unknown(dir.path(), &gateway.addr, &["--server-cert", "server.crt"])
+        .code(4)
+        .stderr(contains("it does not speak TLS"))
+        .stderr(contains("--no-tls"));
+}
