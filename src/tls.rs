@@ -362,3 +362,18 @@ fn subject_alt_name(reported: &str) -> String {
         reported.to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_written_as_openssl_subject_alt_names() {
+        assert_eq!(subject_alt_name("IpAddress(10.0.0.1)"), "IP:10.0.0.1");
+        assert_eq!(
+            subject_alt_name("DnsName(\"gw.example.org\")"),
+            "DNS:gw.example.org"
+        );
+        assert_eq!(subject_alt_name("URI(x)"), "URI(x)");
+    }
+}

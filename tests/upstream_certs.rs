@@ -162,3 +162,14 @@ fn a_tls_client_against_a_plaintext_server_is_told_to_use_no_tls() {
         .stderr(contains("it does not speak TLS"))
         .stderr(contains("--no-tls"));
 }
+
+#[test]
+fn a_plaintext_client_against_a_tls_server_is_told_why_the_connection_broke() {
+    let dir = tempfile::tempdir().unwrap();
+    openssl_self_signed(dir.path(), "server", "127.0.0.1", "IP:127.0.0.1");
+    let gateway = server_with(dir.path(), "server");
+    release_unknown(dir.path(), &gateway.addr, &["--no-tls"])
+        .code(4)
+        .stderr(contains("a TLS server hangs up on a plaintext client"))
+        .stderr(contains("use --no-tls exactly when"));
+}

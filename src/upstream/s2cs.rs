@@ -78,6 +78,13 @@ pub fn run(args: Vec<OsString>) -> Result<()> {
             "s2cs: --type {kind}: the built-in relay serves every type; no {kind} process is started"
         );
     }
+    if args.listener_ip.is_unspecified() {
+        eprintln!(
+            "s2cs: --listener_ip {} cannot be advertised to clients; the data listeners use \
+             127.0.0.1 (give --listener_ip with this gateway's reachable address)",
+            args.listener_ip
+        );
+    }
     if args.ssl {
         for (flag, path) in [
             ("--server_crt", &args.server_crt),
@@ -99,14 +106,7 @@ pub fn run(args: Vec<OsString>) -> Result<()> {
 /// The `scistream [-v] server ...` line these flags mean.
 fn native_args(args: S2csArgs) -> Vec<OsString> {
     let listener_ip = match args.listener_ip.is_unspecified() {
-        true => {
-            eprintln!(
-                "s2cs: --listener_ip {} cannot be advertised to clients; the data listeners use \
-                 127.0.0.1 (give --listener_ip with this gateway's reachable address)",
-                args.listener_ip
-            );
-            Ipv4Addr::LOCALHOST.into()
-        }
+        true => Ipv4Addr::LOCALHOST.into(),
         false => args.listener_ip,
     };
     let mut native: Vec<OsString> = Vec::new();
