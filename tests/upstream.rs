@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::gateway::{link, openssl_self_signed, Gateway};
+use common::oauth::{scistream_scope, OAuthServer};
 use common::server::{listeners_of, private_loopback};
 use predicates::str::contains;
 
@@ -51,14 +52,14 @@ struct Site {
 }
 
 impl Site {
-    fn start(programs: &Programs, extra: &[&str]) -> Site {
+    fn start(programs: &Programs, extra: &[&str], envs: &[(&str, &str)]) -> Site {
         let dir = tempfile::tempdir().unwrap();
         let ip = private_loopback().to_string();
         openssl_self_signed(dir.path(), "server", &ip, &format!("IP:{ip}"));
         let listener_ip = format!("--listener_ip={ip}");
         let mut args = vec![listener_ip.as_str(), "--bind", &ip, "--port=0"];
         args.extend_from_slice(extra);
-        let gateway = Gateway::start(&programs.path("s2cs"), &args, dir.path());
+        let gateway = Gateway::start(&programs.path("s2cs"), &args, dir.path(), envs);
         Site { dir, ip, gateway }
     }
 
@@ -102,8 +103,8 @@ fn uid_of(stdout: &str) -> String {
 #[test]
 fn upstreams_quickstart_streams_bytes_through_two_gateways() {
     let programs = Programs::new();
-    let prod = Site::start(&programs, &["--type=StunnelSubprocess", "--verbose"]);
-    let cons = Site::start(&programs, &["--type", "Haproxy"]);
+    let prod = Site::start(&programs, &["--type=StunnelSubprocess", "--verbose"], &[]);
+    let cons = Site::start(&programs, &["--type", "Haproxy"], &[]);
     let (port, echo) = producer();
 
     // Run in each gateway's directory, as upstream's docs do: ./server.crt is trusted.
@@ -182,7 +183,7 @@ fn upstreams_quickstart_streams_bytes_through_two_gateways() {
 #[test]
 fn mock_true_uses_upstreams_fixed_uid() {
     let programs = Programs::new();
-    let site = Site::start(&programs, &[]);
+    let site = Site::start(&programs, &[], &[]);
     let out = stdout_of(
         programs
             .s2uc(
@@ -249,6 +250,7 @@ fn ssl_false_serves_plaintext_without_certificate_files() {
             "0",
         ],
         dir.path(),
+        &[],
     );
     assert_cmd::Command::new(env!("CARGO_BIN_EXE_scistream"))
         .env_clear()
@@ -355,5 +357,57 @@ fn install_links_creates_the_three_programs_and_keeps_real_files() {
     assert_eq!(
         std::fs::read_to_string(bin.join("s2uc")).unwrap(),
         "#!/usr/bin/python3\n"
+    );
+}
+
+#[test]
+fn with_auth_on_a_missing_token_prints_upstreams_line_and_a_stored_one_is_sent_and_shown() {
+    const SCOPE: &str = "5b5f6e43-6a8e-4d5e-9d6a-2a7f0b1c9e11";
+    let auth = OAuthServer::start();
+    auth.accept_client(SCOPE, "s3cret");
+    let programs = Programs::new();
+    let client_id = format!("--client_id={SCOPE}");
+    let site = Site::start(
+        &programs,
+        &[&client_id, "--client_secret", "s3cret"],
+        &[("SCISTREAM_AUTH_URL", &auth.base_url())],
+    );
+    let inbound = |cmd: &mut assert_cmd::Command| {
+        cmd.args(["--s2cs", site.s2cs(), "--num_conn=1", "--receiver_ports=9"])
+            .env("SCISTREAM_AUTH_URL", auth.base_url())
+            .assert()
+    };
+    let refused = inbound(&mut programs.s2uc(
+        site.dir.path(),
+        &site.config(),
+        &["inbound-request", "--scope", SCOPE],
+    ));
+    refused
+        .code(3)
+        .stdout(contains("Please obtain new credentials: "))
+        .stdout(contains(format!(
+            "Authentication token is missing for scope {SCOPE}"
+        )));
+
+    let token = auth.mint(SCOPE, Duration::from_secs(3600)).access_token;
+    std::fs::write(
+        site.config(),
+        format!(
+            "servers:\n  {}: {SCOPE}\ntokens:\n  {SCOPE}:\n    access_token: {token}\n    \
+             expires_at: 2999-01-01T00:00:00Z\n    scope: {}\n",
+            site.ip,
+            scistream_scope(SCOPE)
+        ),
+    )
+    .unwrap();
+    let out = stdout_of(inbound(&mut programs.s2uc(
+        site.dir.path(),
+        &site.config(),
+        &["inbound-request"],
+    )));
+    let uid = uid_of(&out);
+    assert_eq!(
+        out.lines().nth(1).unwrap(),
+        format!("{uid} {} {token} PROD", site.s2cs())
     );
 }

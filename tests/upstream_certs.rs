@@ -29,6 +29,7 @@ fn server_with(dir: &Path, name: &str) -> Gateway {
             "0",
         ],
         dir,
+        &[],
     )
 }
 
@@ -156,6 +157,7 @@ fn a_tls_client_against_a_plaintext_server_is_told_to_use_no_tls() {
             "0",
         ],
         dir.path(),
+        &[],
     );
     release_unknown(dir.path(), &gateway.addr, &["--server-cert", "server.crt"])
         .code(4)

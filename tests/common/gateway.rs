@@ -18,14 +18,16 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Runs `program args...` in `dir` and waits for its "Server started on ADDR" line.
-    pub fn start(program: &Path, args: &[&str], dir: &Path) -> Gateway {
+    /// Runs `program args...` in `dir` (with `envs` set) and waits for its "Server started on
+    /// ADDR" line.
+    pub fn start(program: &Path, args: &[&str], dir: &Path, envs: &[(&str, &str)]) -> Gateway {
         let log = dir.join(format!("server-{}.log", std::process::id()));
         let mut child = Command::new(program)
             .args(args)
             .current_dir(dir)
             .env("SCISTREAM_CONFIG", dir.join("config.yaml"))
             .env_remove("SCISTREAM_CLIENT_SECRET")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(File::create(&log).unwrap())
             .spawn()
