@@ -4,7 +4,6 @@ use std::error::Error as _;
 use std::future::Future;
 
 use anyhow::Result;
-use tonic::codegen::http::Uri;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
@@ -13,7 +12,7 @@ use crate::exit::Failure;
 use crate::pb;
 use crate::pb::control_client::ControlClient;
 use crate::secret::Secret;
-use crate::tls::{ClientTls, HandshakeError, TlsIo};
+use crate::tls::{ClientTls, HandshakeError};
 
 /// A connection to one control server (`s2cs`), with the token its calls carry.
 #[derive(Clone)]
@@ -40,7 +39,7 @@ impl Client {
         let endpoint = Endpoint::from_shared(format!("http://{s2cs}"))
             .map_err(|e| anyhow::anyhow!("--s2cs {s2cs:?} is not a valid host:port ({e})"))?;
         let channel = match tls {
-            Some(tls) => endpoint.connect_with_connector(tls_connector(tls)).await,
+            Some(tls) => endpoint.connect_with_connector(tls.connector()).await,
             None => endpoint.connect().await,
         }
         .map_err(|e| unreachable(s2cs, &e))?;
@@ -137,25 +136,6 @@ impl Client {
             .await?
             .into_inner())
     }
-}
-
-/// Dials each connection of the channel through `tls`.
-fn tls_connector(
-    tls: ClientTls,
-) -> impl tower::Service<
-    Uri,
-    Response = TlsIo,
-    Error = Box<dyn std::error::Error + Send + Sync>,
-    Future = impl Future + Send,
-> + Send
-       + 'static {
-    tower::service_fn(move |uri: Uri| {
-        let tls = tls.clone();
-        async move {
-            let host = uri.host().unwrap_or_default();
-            tls.dial(host, uri.port_u16().unwrap_or(443)).await
-        }
-    })
 }
 
 /// A connection failure, with its causes (which say whether it was TLS) and what to check.

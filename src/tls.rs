@@ -2,6 +2,7 @@
 //! client trusts.
 
 use std::fs;
+use std::future::Future;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use tokio_rustls::rustls::server::ParsedCertificate;
 use tokio_rustls::rustls::{
     self, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
+use tonic::codegen::http::Uri;
 use tonic::transport::{Identity, ServerTlsConfig};
 
 /// File names of the generated identity inside the config directory.
@@ -73,6 +75,7 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 
 /// A TLS connection to a control server, as the gRPC channel reads and writes it.
 pub type TlsIo = TokioIo<TlsStream<TcpStream>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What a client trusts, and how it dials: TCP, then a TLS handshake whose failure says why.
 #[derive(Clone)]
@@ -124,12 +127,27 @@ impl ClientTls {
         })
     }
 
+    /// What a gRPC channel dials each connection with (`Endpoint::connect_with_connector`).
+    pub fn connector(
+        self,
+    ) -> impl tower::Service<
+        Uri,
+        Response = TlsIo,
+        Error = BoxError,
+        Future = impl Future<Output = Result<TlsIo, BoxError>> + Send,
+    > + Send
+           + 'static {
+        tower::service_fn(move |uri: Uri| {
+            let tls = self.clone();
+            async move {
+                let port = uri.port_u16().unwrap_or(443);
+                tls.dial(uri.host().unwrap_or_default(), port).await
+            }
+        })
+    }
+
     /// Opens TCP to `host:port` and runs the TLS handshake, naming the server `host`.
-    pub async fn dial(
-        &self,
-        host: &str,
-        port: u16,
-    ) -> Result<TlsIo, Box<dyn std::error::Error + Send + Sync>> {
+    async fn dial(&self, host: &str, port: u16) -> Result<TlsIo, BoxError> {
         // An IPv6 literal comes bracketed from a URI.
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let name = ServerName::try_from(host.to_owned())?;
@@ -291,10 +309,7 @@ pub enum HandshakeError {
 
 impl HandshakeError {
     /// Reads the cause out of tokio-rustls' I/O error; `pinned` is the trusted file, if any.
-    fn from_io(
-        err: std::io::Error,
-        pinned: Option<&Path>,
-    ) -> Box<dyn std::error::Error + Send + Sync> {
+    fn from_io(err: std::io::Error, pinned: Option<&Path>) -> BoxError {
         // A plaintext server hangs up on (or answers HTTP/2 frames to) a ClientHello.
         if err.kind() == std::io::ErrorKind::UnexpectedEof {
             return Box::new(HandshakeError::Plaintext);

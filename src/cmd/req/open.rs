@@ -70,7 +70,10 @@ pub struct ConsArgs {
 }
 
 pub async fn prod(global: &GlobalArgs, args: ProdArgs) -> Result<()> {
-    let uid = (args.uid.clone()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let uid = args
+        .uid
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let hello_list: Vec<String> = match &args.remote_ip {
         Some(ip) => args
             .receiver_ports
