@@ -10,27 +10,24 @@ use assert_cmd::assert::Assert;
 use common::gateway::{openssl_ca_signed, openssl_self_signed, Gateway};
 use predicates::str::contains;
 
-/// `scistream server` with `dir/NAME.crt` and `dir/NAME.key` on 127.0.0.1, any free port.
-fn server_with(dir: &Path, name: &str) -> Gateway {
-    let (cert, key) = (format!("{name}.crt"), format!("{name}.key"));
-    Gateway::start(
-        Path::new(env!("CARGO_BIN_EXE_scistream")),
-        &[
-            "server",
-            "--tls-cert",
-            &cert,
-            "--tls-key",
-            &key,
-            "--bind",
-            "127.0.0.1",
-            "--listener-ip",
-            "127.0.0.1",
-            "--port",
-            "0",
-        ],
-        dir,
-        &[],
-    )
+/// `scistream server` with `dir/NAME.crt` and `dir/NAME.key` (None: plaintext) on 127.0.0.1,
+/// any free port.
+fn server_with(dir: &Path, name: Option<&str>) -> Gateway {
+    let files = name.map(|name| [format!("{name}.crt"), format!("{name}.key")]);
+    let tls = match &files {
+        Some([cert, key]) => vec!["--tls-cert", cert, "--tls-key", key],
+        None => vec!["--no-tls"],
+    };
+    let mut args = vec![
+        "server",
+        "--bind",
+        "127.0.0.1",
+        "--listener-ip",
+        "127.0.0.1",
+    ];
+    args.extend(["--port", "0"]);
+    args.extend(tls);
+    Gateway::start(Path::new(env!("CARGO_BIN_EXE_scistream")), &args, dir, &[])
 }
 
 /// `req release` of a uid the server does not hold: exit 5 proves the TLS channel works.
@@ -53,7 +50,7 @@ fn localhost(gateway: &Gateway) -> String {
 fn a_pinned_ca_true_self_signed_certificate_is_trusted() {
     let dir = tempfile::tempdir().unwrap();
     openssl_self_signed(dir.path(), "server", "127.0.0.1", "IP:127.0.0.1");
-    let gateway = server_with(dir.path(), "server");
+    let gateway = server_with(dir.path(), Some("server"));
     release_unknown(dir.path(), &gateway.addr, &["--server-cert", "server.crt"])
         .code(5)
         .stderr(contains("no session with uid"));
@@ -63,7 +60,7 @@ fn a_pinned_ca_true_self_signed_certificate_is_trusted() {
 fn a_certificate_signed_by_the_pinned_ca_is_trusted() {
     let dir = tempfile::tempdir().unwrap();
     openssl_ca_signed(dir.path(), "server", "DNS:localhost,IP:127.0.0.1");
-    let gateway = server_with(dir.path(), "server");
+    let gateway = server_with(dir.path(), Some("server"));
     release_unknown(dir.path(), &gateway.addr, &["--server-cert", "ca.crt"]).code(5);
     release_unknown(
         dir.path(),
@@ -77,7 +74,7 @@ fn a_certificate_signed_by_the_pinned_ca_is_trusted() {
 fn a_pinned_certificate_for_another_name_is_refused_naming_both() {
     let dir = tempfile::tempdir().unwrap();
     openssl_self_signed(dir.path(), "server", "127.0.0.1", "IP:127.0.0.1");
-    let gateway = server_with(dir.path(), "server");
+    let gateway = server_with(dir.path(), Some("server"));
     release_unknown(
         dir.path(),
         &localhost(&gateway),
@@ -94,7 +91,7 @@ fn a_pinned_certificate_for_another_name_is_refused_naming_both() {
 fn a_ca_signed_certificate_for_another_name_is_refused_naming_both() {
     let dir = tempfile::tempdir().unwrap();
     openssl_ca_signed(dir.path(), "server", "IP:127.0.0.1");
-    let gateway = server_with(dir.path(), "server");
+    let gateway = server_with(dir.path(), Some("server"));
     release_unknown(
         dir.path(),
         &localhost(&gateway),
@@ -117,7 +114,7 @@ fn an_expired_pinned_certificate_is_refused_with_its_date() {
     let cert = params.self_signed(&key).unwrap();
     std::fs::write(dir.path().join("old.crt"), cert.pem()).unwrap();
     std::fs::write(dir.path().join("old.key"), key.serialize_pem()).unwrap();
-    let gateway = server_with(dir.path(), "old");
+    let gateway = server_with(dir.path(), Some("old"));
     release_unknown(dir.path(), &gateway.addr, &["--server-cert", "old.crt"])
         .code(4)
         .stderr(contains("its TLS certificate expired at 2021-01-01"))
@@ -129,7 +126,7 @@ fn a_server_presenting_another_certificate_than_the_pinned_one_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     openssl_self_signed(dir.path(), "server", "127.0.0.1", "IP:127.0.0.1");
     openssl_self_signed(dir.path(), "other", "127.0.0.1", "IP:127.0.0.1");
-    let gateway = server_with(dir.path(), "server");
+    let gateway = server_with(dir.path(), Some("server"));
     release_unknown(dir.path(), &gateway.addr, &["--server-cert", "other.crt"])
         .code(4)
         .stderr(contains(
@@ -144,21 +141,7 @@ fn a_server_presenting_another_certificate_than_the_pinned_one_is_refused() {
 fn a_tls_client_against_a_plaintext_server_is_told_to_use_no_tls() {
     let dir = tempfile::tempdir().unwrap();
     openssl_self_signed(dir.path(), "server", "127.0.0.1", "IP:127.0.0.1");
-    let gateway = Gateway::start(
-        Path::new(env!("CARGO_BIN_EXE_scistream")),
-        &[
-            "server",
-            "--no-tls",
-            "--bind",
-            "127.0.0.1",
-            "--listener-ip",
-            "127.0.0.1",
-            "--port",
-            "0",
-        ],
-        dir.path(),
-        &[],
-    );
+    let gateway = server_with(dir.path(), None);
     release_unknown(dir.path(), &gateway.addr, &["--server-cert", "server.crt"])
         .code(4)
         .stderr(contains("it does not speak TLS"))
@@ -169,7 +152,7 @@ fn a_tls_client_against_a_plaintext_server_is_told_to_use_no_tls() {
 fn a_plaintext_client_against_a_tls_server_is_told_why_the_connection_broke() {
     let dir = tempfile::tempdir().unwrap();
     openssl_self_signed(dir.path(), "server", "127.0.0.1", "IP:127.0.0.1");
-    let gateway = server_with(dir.path(), "server");
+    let gateway = server_with(dir.path(), Some("server"));
     release_unknown(dir.path(), &gateway.addr, &["--no-tls"])
         .code(4)
         .stderr(contains("a TLS server hangs up on a plaintext client"))

@@ -2,12 +2,13 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::auth::DEFAULT_SCOPE;
-use crate::exit::Failure;
+use crate::exit;
 
 /// The uid `--mock True` requests use, as upstream's.
 pub const MOCK_UID: &str = "4f8583bc-a4d3-11ee-9fd6-034d1fcbd7c3";
@@ -138,10 +139,7 @@ pub fn run(args: Vec<OsString>) -> Result<()> {
     let result = super::run_native(native_args(command, Path::new(DEFAULT_CERT).exists()));
     if let (true, Err(err)) = (calls_a_server, &result) {
         // The lines upstream's scripts look for; the exit code stays ours.
-        match err
-            .chain()
-            .any(|c| matches!(c.downcast_ref(), Some(Failure::AuthRequired(_))))
-        {
+        match exit::code_for(err) == ExitCode::from(exit::AUTH) {
             true => println!("Please obtain new credentials: {err:#}"),
             false => println!("Another GRPC error occurred: {err:#}"),
         }
