@@ -34,6 +34,7 @@ pub struct S2ucArgs {
 enum S2ucCommand {
     /// Log in to a scope with Globus Auth
     Login {
+        /// Scope to log in to: the client id of the control servers you will use
         #[arg(long, default_value = DEFAULT_SCOPE, value_name = "UUID")]
         scope: String,
     },
@@ -44,6 +45,7 @@ enum S2ucCommand {
         /// Server address whose scope to show (from the config file's server map)
         #[arg(long, value_name = "IP")]
         ip: Option<String>,
+        /// Scope whose token to show
         #[arg(long, default_value = DEFAULT_SCOPE, value_name = "UUID")]
         scope: String,
     },
@@ -63,13 +65,17 @@ enum S2ucCommand {
         /// Accepted as upstream's; the hello carries PROD_LSTN, the targets
         #[command(flatten)]
         receivers: Receivers,
+        /// The session uid printed by inbound-request or prod-req
         uid: String,
+        /// The PROD session's listeners, comma-separated host:port
         #[arg(value_name = "PROD_LSTN")]
         prod_lstn: String,
     },
     /// Release a session
     Release {
+        /// The session uid to release
         uid: String,
+        /// Control server
         #[arg(long, default_value = "localhost:5000", value_name = "HOST:PORT")]
         s2cs: String,
         #[command(flatten)]
@@ -86,8 +92,10 @@ struct ServerCert {
 
 #[derive(Debug, Args)]
 struct Session {
+    /// Number of listeners (parallel connections) the session opens
     #[arg(long = "num_conn", default_value_t = 5, value_name = "N")]
     num_conn: i32,
+    /// Requested rate, passed to the server as-is
     #[arg(long, default_value_t = 10000)]
     rate: i32,
     /// Control server [default: localhost:5000; outbound-request: localhost:6000]
