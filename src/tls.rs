@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use hyper_util::rt::TokioIo;
+use sha2::Digest;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::client::danger::{
@@ -23,7 +24,8 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio_rustls::rustls::server::ParsedCertificate;
 use tokio_rustls::rustls::{
-    self, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    self, CertificateError, ClientConfig, DigitallySignedStruct, OtherError, RootCertStore,
+    SignatureScheme,
 };
 use tonic::codegen::http::Uri;
 use tonic::transport::{Identity, ServerTlsConfig};
@@ -208,13 +210,26 @@ impl ServerCertVerifier for Pinned {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         if !self.certs.iter().any(|c| c == end_entity) {
-            return self.signed_by.verify_server_cert(
+            let verified = self.signed_by.verify_server_cert(
                 end_entity,
                 intermediates,
                 server_name,
                 ocsp_response,
                 now,
             );
+            // webpki says CaUsedAsEndEntity (an Other error) of a CA:TRUE certificate presented
+            // as the server's own: not being a pinned one, it is simply not trusted.
+            return verified.map_err(|err| match err {
+                rustls::Error::InvalidCertificate(
+                    CertificateError::UnknownIssuer
+                    | CertificateError::BadSignature
+                    | CertificateError::Other(_),
+                ) => {
+                    let unpinned = Unpinned(fingerprint(end_entity));
+                    CertificateError::Other(OtherError(Arc::new(unpinned))).into()
+                }
+                err => err,
+            });
         }
         verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)?;
         check_dates(end_entity, now)?;
@@ -288,11 +303,12 @@ pub enum HandshakeError {
     )]
     NotYetValid(DateTime<Utc>),
     #[error(
-        "it presented a different TLS certificate than the one in {0}, and not one signed by \
-         it: pass the server's current certificate with --server-cert (the server prints its \
-         path at start)"
+        "it presented a different TLS certificate (SHA-256 {presented}) than the one in \
+         {}, and not one signed by it: pass the server's current certificate with \
+         --server-cert (the server prints its path at start; `openssl x509 -noout -fingerprint \
+         -sha256 -in FILE` shows a file's)", pinned.display()
     )]
-    NotPinned(PathBuf),
+    NotPinned { pinned: PathBuf, presented: String },
     #[error(
         "its TLS certificate is not signed by an authority this machine trusts: pass the \
          server's certificate (or its CA's) with --server-cert PEM"
@@ -352,17 +368,32 @@ impl HandshakeError {
             CertificateError::NotValidYetContext { not_before, .. } => {
                 HandshakeError::NotYetValid(date(*not_before))
             }
-            // webpki says CaUsedAsEndEntity (an Other error) of a CA:TRUE certificate presented
-            // as the server's own: not being the pinned one, it is simply not trusted.
-            CertificateError::UnknownIssuer
-            | CertificateError::BadSignature
-            | CertificateError::Other(_) => match pinned {
-                Some(path) => HandshakeError::NotPinned(path.to_owned()),
-                None => HandshakeError::Untrusted,
+            CertificateError::Other(OtherError(other)) => match (other.downcast_ref(), pinned) {
+                (Some(Unpinned(presented)), Some(path)) => HandshakeError::NotPinned {
+                    pinned: path.to_owned(),
+                    presented: presented.clone(),
+                },
+                // CaUsedAsEndEntity, from the system roots' verifier: see Pinned.
+                _ => HandshakeError::Untrusted,
             },
+            CertificateError::UnknownIssuer | CertificateError::BadSignature => {
+                HandshakeError::Untrusted
+            }
             _ => HandshakeError::Other(err),
         }
     }
+}
+
+/// A server certificate neither in the pinned file nor signed by one there, by its fingerprint.
+#[derive(Debug, thiserror::Error)]
+#[error("SHA-256 {0}")]
+struct Unpinned(String);
+
+/// The SHA-256 fingerprint as `openssl x509 -fingerprint -sha256` prints it (AB:CD:...).
+fn fingerprint(cert: &CertificateDer<'_>) -> String {
+    let digest = sha2::Sha256::digest(cert.as_ref());
+    let bytes: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
+    bytes.join(":")
 }
 
 /// `IP:10.0.0.1` or `DNS:gw.example.org` (as openssl's subjectAltName syntax writes them) for

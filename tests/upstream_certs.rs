@@ -127,11 +127,26 @@ fn a_server_presenting_another_certificate_than_the_pinned_one_is_refused() {
     openssl_self_signed(dir.path(), "server", "127.0.0.1", "IP:127.0.0.1");
     openssl_self_signed(dir.path(), "other", "127.0.0.1", "IP:127.0.0.1");
     let gateway = server_with(dir.path(), Some("server"));
+    let fingerprint = std::process::Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+            "-in",
+            "server.crt",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let fingerprint = String::from_utf8(fingerprint.stdout).unwrap();
+    let presented = fingerprint.trim().split_once('=').unwrap().1.to_owned();
     release_unknown(dir.path(), &gateway.addr, &["--server-cert", "other.crt"])
         .code(4)
-        .stderr(contains(
-            "it presented a different TLS certificate than the one in other.crt",
-        ))
+        .stderr(contains(format!(
+            "it presented a different TLS certificate (SHA-256 {presented}) than the one in \
+             other.crt, and not one signed by it"
+        )))
         .stderr(contains(
             "pass the server's current certificate with --server-cert",
         ));
@@ -157,4 +172,18 @@ fn a_plaintext_client_against_a_tls_server_is_told_why_the_connection_broke() {
         .code(4)
         .stderr(contains("a TLS server hangs up on a plaintext client"))
         .stderr(contains("use --no-tls exactly when"));
+}
+
+#[test]
+fn without_server_cert_a_self_signed_certificate_is_untrusted_and_the_fix_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    // Not server.crt: the client would trust that name in its config directory (here, dir).
+    openssl_self_signed(dir.path(), "gw", "127.0.0.1", "IP:127.0.0.1");
+    let gateway = server_with(dir.path(), Some("gw"));
+    release_unknown(dir.path(), &gateway.addr, &[])
+        .code(4)
+        .stderr(contains(
+            "its TLS certificate is not signed by an authority this machine trusts: pass the \
+             server's certificate (or its CA's) with --server-cert PEM",
+        ));
 }

@@ -21,7 +21,7 @@ impl Gateway {
     /// Runs `program args...` in `dir` (with `envs` set) and waits for its "Server started on
     /// ADDR" line.
     pub fn start(program: &Path, args: &[&str], dir: &Path, envs: &[(&str, &str)]) -> Gateway {
-        let log = dir.join(format!("server-{}.log", std::process::id()));
+        let log = dir.join("server.log");
         let mut child = Command::new(program)
             .args(args)
             .current_dir(dir)
