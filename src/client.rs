@@ -5,13 +5,14 @@ use std::future::Future;
 
 use anyhow::Result;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
 
 use crate::exit::Failure;
 use crate::pb;
 use crate::pb::control_client::ControlClient;
 use crate::secret::Secret;
+use crate::tls::{ClientTls, HandshakeError};
 
 /// A connection to one control server (`s2cs`), with the token its calls carry.
 #[derive(Clone)]
@@ -31,19 +32,17 @@ impl Client {
     /// Connects (TCP, and TLS unless `tls` is None) to `s2cs` (`host:port`).
     pub async fn connect(
         s2cs: &str,
-        tls: Option<ClientTlsConfig>,
+        tls: Option<ClientTls>,
         token: Option<Secret>,
     ) -> Result<Client> {
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{s2cs}"))
+        // Always an http URI: TLS, when on, is ours (tls::ClientTls), below tonic.
+        let endpoint = Endpoint::from_shared(format!("http://{s2cs}"))
             .map_err(|e| anyhow::anyhow!("--s2cs {s2cs:?} is not a valid host:port ({e})"))?;
-        if let Some(tls) = tls {
-            endpoint = endpoint.tls_config(tls)?;
+        let channel = match tls {
+            Some(tls) => endpoint.connect_with_connector(tls.connector()).await,
+            None => endpoint.connect().await,
         }
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| unreachable(s2cs, &e))?;
+        .map_err(|e| unreachable(s2cs, &e))?;
         Ok(Client {
             inner: ControlClient::new(channel),
             token,
@@ -144,6 +143,11 @@ fn unreachable(s2cs: &str, err: &tonic::transport::Error) -> anyhow::Error {
     let mut causes = Vec::new();
     let mut source = err.source();
     while let Some(cause) = source {
+        // A failed handshake says all there is to say, fix included.
+        if let Some(handshake) = cause.downcast_ref::<HandshakeError>() {
+            return Failure::Unreachable(format!("could not connect to s2cs {s2cs}: {handshake}"))
+                .into();
+        }
         causes.push(cause.to_string());
         source = cause.source();
     }
@@ -154,15 +158,9 @@ fn unreachable(s2cs: &str, err: &tonic::transport::Error) -> anyhow::Error {
     } else {
         causes.join(": ")
     };
-    let hint = if detail.contains("certificate") || detail.contains("Certificate") {
-        "the server's TLS certificate is not trusted: pass it with --server-cert PEM \
-         (the server prints its path at start)"
-    } else {
-        "is `scistream server` running there, and is the address right? \
-         (a plaintext server needs --no-tls)"
-    };
     Failure::Unreachable(format!(
-        "could not connect to s2cs {s2cs}: {detail}; {hint}"
+        "could not connect to s2cs {s2cs}: {detail}; is `scistream server` running there, and \
+         is the address right? (a plaintext server needs --no-tls)"
     ))
     .into()
 }

@@ -15,6 +15,7 @@ pub mod secret;
 pub mod server;
 pub mod session;
 pub mod tls;
+pub mod upstream;
 
 /// Code generated from `proto/scistream.proto` (scistream-proto 1.2).
 pub mod pb {

@@ -2,12 +2,33 @@
 //! client trusts.
 
 use std::fs;
+use std::future::Future;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use chrono::{DateTime, Utc};
+use hyper_util::rt::TokioIo;
+use sha2::Digest;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use tokio_rustls::rustls::client::{verify_server_name, WebPkiServerVerifier};
+use tokio_rustls::rustls::crypto::ring;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio_rustls::rustls::server::ParsedCertificate;
+use tokio_rustls::rustls::{
+    self, CertificateError, ClientConfig, DigitallySignedStruct, OtherError, RootCertStore,
+    SignatureScheme,
+};
+use tonic::codegen::http::Uri;
+use tonic::transport::{Identity, ServerTlsConfig};
 
 /// File names of the generated identity inside the config directory.
 pub const GENERATED_CERT: &str = "server.crt";
@@ -54,16 +75,351 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         .with_context(|| format!("could not write {}", path.display()))
 }
 
+/// A TLS connection to a control server, as the gRPC channel reads and writes it.
+pub type TlsIo = TokioIo<TlsStream<TcpStream>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a client trusts, and how it dials: TCP, then a TLS handshake whose failure says why.
+#[derive(Clone)]
+pub struct ClientTls {
+    config: Arc<ClientConfig>,
+    /// The certificate file trusted, if any (else the system's roots).
+    pinned: Option<PathBuf>,
+}
+
 /// What a client trusts: an explicit certificate, else the certificate a server generated on this
 /// machine (in `config_dir`), else the system's roots.
-pub fn client_config(server_cert: Option<&Path>, config_dir: &Path) -> Result<ClientTlsConfig> {
+pub fn client_config(server_cert: Option<&Path>, config_dir: &Path) -> Result<ClientTls> {
     let local = config_dir.join(GENERATED_CERT);
     let path = match server_cert {
         Some(path) => path,
         None if local.exists() => &local,
-        None => return Ok(ClientTlsConfig::new().with_native_roots()),
+        None => return ClientTls::new(system_verifier()?, None),
     };
-    let pem = fs::read(path)
-        .with_context(|| format!("could not read server certificate {}", path.display()))?;
-    Ok(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
+    ClientTls::new(Arc::new(Pinned::load(path)?), Some(path.to_owned()))
+}
+
+fn system_verifier() -> Result<Arc<dyn ServerCertVerifier>> {
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    let verifier = WebPkiServerVerifier::builder_with_provider(roots.into(), provider())
+        .build()
+        .context(
+            "could not load this machine's trusted root certificates: pass the server's \
+             certificate with --server-cert PEM",
+        )?;
+    Ok(verifier)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(ring::default_provider())
+}
+
+impl ClientTls {
+    fn new(verifier: Arc<dyn ServerCertVerifier>, pinned: Option<PathBuf>) -> Result<ClientTls> {
+        let mut config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(ClientTls {
+            config: Arc::new(config),
+            pinned,
+        })
+    }
+
+    /// What a gRPC channel dials each connection with (`Endpoint::connect_with_connector`).
+    pub fn connector(
+        self,
+    ) -> impl tower::Service<
+        Uri,
+        Response = TlsIo,
+        Error = BoxError,
+        Future = impl Future<Output = Result<TlsIo, BoxError>> + Send,
+    > + Send
+           + 'static {
+        tower::service_fn(move |uri: Uri| {
+            let tls = self.clone();
+            async move {
+                let port = uri.port_u16().unwrap_or(443);
+                tls.dial(uri.host().unwrap_or_default(), port).await
+            }
+        })
+    }
+
+    /// Opens TCP to `host:port` and runs the TLS handshake, naming the server `host`.
+    async fn dial(&self, host: &str, port: u16) -> Result<TlsIo, BoxError> {
+        // An IPv6 literal comes bracketed from a URI.
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let name = ServerName::try_from(host.to_owned())?;
+        let tcp = TcpStream::connect((host, port)).await?;
+        tcp.set_nodelay(true)?;
+        let connector = tokio_rustls::TlsConnector::from(self.config.clone());
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| HandshakeError::from_io(e, self.pinned.as_deref()))?;
+        Ok(TokioIo::new(tls))
+    }
+}
+
+/// Trusts the server certificate(s) in a file as they are, CA or not, with names and dates
+/// still checked (as Python gRPC does); a server certificate signed by one of them is verified
+/// as a chain to that CA.
+#[derive(Debug)]
+struct Pinned {
+    certs: Vec<CertificateDer<'static>>,
+    signed_by: Arc<WebPkiServerVerifier>,
+}
+
+impl Pinned {
+    fn load(path: &Path) -> Result<Pinned> {
+        let read = || format!("could not read server certificate {}", path.display());
+        let certs = CertificateDer::pem_file_iter(path)
+            .with_context(read)?
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(read)?;
+        anyhow::ensure!(
+            !certs.is_empty(),
+            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----): pass the server's \
+             certificate file with --server-cert",
+            path.display()
+        );
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(certs.iter().cloned());
+        let signed_by = WebPkiServerVerifier::builder_with_provider(roots.into(), provider())
+            .build()
+            .with_context(|| {
+                format!(
+                    "{} holds no certificate usable to verify a server",
+                    path.display()
+                )
+            })?;
+        Ok(Pinned { certs, signed_by })
+    }
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if !self.certs.iter().any(|c| c == end_entity) {
+            let verified = self.signed_by.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            );
+            // webpki says CaUsedAsEndEntity (an Other error) of a CA:TRUE certificate presented
+            // as the server's own: not being a pinned one, it is simply not trusted.
+            return verified.map_err(|err| match err {
+                rustls::Error::InvalidCertificate(
+                    CertificateError::UnknownIssuer
+                    | CertificateError::BadSignature
+                    | CertificateError::Other(_),
+                ) => {
+                    let unpinned = Unpinned(fingerprint(end_entity));
+                    CertificateError::Other(OtherError(Arc::new(unpinned))).into()
+                }
+                err => err,
+            });
+        }
+        verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)?;
+        check_dates(end_entity, now)?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.signed_by.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.signed_by.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.signed_by.supported_verify_schemes()
+    }
+}
+
+/// The validity period check that chain verification would have made.
+fn check_dates(cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), CertificateError> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|_| CertificateError::BadEncoding)?;
+    let validity = parsed.validity();
+    let at = |t: &x509_parser::time::ASN1Time| {
+        UnixTime::since_unix_epoch(Duration::from_secs(t.timestamp().max(0) as u64))
+    };
+    let (not_before, not_after) = (at(&validity.not_before), at(&validity.not_after));
+    if now > not_after {
+        return Err(CertificateError::ExpiredContext {
+            time: now,
+            not_after,
+        });
+    }
+    if now < not_before {
+        return Err(CertificateError::NotValidYetContext {
+            time: now,
+            not_before,
+        });
+    }
+    Ok(())
+}
+
+/// Why a TLS handshake with a control server failed, and what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    #[error(
+        "its TLS certificate is for {presented}, not {expected}: connect by a name the \
+         certificate holds (--s2cs), or give the server a certificate for {expected} (openssl \
+         req -x509 ... -addext subjectAltName=IP:ADDRESS,DNS:NAME)"
+    )]
+    WrongName { expected: String, presented: String },
+    #[error(
+        "its TLS certificate expired at {0}: the server needs a new certificate, and its clients \
+         the new file for --server-cert"
+    )]
+    Expired(DateTime<Utc>),
+    #[error(
+        "its TLS certificate is not valid before {0}: check the clocks of this machine and of \
+         the server"
+    )]
+    NotYetValid(DateTime<Utc>),
+    #[error(
+        "it presented a different TLS certificate (SHA-256 {presented}) than the one in \
+         {}, and not one signed by it: pass the server's current certificate with \
+         --server-cert (the server prints its path at start; `openssl x509 -noout -fingerprint \
+         -sha256 -in FILE` shows a file's)", pinned.display()
+    )]
+    NotPinned { pinned: PathBuf, presented: String },
+    #[error(
+        "its TLS certificate is not signed by an authority this machine trusts: pass the \
+         server's certificate (or its CA's) with --server-cert PEM"
+    )]
+    Untrusted,
+    #[error(
+        "it does not speak TLS (a plaintext server: `scistream server --no-tls` or \
+         `s2cs --ssl=False`): talk to it with --no-tls"
+    )]
+    Plaintext,
+    #[error("TLS handshake failed: {0}")]
+    Other(rustls::Error),
+}
+
+impl HandshakeError {
+    /// Reads the cause out of tokio-rustls' I/O error; `pinned` is the trusted file, if any.
+    fn from_io(err: std::io::Error, pinned: Option<&Path>) -> BoxError {
+        // A plaintext server hangs up on (or answers HTTP/2 frames to) a ClientHello.
+        if err.kind() == std::io::ErrorKind::UnexpectedEof {
+            return Box::new(HandshakeError::Plaintext);
+        }
+        match err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<rustls::Error>())
+        {
+            Some(tls) => Box::new(HandshakeError::from_tls(tls.clone(), pinned)),
+            None => Box::new(err),
+        }
+    }
+
+    fn from_tls(err: rustls::Error, pinned: Option<&Path>) -> HandshakeError {
+        let date =
+            |t: UnixTime| DateTime::from_timestamp(t.as_secs() as i64, 0).unwrap_or_default();
+        let certificate = match &err {
+            rustls::Error::InvalidMessage(_) => return HandshakeError::Plaintext,
+            rustls::Error::InvalidCertificate(certificate) => certificate,
+            _ => return HandshakeError::Other(err),
+        };
+        match certificate {
+            CertificateError::NotValidForNameContext {
+                expected,
+                presented,
+            } => HandshakeError::WrongName {
+                expected: expected.to_str().into_owned(),
+                presented: match presented.is_empty() {
+                    true => "no host name or address (it has no subjectAltName)".into(),
+                    false => presented
+                        .iter()
+                        .map(|n| subject_alt_name(n))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                },
+            },
+            CertificateError::ExpiredContext { not_after, .. } => {
+                HandshakeError::Expired(date(*not_after))
+            }
+            CertificateError::NotValidYetContext { not_before, .. } => {
+                HandshakeError::NotYetValid(date(*not_before))
+            }
+            CertificateError::Other(OtherError(other)) => match (other.downcast_ref(), pinned) {
+                (Some(Unpinned(presented)), Some(path)) => HandshakeError::NotPinned {
+                    pinned: path.to_owned(),
+                    presented: presented.clone(),
+                },
+                // CaUsedAsEndEntity, from the system roots' verifier: see Pinned.
+                _ => HandshakeError::Untrusted,
+            },
+            CertificateError::UnknownIssuer | CertificateError::BadSignature => {
+                HandshakeError::Untrusted
+            }
+            _ => HandshakeError::Other(err),
+        }
+    }
+}
+
+/// A server certificate neither in the pinned file nor signed by one there, by its fingerprint.
+#[derive(Debug, thiserror::Error)]
+#[error("SHA-256 {0}")]
+struct Unpinned(String);
+
+/// The SHA-256 fingerprint as `openssl x509 -fingerprint -sha256` prints it (AB:CD:...).
+fn fingerprint(cert: &CertificateDer<'_>) -> String {
+    let digest = sha2::Sha256::digest(cert.as_ref());
+    let bytes: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
+    bytes.join(":")
+}
+
+/// `IP:10.0.0.1` or `DNS:gw.example.org` (as openssl's subjectAltName syntax writes them) for
+/// the names rustls reports as `IpAddress(10.0.0.1)` or `DnsName("gw.example.org")`.
+fn subject_alt_name(reported: &str) -> String {
+    let inner = |prefix: &str, suffix: &str| reported.strip_prefix(prefix)?.strip_suffix(suffix);
+    if let Some(ip) = inner("IpAddress(", ")") {
+        format!("IP:{ip}")
+    } else if let Some(dns) = inner("DnsName(\"", "\")") {
+        format!("DNS:{dns}")
+    } else {
+        reported.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_written_as_openssl_subject_alt_names() {
+        assert_eq!(subject_alt_name("IpAddress(10.0.0.1)"), "IP:10.0.0.1");
+        assert_eq!(
+            subject_alt_name("DnsName(\"gw.example.org\")"),
+            "DNS:gw.example.org"
+        );
+        assert_eq!(subject_alt_name("URI(x)"), "URI(x)");
+    }
 }

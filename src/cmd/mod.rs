@@ -8,6 +8,7 @@ use crate::logging::LogFormat;
 
 pub mod check_auth;
 pub mod completions;
+pub mod install_links;
 pub mod login;
 pub mod logout;
 pub mod req;
@@ -65,6 +66,8 @@ pub enum Command {
     CheckAuth(check_auth::CheckAuthArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell
     Completions(completions::CompletionsArgs),
+    /// Create the symlinks s2cs, s2uc and appctrl, which speak upstream's command lines
+    InstallLinks(install_links::InstallLinksArgs),
 }
 
 impl Cli {
@@ -80,6 +83,7 @@ impl Cli {
                 Command::Logout(args) => logout::run(&self.global, args).await,
                 Command::CheckAuth(args) => check_auth::run(&self.global, args).await,
                 Command::Completions(args) => completions::run(args),
+                Command::InstallLinks(args) => install_links::run(args),
             }
         })
     }

@@ -108,8 +108,9 @@ fn call_failed(s2cs: &str, credentials: &Credentials, status: tonic::Status) -> 
     // typically a plaintext client talking to a TLS server.
     if std::error::Error::source(&status).is_some() {
         return Failure::Unreachable(format!(
-            "the connection to s2cs {s2cs} failed: {message}; use --no-tls exactly when the \
-             server was started with --no-tls"
+            "the connection to s2cs {s2cs} failed: {message} (a TLS server hangs up on a \
+             plaintext client); use --no-tls exactly when the server was started with --no-tls \
+             (or as s2cs --ssl=False)"
         ))
         .into();
     }

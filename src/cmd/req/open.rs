@@ -51,6 +51,9 @@ pub struct ProdArgs {
         value_name = "P1,P2,..."
     )]
     receiver_ports: Vec<u16>,
+    /// Session uid to use instead of a fresh one: one an app controller was already given
+    #[arg(long, value_name = "UID")]
+    uid: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -67,7 +70,10 @@ pub struct ConsArgs {
 }
 
 pub async fn prod(global: &GlobalArgs, args: ProdArgs) -> Result<()> {
-    let uid = uuid::Uuid::new_v4().to_string();
+    let uid = args
+        .uid
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let hello_list: Vec<String> = match &args.remote_ip {
         Some(ip) => args
             .receiver_ports
