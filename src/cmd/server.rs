@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use ipnet::IpNet;
 use tokio::net::TcpListener;
 
 use super::GlobalArgs;
@@ -79,6 +80,18 @@ pub struct ServerArgs {
     /// address, e.g. 127.0.0.1:9100)
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+    /// Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the
+    /// server itself is never a target
+    #[arg(long, value_delimiter = ',', value_parser = parse_network, value_name = "CIDR")]
+    allow_targets: Vec<IpNet>,
+}
+
+/// A network in CIDR notation, or one address.
+fn parse_network(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{s:?} is not a network (10.16.0.0/16) or an address"))
 }
 
 fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
@@ -136,6 +149,7 @@ pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         tls,
         auth,
         metrics,
+        allow_targets: args.allow_targets,
     };
     if let Some(metrics) = &options.metrics {
         println!("Metrics on http://{}/metrics", metrics.local_addr()?);

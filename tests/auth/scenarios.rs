@@ -286,7 +286,7 @@ async fn every_rpc_without_a_token_is_unauthenticated() {
             .await
             .map(drop),
         client.release(pb::Release { uid: uid() }).await.map(drop),
-        client.list(pb::ListRequest {}).await.map(drop),
+        client.list(pb::ListRequest::default()).await.map(drop),
         client
             .status(pb::StatusRequest { uid: uid() })
             .await
