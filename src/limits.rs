@@ -10,7 +10,7 @@ pub const MAX_UID_LEN: usize = 128;
 /// The longest host name DNS allows, in bytes.
 pub const MAX_HOST_LEN: usize = 253;
 
-/// The most characters of a refused value an error or a log line shows.
+/// The most bytes of a refused value (escaped) an error or a log line shows.
 pub const QUOTED_CHARS: usize = 64;
 
 /// The largest call a client may send: a hello or update of `--max-conn` long host names
@@ -45,22 +45,17 @@ pub fn check_uid(uid: &str) -> Result<(), String> {
 }
 
 /// `value` as an error or a log line may show it: in double quotes, control and other
-/// invisible characters escaped, at most [`QUOTED_CHARS`] characters, then how long it was.
+/// invisible characters escaped, at most [`QUOTED_CHARS`] bytes of that, then how long it was.
 pub fn quote(value: &str) -> String {
-    let mut quoted = String::from('"');
-    let mut chars = value.chars();
-    quoted.extend(
-        chars
-            .by_ref()
-            .take(QUOTED_CHARS)
-            .flat_map(char::escape_debug),
-    );
-    if chars.next().is_some() {
-        quoted.push_str(&format!("…\" ({} bytes)", value.len()));
-    } else {
-        quoted.push('"');
+    let mut shown = String::new();
+    for c in value.chars() {
+        let escaped = c.escape_debug().to_string();
+        if shown.len() + escaped.len() > QUOTED_CHARS {
+            return format!("\"{shown}…\" ({} bytes)", value.len());
+        }
+        shown.push_str(&escaped);
     }
-    quoted
+    format!("\"{shown}\"")
 }
 
 #[cfg(test)]

@@ -136,6 +136,7 @@ impl Control {
             let targets =
                 endpoint::parse_list("remote_listeners", &u.remote_listeners, self.max_conn)
                     .map_err(Error::InvalidArgument)?;
+            self.sessions.check_update(&u.uid)?;
             self.check_targets(&targets).await?;
             self.sessions.update(&u.uid, targets)
         };

@@ -106,6 +106,18 @@ impl Table {
         Ok(rx)
     }
 
+    /// The session `uid`, if it is past its hello.
+    fn updatable(&mut self, uid: &str) -> Result<&mut Session, Error> {
+        let session = self
+            .sessions
+            .get_mut(uid)
+            .ok_or_else(|| Error::NotFound(uid.to_string()))?;
+        if session.hello.is_some() {
+            return Err(Error::AwaitingHello(uid.to_string()));
+        }
+        Ok(session)
+    }
+
     /// Forgets the early hellos of `uid` whose callers are gone.
     fn forget_gone_hellos(&mut self, uid: &str) {
         if let Some(waiters) = self.early_hellos.get_mut(uid) {
@@ -273,6 +285,11 @@ impl Sessions {
         }
     }
 
+    /// Whether `uid` may be updated now, checked before its targets are resolved.
+    pub fn check_update(&self, uid: &str) -> Result<(), Error> {
+        self.lock().updatable(uid).map(drop)
+    }
+
     /// Sets the relay targets (listener i -> targets[i % n]); returns (listeners, targets).
     pub fn update(
         &self,
@@ -280,13 +297,7 @@ impl Sessions {
         targets: Vec<String>,
     ) -> Result<(Vec<String>, Vec<String>), Error> {
         let mut table = self.lock();
-        let session = table
-            .sessions
-            .get_mut(uid)
-            .ok_or_else(|| Error::NotFound(uid.to_string()))?;
-        if session.hello.is_some() {
-            return Err(Error::AwaitingHello(uid.to_string()));
-        }
+        let session = table.updatable(uid)?;
         session.relay.set_targets(targets.clone());
         session.targets = targets;
         Ok((session.view(uid).listeners, session.targets.clone()))
