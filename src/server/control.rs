@@ -112,13 +112,15 @@ impl Control {
             let prod_listeners =
                 endpoint::parse_list("prod_listeners", &h.prod_listeners, self.max_conn)
                     .map_err(Error::InvalidArgument)?;
-            self.sessions.hello(&h.uid, prod_listeners).await
+            // The parsed entries, trimmed: the raw ones may carry a newline.
+            let shown = prod_listeners.join(",");
+            Ok((self.sessions.hello(&h.uid, prod_listeners).await?, shown))
         };
-        let listeners = delivered
+        let (listeners, prod_listeners) = delivered
             .await
             .map_err(|e| refused("hello", &h.uid, &peer, e))?;
         tracing::info!(event = "hello", uid = %h.uid, role = %quote(&h.role),
-            prod_listeners = %h.prod_listeners.join(","), %peer, "hello delivered");
+            %prod_listeners, %peer, "hello delivered");
         Ok(Response::new(pb::AppResponse {
             message: "Hello message sent successfully".into(),
             listeners,
