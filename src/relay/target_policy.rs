@@ -5,7 +5,7 @@
 //! at every connect, which then connects to the very addresses it checked: a name that
 //! re-resolves elsewhere (DNS rebinding) cannot slip past.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::ops::Deref;
@@ -18,8 +18,9 @@ pub struct TargetPolicy {
     allow: Vec<IpNet>,
     /// The server's own service endpoints; an unspecified IP stands for every local address.
     services: Vec<SocketAddr>,
-    /// Every data listener bound now, by any session.
-    listeners: Mutex<HashSet<SocketAddr>>,
+    /// Every data listener bound now, by any session, with its number of claims: a session
+    /// being torn down may still hold the address a new one just bound.
+    listeners: Mutex<HashMap<SocketAddr, usize>>,
 }
 
 /// Why a target is refused.
@@ -40,7 +41,7 @@ impl TargetPolicy {
         TargetPolicy {
             allow,
             services: services.into_iter().map(canonical).collect(),
-            listeners: Mutex::new(HashSet::new()),
+            listeners: Mutex::new(HashMap::new()),
         }
     }
 
@@ -80,7 +81,7 @@ impl TargetPolicy {
     fn is_itself(&self, addr: SocketAddr) -> bool {
         // Connecting to 0.0.0.0 or :: reaches this host.
         addr.ip().is_unspecified()
-            || self.lock().contains(&addr)
+            || self.lock().contains_key(&addr)
             || self.services.iter().any(|service| {
                 service.port() == addr.port()
                     && (service.ip() == addr.ip()
@@ -91,14 +92,18 @@ impl TargetPolicy {
     /// Counts `listeners` as the server's own until the claim is dropped.
     pub(super) fn claim(self: &Arc<Self>, listeners: Vec<SocketAddr>) -> Claim {
         let listeners: Vec<SocketAddr> = listeners.into_iter().map(canonical).collect();
-        self.lock().extend(listeners.iter().copied());
+        let mut own = self.lock();
+        for listener in &listeners {
+            *own.entry(*listener).or_default() += 1;
+        }
+        drop(own);
         Claim {
             policy: self.clone(),
             listeners,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashSet<SocketAddr>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<SocketAddr, usize>> {
         self.listeners.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -122,7 +127,12 @@ impl Drop for Claim {
     fn drop(&mut self) {
         let mut own = self.policy.lock();
         for listener in &self.listeners {
-            own.remove(listener);
+            if let Some(claims) = own.get_mut(listener) {
+                *claims -= 1;
+                if *claims == 0 {
+                    own.remove(listener);
+                }
+            }
         }
     }
 }
@@ -170,7 +180,13 @@ mod tests {
         let claim = policy.claim(vec![listener]);
         assert!(matches!(policy.check(listener), Err(Refused::Itself(_))));
         assert!(policy.check(addr("127.0.0.8:6000")).is_ok());
+        let reclaimed = policy.claim(vec![listener]);
         drop(claim);
+        assert!(
+            policy.check(listener).is_err(),
+            "still claimed by the second"
+        );
+        drop(reclaimed);
         assert!(policy.check(listener).is_ok());
     }
 
