@@ -151,6 +151,14 @@ pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         metrics,
         allow_targets: args.allow_targets,
     };
+    if !options.allow_targets.is_empty() {
+        let networks: Vec<String> = options
+            .allow_targets
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        tracing::info!(allow_targets = %networks.join(","), "sessions may relay only to these networks");
+    }
     if let Some(metrics) = &options.metrics {
         println!("Metrics on http://{}/metrics", metrics.local_addr()?);
     }
