@@ -146,7 +146,8 @@ async fn a_relay_targeting_its_own_listener_does_not_loop() {
         relay.set_targets(vec![addr.to_string()]);
         assert!(read_until_closed(&mut connect(addr).await).await.is_empty());
         assert_eq!(relay.shutdown().await.connections_total, 1);
-        assert_eq!(open_fds(), before);
+        // Other tests' runtimes may still be closing sockets they opened: at most as many.
+        assert!(open_fds() <= before, "fds left open");
     })
     .await;
 }
