@@ -2,11 +2,11 @@
 //!
 //! Public API used by the control server (keep it stable):
 //! [`SessionRelay::new`], [`SessionRelay::set_targets`], [`SessionRelay::stats`],
-//! [`SessionRelay::shutdown`], and [`RelayStats`].
+//! [`SessionRelay::shutdown`], [`RelayStats`], and [`TargetPolicy`].
 //!
 //! Layout: [`listener`] runs one accept loop per listener, [`connection`] relays one accepted
 //! connection, with the Linux [`splice`] engine or the portable [`copy`] engine behind the same
-//! signature.
+//! signature; [`target_policy`] says where a connection may go.
 
 mod connection;
 mod copy;
