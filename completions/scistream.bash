@@ -25,9 +25,6 @@ _scistream() {
             scistream,help)
                 cmd="scistream__subcmd__help"
                 ;;
-            scistream,install-links)
-                cmd="scistream__subcmd__install__subcmd__links"
-                ;;
             scistream,login)
                 cmd="scistream__subcmd__login"
                 ;;
@@ -48,9 +45,6 @@ _scistream() {
                 ;;
             scistream__subcmd__help,help)
                 cmd="scistream__subcmd__help__subcmd__help"
-                ;;
-            scistream__subcmd__help,install-links)
-                cmd="scistream__subcmd__help__subcmd__install__subcmd__links"
                 ;;
             scistream__subcmd__help,login)
                 cmd="scistream__subcmd__help__subcmd__login"
@@ -122,7 +116,7 @@ _scistream() {
 
     case "${cmd}" in
         scistream)
-            opts="-v -q -h -V --config --verbose --quiet --log-format --help --version server req login logout check-auth completions install-links help"
+            opts="-v -q -h -V --config --verbose --quiet --log-format --help --version server req login logout check-auth completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -196,7 +190,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__help)
-            opts="server req login logout check-auth completions install-links help"
+            opts="server req login logout check-auth completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -238,20 +232,6 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__help__subcmd__help)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        scistream__subcmd__help__subcmd__install__subcmd__links)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -384,28 +364,6 @@ _scistream() {
                 return 0
             fi
             case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        scistream__subcmd__install__subcmd__links)
-            opts="-v -q -h --config --verbose --quiet --log-format --help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --log-format)
-                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -666,7 +624,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__prod)
-            opts="-v -q -h --s2cs --server-cert --no-tls --scope --num-conn --rate --json --show-token --remote-ip --receiver-ports --uid --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --num-conn --rate --json --show-token --remote-ip --receiver-ports --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -697,10 +655,6 @@ _scistream() {
                     return 0
                     ;;
                 --receiver-ports)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --uid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -788,7 +742,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__server)
-            opts="-v -q -h --port --bind --listener-ip --port-range --hello-timeout --max-conn --tls-cert --tls-key --no-tls --client-id --client-secret --client-secret-file --auth-cache-secs --metrics --admin-identity --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --port --bind --listener-ip --port-range --hello-timeout --max-conn --tls-cert --tls-key --no-tls --client-id --client-secret --client-secret-file --auth-cache-secs --metrics --allow-targets --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -846,7 +800,7 @@ _scistream() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --admin-identity)
+                --allow-targets)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -9,6 +9,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
 
 use crate::exit::Failure;
+use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 use crate::pb;
 use crate::pb::control_client::ControlClient;
 use crate::secret::Secret;
@@ -43,10 +44,10 @@ impl Client {
             None => endpoint.connect().await,
         }
         .map_err(|e| unreachable(s2cs, &e))?;
-        Ok(Client {
-            inner: ControlClient::new(channel),
-            token,
-        })
+        let inner = ControlClient::new(channel)
+            .max_encoding_message_size(MAX_REQUEST_BYTES)
+            .max_decoding_message_size(MAX_REPLY_BYTES);
+        Ok(Client { inner, token })
     }
 
     fn request<T>(&self, message: T) -> Request<T> {
@@ -106,13 +107,23 @@ impl Client {
             .await
     }
 
-    /// The sessions the server holds, oldest first.
+    /// The sessions the server holds, oldest first, page after page.
     pub async fn list(&self) -> Result<Vec<pb::SessionInfo>, Status> {
-        let list = self.call(
-            pb::ListRequest {},
-            |mut c, r| async move { c.list(r).await },
-        );
-        Ok(list.await?.sessions)
+        let mut sessions = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let request = pb::ListRequest {
+                page_token: page_token.clone(),
+            };
+            let page = self
+                .call(request, |mut c, r| async move { c.list(r).await })
+                .await?;
+            sessions.extend(page.sessions);
+            if page.next_page_token.is_empty() || page.next_page_token == page_token {
+                return Ok(sessions);
+            }
+            page_token = page.next_page_token;
+        }
     }
 
     pub async fn status(&self, uid: &str) -> Result<pb::SessionInfo, Status> {

@@ -7,6 +7,7 @@ pub mod cmd;
 pub mod config;
 pub mod endpoint;
 pub mod exit;
+pub mod limits;
 pub mod logging;
 pub mod paths;
 pub mod prometheus;

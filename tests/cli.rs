@@ -71,6 +71,17 @@ fn bad_port_range_is_a_usage_error() {
         .stderr(contains("START"));
 }
 
+#[test]
+fn a_bad_allow_targets_network_is_a_usage_error() {
+    scistream()
+        .args(["server", "--allow-targets", "10.0.0.0/8,10.0.0.0/33"])
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "\"10.0.0.0/33\" is not a network (10.16.0.0/16) or an address",
+        ));
+}
+
 /// Starts `scistream server` with `args`; returns it, the address it printed, and the lines before.
 fn start_server(
     dir: &std::path::Path,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use ipnet::IpNet;
 use tokio::net::TcpListener;
 
 use super::GlobalArgs;
@@ -84,6 +85,18 @@ pub struct ServerArgs {
     /// its own; repeat for several. Adds to `admin_identities` in the config file
     #[arg(long, value_name = "SUB", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     admin_identity: Vec<String>,
+    /// Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the
+    /// server itself is never a target
+    #[arg(long, value_delimiter = ',', value_parser = parse_network, value_name = "CIDR")]
+    allow_targets: Vec<IpNet>,
+}
+
+/// A network in CIDR notation, or one address.
+fn parse_network(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{s:?} is not a network (10.16.0.0/16) or an address"))
 }
 
 fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
@@ -143,7 +156,16 @@ pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         auth,
         metrics,
         admin_identities,
+        allow_targets: args.allow_targets,
     };
+    if !options.allow_targets.is_empty() {
+        let networks: Vec<String> = options
+            .allow_targets
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        tracing::info!(allow_targets = %networks.join(","), "sessions may relay only to these networks");
+    }
     if let Some(metrics) = &options.metrics {
         println!("Metrics on http://{}/metrics", metrics.local_addr()?);
     }

@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use super::copy::relay as relay_streams;
 #[cfg(target_os = "linux")]
 use super::splice::relay as relay_streams;
-use super::Session;
+use super::{Session, TargetPolicy};
 
 /// Relays `client` to `target` until both directions have ended or one side fails.
 pub(super) async fn relay(
@@ -20,7 +20,7 @@ pub(super) async fn relay(
     session: Arc<Session>,
 ) {
     let _active = session.counters.open_connection();
-    let mut server = match connect(&target, connect_timeout).await {
+    let mut server = match connect(&target, connect_timeout, &session.policy).await {
         Ok(server) => server,
         Err(e) => {
             tracing::warn!(uid = %session.uid, %target, "could not connect to target: {e}");
@@ -47,8 +47,16 @@ pub(super) async fn relay(
     );
 }
 
-async fn connect(target: &str, timeout: Duration) -> io::Result<TcpStream> {
-    match tokio::time::timeout(timeout, TcpStream::connect(target)).await {
+/// Connects to the very addresses the policy checked, never to the name again.
+async fn connect(target: &str, timeout: Duration, policy: &TargetPolicy) -> io::Result<TcpStream> {
+    let connected = async {
+        let addrs = policy
+            .resolve(target)
+            .await
+            .map_err(|refused| io::Error::new(io::ErrorKind::PermissionDenied, refused))?;
+        TcpStream::connect(&addrs[..]).await
+    };
+    match tokio::time::timeout(timeout, connected).await {
         Ok(connected) => connected,
         Err(_) => Err(io::Error::new(
             io::ErrorKind::TimedOut,

@@ -2,11 +2,11 @@
 //!
 //! Public API used by the control server (keep it stable):
 //! [`SessionRelay::new`], [`SessionRelay::set_targets`], [`SessionRelay::stats`],
-//! [`SessionRelay::shutdown`], and [`RelayStats`].
+//! [`SessionRelay::shutdown`], [`RelayStats`], and [`TargetPolicy`].
 //!
 //! Layout: [`listener`] runs one accept loop per listener, [`connection`] relays one accepted
 //! connection, with the Linux [`splice`] engine or the portable [`copy`] engine behind the same
-//! signature.
+//! signature; [`target_policy`] says where a connection may go.
 
 mod connection;
 mod copy;
@@ -15,6 +15,7 @@ mod listener;
 mod pipe;
 #[cfg(target_os = "linux")]
 mod splice;
+mod target_policy;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,6 +27,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use listener::AcceptLoop;
+use target_policy::Claim;
+pub use target_policy::{Refused, TargetPolicy};
 
 /// How long a target may take to accept a relayed connection before the client is dropped.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -85,6 +88,8 @@ struct Traffic {
 struct Session {
     uid: String,
     counters: Counters,
+    /// Where its connections may go; its listeners count as the server's own meanwhile.
+    policy: Claim,
 }
 
 /// Where the listeners of a session send their new connections.
@@ -114,11 +119,17 @@ pub struct SessionRelay {
 
 impl SessionRelay {
     /// Takes ownership of the session's bound listeners. Nothing is relayed before the first
-    /// [`set_targets`](Self::set_targets). Must be called inside a tokio runtime.
-    pub fn new(uid: String, listeners: Vec<TcpListener>) -> Self {
+    /// [`set_targets`](Self::set_targets); every connection is checked against `policy`.
+    /// Must be called inside a tokio runtime.
+    pub fn new(uid: String, listeners: Vec<TcpListener>, policy: Arc<TargetPolicy>) -> Self {
+        let own = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
         let session = Arc::new(Session {
             uid,
             counters: Counters::default(),
+            policy: policy.claim(own),
         });
         let (routes, _) = watch::channel(Routes {
             targets: Vec::new(),

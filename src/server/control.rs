@@ -3,7 +3,9 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
+use prost::Message;
 use tonic::codegen::http::Extensions;
 use tonic::{Code, Request, Response, Status};
 
@@ -13,8 +15,13 @@ use super::peer::peer_of;
 use super::sessions::{Caller, NewSession, Sessions};
 use crate::auth::Identity;
 use crate::endpoint;
+use crate::limits::{check_uid, quote, LIST_PAGE_BYTES};
 use crate::pb;
+use crate::relay::TargetPolicy;
 use crate::session::Role;
+
+/// The longest `update` waits for its targets' names to resolve.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Control {
     pub sessions: Arc<Sessions>,
@@ -22,15 +29,12 @@ pub struct Control {
     pub metrics: Arc<Metrics>,
     /// The `sub`s that see and release every session.
     pub admins: HashSet<String>,
+    /// Where sessions may relay.
+    pub policy: Arc<TargetPolicy>,
 }
 
 fn require_uid(uid: &str) -> Result<(), Error> {
-    if uid.trim().is_empty() {
-        return Err(Error::InvalidArgument(
-            "uid is empty: give the session's uid".into(),
-        ));
-    }
-    Ok(())
+    check_uid(uid).map_err(Error::InvalidArgument)
 }
 
 /// Logs a failed call as one warning line and turns the error into its status. A req whose
@@ -40,7 +44,7 @@ fn refused(event: &'static str, uid: &str, peer: &str, err: Error) -> Status {
         Error::HelloTimeout => "timeout",
         _ => event,
     };
-    tracing::warn!(event, uid, peer, error = %err, "{event} failed");
+    tracing::warn!(event, uid = %quote(uid), peer, error = %err, "{event} failed");
     Status::from(err)
 }
 
@@ -55,7 +59,10 @@ impl Control {
     fn validate(&self, r: &pb::Request, owner: Option<String>) -> Result<NewSession, Error> {
         require_uid(&r.uid)?;
         let role = Role::parse(&r.role).ok_or_else(|| {
-            Error::InvalidArgument(format!("role {:?} is unknown: use PROD or CONS", r.role))
+            Error::InvalidArgument(format!(
+                "role {} is unknown: use PROD or CONS",
+                quote(&r.role)
+            ))
         })?;
         let num_conn = usize::try_from(r.num_conn)
             .ok()
@@ -96,10 +103,13 @@ impl Control {
             .and_then(|id| id.username.clone());
         let caller = self.caller(request.extensions());
         let r = request.into_inner();
-        tracing::info!(event = "req", uid = %r.uid, role = %r.role, num_conn = r.num_conn,
-            rate = r.rate, owner = caller.sub.as_deref(), username = username.as_deref(), %peer,
-            "req received, waiting for its hello");
-        let opened = async { self.sessions.open(self.validate(&r, caller.sub)?).await };
+        let opened = async {
+            let new = self.validate(&r, caller.sub.clone())?;
+            tracing::info!(event = "req", uid = %r.uid, role = new.role.as_str(),
+                num_conn = r.num_conn, rate = r.rate, owner = caller.sub.as_deref(),
+                username = username.as_deref(), %peer, "req received, waiting for its hello");
+            self.sessions.open(new).await
+        };
         let (listeners, prod_listeners) =
             opened.await.map_err(|e| refused("req", &r.uid, &peer, e))?;
         tracing::debug!(uid = %r.uid, listeners = %listeners.join(","),
@@ -118,41 +128,99 @@ impl Control {
         let h = request.into_inner();
         let delivered = async {
             require_uid(&h.uid)?;
-            let prod_listeners = endpoint::parse_list("prod_listeners", &h.prod_listeners)
-                .map_err(Error::InvalidArgument)?;
-            self.sessions.hello(&h.uid, prod_listeners).await
+            let prod_listeners =
+                endpoint::parse_list("prod_listeners", &h.prod_listeners, self.max_conn)
+                    .map_err(Error::InvalidArgument)?;
+            // The parsed entries, trimmed: the raw ones may carry a newline.
+            let shown = prod_listeners.join(",");
+            Ok((self.sessions.hello(&h.uid, prod_listeners).await?, shown))
         };
-        let listeners = delivered
+        let (listeners, prod_listeners) = delivered
             .await
             .map_err(|e| refused("hello", &h.uid, &peer, e))?;
-        tracing::info!(event = "hello", uid = %h.uid, role = %h.role,
-            prod_listeners = %h.prod_listeners.join(","), %peer, "hello delivered");
+        tracing::info!(event = "hello", uid = %h.uid, role = %quote(&h.role),
+            %prod_listeners, %peer, "hello delivered");
         Ok(Response::new(pb::AppResponse {
             message: "Hello message sent successfully".into(),
             listeners,
         }))
     }
 
-    fn set_targets(
+    async fn set_targets(
         &self,
         request: Request<pb::UpdateTargets>,
     ) -> Result<Response<pb::Response>, Status> {
         let peer = peer_of(request.extensions());
         let caller = self.caller(request.extensions());
         let u = request.into_inner();
-        let updated = || {
+        let updated = async {
             require_uid(&u.uid)?;
-            let targets = endpoint::parse_list("remote_listeners", &u.remote_listeners)
-                .map_err(Error::InvalidArgument)?;
+            let targets =
+                endpoint::parse_list("remote_listeners", &u.remote_listeners, self.max_conn)
+                    .map_err(Error::InvalidArgument)?;
+            self.sessions.check_update(&u.uid, &caller)?;
+            self.check_targets(&targets).await?;
             self.sessions.update(&u.uid, targets, &caller)
         };
-        let (listeners, targets) = updated().map_err(|e| refused("update", &u.uid, &peer, e))?;
+        let (listeners, targets) = updated
+            .await
+            .map_err(|e| refused("update", &u.uid, &peer, e))?;
         tracing::info!(event = "update", uid = %u.uid, listeners = %listeners.join(","),
             targets = %targets.join(","), %peer, "relaying");
         Ok(Response::new(pb::Response {
             listeners,
             prod_listeners: targets,
         }))
+    }
+
+    /// Refuses targets that are the server itself or outside `--allow-targets` (the relay
+    /// checks again at each connect, in case a name re-resolves elsewhere).
+    async fn check_targets(&self, targets: &[String]) -> Result<(), Error> {
+        let checked = async {
+            for target in targets {
+                self.policy.resolve(target).await.map_err(|refused| {
+                    Error::InvalidArgument(format!("remote_listeners: {} {refused}", quote(target)))
+                })?;
+            }
+            Ok(())
+        };
+        tokio::time::timeout(RESOLVE_TIMEOUT, checked)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::InvalidArgument(format!(
+                    "remote_listeners: could not resolve them within {RESOLVE_TIMEOUT:?}: \
+                     check the names, or give addresses"
+                )))
+            })
+    }
+
+    /// One page of sessions after the `page_token` cursor, at most [`LIST_PAGE_BYTES`] (or one
+    /// session, if a single one is larger), with the cursor of the next page if more remain.
+    fn list_page(&self, request: Request<pb::ListRequest>) -> Result<pb::SessionList, Status> {
+        let caller = self.caller(request.extensions());
+        let token = request.into_inner().page_token;
+        let after = match token.as_str() {
+            "" => 0,
+            token => token.parse().map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "page_token {} is not one this server gave: start again without it",
+                    quote(token)
+                ))
+            })?,
+        };
+        let mut page = pb::SessionList::default();
+        let (mut bytes, mut last) = (0, after);
+        for (number, view) in self.sessions.list_after(after, &caller) {
+            let info = pb::SessionInfo::from(view);
+            bytes += info.encoded_len();
+            if bytes > LIST_PAGE_BYTES && !page.sessions.is_empty() {
+                page.next_page_token = last.to_string();
+                break;
+            }
+            page.sessions.push(info);
+            last = number;
+        }
+        Ok(page)
     }
 
     async fn close(&self, request: Request<pb::Release>) -> Result<Response<pb::Response>, Status> {
@@ -201,7 +269,7 @@ impl pb::control_server::Control for Control {
         &self,
         request: Request<pb::UpdateTargets>,
     ) -> Result<Response<pb::Response>, Status> {
-        self.counted("update", self.set_targets(request))
+        self.counted("update", self.set_targets(request).await)
     }
 
     async fn release(
@@ -215,14 +283,7 @@ impl pb::control_server::Control for Control {
         &self,
         request: Request<pb::ListRequest>,
     ) -> Result<Response<pb::SessionList>, Status> {
-        let caller = self.caller(request.extensions());
-        let sessions = self
-            .sessions
-            .list(&caller)
-            .into_iter()
-            .map(Into::into)
-            .collect();
-        self.counted("list", Ok(Response::new(pb::SessionList { sessions })))
+        self.counted("list", self.list_page(request).map(Response::new))
     }
 
     async fn status(

@@ -4,26 +4,36 @@ use std::net::SocketAddr;
 
 use tonic::{Code, Status};
 
+use crate::limits::quote;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
-    #[error("a session with uid {0:?} already exists; pick a new uid or release it first")]
+    #[error("a session with uid {} already exists; pick a new uid or release it first", quote(.0))]
     DuplicateUid(String),
-    #[error("no session with uid {0:?} on this server")]
+    #[error("no session with uid {} on this server", quote(.0))]
     NotFound(String),
     #[error(
-        "session {0:?} belongs to another identity: only the identity that opened it may \
-         update, release or query it"
+        "session {} belongs to another identity: only the identity that opened it may \
+         update, release or query it",
+        quote(.0)
     )]
     NotOwner(String),
-    #[error("no session with uid {0:?}: a hello arrived but no req for it followed")]
+    #[error("no session with uid {}: a hello arrived but no req for it followed", quote(.0))]
     HelloWithoutReq(String),
-    #[error("hello for session {0:?} was already received")]
+    #[error("hello for session {} was already received", quote(.0))]
     HelloAlreadyReceived(String),
+    #[error("session {} still awaits its hello: send the hello first, then update", quote(.0))]
+    AwaitingHello(String),
+    #[error(
+        "{0} hellos already wait for their req, the most this server holds; send the req \
+         first or retry shortly"
+    )]
+    EarlyHellosFull(usize),
     #[error("Hello not received within the timeout period")]
     HelloTimeout,
-    #[error("session {0:?} was released before its hello arrived")]
+    #[error("session {} was released before its hello arrived", quote(.0))]
     ReleasedBeforeHello(String),
     #[error(
         "port range {range} exhausted: {wanted} ports wanted, {in_use} in use by sessions; \
@@ -48,10 +58,10 @@ impl From<Error> for Status {
             Error::DuplicateUid(_) => Code::AlreadyExists,
             Error::NotFound(_) | Error::HelloWithoutReq(_) => Code::NotFound,
             Error::NotOwner(_) => Code::PermissionDenied,
-            Error::HelloAlreadyReceived(_) => Code::FailedPrecondition,
+            Error::HelloAlreadyReceived(_) | Error::AwaitingHello(_) => Code::FailedPrecondition,
             Error::HelloTimeout => Code::DeadlineExceeded,
             Error::ReleasedBeforeHello(_) => Code::Aborted,
-            Error::PortsExhausted { .. } => Code::ResourceExhausted,
+            Error::PortsExhausted { .. } | Error::EarlyHellosFull(_) => Code::ResourceExhausted,
             Error::Bind { .. } => Code::Internal,
         };
         Status::new(code, err.to_string())

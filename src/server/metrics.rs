@@ -101,6 +101,12 @@ impl Source {
             .family("scistream_listeners", "gauge", "Bound data listeners.")
             .sample("scistream_listeners", &[], totals.listeners)
             .family(
+                "scistream_early_hellos",
+                "gauge",
+                "Hellos waiting for their req.",
+            )
+            .sample("scistream_early_hellos", &[], totals.early_hellos)
+            .family(
                 "scistream_connections_active",
                 "gauge",
                 "Relayed connections open now.",

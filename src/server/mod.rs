@@ -26,7 +26,9 @@ pub use error::Error;
 pub use sessions::{Sessions, Totals};
 
 use crate::auth::Introspector;
+use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 use crate::pb::control_server::ControlServer;
+use crate::relay::TargetPolicy;
 
 /// How long in-flight calls get to finish after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -47,6 +49,8 @@ pub struct ServerOptions {
 
     /// Identities (token `sub`s) that see and release every session, not only their own.
     pub admin_identities: Vec<String>,
+    /// The networks sessions may relay to (`--allow-targets`); empty: any.
+    pub allow_targets: Vec<ipnet::IpNet>,
 }
 
 /// Serves the control service on `listener` until `shutdown` completes, then releases every
@@ -56,10 +60,17 @@ pub async fn serve(
     options: ServerOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    let services = [Some(&listener), options.metrics.as_ref()];
+    let services = services
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.local_addr().ok());
+    let policy = Arc::new(TargetPolicy::new(options.allow_targets, services.collect()));
     let sessions = Arc::new(Sessions::new(
         options.listener_ip,
         options.port_range,
         options.hello_timeout,
+        policy.clone(),
     ));
     let metrics = Arc::new(metrics::Metrics::default());
     let control = control::Control {
@@ -67,6 +78,7 @@ pub async fn serve(
         max_conn: options.max_conn,
         metrics: metrics.clone(),
         admins: options.admin_identities.into_iter().collect(),
+        policy,
     };
     let source = metrics::Source {
         metrics: metrics.clone(),
@@ -102,7 +114,11 @@ pub async fn serve(
             introspector: options.auth,
             metrics,
         }))
-        .add_service(ControlServer::new(control))
+        .add_service(
+            ControlServer::new(control)
+                .max_decoding_message_size(MAX_REQUEST_BYTES)
+                .max_encoding_message_size(MAX_REPLY_BYTES),
+        )
         .serve_with_incoming_shutdown(incoming, stop);
     tokio::select! {
         served = server => served.context("control server failed"),

@@ -7,19 +7,22 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use super::error::Error;
 use super::ports::PortPool;
-use crate::relay::{RelayStats, SessionRelay};
+use crate::relay::{RelayStats, SessionRelay, TargetPolicy};
 use crate::session::{Role, SessionView, State};
 
 /// The longest a hello that arrived before its req waits for that req (never past the hello
 /// timeout).
 const EARLY_HELLO_GRACE: Duration = Duration::from_secs(10);
+
+/// The most hellos that may wait for their req at once: each holds a call and its lists.
+pub const MAX_EARLY_HELLOS: usize = 1024;
 
 /// A validated `req`.
 pub struct NewSession {
@@ -111,6 +114,42 @@ struct Table {
 }
 
 impl Table {
+    fn early_hellos(&self) -> usize {
+        self.early_hellos.values().map(Vec::len).sum()
+    }
+
+    /// Enters a hello whose req has not arrived yet; the receiver fires when it does.
+    fn wait_for_req(&mut self, uid: &str) -> Result<oneshot::Receiver<()>, Error> {
+        if self.early_hellos() >= MAX_EARLY_HELLOS {
+            return Err(Error::EarlyHellosFull(MAX_EARLY_HELLOS));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.early_hellos
+            .entry(uid.to_string())
+            .or_default()
+            .push(tx);
+        Ok(rx)
+    }
+
+    /// Forgets the early hellos of `uid` whose callers are gone.
+    fn forget_gone_hellos(&mut self, uid: &str) {
+        if let Some(waiters) = self.early_hellos.get_mut(uid) {
+            waiters.retain(|w| !w.is_closed());
+            if waiters.is_empty() {
+                self.early_hellos.remove(uid);
+            }
+        }
+    }
+
+    /// The session `uid`, if `caller` owns it and it is past its hello.
+    fn updatable(&mut self, uid: &str, caller: &Caller) -> Result<&mut Session, Error> {
+        let session = self.session_for(uid, |s| caller.owns(s))?;
+        if session.hello.is_some() {
+            return Err(Error::AwaitingHello(uid.to_string()));
+        }
+        Ok(session)
+    }
+
     /// The session `uid`, if `allowed` lets the caller at it.
     fn session_for(
         &mut self,
@@ -149,6 +188,8 @@ pub struct Totals {
     pub prod_sessions: usize,
     pub cons_sessions: usize,
     pub listeners: usize,
+    /// Hellos waiting for their req.
+    pub early_hellos: usize,
     /// Live sessions' counters plus the released ones': bytes and `connections_total` only grow.
     pub relay: RelayStats,
 }
@@ -163,6 +204,8 @@ fn add_growth(total: &mut RelayStats, from: RelayStats, to: RelayStats) {
 pub struct Sessions {
     table: Mutex<Table>,
     hello_timeout: Duration,
+    /// Where the sessions' relays may connect.
+    policy: Arc<TargetPolicy>,
 }
 
 impl Sessions {
@@ -170,6 +213,7 @@ impl Sessions {
         listener_ip: IpAddr,
         port_range: RangeInclusive<u16>,
         hello_timeout: Duration,
+        policy: Arc<TargetPolicy>,
     ) -> Self {
         let table = Table {
             sessions: HashMap::new(),
@@ -181,6 +225,7 @@ impl Sessions {
         Sessions {
             table: Mutex::new(table),
             hello_timeout,
+            policy,
         }
     }
 
@@ -238,7 +283,7 @@ impl Sessions {
             targets: Vec::new(),
             created: Instant::now(),
             hello: Some(tx),
-            relay: SessionRelay::new(new.uid.clone(), bound),
+            relay: SessionRelay::new(new.uid.clone(), bound, self.policy.clone()),
         };
         let generation = session.generation;
         for early in table.early_hellos.remove(&new.uid).unwrap_or_default() {
@@ -259,34 +304,29 @@ impl Sessions {
         uid: &str,
         prod_listeners: Vec<String>,
     ) -> Result<Vec<String>, Error> {
-        let early = {
+        let mut early = {
             let mut table = self.lock();
             if let Some(session) = table.sessions.get_mut(uid) {
                 return deliver_hello(uid, session, prod_listeners);
             }
-            let (tx, rx) = oneshot::channel();
-            table
-                .early_hellos
-                .entry(uid.to_string())
-                .or_default()
-                .push(tx);
-            rx
-        };
-        let grace = EARLY_HELLO_GRACE.min(self.hello_timeout);
-        let arrived = tokio::time::timeout(grace, early).await;
-        let mut table = self.lock();
-        if arrived.is_err() {
-            if let Some(waiters) = table.early_hellos.get_mut(uid) {
-                waiters.retain(|w| !w.is_closed());
-                if waiters.is_empty() {
-                    table.early_hellos.remove(uid);
-                }
+            EarlyHello {
+                sessions: self,
+                uid,
+                req: Some(table.wait_for_req(uid)?),
             }
-        }
+        };
+        early.wait(EARLY_HELLO_GRACE.min(self.hello_timeout)).await;
+        drop(early);
+        let mut table = self.lock();
         match table.sessions.get_mut(uid) {
             Some(session) => deliver_hello(uid, session, prod_listeners),
             None => Err(Error::HelloWithoutReq(uid.to_string())),
         }
+    }
+
+    /// Whether `uid` may be updated now, checked before its targets are resolved.
+    pub fn check_update(&self, uid: &str, caller: &Caller) -> Result<(), Error> {
+        self.lock().updatable(uid, caller).map(drop)
     }
 
     /// Sets the relay targets (listener i -> targets[i % n]); returns (listeners, targets).
@@ -297,7 +337,7 @@ impl Sessions {
         caller: &Caller,
     ) -> Result<(Vec<String>, Vec<String>), Error> {
         let mut table = self.lock();
-        let session = table.session_for(uid, |s| caller.owns(s))?;
+        let session = table.updatable(uid, caller)?;
         session.relay.set_targets(targets.clone());
         session.targets = targets;
         Ok((session.view(uid).listeners, session.targets.clone()))
@@ -337,16 +377,17 @@ impl Sessions {
             .map(|s| s.view(uid))
     }
 
-    /// The sessions `caller` oversees, oldest first.
-    pub fn list(&self, caller: &Caller) -> Vec<SessionView> {
+    /// The sessions `caller` oversees opened after the one numbered `after` (0: all), oldest
+    /// first, each with its number: a cursor that stays right while sessions come and go.
+    pub fn list_after(&self, after: u64, caller: &Caller) -> Vec<(u64, SessionView)> {
         let table = self.lock();
-        let mut all: Vec<SessionView> = table
+        let mut all: Vec<(u64, SessionView)> = table
             .sessions
             .iter()
-            .filter(|(_, s)| caller.oversees(s))
-            .map(|(uid, s)| s.view(uid))
+            .filter(|(_, s)| s.generation > after && caller.oversees(s))
+            .map(|(uid, s)| (s.generation, s.view(uid)))
             .collect();
-        all.sort_by(|a, b| b.age_secs.cmp(&a.age_secs).then_with(|| a.uid.cmp(&b.uid)));
+        all.sort_by_key(|(generation, _)| *generation);
         all
     }
 
@@ -358,6 +399,7 @@ impl Sessions {
         let table = self.lock();
         let mut totals = Totals {
             relay: table.released,
+            early_hellos: table.early_hellos(),
             ..Totals::default()
         };
         for session in table.sessions.values() {
@@ -410,6 +452,30 @@ fn deliver_hello(
     Ok(session.view(uid).listeners)
 }
 
+/// A hello waiting for its req. However its wait ends (the req came, the grace ran out, the
+/// caller went away), dropping it takes it out of the early-hello table.
+struct EarlyHello<'a> {
+    sessions: &'a Sessions,
+    uid: &'a str,
+    req: Option<oneshot::Receiver<()>>,
+}
+
+impl EarlyHello<'_> {
+    async fn wait(&mut self, grace: Duration) {
+        if let Some(req) = self.req.as_mut() {
+            let _ = tokio::time::timeout(grace, req).await;
+        }
+    }
+}
+
+impl Drop for EarlyHello<'_> {
+    fn drop(&mut self) {
+        // Closes this waiter's channel first, so that it counts as gone.
+        drop(self.req.take());
+        self.sessions.lock().forget_gone_hellos(self.uid);
+    }
+}
+
 /// Drops a session whose req was cancelled (client gone) before its hello arrived.
 struct Pending<'a> {
     sessions: &'a Sessions,
@@ -434,5 +500,74 @@ impl Drop for Pending<'_> {
                 "the client went away before the hello: session dropped, ports freed"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn sessions() -> Arc<Sessions> {
+        let ip = Ipv4Addr::LOCALHOST.into();
+        let hello_timeout = Duration::from_secs(30);
+        Arc::new(Sessions::new(
+            ip,
+            1..=1,
+            hello_timeout,
+            TargetPolicy::anywhere(),
+        ))
+    }
+
+    /// Sends a hello for each uid, whose req never comes, and waits until all are in the table.
+    async fn early_hellos(
+        sessions: &Arc<Sessions>,
+        uids: impl Iterator<Item = String>,
+    ) -> Vec<tokio::task::JoinHandle<Result<Vec<String>, Error>>> {
+        let waiting: Vec<_> = uids
+            .map(|uid| {
+                let sessions = sessions.clone();
+                tokio::spawn(async move { sessions.hello(&uid, Vec::new()).await })
+            })
+            .collect();
+        while sessions.totals().early_hellos < waiting.len() {
+            tokio::task::yield_now().await;
+        }
+        waiting
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_early_hello_leaves_the_table() {
+        let sessions = sessions();
+        let waiting = early_hellos(
+            &sessions,
+            ["u".to_string(), "u".into(), "v".into()].into_iter(),
+        )
+        .await;
+        for call in waiting {
+            call.abort();
+            let _ = call.await;
+        }
+        assert_eq!(sessions.totals().early_hellos, 0);
+        assert!(sessions.lock().early_hellos.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_early_hello_table_is_bounded() {
+        let sessions = sessions();
+        let uids = (0..MAX_EARLY_HELLOS).map(|i| format!("u{i}"));
+        let waiting = early_hellos(&sessions, uids).await;
+        let refused = sessions.hello("one-more", Vec::new()).await;
+        assert!(
+            matches!(refused, Err(Error::EarlyHellosFull(_))),
+            "{refused:?}"
+        );
+        for call in waiting {
+            call.abort();
+            let _ = call.await;
+        }
+        assert_eq!(sessions.totals().early_hellos, 0);
     }
 }

@@ -100,7 +100,7 @@ impl Caller {
 
     /// The uids `list` shows this caller.
     async fn listed(&self) -> Vec<String> {
-        let list = self.request(pb::ListRequest {});
+        let list = self.request(pb::ListRequest::default());
         let sessions = self.client.clone().list(list).await.unwrap();
         let sessions = sessions.into_inner().sessions;
         sessions.into_iter().map(|s| s.uid).collect()

@@ -291,7 +291,7 @@ async fn every_rpc_without_a_token_is_unauthenticated() {
             .await
             .map(drop),
         client.release(pb::Release { uid: uid() }).await.map(drop),
-        client.list(pb::ListRequest {}).await.map(drop),
+        client.list(pb::ListRequest::default()).await.map(drop),
         client
             .status(pb::StatusRequest { uid: uid() })
             .await
@@ -513,7 +513,7 @@ async fn a_flood_of_calls_with_a_junk_token_costs_the_auth_server_one_introspect
         .await
         .unwrap();
     for _ in 0..200 {
-        let mut list = tonic::Request::new(pb::ListRequest {});
+        let mut list = tonic::Request::new(pb::ListRequest::default());
         let junk = "Bearer junk-token".parse().unwrap();
         list.metadata_mut().insert("authorization", junk);
         let refused = client.list(list).await.unwrap_err();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::{rngs::SmallRng, RngCore, SeedableRng};
-use scistream::relay::SessionRelay;
+use scistream::relay::{SessionRelay, TargetPolicy};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -113,7 +113,7 @@ pub fn relay_on(
     targets: &[SocketAddr],
 ) -> (SessionRelay, Vec<SocketAddr>) {
     let addrs = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
-    let relay = SessionRelay::new("test-session".into(), listeners);
+    let relay = SessionRelay::new("test-session".into(), listeners, TargetPolicy::anywhere());
     relay.set_targets(targets.iter().map(ToString::to_string).collect());
     (relay, addrs)
 }

@@ -24,6 +24,7 @@ pub struct Options {
     pub max_conn: usize,
     /// Serve `/metrics` on a port of its own.
     pub metrics: bool,
+    pub allow_targets: Vec<ipnet::IpNet>,
 }
 
 impl Default for Options {
@@ -34,6 +35,7 @@ impl Default for Options {
             port_range: 20000..=20200,
             max_conn: 32,
             metrics: false,
+            allow_targets: Vec::new(),
         }
     }
 }
@@ -84,6 +86,7 @@ impl TestServer {
                         .map(tokio::net::TcpListener::from_std)
                         .transpose()?,
                     admin_identities: Vec::new(),
+                    allow_targets: options.allow_targets,
                 };
                 serve(listener, server_options, async {
                     let _ = stopped.await;

@@ -1,0 +1,99 @@
+//! Bounds on what a client may send, and how a client-given value may be echoed.
+//!
+//! The server is on the WAN edge: every client-given value is checked against these bounds
+//! before it is stored, logged or echoed, and a refused value is only ever shown through
+//! [`quote`], so a megabyte uid cannot become a megabyte of log or a forged log line.
+
+/// The longest uid a session may have.
+pub const MAX_UID_LEN: usize = 128;
+
+/// The longest host name DNS allows, in bytes.
+pub const MAX_HOST_LEN: usize = 253;
+
+/// The most bytes of a refused value (escaped) an error or a log line shows.
+pub const QUOTED_CHARS: usize = 64;
+
+/// The largest call a client may send: a hello or update of `--max-conn` long host names
+/// fits many times over.
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// The largest reply: one session's lists (each at most one request) plus its listeners.
+pub const MAX_REPLY_BYTES: usize = 8 << 20;
+
+/// How much of [`MAX_REPLY_BYTES`] one page of `list` fills before it says "more".
+pub const LIST_PAGE_BYTES: usize = 1 << 20;
+
+/// Checks that `uid` is 1 to [`MAX_UID_LEN`] printable ASCII characters without spaces: safe
+/// to store, log and echo as it is.
+pub fn check_uid(uid: &str) -> Result<(), String> {
+    if uid.is_empty() {
+        return Err("uid is empty: give the session's uid".into());
+    }
+    if uid.len() > MAX_UID_LEN {
+        return Err(format!(
+            "uid {} is too long: at most {MAX_UID_LEN} characters",
+            quote(uid)
+        ));
+    }
+    if !uid.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "uid {} is not printable ASCII: use letters, digits and punctuation, no spaces",
+            quote(uid)
+        ));
+    }
+    Ok(())
+}
+
+/// `value` as an error or a log line may show it: in double quotes, control and other
+/// invisible characters escaped, at most [`QUOTED_CHARS`] bytes of that, then how long it was.
+pub fn quote(value: &str) -> String {
+    let mut shown = String::new();
+    for c in value.chars() {
+        let escaped = c.escape_debug().to_string();
+        if shown.len() + escaped.len() > QUOTED_CHARS {
+            return format!("\"{shown}…\" ({} bytes)", value.len());
+        }
+        shown.push_str(&escaped);
+    }
+    format!("\"{shown}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_values_are_quoted_as_debug_would() {
+        for value in ["", "abc", "a\"b", "a\\b", "127.0.0.1:5000"] {
+            assert_eq!(quote(value), format!("{value:?}"));
+        }
+    }
+
+    #[test]
+    fn long_values_are_cut_and_sized() {
+        let quoted = quote(&"x".repeat(1000));
+        assert_eq!(quoted, format!("\"{}…\" (1000 bytes)", "x".repeat(64)));
+    }
+
+    #[test]
+    fn control_characters_never_appear_raw() {
+        let quoted = quote("a\nb\r\u{1b}[31m\u{202e}");
+        assert_eq!(quoted, r#""a\nb\r\u{1b}[31m\u{202e}""#);
+    }
+
+    #[test]
+    fn uids_at_the_bound_pass_and_past_it_fail() {
+        assert!(check_uid(&"u".repeat(MAX_UID_LEN)).is_ok());
+        assert!(check_uid("3f2a-..._~!").is_ok());
+        for bad in [
+            String::new(),
+            "u".repeat(MAX_UID_LEN + 1),
+            "a b".into(),
+            "a\nb".into(),
+            "é".into(),
+            "\u{7f}".into(),
+        ] {
+            assert!(check_uid(&bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}
