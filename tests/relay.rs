@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::net::*;
-use scistream::relay::SessionRelay;
+use scistream::relay::{Capacity, SessionRelay};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
@@ -323,7 +323,11 @@ async fn retargeting_moves_new_connections_only() {
         let ((a, _a), (b, _b)) = (named("A").await, named("B").await);
         let listener = listener().await;
         let addr = listener.local_addr().unwrap();
-        let relay = SessionRelay::new("retarget".into(), vec![listener]);
+        let relay = SessionRelay::new(
+            "retarget".into(),
+            vec![listener],
+            Capacity::new(RELAY_LIMITS),
+        );
         // Accepted by the kernel before any target exists: waits, then goes to the first one.
         let early = connect(addr).await;
         relay.set_targets(vec![a.to_string()]);

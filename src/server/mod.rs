@@ -27,6 +27,7 @@ pub use sessions::{Sessions, Totals};
 
 use crate::auth::Introspector;
 use crate::pb::control_server::ControlServer;
+use crate::relay::{Capacity, Limits};
 
 /// How long in-flight calls get to finish after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -44,6 +45,9 @@ pub struct ServerOptions {
     pub auth: Option<Arc<Introspector>>,
     /// Where to serve Prometheus metrics on `/metrics`; None: nowhere.
     pub metrics: Option<TcpListener>,
+
+    /// What the data plane may hold at once, over all sessions (from the fd budget).
+    pub relay_limits: Limits,
 }
 
 /// Serves the control service on `listener` until `shutdown` completes, then releases every
@@ -53,10 +57,12 @@ pub async fn serve(
     options: ServerOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    let capacity = Capacity::new(options.relay_limits);
     let sessions = Arc::new(Sessions::new(
         options.listener_ip,
         options.port_range,
         options.hello_timeout,
+        capacity.clone(),
     ));
     let metrics = Arc::new(metrics::Metrics::default());
     let control = control::Control {
@@ -68,6 +74,7 @@ pub async fn serve(
         metrics: metrics.clone(),
         sessions: sessions.clone(),
         introspector: options.auth.clone(),
+        capacity,
     };
     let _endpoint = options
         .metrics
