@@ -194,4 +194,42 @@ mod tests {
             assert_eq!(capacity, WANTED_CAPACITY);
         }
     }
+
+    fn write_into(pipe: &Pipe, bytes: &[u8]) {
+        // SAFETY: the fd is open and `bytes` is valid for reads.
+        let n = unsafe { libc::write(pipe.write_fd(), bytes.as_ptr().cast(), bytes.len()) };
+        assert_eq!(usize::try_from(n).unwrap(), bytes.len());
+    }
+
+    #[test]
+    fn an_empty_pipe_is_lent_again_and_the_pool_stays_within_its_bound() {
+        let pool = PipePool::new(2);
+        let first = pool.take().unwrap().read_fd();
+        let (a, b) = (pool.take().unwrap(), pool.take().unwrap());
+        assert_eq!(a.read_fd(), first, "the returned pipe is lent again");
+        assert_ne!(b.read_fd(), first);
+        assert!(pool.take().is_none(), "a third pipe beyond the bound of 2");
+        drop(a);
+        assert!(pool.take().is_some());
+    }
+
+    #[test]
+    fn a_pipe_with_bytes_left_is_closed_not_lent() {
+        let pool = PipePool::new(1);
+        let cut = pool.take().unwrap();
+        write_into(&cut, b"another connection's bytes");
+        drop(cut);
+        assert_eq!(pool.open.load(Ordering::Relaxed), 0, "the pipe was kept");
+        let next = pool.take().expect("the closed pipe no longer counts");
+        assert!(next.is_empty());
+    }
+
+    #[test]
+    fn idle_pipes_close_on_request() {
+        let pool = PipePool::new(1);
+        drop(pool.take().unwrap());
+        pool.close_idle();
+        assert_eq!(pool.open.load(Ordering::Relaxed), 0);
+        assert!(pool.take().is_some());
+    }
 }

@@ -50,17 +50,26 @@ pub async fn bounded_alone<F: Future>(body: F) -> F::Output {
 /// (each test runtime's epoll, eventfd and signal socket) come and go with other tests.
 pub fn open_fds() -> usize {
     let tcp = tcp_socket_inodes();
-    let opened_by_relays = |link: &str| {
-        let socket = link
-            .strip_prefix("socket:[")
-            .and_then(|rest| rest.strip_suffix(']'));
-        link.starts_with("pipe:") || socket.is_some_and(|inode| tcp.contains(inode))
-    };
-    let fds = std::fs::read_dir("/proc/self/fd").unwrap();
-    let links = fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok());
-    links
-        .filter(|link| opened_by_relays(&link.to_string_lossy()))
+    fd_links()
+        .filter(|link| {
+            let socket = link
+                .strip_prefix("socket:[")
+                .and_then(|rest| rest.strip_suffix(']'));
+            link.starts_with("pipe:") || socket.is_some_and(|inode| tcp.contains(inode))
+        })
         .count()
+}
+
+/// Counts this process's fds that hold pipes (two per pipe).
+pub fn open_pipe_fds() -> usize {
+    fd_links().filter(|link| link.starts_with("pipe:")).count()
+}
+
+/// What each of this process's fds points at (`pipe:[123]`, `socket:[456]`...).
+fn fd_links() -> impl Iterator<Item = String> {
+    let fds = std::fs::read_dir("/proc/self/fd").unwrap();
+    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .map(|link| link.to_string_lossy().into_owned())
 }
 
 /// Inodes of the TCP sockets in this network namespace (tenth column of /proc/net/tcp{,6}).
