@@ -325,3 +325,32 @@ async fn shutdown_signal() {
     }
     tracing::info!("signal received: releasing sessions and stopping");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_fd_limit_of_these_machines_relays_over_9000_connections() {
+        let limits = relay_limits(20_000, 101, None).unwrap();
+        assert!(limits.max_connections >= 9_000, "{limits:?}");
+        let fds = 2 * (limits.max_connections + limits.max_pipes) + CONTROL_PLANE_FDS + 101;
+        assert!(fds <= 20_000, "{limits:?} needs {fds} fds");
+        assert!(limits.max_pipes >= limits.max_connections / CONNECTIONS_PER_PIPE / 2);
+    }
+
+    #[test]
+    fn explicit_max_connections_leave_the_rest_to_pipes() {
+        let limits = relay_limits(2_048, 101, Some(400)).unwrap();
+        assert_eq!(limits.max_connections, 400);
+        assert_eq!(limits.max_pipes, (2_048 - 128 - 101 - 800) / 2);
+        // Beyond the budget: allowed with a warning, and no fd is left for pipes.
+        assert_eq!(relay_limits(320, 101, Some(1000)).unwrap().max_pipes, 0);
+    }
+
+    #[test]
+    fn a_limit_that_leaves_nothing_for_connections_is_refused() {
+        let error = relay_limits(200, 101, None).unwrap_err().to_string();
+        assert!(error.contains("narrow --port-range"), "{error}");
+    }
+}

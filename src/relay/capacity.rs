@@ -102,6 +102,11 @@ impl Capacity {
     }
 }
 
+/// EMFILE or ENFILE: the process or the system has no fd to give.
+pub(super) fn is_out_of_fds(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
 fn open_spare() -> Option<File> {
     File::open("/dev/null").ok()
 }
@@ -147,7 +152,8 @@ impl Shedding {
         }
     }
 
-    pub(super) fn admitted(&self, uid: &str) {
+    /// A connection relays again: the burst, if any, is over.
+    pub(super) fn relaying(&self, uid: &str) {
         let rejected = self.rejected.swap(0, Ordering::Relaxed);
         if rejected > 0 {
             tracing::info!(%uid, rejected, "accepting connections again");

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use super::capacity::Slot;
+use super::capacity::{is_out_of_fds, Rejection, Slot};
 #[cfg(not(target_os = "linux"))]
 use super::copy;
 #[cfg(target_os = "linux")]
@@ -29,11 +29,20 @@ pub(super) async fn relay(
     let mut client = Relayed::new(client);
     let mut server = match connect(&target, connect_timeout).await {
         Ok(server) => Relayed::new(server),
+        // Logged once per burst: at the fd limit, every new client fails this way.
+        Err(e) if is_out_of_fds(&e) => {
+            let capacity = &session.capacity;
+            session
+                .shedding
+                .rejected(&session.uid, Rejection::FdLimit, capacity);
+            return;
+        }
         Err(e) => {
             tracing::warn!(uid = %session.uid, %target, "could not connect to target: {e}");
             return;
         }
     };
+    session.shedding.relaying(&session.uid);
     // The peers already chose when to send; Nagle here would hold a small message back until
     // the previous one is acknowledged, adding a delay the sender did not ask for.
     for stream in [&client.stream, &server.stream] {

@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::capacity::{Rejection, Slot};
+use super::capacity::{is_out_of_fds, Rejection, Slot};
 use super::{connection, Routes, Session};
 
 /// Pause after a failed accept that shedding cannot resolve: errors such as EMFILE persist
@@ -64,12 +64,8 @@ impl AcceptLoop {
     }
 
     fn admit(&self, client: TcpStream, connections: &mut JoinSet<()>) {
-        let session = &self.session;
-        match session.capacity.admit() {
-            Some(slot) => {
-                session.shedding.admitted(&session.uid);
-                self.spawn_connection(client, slot, connections);
-            }
+        match self.session.capacity.admit() {
+            Some(slot) => self.spawn_connection(client, slot, connections),
             None => self.shed(client, Rejection::ConnectionLimit),
         }
     }
@@ -120,10 +116,6 @@ impl AcceptLoop {
         tracing::warn!(uid = %self.session.uid, port, "could not accept a connection: {error}");
         tokio::time::sleep(ACCEPT_BACKOFF).await;
     }
-}
-
-fn is_out_of_fds(error: &io::Error) -> bool {
-    matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// The next client in the backlog, if one is there now; never waits.
