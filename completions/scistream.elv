@@ -50,7 +50,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --client-secret-file 'Read the client secret from this file (surrounding whitespace ignored); wins over --client-secret'
             cand --auth-cache-secs 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late'
             cand --metrics 'Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private address, e.g. 127.0.0.1:9100)'
-            cand --allow-targets 'Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the server itself is never a target'
+            cand --max-connections 'The most relayed connections open at once, over all sessions; past it, new ones are reset [default: what the open-file limit allows, printed at start]'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Serve plaintext gRPC: tokens would cross the network in the clear'

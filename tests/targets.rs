@@ -5,10 +5,10 @@ mod common;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use common::net::{bounded, bounded_alone, connect, listener, named, open_fds};
+use common::net::{bounded, bounded_alone, connect, listener, named, open_fds, RELAY_LIMITS};
 use common::server::{Options, TestServer};
 use scistream::pb;
-use scistream::relay::{SessionRelay, TargetPolicy};
+use scistream::relay::{Capacity, SessionRelay, TargetPolicy};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tonic::Code;
@@ -127,7 +127,12 @@ async fn a_connection_is_refused_at_connect_time_outside_allow_targets() {
         let policy = TargetPolicy::new(vec!["127.0.0.1/32".parse().unwrap()], Vec::new());
         let listener = listener().await;
         let addr = listener.local_addr().unwrap();
-        let relay = SessionRelay::new("fenced".into(), vec![listener], Arc::new(policy));
+        let relay = SessionRelay::new(
+            "fenced".into(),
+            vec![listener],
+            Arc::new(policy),
+            Capacity::new(RELAY_LIMITS),
+        );
         relay.set_targets(vec![outside.local_addr().unwrap().to_string()]);
         assert!(read_until_closed(&mut connect(addr).await).await.is_empty());
         let not_reached = outside.accept().unwrap_err();
@@ -142,7 +147,12 @@ async fn a_relay_targeting_its_own_listener_does_not_loop() {
         let before = open_fds();
         let listener = listener().await;
         let addr = listener.local_addr().unwrap();
-        let relay = SessionRelay::new("loop".into(), vec![listener], TargetPolicy::anywhere());
+        let relay = SessionRelay::new(
+            "loop".into(),
+            vec![listener],
+            TargetPolicy::anywhere(),
+            Capacity::new(RELAY_LIMITS),
+        );
         relay.set_targets(vec![addr.to_string()]);
         assert!(read_until_closed(&mut connect(addr).await).await.is_empty());
         assert_eq!(relay.shutdown().await.connections_total, 1);

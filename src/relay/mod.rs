@@ -2,12 +2,15 @@
 //!
 //! Public API used by the control server (keep it stable):
 //! [`SessionRelay::new`], [`SessionRelay::set_targets`], [`SessionRelay::stats`],
-//! [`SessionRelay::shutdown`], [`RelayStats`], and [`TargetPolicy`].
+//! [`SessionRelay::shutdown`], [`RelayStats`], [`TargetPolicy`], and the server-wide
+//! [`Capacity`] every session shares.
 //!
 //! Layout: [`listener`] runs one accept loop per listener, [`connection`] relays one accepted
-//! connection, with the Linux [`splice`] engine or the portable [`copy`] engine behind the same
-//! signature; [`target_policy`] says where a connection may go.
+//! connection, with the Linux [`splice`] engine (its pipes lent by a [`pipe`] pool) or the
+//! portable [`copy`] engine behind the same contract; [`capacity`] bounds connections and pipes
+//! over all sessions; [`target_policy`] says where a connection may go.
 
+mod capacity;
 mod connection;
 mod copy;
 mod listener;
@@ -26,6 +29,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use capacity::Shedding;
+pub use capacity::{Capacity, Limits, Rejection};
 use listener::AcceptLoop;
 use target_policy::Claim;
 pub use target_policy::{Refused, TargetPolicy};
@@ -90,6 +95,8 @@ struct Session {
     counters: Counters,
     /// Where its connections may go; its listeners count as the server's own meanwhile.
     policy: Claim,
+    capacity: Arc<Capacity>,
+    shedding: Shedding,
 }
 
 /// Where the listeners of a session send their new connections.
@@ -119,9 +126,15 @@ pub struct SessionRelay {
 
 impl SessionRelay {
     /// Takes ownership of the session's bound listeners. Nothing is relayed before the first
-    /// [`set_targets`](Self::set_targets); every connection is checked against `policy`.
-    /// Must be called inside a tokio runtime.
-    pub fn new(uid: String, listeners: Vec<TcpListener>, policy: Arc<TargetPolicy>) -> Self {
+    /// [`set_targets`](Self::set_targets); every connection is checked against `policy`, and
+    /// counts against `capacity`, which the sessions of a server share. Must be called inside a
+    /// tokio runtime.
+    pub fn new(
+        uid: String,
+        listeners: Vec<TcpListener>,
+        policy: Arc<TargetPolicy>,
+        capacity: Arc<Capacity>,
+    ) -> Self {
         let own = listeners
             .iter()
             .filter_map(|l| l.local_addr().ok())
@@ -130,6 +143,8 @@ impl SessionRelay {
             uid,
             counters: Counters::default(),
             policy: policy.claim(own),
+            capacity,
+            shedding: Shedding::default(),
         });
         let (routes, _) = watch::channel(Routes {
             targets: Vec::new(),

@@ -28,7 +28,7 @@ pub use sessions::{Sessions, Totals};
 use crate::auth::Introspector;
 use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 use crate::pb::control_server::ControlServer;
-use crate::relay::TargetPolicy;
+use crate::relay::{Capacity, Limits, TargetPolicy};
 
 /// How long in-flight calls get to finish after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -51,6 +51,8 @@ pub struct ServerOptions {
     pub admin_identities: Vec<String>,
     /// The networks sessions may relay to (`--allow-targets`); empty: any.
     pub allow_targets: Vec<ipnet::IpNet>,
+    /// What the data plane may hold at once, over all sessions (from the fd budget).
+    pub relay_limits: Limits,
 }
 
 /// Serves the control service on `listener` until `shutdown` completes, then releases every
@@ -66,11 +68,13 @@ pub async fn serve(
         .flatten()
         .filter_map(|l| l.local_addr().ok());
     let policy = Arc::new(TargetPolicy::new(options.allow_targets, services.collect()));
+    let capacity = Capacity::new(options.relay_limits);
     let sessions = Arc::new(Sessions::new(
         options.listener_ip,
         options.port_range,
         options.hello_timeout,
         policy.clone(),
+        capacity.clone(),
     ));
     let metrics = Arc::new(metrics::Metrics::default());
     let control = control::Control {
@@ -84,6 +88,7 @@ pub async fn serve(
         metrics: metrics.clone(),
         sessions: sessions.clone(),
         introspector: options.auth.clone(),
+        capacity,
     };
     let _endpoint = options
         .metrics

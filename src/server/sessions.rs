@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use super::error::Error;
 use super::ports::PortPool;
-use crate::relay::{RelayStats, SessionRelay, TargetPolicy};
+use crate::relay::{Capacity, RelayStats, SessionRelay, TargetPolicy};
 use crate::session::{Role, SessionView, State};
 
 /// The longest a hello that arrived before its req waits for that req (never past the hello
@@ -206,6 +206,8 @@ pub struct Sessions {
     hello_timeout: Duration,
     /// Where the sessions' relays may connect.
     policy: Arc<TargetPolicy>,
+    /// What the relays of all sessions may hold together.
+    capacity: Arc<Capacity>,
 }
 
 impl Sessions {
@@ -214,6 +216,7 @@ impl Sessions {
         port_range: RangeInclusive<u16>,
         hello_timeout: Duration,
         policy: Arc<TargetPolicy>,
+        capacity: Arc<Capacity>,
     ) -> Self {
         let table = Table {
             sessions: HashMap::new(),
@@ -226,6 +229,7 @@ impl Sessions {
             table: Mutex::new(table),
             hello_timeout,
             policy,
+            capacity,
         }
     }
 
@@ -283,7 +287,12 @@ impl Sessions {
             targets: Vec::new(),
             created: Instant::now(),
             hello: Some(tx),
-            relay: SessionRelay::new(new.uid.clone(), bound, self.policy.clone()),
+            relay: SessionRelay::new(
+                new.uid.clone(),
+                bound,
+                self.policy.clone(),
+                self.capacity.clone(),
+            ),
         };
         let generation = session.generation;
         for early in table.early_hellos.remove(&new.uid).unwrap_or_default() {
@@ -518,6 +527,10 @@ mod tests {
             1..=1,
             hello_timeout,
             TargetPolicy::anywhere(),
+            Capacity::new(crate::relay::Limits {
+                max_connections: 1,
+                max_pipes: 2,
+            }),
         ))
     }
 

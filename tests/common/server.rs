@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
+use super::net::RELAY_LIMITS;
 use scistream::server::{serve, ServerOptions};
 use tokio::sync::oneshot;
 
@@ -87,6 +88,7 @@ impl TestServer {
                         .transpose()?,
                     admin_identities: Vec::new(),
                     allow_targets: options.allow_targets,
+                    relay_limits: RELAY_LIMITS,
                 };
                 serve(listener, server_options, async {
                     let _ = stopped.await;
