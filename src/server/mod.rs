@@ -4,6 +4,7 @@
 //! port 0 in-process and `scistream server` passes the real port and SIGINT/SIGTERM.
 
 mod authorize;
+mod connections;
 mod control;
 mod error;
 mod metrics;
@@ -19,9 +20,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::ServerTlsConfig;
 
+pub use connections::ConnectionLimits;
 pub use error::Error;
 pub use sessions::{Sessions, Totals};
 
@@ -30,6 +31,11 @@ use crate::pb::control_server::ControlServer;
 
 /// How long in-flight calls get to finish after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How often the server pings a quiet HTTP/2 connection, and how long it waits for the answer
+/// before closing it: a client that vanished (a `req` waiting for its hello included) is noticed
+/// without waiting for TCP to give up.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub struct ServerOptions {
     /// The address data listeners bind to and advertise.
@@ -44,6 +50,9 @@ pub struct ServerOptions {
     pub auth: Option<Arc<Introspector>>,
     /// Where to serve Prometheus metrics on `/metrics`; None: nowhere.
     pub metrics: Option<TcpListener>,
+
+    /// Caps on open control connections and their idle timeout.
+    pub connections: ConnectionLimits,
 }
 
 /// Serves the control service on `listener` until `shutdown` completes, then releases every
@@ -72,7 +81,9 @@ pub async fn serve(
     let _endpoint = options
         .metrics
         .map(|listener| metrics::spawn(listener, source));
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
     if let Some(tls) = options.tls {
         builder = builder.tls_config(tls).context("could not configure TLS")?;
     }
@@ -91,9 +102,9 @@ pub async fn serve(
         tokio::time::sleep(SHUTDOWN_GRACE).await;
         tracing::warn!("clients still connected after {SHUTDOWN_GRACE:?}: stopping anyway");
     };
-    // Small control messages must not wait for delayed ACKs (Nagle).
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = connections::incoming(listener, options.connections);
     let server = builder
+        .layer(tower::layer::layer_fn(connections::TrackCalls))
         .layer(tower::filter::AsyncFilterLayer::new(authorize::Authorize {
             introspector: options.auth,
             metrics,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use scistream::server::{serve, ServerOptions};
+use scistream::server::{serve, ConnectionLimits, ServerOptions};
 use tokio::sync::oneshot;
 
 /// A loopback address no other test uses (per process and per test within it), so that port
@@ -24,6 +24,7 @@ pub struct Options {
     pub max_conn: usize,
     /// Serve `/metrics` on a port of its own.
     pub metrics: bool,
+    pub connections: ConnectionLimits,
 }
 
 impl Default for Options {
@@ -34,6 +35,7 @@ impl Default for Options {
             port_range: 20000..=20200,
             max_conn: 32,
             metrics: false,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -83,6 +85,7 @@ impl TestServer {
                     metrics: metrics_listener
                         .map(tokio::net::TcpListener::from_std)
                         .transpose()?,
+                    connections: options.connections,
                 };
                 serve(listener, server_options, async {
                     let _ = stopped.await;
