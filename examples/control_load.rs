@@ -127,8 +127,13 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// SIGTERM, as an operator stops it: the server releases its sessions and exits.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap_or_default();
+        // SAFETY: kill(2) only sends a signal to our own child.
+        if pid == 0 || unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
@@ -170,6 +175,9 @@ fn latency_rows(what: &str, mut setups: Vec<Duration>, total: Duration) {
 
 /// req + hello + update, then release, one session after another on one connection.
 async fn sequential_grpc(args: &Args) -> Result<()> {
+    if args.sequential == 0 {
+        return Ok(());
+    }
     let server = Server::start(&args.scistream, &[], &[])?;
     let client = server.client(None).await?;
     let mut setups = Vec::with_capacity(args.sequential);
@@ -259,32 +267,37 @@ async fn concurrent(args: &Args, sessions: usize, listeners: i32) -> Result<()> 
         let opened = opened.clone();
         tasks.spawn(async move {
             let (req, hello) = session(format!("c-{i}"), listeners);
-            if client.open(req, Some(hello)).await.is_ok() {
-                opened.fetch_add(1, Ordering::Relaxed);
+            match client.open(req, Some(hello)).await {
+                Ok(_) => {
+                    opened.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => eprintln!("DEBUG {:?} {}", e.code(), e.message()),
             }
         });
     }
-    while tasks.join_next().await.is_some() {}
+    while let Some(r) = tasks.join_next().await {
+        if let Err(e) = r {
+            eprintln!("DEBUG join {e}");
+        }
+    }
     let took = start.elapsed();
     let (rss_open, rss_peak) = server.memory()?;
     let fds_open = server.fds()?;
 
+    let mut releases = tokio::task::JoinSet::new();
     for i in 0..sessions {
         let client = clients[i % clients.len()].clone();
-        tasks.spawn(async move {
+        releases.spawn(async move {
             let _ = client.release(&format!("c-{i}")).await;
         });
     }
-    while tasks.join_next().await.is_some() {}
+    while releases.join_next().await.is_some() {}
     let left = clients[0].list().await?.len();
     let (rss_after, _) = server.memory()?;
     let fds_after = server.fds()?;
 
     let opened = opened.load(Ordering::Relaxed);
-    row(
-        &format!("{label}: opened"),
-        format!("{opened}/{sessions}"),
-    );
+    row(&format!("{label}: opened"), format!("{opened}/{sessions}"));
     row(
         &format!("{label}: time to open all (s)"),
         format!("{:.3}", took.as_secs_f64()),
@@ -311,6 +324,9 @@ async fn concurrent(args: &Args, sessions: usize, listeners: i32) -> Result<()> 
 /// An auth-on server whose introspection endpoint (RFC 7662, served here) counts its calls;
 /// `--rejected` calls with one token it calls inactive.
 async fn rejected_token(args: &Args) -> Result<()> {
+    if args.rejected == 0 {
+        return Ok(());
+    }
     let calls = Arc::new(AtomicUsize::new(0));
     let auth = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let auth_url = format!("http://{}", auth.local_addr()?);

@@ -176,3 +176,48 @@ async fn a_req_waiting_for_its_hello_outlives_the_idle_timeout() {
     let answered = tokio::time::timeout(BOUND, req).await.unwrap().unwrap();
     assert_eq!(answered.unwrap().into_inner().prod_listeners.len(), 1);
 }
+
+/// Thousands of session setups at once on one connection: h2 closes a connection on which too
+/// many small frames wait unread, so the server bounds the calls in progress per connection
+/// (the client queues the rest) and every setup succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_session_setups_on_one_connection_all_succeed() {
+    let sessions = 1500;
+    let server = TestServer::start(Options {
+        port_range: 30000..=31600,
+        ..Options::default()
+    });
+    let channel = grpc_from(private_loopback(), &server).await.unwrap();
+    let mut setups = tokio::task::JoinSet::new();
+    for i in 0..sessions {
+        let (mut req, mut hello) = (channel.clone(), channel.clone());
+        setups.spawn(async move {
+            let uid = format!("burst-{i}");
+            let (opened, said) = tokio::join!(
+                req.req(pb::Request {
+                    uid: uid.clone(),
+                    role: "PROD".into(),
+                    num_conn: 1,
+                    rate: 0,
+                }),
+                hello.hello(pb::Hello {
+                    uid,
+                    prod_listeners: vec!["127.0.0.1:7001".into()],
+                    role: "PROD".into(),
+                })
+            );
+            opened.and(said).map(drop)
+        });
+    }
+    let mut failed = Vec::new();
+    while let Some(done) = tokio::time::timeout(BOUND, setups.join_next())
+        .await
+        .unwrap()
+    {
+        if let Err(status) = done.unwrap() {
+            failed.push(format!("{:?} {}", status.code(), status.message()));
+        }
+    }
+    failed.dedup();
+    assert!(failed.is_empty(), "failed setups: {failed:?}");
+}

@@ -36,6 +36,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// without waiting for TCP to give up.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Calls one connection may have in progress at once (further calls wait in the client). Each
+/// costs some kilobytes of HTTP/2 and gRPC state, and h2 closes a connection on which too many
+/// small frames wait unread: a burst of thousands of calls on one connection would do both.
+const MAX_CALLS_PER_CONNECTION: u32 = 128;
 
 pub struct ServerOptions {
     /// The address data listeners bind to and advertise.
@@ -83,7 +87,8 @@ pub async fn serve(
         .map(|listener| metrics::spawn(listener, source));
     let mut builder = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
-        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .max_concurrent_streams(MAX_CALLS_PER_CONNECTION);
     if let Some(tls) = options.tls {
         builder = builder.tls_config(tls).context("could not configure TLS")?;
     }
