@@ -121,6 +121,24 @@ impl Server {
         }
     }
 
+    /// CPU time (user + system) the server has used so far.
+    fn cpu(&self) -> Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields 14 and 15 (utime, stime), counted after the parenthesised command name.
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let ticks: Vec<u64> = after_name
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        // SAFETY: sysconf only reads a system constant.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        Ok(Duration::from_secs_f64(
+            ticks.iter().sum::<u64>() as f64 / per_second,
+        ))
+    }
+
     fn fds(&self) -> Result<usize> {
         Ok(std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))?.count())
     }
@@ -181,6 +199,7 @@ async fn sequential_grpc(args: &Args) -> Result<()> {
     let server = Server::start(&args.scistream, &[], &[])?;
     let client = server.client(None).await?;
     let mut setups = Vec::with_capacity(args.sequential);
+    let cpu_before = server.cpu()?;
     let start = Instant::now();
     for i in 0..args.sequential {
         let (req, hello) = session(format!("seq-{i}"), 1);
@@ -189,11 +208,14 @@ async fn sequential_grpc(args: &Args) -> Result<()> {
         setups.push(opened.elapsed());
         client.release(&format!("seq-{i}")).await?;
     }
-    latency_rows(
-        &format!("gRPC, {} sequential", args.sequential),
-        setups,
-        start.elapsed(),
+    let took = start.elapsed();
+    let what = format!("gRPC, {} sequential", args.sequential);
+    let cpu = server.cpu()? - cpu_before;
+    row(
+        &format!("{what}: server CPU per create+release (us)"),
+        format!("{:.0}", cpu.as_secs_f64() * 1e6 / args.sequential as f64),
     );
+    latency_rows(&what, setups, took);
     Ok(())
 }
 
