@@ -450,7 +450,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__cons)
-            opts="-v -q -h --s2cs --server-cert --no-tls --scope --num-conn --rate --json --show-token --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --json --show-token --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -465,6 +465,10 @@ _scistream() {
                     return 0
                     ;;
                 --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -590,7 +594,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__list)
-            opts="-v -q -h --s2cs --server-cert --no-tls --scope --json --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --json --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -605,6 +609,10 @@ _scistream() {
                     return 0
                     ;;
                 --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -624,7 +632,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__prod)
-            opts="-v -q -h --s2cs --server-cert --no-tls --scope --num-conn --rate --json --show-token --remote-ip --receiver-ports --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --json --show-token --remote-ip --receiver-ports --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -639,6 +647,10 @@ _scistream() {
                     return 0
                     ;;
                 --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -674,7 +686,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__release)
-            opts="-v -q -h --s2cs --server-cert --no-tls --scope --json --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --json --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -689,6 +701,10 @@ _scistream() {
                     return 0
                     ;;
                 --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -708,7 +724,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__status)
-            opts="-v -q -h --s2cs --server-cert --no-tls --scope --json --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --json --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -723,6 +739,10 @@ _scistream() {
                     return 0
                     ;;
                 --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -742,7 +762,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__server)
-            opts="-v -q -h --port --bind --listener-ip --port-range --hello-timeout --max-conn --tls-cert --tls-key --no-tls --client-id --client-secret --client-secret-file --auth-cache-secs --metrics --max-connections --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --port --bind --listener-ip --port-range --hello-timeout --max-conn --tls-cert --tls-key --no-tls --client-id --client-secret --client-secret-file --auth-cache-secs --metrics --max-control-connections --max-control-connections-per-ip --control-idle-timeout --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -800,7 +820,15 @@ _scistream() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --max-connections)
+                --max-control-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-control-connections-per-ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --control-idle-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

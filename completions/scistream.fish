@@ -51,7 +51,9 @@ complete -c scistream -n "__fish_scistream_using_subcommand server" -l client-se
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l client-secret-file -d 'Read the client secret from this file (surrounding whitespace ignored); wins over --client-secret' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l auth-cache-secs -d 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private address, e.g. 127.0.0.1:9100)' -r
-complete -c scistream -n "__fish_scistream_using_subcommand server" -l max-connections -d 'The most relayed connections open at once, over all sessions; past it, new ones are reset [default: what the open-file limit allows, printed at start]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l max-control-connections -d 'The most control connections open at once; more are closed as soon as they connect' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l max-control-connections-per-ip -d 'The most control connections open at once from one client IP address' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l control-idle-timeout -d 'Seconds a control connection may stay open with no call in progress (a req waiting for its hello is in progress)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
 json\t'One JSON object per line, event fields at the top level'"
@@ -74,6 +76,7 @@ complete -c scistream -n "__fish_scistream_using_subcommand req; and not __fish_
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l s2cs -d 'Control server (S2CS) address' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l timeout -d 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server\'s default hello timeout, 180, plus a margin), 30 for the others]' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l num-conn -d 'Number of listeners (parallel connections) the session opens' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l rate -d 'Requested rate, passed to the server as-is (recorded and logged; not enforced)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l remote-ip -d 'Address of the producer application (sent in the hello with --receiver-ports)' -r
@@ -90,6 +93,7 @@ complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l s2cs -d 'Control server (S2CS) address' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l timeout -d 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server\'s default hello timeout, 180, plus a margin), 30 for the others]' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l num-conn -d 'Number of listeners (parallel connections) the session opens' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l rate -d 'Requested rate, passed to the server as-is (recorded and logged; not enforced)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
@@ -104,6 +108,7 @@ complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l s2cs -d 'Control server (S2CS) address' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l timeout -d 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server\'s default hello timeout, 180, plus a margin), 30 for the others]' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
 json\t'One JSON object per line, event fields at the top level'"
@@ -115,6 +120,7 @@ complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l s2cs -d 'Control server (S2CS) address' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l timeout -d 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server\'s default hello timeout, 180, plus a margin), 30 for the others]' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
 json\t'One JSON object per line, event fields at the top level'"
@@ -126,6 +132,7 @@ complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l s2cs -d 'Control server (S2CS) address' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l timeout -d 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server\'s default hello timeout, 180, plus a margin), 30 for the others]' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
 json\t'One JSON object per line, event fields at the top level'"

@@ -2,6 +2,8 @@
 
 use std::error::Error as _;
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Result;
 use tonic::metadata::MetadataValue;
@@ -20,6 +22,57 @@ use crate::tls::{ClientTls, HandshakeError};
 pub struct Client {
     inner: ControlClient<Channel>,
     token: Option<Secret>,
+    s2cs: String,
+    deadlines: Deadlines,
+}
+
+/// How long the client waits for the server before giving up.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Deadlines {
+    /// For the connection (TCP, and the TLS handshake).
+    pub connect: Duration,
+    /// For a `req`, which the server answers only once the session's hello arrived.
+    pub req: Duration,
+    /// For every other call.
+    pub call: Duration,
+}
+
+impl Default for Deadlines {
+    /// The client cannot know the server's `--hello-timeout`: a `req` waits for the default
+    /// one (180 s) plus a margin, so that the server's own answer comes first.
+    fn default() -> Self {
+        Deadlines {
+            connect: Duration::from_secs(10),
+            req: Duration::from_secs(180 + 30),
+            call: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Deadlines {
+    /// One deadline for the connection and for each call.
+    pub fn all(limit: Duration) -> Self {
+        Deadlines {
+            connect: limit,
+            req: limit,
+            call: limit,
+        }
+    }
+}
+
+/// The server did not answer within a deadline: carried as the source of the call's status.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer from {s2cs} within {} s", .after.as_secs_f64())]
+pub struct NoAnswer {
+    pub s2cs: String,
+    pub after: Duration,
+}
+
+impl NoAnswer {
+    /// The deadline a failed call ran out of, if that is why it failed.
+    pub fn of(status: &Status) -> Option<&NoAnswer> {
+        status.source()?.downcast_ref()
+    }
 }
 
 /// What a session's setup returned.
@@ -30,24 +83,46 @@ pub struct OpenedSession {
 }
 
 impl Client {
-    /// Connects (TCP, and TLS unless `tls` is None) to `s2cs` (`host:port`).
+    /// Connects (TCP, and TLS unless `tls` is None) to `s2cs` (`host:port`), with the default
+    /// deadlines.
     pub async fn connect(
         s2cs: &str,
         tls: Option<ClientTls>,
         token: Option<Secret>,
     ) -> Result<Client> {
+        Self::connect_with(s2cs, tls, token, Deadlines::default()).await
+    }
+
+    /// [`Client::connect`] with the given deadlines: past them, the connection or a call fails
+    /// with "no answer from <s2cs> within N s" (exit code 4).
+    pub async fn connect_with(
+        s2cs: &str,
+        tls: Option<ClientTls>,
+        token: Option<Secret>,
+        deadlines: Deadlines,
+    ) -> Result<Client> {
         // Always an http URI: TLS, when on, is ours (tls::ClientTls), below tonic.
         let endpoint = Endpoint::from_shared(format!("http://{s2cs}"))
             .map_err(|e| anyhow::anyhow!("--s2cs {s2cs:?} is not a valid host:port ({e})"))?;
-        let channel = match tls {
-            Some(tls) => endpoint.connect_with_connector(tls.connector()).await,
-            None => endpoint.connect().await,
-        }
-        .map_err(|e| unreachable(s2cs, &e))?;
+        let connected = async {
+            match tls {
+                Some(tls) => endpoint.connect_with_connector(tls.connector()).await,
+                None => endpoint.connect().await,
+            }
+        };
+        let channel = tokio::time::timeout(deadlines.connect, connected)
+            .await
+            .map_err(|_| silent(s2cs, deadlines.connect))?
+            .map_err(|e| unreachable(s2cs, &e))?;
         let inner = ControlClient::new(channel)
             .max_encoding_message_size(MAX_REQUEST_BYTES)
             .max_decoding_message_size(MAX_REPLY_BYTES);
-        Ok(Client { inner, token })
+        Ok(Client {
+            inner,
+            token,
+            s2cs: s2cs.to_string(),
+            deadlines,
+        })
     }
 
     fn request<T>(&self, message: T) -> Request<T> {
@@ -90,7 +165,8 @@ impl Client {
     }
 
     async fn req(&self, req: pb::Request) -> Result<pb::Response, Status> {
-        self.call(req, |mut c, r| async move { c.req(r).await })
+        let limit = self.deadlines.req;
+        self.call_within(limit, req, |mut c, r| async move { c.req(r).await })
             .await
     }
 
@@ -134,7 +210,8 @@ impl Client {
             .await
     }
 
-    /// Makes one call with this client's token, on its own handle to the shared channel.
+    /// Makes one call with this client's token, on its own handle to the shared channel, within
+    /// the call deadline.
     async fn call<T, R, Fut>(
         &self,
         message: T,
@@ -143,10 +220,52 @@ impl Client {
     where
         Fut: Future<Output = Result<tonic::Response<R>, Status>>,
     {
-        Ok(rpc(self.inner.clone(), self.request(message))
-            .await?
-            .into_inner())
+        self.call_within(self.deadlines.call, message, rpc).await
     }
+
+    /// [`Client::call`] with its own deadline.
+    async fn call_within<T, R, Fut>(
+        &self,
+        limit: Duration,
+        message: T,
+        rpc: impl FnOnce(ControlClient<Channel>, Request<T>) -> Fut,
+    ) -> Result<R, Status>
+    where
+        Fut: Future<Output = Result<tonic::Response<R>, Status>>,
+    {
+        let call = rpc(self.inner.clone(), self.request(message));
+        Ok(self.within(limit, call).await?.into_inner())
+    }
+
+    /// `call`'s outcome, or a [`NoAnswer`] status once `limit` has passed.
+    async fn within<R>(
+        &self,
+        limit: Duration,
+        call: impl Future<Output = Result<R, Status>>,
+    ) -> Result<R, Status> {
+        tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+            let silent = NoAnswer {
+                s2cs: self.s2cs.clone(),
+                after: limit,
+            };
+            let mut status = Status::deadline_exceeded(silent.to_string());
+            status.set_source(Arc::new(silent));
+            Err(status)
+        })
+    }
+}
+
+/// A server that accepted the connection (or not even that) but never answered.
+fn silent(s2cs: &str, after: Duration) -> anyhow::Error {
+    let silent = NoAnswer {
+        s2cs: s2cs.to_string(),
+        after,
+    };
+    Failure::Unreachable(format!(
+        "{silent}: is `scistream server` running there, and is the address right? \
+         (wait longer with --timeout SECS)"
+    ))
+    .into()
 }
 
 /// A connection failure, with its causes (which say whether it was TLS) and what to check.

@@ -174,6 +174,41 @@ fn unreachable_server_exits_4() {
         .stderr(contains("is `scistream server` running there"));
 }
 
+/// `req list`, `req prod` (with its hello) and a TLS `req list` against a server that accepts
+/// TCP connections and never answers: each gives up at its --timeout with exit code 4.
+#[test]
+fn a_server_that_never_answers_fails_at_the_timeout_with_exit_4() {
+    // Never accepted, never read: the kernel completes the TCP handshakes into its backlog.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let server = TestServer::start(Options::default());
+    let prod = [
+        "prod",
+        "--remote-ip",
+        "127.0.0.1",
+        "--receiver-ports",
+        "7001",
+    ];
+    for (args, tls) in [
+        (&["list"][..], false),
+        (&prod[..], false),
+        (&["list"], true),
+    ] {
+        let mut cmd = server.cli();
+        cmd.args(["req", args[0], "--s2cs", &addr, "--timeout", "1"])
+            .args(&args[1..]);
+        if !tls {
+            cmd.arg("--no-tls");
+        }
+        cmd.timeout(Duration::from_secs(20))
+            .assert()
+            .code(4)
+            .stderr(contains(format!("no answer from {addr} within 1 s")))
+            .stderr(contains("--timeout"));
+    }
+    drop(silent);
+}
+
 #[test]
 fn release_of_an_unknown_uid_exits_5() {
     let server = TestServer::start(Options::default());

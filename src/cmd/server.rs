@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use clap::builder::TypedValueParser;
 use clap::Args;
 use ipnet::IpNet;
 use tokio::net::TcpListener;
@@ -15,7 +16,7 @@ use super::GlobalArgs;
 use crate::auth::{AuthSettings, Introspector, ScopeId, DEFAULT_CACHE_TTL, DEFAULT_SCOPE};
 use crate::relay::Limits;
 use crate::secret::Secret;
-use crate::server::{self, ServerOptions};
+use crate::server::{self, ConnectionLimits, ServerOptions};
 use crate::{config, paths, tls};
 
 #[derive(Debug, Args)]
@@ -95,6 +96,17 @@ pub struct ServerArgs {
     /// reset [default: what the open-file limit allows, printed at start]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     max_connections: Option<u32>,
+
+    /// The most control connections open at once; more are closed as soon as they connect
+    #[arg(long, default_value_t = ConnectionLimits::default().max_total, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize), value_name = "N")]
+    max_control_connections: usize,
+    /// The most control connections open at once from one client IP address
+    #[arg(long, default_value_t = ConnectionLimits::default().max_per_ip, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize), value_name = "N")]
+    max_control_connections_per_ip: usize,
+    /// Seconds a control connection may stay open with no call in progress (a req waiting
+    /// for its hello is in progress)
+    #[arg(long, default_value = "60", value_parser = parse_seconds, value_name = "SECS")]
+    control_idle_timeout: Duration,
 }
 
 /// A network in CIDR notation, or one address.
@@ -123,7 +135,7 @@ fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
     Ok(start..=end)
 }
 
-fn parse_seconds(s: &str) -> Result<Duration, String> {
+pub(super) fn parse_seconds(s: &str) -> Result<Duration, String> {
     s.parse::<f64>()
         .ok()
         .filter(|v| v.is_finite() && *v > 0.0)
@@ -168,6 +180,11 @@ pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         admin_identities,
         allow_targets: args.allow_targets,
         relay_limits,
+        connections: ConnectionLimits {
+            max_total: args.max_control_connections,
+            max_per_ip: args.max_control_connections_per_ip,
+            idle_timeout: args.control_idle_timeout,
+        },
     };
     println!(
         "Relaying at most {} connections at once (2 fds each, and up to {} pipes of 2 while \

@@ -21,9 +21,10 @@ pub fn load(path: &Path) -> anyhow::Result<Config> {
         }
     };
     Config::from_str(&text).map_err(|err| {
+        let place = if err.location().is_some() { " " } else { ": " };
         anyhow::anyhow!(
-            "config file {} is not valid: {err}. Fix that line or move the file away; \
-             scistream left it unchanged",
+            "config file {} is not valid{place}{err}; fix that line or move the file away \
+             (scistream left it unchanged)",
             path.display()
         )
     })
@@ -49,6 +50,7 @@ impl LockedConfig {
     }
 
     fn acquire_blocking(path: PathBuf) -> anyhow::Result<Self> {
+        let path = real_path(path)?;
         let lock_path = sidecar(&path, ".lock");
         let lock = create_private_dir(&path)
             .and_then(|()| {
@@ -74,6 +76,24 @@ impl LockedConfig {
         write_atomically(&self.path, self.config.to_yaml().as_bytes())
             .with_context(|| format!("could not write config file {}", self.path.display()))
     }
+}
+
+/// The file to write: `path` itself, or the file it links to. Replacing a symlink by rename
+/// would leave the real file behind, tokens and all, at its old mode.
+fn real_path(path: PathBuf) -> anyhow::Result<PathBuf> {
+    let linked = fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+    if !linked {
+        return Ok(path);
+    }
+    fs::canonicalize(&path).map_err(|err| {
+        let target = fs::read_link(&path).unwrap_or_default();
+        anyhow::anyhow!(
+            "config file {} is a symlink to {}, which cannot be opened ({err}): create that \
+             file, or give --config the path of a real file",
+            path.display(),
+            target.display()
+        )
+    })
 }
 
 fn create_private_dir(path: &Path) -> io::Result<()> {

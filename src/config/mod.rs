@@ -64,10 +64,71 @@ impl TokenSet {
     }
 }
 
+/// Why a file's text is not a config: where, and what is wrong, without the file's values (a
+/// malformed token entry must not print the token).
+#[derive(Debug, thiserror::Error)]
+#[error("{}{what}", self.location.map_or_else(String::new, |(l, c)| format!("at line {l} column {c}: ")))]
+pub struct ParseError {
+    location: Option<(usize, usize)>,
+    what: String,
+}
+
+impl ParseError {
+    /// Line and column (from 1) of the problem, when the parser knows them.
+    pub fn location(&self) -> Option<(usize, usize)> {
+        self.location
+    }
+}
+
+impl From<serde_yaml::Error> for ParseError {
+    fn from(err: serde_yaml::Error) -> Self {
+        let text = err.to_string();
+        // The location comes apart; the path before the message is made of the file's keys.
+        let message = text.split(" at line ").next().unwrap_or_default();
+        let message = match message.split_once(": ") {
+            Some((path, rest)) if !path.contains(char::is_whitespace) => rest,
+            _ => message,
+        };
+        ParseError {
+            location: err.location().map(|l| (l.line(), l.column())),
+            what: redacted(message),
+        }
+    }
+}
+
+/// `message` with every quoted value hidden: serde quotes values in "..." or '...', and keys in
+/// `...`, of which only those that look like the format's own (a typo of one) are kept.
+fn redacted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(['"', '\'', '`']) {
+        let quote = rest[start..].chars().next().unwrap_or('"');
+        let Some(len) = rest[start + 1..].find(quote) else {
+            break;
+        };
+        let quoted = &rest[start + 1..start + 1 + len];
+        out.push_str(&rest[..start]);
+        match quote == '`' && looks_like_a_key(quoted) {
+            true => out.push_str(&rest[start..start + len + 2]),
+            false => out.push_str("(value hidden)"),
+        }
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn looks_like_a_key(name: &str) -> bool {
+    name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
 impl Config {
-    /// Parses the file's text; errors carry the line and column serde_yaml found them at.
-    #[allow(clippy::should_implement_trait)] // returns serde_yaml's error, which carries the location
-    pub fn from_str(text: &str) -> Result<Self, serde_yaml::Error> {
+    /// Parses the file's text; errors carry the line and column they were found at.
+    #[allow(clippy::should_implement_trait)] // its error is a ParseError, which carries the location
+    pub fn from_str(text: &str) -> Result<Self, ParseError> {
         // An empty file (or one holding only comments) is an empty config, not an error.
         if text
             .lines()
@@ -75,7 +136,7 @@ impl Config {
         {
             return Ok(Self::default());
         }
-        serde_yaml::from_str(text)
+        Ok(serde_yaml::from_str(text)?)
     }
 
     pub fn to_yaml(&self) -> String {

@@ -36,19 +36,33 @@ pub enum Error {
     #[error("session {} was released before its hello arrived", quote(.0))]
     ReleasedBeforeHello(String),
     #[error(
-        "port range {range} exhausted: {wanted} ports wanted, {in_use} in use by sessions; \
-         release sessions or widen --port-range"
+        "port range {range} exhausted: {wanted} wanted, {free} free ({sessions} in use by \
+         sessions, {elsewhere} held by other programs); {}",
+        exhaustion_hint(*sessions, *elsewhere)
     )]
     PortsExhausted {
         wanted: usize,
         range: String,
-        in_use: usize,
+        free: usize,
+        /// Ports this server's sessions hold.
+        sessions: usize,
+        /// Ports of the range the OS found busy: other programs (or listeners still closing).
+        elsewhere: usize,
     },
     #[error("could not bind data listener {addr}: {source}; check --listener-ip")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+/// What frees ports, given who holds them.
+fn exhaustion_hint(sessions: usize, elsewhere: usize) -> &'static str {
+    match (sessions, elsewhere) {
+        (_, 0) => "release sessions or widen --port-range",
+        (0, _) => "stop the programs holding those ports or pick another --port-range",
+        _ => "release sessions, stop the other programs holding ports or widen --port-range",
+    }
 }
 
 impl From<Error> for Status {

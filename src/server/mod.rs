@@ -4,6 +4,7 @@
 //! port 0 in-process and `scistream server` passes the real port and SIGINT/SIGTERM.
 
 mod authorize;
+mod connections;
 mod control;
 mod error;
 mod metrics;
@@ -19,9 +20,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::ServerTlsConfig;
 
+pub use connections::ConnectionLimits;
 pub use error::Error;
 pub use sessions::{Sessions, Totals};
 
@@ -32,6 +33,15 @@ use crate::relay::{Capacity, Limits, TargetPolicy};
 
 /// How long in-flight calls get to finish after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How often the server pings a quiet HTTP/2 connection, and how long it waits for the answer
+/// before closing it: a client that vanished (a `req` waiting for its hello included) is noticed
+/// without waiting for TCP to give up.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Calls one connection may have in progress at once (further calls wait in the client). Each
+/// costs some kilobytes of HTTP/2 and gRPC state, and h2 closes a connection on which too many
+/// small frames wait unread: a burst of thousands of calls on one connection would do both.
+const MAX_CALLS_PER_CONNECTION: u32 = 128;
 
 pub struct ServerOptions {
     /// The address data listeners bind to and advertise.
@@ -53,6 +63,8 @@ pub struct ServerOptions {
     pub allow_targets: Vec<ipnet::IpNet>,
     /// What the data plane may hold at once, over all sessions (from the fd budget).
     pub relay_limits: Limits,
+    /// Caps on open control connections and their idle timeout.
+    pub connections: ConnectionLimits,
 }
 
 /// Serves the control service on `listener` until `shutdown` completes, then releases every
@@ -93,7 +105,10 @@ pub async fn serve(
     let _endpoint = options
         .metrics
         .map(|listener| metrics::spawn(listener, source));
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .max_concurrent_streams(MAX_CALLS_PER_CONNECTION);
     if let Some(tls) = options.tls {
         builder = builder.tls_config(tls).context("could not configure TLS")?;
     }
@@ -112,9 +127,9 @@ pub async fn serve(
         tokio::time::sleep(SHUTDOWN_GRACE).await;
         tracing::warn!("clients still connected after {SHUTDOWN_GRACE:?}: stopping anyway");
     };
-    // Small control messages must not wait for delayed ACKs (Nagle).
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = connections::incoming(listener, options.connections);
     let server = builder
+        .layer(tower::layer::layer_fn(connections::TrackCalls))
         .layer(tower::filter::AsyncFilterLayer::new(authorize::Authorize {
             introspector: options.auth,
             metrics,

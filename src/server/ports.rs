@@ -33,6 +33,7 @@ impl PortPool {
     /// program, or a listener still closing) are skipped. All or nothing.
     pub fn reserve(&mut self, n: usize) -> Result<Vec<TcpListener>, Error> {
         let mut bound = Vec::with_capacity(n);
+        let mut busy = 0;
         for port in self.scan_order() {
             if bound.len() == n {
                 break;
@@ -42,7 +43,7 @@ impl PortPool {
             }
             match bind(SocketAddr::new(self.ip, port)) {
                 Ok(listener) => bound.push(listener),
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => busy += 1,
                 Err(e) => {
                     return Err(Error::Bind {
                         addr: SocketAddr::new(self.ip, port),
@@ -55,7 +56,9 @@ impl PortPool {
             return Err(Error::PortsExhausted {
                 wanted: n,
                 range: format!("{}-{}", self.range.start(), self.range.end()),
-                in_use: self.in_use.len(),
+                free: bound.len(),
+                sessions: self.in_use.len(),
+                elsewhere: busy,
             });
         }
         for listener in &bound {
@@ -120,13 +123,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn exhaustion_says_who_holds_the_ports() {
+        let ip = Ipv4Addr::new(127, 43, 21, 1);
+        let other_program = std::net::TcpListener::bind((ip, 0)).unwrap();
+        let start = other_program.local_addr().unwrap().port();
+        let mut pool = PortPool::new(ip.into(), start..=start + 1);
+        let session = pool
+            .reserve(1)
+            .expect("the port next to the other program's is free");
+        let err = pool.reserve(1).map(|v| v.len()).unwrap_err().to_string();
+        assert!(
+            err.contains("1 wanted, 0 free (1 in use by sessions, 1 held by other programs)"),
+            "{err}"
+        );
+        drop(session);
+        let mut pool = PortPool::new(ip.into(), start..=start);
+        let err = pool.reserve(1).map(|v| v.len()).unwrap_err().to_string();
+        assert!(
+            err.contains("(0 in use by sessions, 1 held by other programs); stop"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
     async fn all_or_nothing_when_exhausted() {
         let blocker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut pool = pool_of(&blocker, 0);
         match pool.reserve(1) {
             Err(Error::PortsExhausted {
                 wanted: 1,
-                in_use: 0,
+                sessions: 0,
+                elsewhere: 1,
                 ..
             }) => {}
             other => panic!("expected exhaustion, got {:?}", other.map(|v| v.len())),

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use super::net::RELAY_LIMITS;
-use scistream::server::{serve, ServerOptions};
+use scistream::server::{serve, ConnectionLimits, ServerOptions};
 use tokio::sync::oneshot;
 
 /// A loopback address no other test uses (per process and per test within it), so that port
@@ -26,6 +26,7 @@ pub struct Options {
     /// Serve `/metrics` on a port of its own.
     pub metrics: bool,
     pub allow_targets: Vec<ipnet::IpNet>,
+    pub connections: ConnectionLimits,
 }
 
 impl Default for Options {
@@ -37,6 +38,7 @@ impl Default for Options {
             max_conn: 32,
             metrics: false,
             allow_targets: Vec::new(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -89,6 +91,7 @@ impl TestServer {
                     admin_identities: Vec::new(),
                     allow_targets: options.allow_targets,
                     relay_limits: RELAY_LIMITS,
+                    connections: options.connections,
                 };
                 serve(listener, server_options, async {
                     let _ = stopped.await;

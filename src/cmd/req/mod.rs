@@ -2,13 +2,14 @@
 //! server (S2UC).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use super::GlobalArgs;
 use crate::auth::{self, Credentials, ScopeId};
-use crate::client::Client;
+use crate::client::{Client, Deadlines, NoAnswer};
 use crate::exit::Failure;
 use crate::{paths, tls};
 
@@ -55,6 +56,10 @@ struct ServerAddr {
     /// Scope whose token to send [default: the one the config file maps this server to]
     #[arg(long, value_name = "UUID")]
     scope: Option<ScopeId>,
+    /// Seconds to wait for the server: to connect, and for each call [default: 10 to connect,
+    /// 210 for a req (the server's default hello timeout, 180, plus a margin), 30 for the others]
+    #[arg(long, value_parser = super::server::parse_seconds, value_name = "SECS")]
+    timeout: Option<Duration>,
 }
 
 pub async fn run(global: &GlobalArgs, args: ReqArgs) -> Result<()> {
@@ -97,13 +102,24 @@ async fn dial(
             &paths::config_dir(global.config.as_deref()),
         )?),
     };
-    Client::connect(&server.s2cs, tls, credentials.access_token.clone()).await
+    let deadlines = server
+        .timeout
+        .map_or_else(Deadlines::default, Deadlines::all);
+    let token = credentials.access_token.clone();
+    Client::connect_with(&server.s2cs, tls, token, deadlines).await
 }
 
 /// Turns a failed call into an error that says what to do, with the exit code's kind.
 fn call_failed(s2cs: &str, credentials: &Credentials, status: tonic::Status) -> anyhow::Error {
     let message = status.message().to_string();
     let refused = format!("s2cs {s2cs} refused the request: {message}");
+    if NoAnswer::of(&status).is_some() {
+        return Failure::Unreachable(format!(
+            "{message}: the server may be overloaded, or not a scistream server; wait longer \
+             with --timeout SECS"
+        ))
+        .into();
+    }
     // A status the server sent has no source; one with a source is the channel breaking,
     // typically a plaintext client talking to a TLS server.
     if std::error::Error::source(&status).is_some() {
