@@ -8,6 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::Duration;
 
+use common::pty;
 use common::server::{listeners_of, private_loopback, Options, TestServer};
 use predicates::str::contains;
 
@@ -159,6 +160,26 @@ fn text_reports_print_the_same_checksum_line_and_no_progress_off_a_terminal() {
     assert!(sent.starts_with("sent 100000 bytes "), "{sent}");
     assert!(received.starts_with("received 100000 bytes "), "{received}");
     assert_eq!(checksum_of(&sent), checksum_of(&received));
+}
+
+#[test]
+fn send_shows_its_progress_on_a_terminal() {
+    let receiver = Receiver::start(&[]);
+    let (terminal, mut screen) = pty::open();
+    let sender = Command::new(env!("CARGO_BIN_EXE_scistream"))
+        .env("TERM", "xterm-256color")
+        .args(["app", "send", "--connect", &receiver.addr, "--bytes", "16M"])
+        .stdout(Stdio::piped())
+        .stderr(terminal)
+        .spawn()
+        .unwrap();
+    screen.wait_for("/16.00 MiB");
+    let out = sender.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.starts_with("sent 16777216 bytes"), "{report}");
+    assert!(!report.contains("MiB/"), "progress on stdout: {report}");
+    assert!(receiver.finish().0);
 }
 
 #[test]
