@@ -236,7 +236,7 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('--connect', '--connect', [CompletionResultType]::ParameterName, 'Where to send: a session''s listener, or `app recv`''s address')
             [CompletionResult]::new('--bytes', '--bytes', [CompletionResultType]::ParameterName, 'Send this many bytes in all, split over the streams (suffix K, M, G or T: binary units)')
             [CompletionResult]::new('--seconds', '--seconds', [CompletionResultType]::ParameterName, 'Send for this long [default: 10 unless --bytes is given]')
-            [CompletionResult]::new('--streams', '--streams', [CompletionResultType]::ParameterName, 'Parallel connections')
+            [CompletionResult]::new('--streams', '--streams', [CompletionResultType]::ParameterName, 'Parallel connections (at most 64)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text')

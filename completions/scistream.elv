@@ -216,7 +216,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --connect 'Where to send: a session''s listener, or `app recv`''s address'
             cand --bytes 'Send this many bytes in all, split over the streams (suffix K, M, G or T: binary units)'
             cand --seconds 'Send for this long [default: 10 unless --bytes is given]'
-            cand --streams 'Parallel connections'
+            cand --streams 'Parallel connections (at most 64)'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --json 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text'

@@ -168,7 +168,7 @@ complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l connect -d 'Where to send: a session\'s listener, or `app recv`\'s address' -r
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l bytes -d 'Send this many bytes in all, split over the streams (suffix K, M, G or T: binary units)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l seconds -d 'Send for this long [default: 10 unless --bytes is given]' -r
-complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l streams -d 'Parallel connections' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l streams -d 'Parallel connections (at most 64)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
 json\t'One JSON object per line, event fields at the top level'"

@@ -71,7 +71,7 @@ struct SendArgs {
     /// Send for this long [default: 10 unless --bytes is given]
     #[arg(long, value_parser = parse_seconds, value_name = "S")]
     seconds: Option<Duration>,
-    /// Parallel connections
+    /// Parallel connections (at most 64)
     #[arg(long, default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=app::MAX_STREAMS as i64), value_name = "K")]
     streams: u32,
