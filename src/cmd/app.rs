@@ -1,7 +1,7 @@
 //! `scistream app hello|send|recv`: the app controller's hello, and a traffic test that checks
 //! a session end to end with no other tool.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -167,14 +167,14 @@ fn progress(global: &GlobalArgs, json: bool, total: Option<u64>) -> ProgressBar 
     bar
 }
 
-/// Prints an end's report; both call it for the same checksum line.
-pub fn print_report(json: bool, verb: &str, report: &Report) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string(report)?);
-    } else {
-        println!("{}", report.text(verb));
-    }
-    Ok(())
+/// Prints an end's report; both call it for the same checksum line. A closed stdout is an
+/// error, not a panic (`app send | head -1`).
+fn print_report(json: bool, verb: &str, report: &Report) -> Result<()> {
+    let text = match json {
+        true => serde_json::to_string(report)?,
+        false => report.text(verb),
+    };
+    writeln!(std::io::stdout().lock(), "{text}").context("could not print the report")
 }
 
 /// `N`, `NK`, `NM`, `NG` or `NT` (binary units, any case).
