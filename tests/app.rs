@@ -419,3 +419,28 @@ fn appctrl_gives_up_after_five_attempts_when_no_server_answers() {
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert_eq!(stdout.matches("AppCtrl WARNING").count(), 4, "{stdout}");
 }
+
+#[test]
+fn app_hello_for_an_unknown_session_fails_at_once_with_not_found() {
+    let server = TestServer::start(Options {
+        hello_timeout: Duration::from_secs(1),
+        ..Options::default()
+    });
+    let mut hello = server.cli();
+    hello
+        .args([
+            "app",
+            "hello",
+            "--no-tls",
+            "--s2cs",
+            &server.s2cs(),
+            "no-such-session",
+        ])
+        .args(["--prod-listeners", "127.0.0.1:7101"])
+        .timeout(Duration::from_secs(60));
+    let out = hello.assert().code(5);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr);
+    // The server already waited for the req to appear: trying again cannot help.
+    assert!(!stderr.contains("trying again"), "{stderr}");
+    assert!(stderr.contains("no-such-session"), "{stderr}");
+}

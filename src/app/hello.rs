@@ -20,7 +20,8 @@ pub enum Failed {
 }
 
 impl Failed {
-    /// Whether trying again may help: not for a refused token or a hello the server rejects.
+    /// Whether trying again may help: not for a refused token or a hello the server rejects,
+    /// nor for an unknown uid (the server already waited a while for its req).
     fn may_pass(&self) -> bool {
         match self {
             Failed::Unreachable(_) => true,
@@ -31,6 +32,7 @@ impl Failed {
                     | Code::InvalidArgument
                     | Code::FailedPrecondition
                     | Code::AlreadyExists
+                    | Code::NotFound
             ),
         }
     }
