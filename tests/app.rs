@@ -444,3 +444,45 @@ fn app_hello_for_an_unknown_session_fails_at_once_with_not_found() {
     assert!(!stderr.contains("trying again"), "{stderr}");
     assert!(stderr.contains("no-such-session"), "{stderr}");
 }
+
+#[test]
+fn appctrl_create_appctrl_cons_sends_to_the_sessions_first_listener() {
+    let prod_gw = TestServer::start(Options::default());
+    let cons_gw = TestServer::start(Options {
+        tls: true,
+        ..Options::default()
+    });
+    let receiver = Receiver::start(&[]);
+    let cons_listener = chain(&prod_gw, &cons_gw, &receiver.addr);
+    let session = json(&String::from_utf8_lossy(
+        &cons_gw.stdout_of("list", &["--json"]),
+    ));
+    let uid = session[0]["uid"].as_str().unwrap().to_string();
+    let dir = appctrl_dir(&cons_gw);
+    let out = appctrl(
+        &dir,
+        &[
+            "create-appctrl",
+            &uid,
+            &cons_gw.s2cs(),
+            "INVALID_TOKEN",
+            "CONS",
+        ],
+    )
+    .assert()
+    .success();
+    let sent = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        sent.contains(&format!(
+            "AppCtrl: CONS session {uid} listens on {cons_listener}"
+        )),
+        "{sent}"
+    );
+    assert!(
+        sent.contains(&format!("AppCtrl: sending to {cons_listener} for 10 s")),
+        "{sent}"
+    );
+    let (ok, received) = receiver.finish();
+    assert!(ok, "{received}");
+    assert_eq!(checksum_of(&received), checksum_of(&sent));
+}
