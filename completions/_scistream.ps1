@@ -33,6 +33,7 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('server', 'server', [CompletionResultType]::ParameterValue, 'Run the control server (S2CS) and its data plane on a gateway node')
             [CompletionResult]::new('req', 'req', [CompletionResultType]::ParameterValue, 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status')
+            [CompletionResult]::new('app', 'app', [CompletionResultType]::ParameterValue, 'App controller: send a session''s hello; test a session end to end (send, recv)')
             [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in to a scope with Globus Auth and store its tokens')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Revoke and forget the stored tokens')
             [CompletionResult]::new('check-auth', 'check-auth', [CompletionResultType]::ParameterValue, 'Show the stored access tokens')
@@ -205,6 +206,88 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
         'scistream;req;help;help' {
             break
         }
+        'scistream;app' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('hello', 'hello', [CompletionResultType]::ParameterValue, 'Send a session''s hello: tell a PROD session where the producer application listens')
+            [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum')
+            [CompletionResult]::new('recv', 'recv', [CompletionResultType]::ParameterValue, 'Receive and verify `app send`''s streams; prints the same checksum as the sender')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'scistream;app;hello' {
+            [CompletionResult]::new('--s2cs', '--s2cs', [CompletionResultType]::ParameterName, 'Control server (S2CS) address')
+            [CompletionResult]::new('--server-cert', '--server-cert', [CompletionResultType]::ParameterName, 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]')
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'Scope whose token to send [default: the one the config file maps this server to]')
+            [CompletionResult]::new('--prod-listeners', '--prod-listeners', [CompletionResultType]::ParameterName, 'The producer application''s addresses, comma-separated host:port')
+            [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'Role the hello names (the session keeps the role its req gave)')
+            [CompletionResult]::new('--attempts', '--attempts', [CompletionResultType]::ParameterName, 'Tries before giving up while the server is unreachable or not ready')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('--no-tls', '--no-tls', [CompletionResultType]::ParameterName, 'Talk plaintext gRPC to a server started with --no-tls')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (uid, s2cs, message, listeners) instead of text')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'scistream;app;send' {
+            [CompletionResult]::new('--connect', '--connect', [CompletionResultType]::ParameterName, 'Where to send: a session''s listener, or `app recv`''s address')
+            [CompletionResult]::new('--bytes', '--bytes', [CompletionResultType]::ParameterName, 'Send this many bytes in all, split over the streams (suffix K, M, G or T: binary units)')
+            [CompletionResult]::new('--seconds', '--seconds', [CompletionResultType]::ParameterName, 'Send for this long [default: 10 unless --bytes is given]')
+            [CompletionResult]::new('--streams', '--streams', [CompletionResultType]::ParameterName, 'Parallel connections (at most 64)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'scistream;app;recv' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on (port 0: any free port; the address is printed on stderr)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'scistream;app;help' {
+            [CompletionResult]::new('hello', 'hello', [CompletionResultType]::ParameterValue, 'Send a session''s hello: tell a PROD session where the producer application listens')
+            [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum')
+            [CompletionResult]::new('recv', 'recv', [CompletionResultType]::ParameterValue, 'Receive and verify `app send`''s streams; prints the same checksum as the sender')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'scistream;app;help;hello' {
+            break
+        }
+        'scistream;app;help;send' {
+            break
+        }
+        'scistream;app;help;recv' {
+            break
+        }
+        'scistream;app;help;help' {
+            break
+        }
         'scistream;login' {
             [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'Scope to log in to: the client id of the control servers you will use')
             [CompletionResult]::new('--map', '--map', [CompletionResultType]::ParameterName, 'Record that this server address uses the scope (repeatable); works when already logged in')
@@ -259,6 +342,7 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
         'scistream;help' {
             [CompletionResult]::new('server', 'server', [CompletionResultType]::ParameterValue, 'Run the control server (S2CS) and its data plane on a gateway node')
             [CompletionResult]::new('req', 'req', [CompletionResultType]::ParameterValue, 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status')
+            [CompletionResult]::new('app', 'app', [CompletionResultType]::ParameterValue, 'App controller: send a session''s hello; test a session end to end (send, recv)')
             [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in to a scope with Globus Auth and store its tokens')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Revoke and forget the stored tokens')
             [CompletionResult]::new('check-auth', 'check-auth', [CompletionResultType]::ParameterValue, 'Show the stored access tokens')
@@ -290,6 +374,21 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             break
         }
         'scistream;help;req;status' {
+            break
+        }
+        'scistream;help;app' {
+            [CompletionResult]::new('hello', 'hello', [CompletionResultType]::ParameterValue, 'Send a session''s hello: tell a PROD session where the producer application listens')
+            [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum')
+            [CompletionResult]::new('recv', 'recv', [CompletionResultType]::ParameterValue, 'Receive and verify `app send`''s streams; prints the same checksum as the sender')
+            break
+        }
+        'scistream;help;app;hello' {
+            break
+        }
+        'scistream;help;app;send' {
+            break
+        }
+        'scistream;help;app;recv' {
             break
         }
         'scistream;help;login' {

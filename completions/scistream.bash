@@ -16,6 +16,9 @@ _scistream() {
             ",$1")
                 cmd="scistream"
                 ;;
+            scistream,app)
+                cmd="scistream__subcmd__app"
+                ;;
             scistream,check-auth)
                 cmd="scistream__subcmd__check__subcmd__auth"
                 ;;
@@ -37,6 +40,33 @@ _scistream() {
             scistream,server)
                 cmd="scistream__subcmd__server"
                 ;;
+            scistream__subcmd__app,hello)
+                cmd="scistream__subcmd__app__subcmd__hello"
+                ;;
+            scistream__subcmd__app,help)
+                cmd="scistream__subcmd__app__subcmd__help"
+                ;;
+            scistream__subcmd__app,recv)
+                cmd="scistream__subcmd__app__subcmd__recv"
+                ;;
+            scistream__subcmd__app,send)
+                cmd="scistream__subcmd__app__subcmd__send"
+                ;;
+            scistream__subcmd__app__subcmd__help,hello)
+                cmd="scistream__subcmd__app__subcmd__help__subcmd__hello"
+                ;;
+            scistream__subcmd__app__subcmd__help,help)
+                cmd="scistream__subcmd__app__subcmd__help__subcmd__help"
+                ;;
+            scistream__subcmd__app__subcmd__help,recv)
+                cmd="scistream__subcmd__app__subcmd__help__subcmd__recv"
+                ;;
+            scistream__subcmd__app__subcmd__help,send)
+                cmd="scistream__subcmd__app__subcmd__help__subcmd__send"
+                ;;
+            scistream__subcmd__help,app)
+                cmd="scistream__subcmd__help__subcmd__app"
+                ;;
             scistream__subcmd__help,check-auth)
                 cmd="scistream__subcmd__help__subcmd__check__subcmd__auth"
                 ;;
@@ -57,6 +87,15 @@ _scistream() {
                 ;;
             scistream__subcmd__help,server)
                 cmd="scistream__subcmd__help__subcmd__server"
+                ;;
+            scistream__subcmd__help__subcmd__app,hello)
+                cmd="scistream__subcmd__help__subcmd__app__subcmd__hello"
+                ;;
+            scistream__subcmd__help__subcmd__app,recv)
+                cmd="scistream__subcmd__help__subcmd__app__subcmd__recv"
+                ;;
+            scistream__subcmd__help__subcmd__app,send)
+                cmd="scistream__subcmd__help__subcmd__app__subcmd__send"
                 ;;
             scistream__subcmd__help__subcmd__req,cons)
                 cmd="scistream__subcmd__help__subcmd__req__subcmd__cons"
@@ -116,12 +155,214 @@ _scistream() {
 
     case "${cmd}" in
         scistream)
-            opts="-v -q -h -V --config --verbose --quiet --log-format --help --version server req login logout check-auth completions help"
+            opts="-v -q -h -V --config --verbose --quiet --log-format --help --version server req app login logout check-auth completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__app)
+            opts="-v -q -h --config --verbose --quiet --log-format --help hello send recv help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__app__subcmd__hello)
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --prod-listeners --role --attempts --json --config --verbose --quiet --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --s2cs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prod-listeners)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --role)
+                    COMPREPLY=($(compgen -W "PROD CONS" -- "${cur}"))
+                    return 0
+                    ;;
+                --attempts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__app__subcmd__help)
+            opts="hello send recv help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__app__subcmd__help__subcmd__hello)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__app__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__app__subcmd__help__subcmd__recv)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__app__subcmd__help__subcmd__send)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__app__subcmd__recv)
+            opts="-v -q -h --listen --json --config --verbose --quiet --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__app__subcmd__send)
+            opts="-v -q -h --connect --bytes --seconds --streams --json --config --verbose --quiet --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --connect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --streams)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -190,8 +431,64 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__help)
-            opts="server req login logout check-auth completions help"
+            opts="server req app login logout check-auth completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__help__subcmd__app)
+            opts="hello send recv"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__help__subcmd__app__subcmd__hello)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__help__subcmd__app__subcmd__recv)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__help__subcmd__app__subcmd__send)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -30,6 +30,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --version 'Print version'
             cand server 'Run the control server (S2CS) and its data plane on a gateway node'
             cand req 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
+            cand app 'App controller: send a session''s hello; test a session end to end (send, recv)'
             cand login 'Log in to a scope with Globus Auth and store its tokens'
             cand logout 'Revoke and forget the stored tokens'
             cand check-auth 'Show the stored access tokens'
@@ -187,6 +188,79 @@ set edit:completion:arg-completer[scistream] = {|@words|
         }
         &'scistream;req;help;help'= {
         }
+        &'scistream;app'= {
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand hello 'Send a session''s hello: tell a PROD session where the producer application listens'
+            cand send 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum'
+            cand recv 'Receive and verify `app send`''s streams; prints the same checksum as the sender'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'scistream;app;hello'= {
+            cand --s2cs 'Control server (S2CS) address'
+            cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
+            cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
+            cand --prod-listeners 'The producer application''s addresses, comma-separated host:port'
+            cand --role 'Role the hello names (the session keeps the role its req gave)'
+            cand --attempts 'Tries before giving up while the server is unreachable or not ready'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
+            cand --json 'Print one JSON object (uid, s2cs, message, listeners) instead of text'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;app;send'= {
+            cand --connect 'Where to send: a session''s listener, or `app recv`''s address'
+            cand --bytes 'Send this many bytes in all, split over the streams (suffix K, M, G or T: binary units)'
+            cand --seconds 'Send for this long [default: 10 unless --bytes is given]'
+            cand --streams 'Parallel connections (at most 64)'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --json 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;app;recv'= {
+            cand --listen 'Address to listen on (port 0: any free port; the address is printed on stderr)'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --json 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;app;help'= {
+            cand hello 'Send a session''s hello: tell a PROD session where the producer application listens'
+            cand send 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum'
+            cand recv 'Receive and verify `app send`''s streams; prints the same checksum as the sender'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'scistream;app;help;hello'= {
+        }
+        &'scistream;app;help;send'= {
+        }
+        &'scistream;app;help;recv'= {
+        }
+        &'scistream;app;help;help'= {
+        }
         &'scistream;login'= {
             cand --scope 'Scope to log in to: the client id of the control servers you will use'
             cand --map 'Record that this server address uses the scope (repeatable); works when already logged in'
@@ -237,6 +311,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
         &'scistream;help'= {
             cand server 'Run the control server (S2CS) and its data plane on a gateway node'
             cand req 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
+            cand app 'App controller: send a session''s hello; test a session end to end (send, recv)'
             cand login 'Log in to a scope with Globus Auth and store its tokens'
             cand logout 'Revoke and forget the stored tokens'
             cand check-auth 'Show the stored access tokens'
@@ -261,6 +336,17 @@ set edit:completion:arg-completer[scistream] = {|@words|
         &'scistream;help;req;list'= {
         }
         &'scistream;help;req;status'= {
+        }
+        &'scistream;help;app'= {
+            cand hello 'Send a session''s hello: tell a PROD session where the producer application listens'
+            cand send 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum'
+            cand recv 'Receive and verify `app send`''s streams; prints the same checksum as the sender'
+        }
+        &'scistream;help;app;hello'= {
+        }
+        &'scistream;help;app;send'= {
+        }
+        &'scistream;help;app;recv'= {
         }
         &'scistream;help;login'= {
         }

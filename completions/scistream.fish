@@ -33,6 +33,7 @@ complete -c scistream -n "__fish_scistream_needs_command" -s h -l help -d 'Print
 complete -c scistream -n "__fish_scistream_needs_command" -s V -l version -d 'Print version'
 complete -c scistream -n "__fish_scistream_needs_command" -f -a "server" -d 'Run the control server (S2CS) and its data plane on a gateway node'
 complete -c scistream -n "__fish_scistream_needs_command" -f -a "req" -d 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
+complete -c scistream -n "__fish_scistream_needs_command" -f -a "app" -d 'App controller: send a session\'s hello; test a session end to end (send, recv)'
 complete -c scistream -n "__fish_scistream_needs_command" -f -a "login" -d 'Log in to a scope with Globus Auth and store its tokens'
 complete -c scistream -n "__fish_scistream_needs_command" -f -a "logout" -d 'Revoke and forget the stored tokens'
 complete -c scistream -n "__fish_scistream_needs_command" -f -a "check-auth" -d 'Show the stored access tokens'
@@ -147,6 +148,54 @@ complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show one session: its listeners and their targets, connections and bytes relayed'
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -f -a "hello" -d 'Send a session\'s hello: tell a PROD session where the producer application listens'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -f -a "send" -d 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -f -a "recv" -d 'Receive and verify `app send`\'s streams; prints the same checksum as the sender'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l s2cs -d 'Control server (S2CS) address' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l prod-listeners -d 'The producer application\'s addresses, comma-separated host:port' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l role -d 'Role the hello names (the session keeps the role its req gave)' -r -f -a "PROD\t''
+CONS\t''"
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l attempts -d 'Tries before giving up while the server is unreachable or not ready' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l no-tls -d 'Talk plaintext gRPC to a server started with --no-tls'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l json -d 'Print one JSON object (uid, s2cs, message, listeners) instead of text'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l connect -d 'Where to send: a session\'s listener, or `app recv`\'s address' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l bytes -d 'Send this many bytes in all, split over the streams (suffix K, M, G or T: binary units)' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l seconds -d 'Send for this long [default: 10 unless --bytes is given]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l streams -d 'Parallel connections (at most 64)' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l json -d 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -l listen -d 'Address to listen on (port 0: any free port; the address is printed on stderr)' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -l json -d 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from help" -f -a "hello" -d 'Send a session\'s hello: tell a PROD session where the producer application listens'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from help" -f -a "send" -d 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from help" -f -a "recv" -d 'Receive and verify `app send`\'s streams; prints the same checksum as the sender'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c scistream -n "__fish_scistream_using_subcommand login" -l scope -d 'Scope to log in to: the client id of the control servers you will use' -r
 complete -c scistream -n "__fish_scistream_using_subcommand login" -l map -d 'Record that this server address uses the scope (repeatable); works when already logged in' -r
 complete -c scistream -n "__fish_scistream_using_subcommand login" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
@@ -178,15 +227,19 @@ json\t'One JSON object per line, event fields at the top level'"
 complete -c scistream -n "__fish_scistream_using_subcommand completions" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
 complete -c scistream -n "__fish_scistream_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c scistream -n "__fish_scistream_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "server" -d 'Run the control server (S2CS) and its data plane on a gateway node'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "req" -d 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "login" -d 'Log in to a scope with Globus Auth and store its tokens'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "logout" -d 'Revoke and forget the stored tokens'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "check-auth" -d 'Show the stored access tokens'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "completions" -d 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions help" -f -a "server" -d 'Run the control server (S2CS) and its data plane on a gateway node'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions help" -f -a "req" -d 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions help" -f -a "app" -d 'App controller: send a session\'s hello; test a session end to end (send, recv)'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions help" -f -a "login" -d 'Log in to a scope with Globus Auth and store its tokens'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions help" -f -a "logout" -d 'Revoke and forget the stored tokens'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions help" -f -a "check-auth" -d 'Show the stored access tokens'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions help" -f -a "completions" -d 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "prod" -d 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer\'s ports'
 complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "cons" -d 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session\'s listeners'
 complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "release" -d 'Release a session: close its listeners and connections and free its ports'
 complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "list" -d 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
 complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "status" -d 'Show one session: its listeners and their targets, connections and bytes relayed'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from app" -f -a "hello" -d 'Send a session\'s hello: tell a PROD session where the producer application listens'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from app" -f -a "send" -d 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from app" -f -a "recv" -d 'Receive and verify `app send`\'s streams; prints the same checksum as the sender'

@@ -170,7 +170,7 @@ impl Client {
             .await
     }
 
-    async fn hello(&self, hello: pb::Hello) -> Result<pb::AppResponse, Status> {
+    pub async fn hello(&self, hello: pb::Hello) -> Result<pb::AppResponse, Status> {
         self.call(hello, |mut c, r| async move { c.hello(r).await })
             .await
     }

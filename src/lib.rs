@@ -1,6 +1,7 @@
 //! SciStream: the control plane (S2CS server, S2UC client) and the data plane (S2DS relay)
 //! that stream memory-to-memory between facilities through gateway nodes.
 
+pub mod app;
 pub mod auth;
 pub mod client;
 pub mod cmd;

@@ -1,7 +1,7 @@
 use std::ffi::OsString;
 
 use clap::Parser;
-use scistream::upstream::{self, s2cs, s2uc};
+use scistream::upstream::{self, appctrl, s2cs, s2uc};
 
 fn main() -> std::process::ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -9,6 +9,7 @@ fn main() -> std::process::ExitCode {
     let result = match args.first().and_then(|argv0| upstream::program(argv0)) {
         Some("s2cs") => s2cs::run(args),
         Some("s2uc") => s2uc::run(args),
+        Some("appctrl") => appctrl::run(args),
         _ => scistream::cmd::Cli::parse_from(args).run(),
     };
     match result {

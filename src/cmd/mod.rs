@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::logging::LogFormat;
 
+pub mod app;
 pub mod check_auth;
 pub mod completions;
 pub mod install_links;
@@ -58,6 +59,8 @@ pub enum Command {
     Server(server::ServerArgs),
     /// Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status
     Req(req::ReqArgs),
+    /// App controller: send a session's hello; test a session end to end (send, recv)
+    App(app::AppArgs),
     /// Log in to a scope with Globus Auth and store its tokens
     Login(login::LoginArgs),
     /// Revoke and forget the stored tokens
@@ -79,6 +82,7 @@ impl Cli {
             match self.command {
                 Command::Server(args) => server::run(&self.global, args).await,
                 Command::Req(args) => req::run(&self.global, args).await,
+                Command::App(args) => app::run(&self.global, args).await,
                 Command::Login(args) => login::run(&self.global, args).await,
                 Command::Logout(args) => logout::run(&self.global, args).await,
                 Command::CheckAuth(args) => check_auth::run(&self.global, args).await,

@@ -10,6 +10,7 @@ use clap::Parser;
 
 use crate::cmd::Cli;
 
+pub mod appctrl;
 pub mod s2cs;
 pub mod s2uc;
 

@@ -43,10 +43,10 @@ enum Action {
 
 /// How to reach the control server.
 #[derive(Debug, Args)]
-struct ServerAddr {
+pub(super) struct ServerAddr {
     /// Control server (S2CS) address
     #[arg(long, default_value = "localhost:5000", value_name = "HOST:PORT")]
-    s2cs: String,
+    pub(super) s2cs: String,
     /// Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]
     #[arg(long, alias = "server_cert", value_name = "PEM")]
     server_cert: Option<PathBuf>,
@@ -80,7 +80,7 @@ async fn connect(global: &GlobalArgs, server: &ServerAddr) -> Result<(Client, Cr
 }
 
 /// The token for this server, after printing any warning about it.
-async fn credentials(global: &GlobalArgs, server: &ServerAddr) -> Result<Credentials> {
+pub(super) async fn credentials(global: &GlobalArgs, server: &ServerAddr) -> Result<Credentials> {
     let config = paths::config_file(global.config.as_deref());
     let credentials = auth::credentials_for(&config, &server.s2cs, server.scope.as_ref()).await?;
     if let Some(warning) = &credentials.warning {
@@ -90,7 +90,7 @@ async fn credentials(global: &GlobalArgs, server: &ServerAddr) -> Result<Credent
 }
 
 /// Opens the channel (TCP, and TLS unless --no-tls) whose calls carry `credentials`' token.
-async fn dial(
+pub(super) async fn dial(
     global: &GlobalArgs,
     server: &ServerAddr,
     credentials: &Credentials,
@@ -110,7 +110,11 @@ async fn dial(
 }
 
 /// Turns a failed call into an error that says what to do, with the exit code's kind.
-fn call_failed(s2cs: &str, credentials: &Credentials, status: tonic::Status) -> anyhow::Error {
+pub(super) fn call_failed(
+    s2cs: &str,
+    credentials: &Credentials,
+    status: tonic::Status,
+) -> anyhow::Error {
     let message = status.message().to_string();
     let refused = format!("s2cs {s2cs} refused the request: {message}");
     if NoAnswer::of(&status).is_some() {

@@ -1,0 +1,56 @@
+//! The app controller: the hello that registers a producer's ports with a session, and a
+//! built-in traffic test (`app send` / `app recv`) that checks a session end to end with no
+//! other tool.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub mod hello;
+pub mod recv;
+pub mod send;
+mod wire;
+
+pub use wire::MAX_STREAMS;
+
+/// What one end of a transfer saw; both ends print the same `checksum` for the same bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub bytes: u64,
+    pub seconds: f64,
+    pub gbit_per_s: f64,
+    pub streams: u32,
+    pub checksum: String,
+}
+
+impl Report {
+    fn new(sums: &[wire::StreamSum], elapsed: Duration) -> Report {
+        let bytes = sums.iter().map(|s| s.bytes).sum();
+        let seconds = elapsed.as_secs_f64();
+        Report {
+            bytes,
+            seconds,
+            gbit_per_s: if seconds > 0.0 {
+                bytes as f64 * 8.0 / seconds / 1e9
+            } else {
+                0.0
+            },
+            streams: sums.len() as u32,
+            checksum: wire::checksum(sums),
+        }
+    }
+
+    /// Two lines for people: `verb` ("sent", "received"), amount, time and rate; the checksum.
+    pub fn text(&self, verb: &str) -> String {
+        let plural = if self.streams == 1 { "" } else { "s" };
+        format!(
+            "{verb} {} bytes ({:.1} MiB) in {:.2} s: {:.2} Gbit/s over {} stream{plural}\nchecksum: {}",
+            self.bytes,
+            self.bytes as f64 / (1 << 20) as f64,
+            self.seconds,
+            self.gbit_per_s,
+            self.streams,
+            self.checksum
+        )
+    }
+}

@@ -1,0 +1,127 @@
+//! `app send`: open K streams to a receiver and send pseudo-random frames until the byte budget
+//! or the time is spent; each stream ends with its trailer and waits for the receiver's ack.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use indicatif::ProgressBar;
+use rand::RngCore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinSet;
+
+use super::wire::{self, Header, StreamSum, Tally, FRAME};
+use super::Report;
+
+/// How much to send.
+#[derive(Debug, Clone, Copy)]
+pub enum Amount {
+    /// In all, split evenly over the streams.
+    Bytes(u64),
+    /// On every stream, for this long.
+    Time(Duration),
+}
+
+/// Sends over `streams` connections to `target` and returns what was sent (and acknowledged).
+pub async fn send(
+    target: &str,
+    amount: Amount,
+    streams: u32,
+    progress: &ProgressBar,
+) -> Result<Report> {
+    let mut connections = Vec::new();
+    for _ in 0..streams {
+        let connection = TcpStream::connect(target).await.with_context(|| {
+            format!("could not connect to {target}: is `scistream app recv` (or a session's listener) there?")
+        })?;
+        connections.push(connection);
+    }
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for (index, connection) in (0..streams).zip(connections) {
+        let (budget, deadline) = match amount {
+            Amount::Bytes(total) => (Some(share(total, streams, index)), None),
+            Amount::Time(time) => (None, Some(started + time)),
+        };
+        let header = Header { index, streams };
+        let (progress, target) = (progress.clone(), target.to_string());
+        tasks.spawn(async move {
+            let sent = send_stream(connection, header, budget, deadline, &progress).await;
+            (
+                index,
+                sent.with_context(|| format!("stream {index} to {target} failed")),
+            )
+        });
+    }
+    let mut sums = vec![None; streams as usize];
+    while let Some(joined) = tasks.join_next().await {
+        let (index, sum) = joined?;
+        sums[index as usize] = Some(sum?);
+    }
+    let sums: Vec<StreamSum> = sums.into_iter().flatten().collect();
+    Ok(Report::new(&sums, started.elapsed()))
+}
+
+/// Stream `index`'s part of `total` bytes: the remainder goes to the first streams.
+fn share(total: u64, streams: u32, index: u32) -> u64 {
+    let (each, rest) = (total / streams as u64, total % streams as u64);
+    each + u64::from((index as u64) < rest)
+}
+
+async fn send_stream(
+    mut connection: TcpStream,
+    header: Header,
+    mut budget: Option<u64>,
+    deadline: Option<Instant>,
+    progress: &ProgressBar,
+) -> Result<StreamSum> {
+    connection.write_all(&header.encode()).await?;
+    // One frame buffer, reused: a length prefix and FRAME random bytes.
+    let mut frame = vec![0u8; 4 + FRAME];
+    rand::rng().fill_bytes(&mut frame[4..]);
+    let mut tally = Tally::default();
+    for sequence in 0u64.. {
+        let len = match (budget, deadline) {
+            (Some(0), _) => break,
+            (Some(left), _) => left.min(FRAME as u64) as usize,
+            (None, Some(deadline)) if Instant::now() >= deadline => break,
+            (None, _) => FRAME,
+        };
+        // Frames differ from each other, so a repeated or dropped frame changes the checksum.
+        let stamp = sequence.to_be_bytes();
+        let stamped = len.min(stamp.len());
+        frame[4..4 + stamped].copy_from_slice(&stamp[..stamped]);
+        frame[..4].copy_from_slice(&(len as u32).to_be_bytes());
+        tally.add(&frame[4..4 + len]);
+        connection.write_all(&frame[..4 + len]).await?;
+        progress.inc(len as u64);
+        if let Some(left) = &mut budget {
+            *left -= len as u64;
+        }
+    }
+    let sum = tally.finish();
+    wire::write_trailer(&mut connection, &sum).await?;
+    connection.shutdown().await?;
+    let mut ack = [0u8; 1];
+    match connection.read(&mut ack).await? {
+        1 if ack[0] == wire::ACK => Ok(sum),
+        _ => bail!(
+            "the receiver did not confirm the stream's {} bytes; see what it printed",
+            sum.bytes
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up_to_the_total() {
+        for (total, streams) in [(10, 3), (2, 5), (0, 1), (1 << 30, 64)] {
+            let shares: Vec<u64> = (0..streams).map(|i| share(total, streams, i)).collect();
+            assert_eq!(shares.iter().sum::<u64>(), total, "{shares:?}");
+            assert!(shares.iter().max().unwrap() - shares.iter().min().unwrap() <= 1);
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! `scistream app send|recv|hello` through real gateway chains (servers in-process, sessions
+//! set up with the binary).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::time::Duration;
+
+use common::pty;
+use common::server::{listeners_of, private_loopback, Options, TestServer};
+use predicates::str::contains;
+
+/// `scistream app recv --listen IP:0 [extra]` as a child, and the address it listens on.
+struct Receiver {
+    child: Child,
+    addr: String,
+    _stderr: BufReader<ChildStderr>,
+}
+
+impl Receiver {
+    fn start(extra: &[&str]) -> Receiver {
+        let listen = format!("{}:0", private_loopback());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scistream"))
+            .args(["app", "recv", "--listen", &listen])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let addr = line
+            .strip_prefix("Listening on ")
+            .unwrap_or_else(|| panic!("no Listening line: {line:?}"))
+            .trim()
+            .to_string();
+        Receiver {
+            child,
+            addr,
+            _stderr: stderr,
+        }
+    }
+
+    /// Waits for it to exit; its success and stdout.
+    fn finish(mut self) -> (bool, String) {
+        let mut stdout = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        (self.child.wait().unwrap().success(), stdout)
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn send(connect: &str, rest: &[&str]) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("scistream").unwrap();
+    cmd.args(["app", "send", "--connect", connect])
+        .args(rest)
+        .timeout(Duration::from_secs(120));
+    cmd
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text:?}"))
+}
+
+/// The `checksum: ...` line of a text report.
+fn checksum_of(text: &str) -> &str {
+    text.lines()
+        .find_map(|l| l.strip_prefix("checksum: "))
+        .unwrap_or_else(|| panic!("no checksum line in {text:?}"))
+}
+
+/// PROD on one gateway relaying to `producer`, CONS on another; returns the CONS listener.
+fn chain(prod_gw: &TestServer, cons_gw: &TestServer, producer: &str) -> String {
+    let (ip, port) = producer.rsplit_once(':').unwrap();
+    let prod = prod_gw.stdout_of(
+        "prod",
+        &[
+            "--num-conn",
+            "2",
+            "--remote-ip",
+            ip,
+            "--receiver-ports",
+            port,
+        ],
+    );
+    let uid = String::from_utf8_lossy(&prod)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let prod_listeners = listeners_of(&prod).join(",");
+    let cons = cons_gw.stdout_of("cons", &["--num-conn", "1", &uid, &prod_listeners]);
+    listeners_of(&cons).remove(0)
+}
+
+#[test]
+fn send_and_recv_through_two_gateways_agree_on_the_checksum_over_several_streams() {
+    let (prod_gw, cons_gw) = (
+        TestServer::start(Options::default()),
+        TestServer::start(Options::default()),
+    );
+    let receiver = Receiver::start(&["--json"]);
+    let cons_listener = chain(&prod_gw, &cons_gw, &receiver.addr);
+
+    let sent = send(
+        &cons_listener,
+        &["--bytes", "3M", "--streams", "3", "--json"],
+    )
+    .assert()
+    .success();
+    let sent = json(&String::from_utf8_lossy(&sent.get_output().stdout));
+    let (ok, received) = receiver.finish();
+    assert!(ok, "recv failed: {received}");
+    let received = json(&received);
+
+    assert_eq!(sent["bytes"], 3 << 20);
+    assert_eq!(sent["streams"], 3);
+    assert_eq!(received["bytes"], sent["bytes"]);
+    assert_eq!(received["streams"], 3);
+    assert_eq!(received["checksum"], sent["checksum"]);
+    assert_eq!(sent["checksum"].as_str().unwrap().len(), 64);
+    for report in [&sent, &received] {
+        assert!(report["seconds"].as_f64().unwrap() > 0.0, "{report}");
+        assert!(report["gbit_per_s"].as_f64().unwrap() > 0.0, "{report}");
+    }
+}
+
+#[test]
+fn text_reports_print_the_same_checksum_line_and_no_progress_off_a_terminal() {
+    let receiver = Receiver::start(&[]);
+    let sent = send(&receiver.addr, &["--bytes", "100000"])
+        .assert()
+        .success();
+    let output = sent.get_output();
+    assert!(
+        output.stderr.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let sent = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (ok, received) = receiver.finish();
+    assert!(ok);
+    assert!(sent.starts_with("sent 100000 bytes "), "{sent}");
+    assert!(received.starts_with("received 100000 bytes "), "{received}");
+    assert_eq!(checksum_of(&sent), checksum_of(&received));
+}
+
+#[test]
+fn send_shows_its_progress_on_a_terminal() {
+    let receiver = Receiver::start(&[]);
+    let (terminal, mut screen) = pty::open();
+    let sender = Command::new(env!("CARGO_BIN_EXE_scistream"))
+        .env("TERM", "xterm-256color")
+        .args(["app", "send", "--connect", &receiver.addr, "--bytes", "16M"])
+        .stdout(Stdio::piped())
+        .stderr(terminal)
+        .spawn()
+        .unwrap();
+    screen.wait_for("/16.00 MiB");
+    let out = sender.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.starts_with("sent 16777216 bytes"), "{report}");
+    assert!(!report.contains("MiB/"), "progress on stdout: {report}");
+    assert!(receiver.finish().0);
+}
+
+#[test]
+fn different_data_gives_a_different_checksum() {
+    let mut checksums = Vec::new();
+    for _ in 0..2 {
+        let receiver = Receiver::start(&[]);
+        send(&receiver.addr, &["--bytes", "5000"])
+            .assert()
+            .success();
+        let (_, received) = receiver.finish();
+        checksums.push(checksum_of(&received).to_string());
+    }
+    assert_ne!(
+        checksums[0], checksums[1],
+        "each run sends fresh random data"
+    );
+}
+
+#[test]
+fn recv_ignores_a_stranger_and_still_takes_the_sender() {
+    let receiver = Receiver::start(&[]);
+    let mut stranger = TcpStream::connect(&receiver.addr).unwrap();
+    stranger
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    send(&receiver.addr, &["--seconds", "0.2", "--streams", "2"])
+        .assert()
+        .success();
+    let (ok, received) = receiver.finish();
+    assert!(ok, "{received}");
+    assert!(received.contains(" over 2 streams"), "{received}");
+}
+
+/// Forwards one connection to `target`, flipping one byte of what flows there.
+fn corrupting_proxy(target: String) -> String {
+    let listener = TcpListener::bind(format!("{}:0", private_loopback())).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let (mut from_sender, _) = listener.accept().unwrap();
+        let mut to_receiver = TcpStream::connect(target).unwrap();
+        let mut back = to_receiver.try_clone().unwrap();
+        let mut sender_side = from_sender.try_clone().unwrap();
+        std::thread::spawn(move || std::io::copy(&mut back, &mut sender_side));
+        let mut data = Vec::new();
+        from_sender.read_to_end(&mut data).unwrap();
+        data[1000] ^= 0x40; // well inside the first frame's payload
+        to_receiver.write_all(&data).unwrap();
+        to_receiver.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    addr
+}
+
+#[test]
+fn corrupted_data_fails_both_ends() {
+    let receiver = Receiver::start(&[]);
+    let proxy = corrupting_proxy(receiver.addr.clone());
+    send(&proxy, &["--bytes", "4096"])
+        .assert()
+        .failure()
+        .stderr(contains("the receiver did not confirm"));
+    let (ok, _) = receiver.finish();
+    assert!(!ok, "recv accepted corrupted data");
+}
+
+#[test]
+fn app_hello_registers_the_producer_with_a_waiting_req_prod() {
+    let server = TestServer::start(Options {
+        tls: true,
+        ..Options::default()
+    });
+    let mut prod = waiting_prod(&server);
+    let uid = read_uid(&mut prod);
+    let mut hello = server.cli();
+    hello
+        .args(["app", "hello", "--s2cs", &server.s2cs(), &uid, "--json"])
+        .args(["--prod-listeners", "127.0.0.1:7101,127.0.0.1:7102"])
+        .timeout(Duration::from_secs(60));
+    let out = hello.assert().success();
+    let reply = json(&String::from_utf8_lossy(&out.get_output().stdout));
+    assert_eq!(reply["uid"], uid.as_str());
+    assert_eq!(reply["listeners"].as_array().unwrap().len(), 2);
+    let listeners = finish_prod(prod);
+    assert_eq!(serde_json::json!(listeners), reply["listeners"]);
+    assert_eq!(targets(&server, &uid), ["127.0.0.1:7101", "127.0.0.1:7102"]);
+}
+
+/// `req prod --num-conn 2` with no producer ports: it waits for an app controller's hello.
+fn waiting_prod(server: &TestServer) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_scistream"))
+        .arg("--config")
+        .arg(server.config())
+        .args(["req", "prod", "--s2cs", &server.s2cs(), "--num-conn", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The uid from the header `req prod` prints before it waits.
+fn read_uid(prod: &mut Child) -> String {
+    let mut stdout = BufReader::new(prod.stdout.as_mut().unwrap());
+    let mut lines = String::new();
+    for _ in 0..2 {
+        stdout.read_line(&mut lines).unwrap();
+    }
+    lines
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn finish_prod(prod: Child) -> Vec<String> {
+    let out = prod.wait_with_output().unwrap();
+    assert!(out.status.success());
+    listeners_of(&out.stdout)
+}
+
+/// The session's targets, as `req status --json` shows them.
+fn targets(server: &TestServer, uid: &str) -> Vec<String> {
+    let status = json(&String::from_utf8_lossy(
+        &server.stdout_of("status", &["--json", uid]),
+    ));
+    serde_json::from_value(status["targets"].clone()).unwrap()
+}
+
+/// A working directory for `appctrl`: the name as a symlink to the binary, and the server's
+/// certificate as ./server.crt.
+fn appctrl_dir(server: &TestServer) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_scistream"), dir.path().join("appctrl"))
+        .unwrap();
+    std::fs::copy(
+        server.dir.path().join("server.crt"),
+        dir.path().join("server.crt"),
+    )
+    .unwrap();
+    dir
+}
+
+fn appctrl(dir: &tempfile::TempDir, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(dir.path().join("appctrl"));
+    cmd.current_dir(dir.path())
+        .args(args)
+        .timeout(Duration::from_secs(120));
+    cmd
+}
+
+#[test]
+fn appctrl_mock_delivers_upstreams_producer_ports_to_a_waiting_req_prod() {
+    let server = TestServer::start(Options {
+        tls: true,
+        ..Options::default()
+    });
+    let dir = appctrl_dir(&server);
+    let mut prod = waiting_prod(&server);
+    let uid = read_uid(&mut prod);
+    let ip = private_loopback().to_string();
+    appctrl(
+        &dir,
+        &["mock", &uid, &server.s2cs(), "INVALID_TOKEN", "PROD", &ip],
+    )
+    .assert()
+    .success()
+    .stdout(contains("AppCtrl: Hello sent\nCreated AppCtrl instance\n"));
+    assert_eq!(finish_prod(prod).len(), 2);
+    let ports = ["5074", "5075", "5076", "37000", "47000"];
+    let expected: Vec<String> = ports.iter().map(|p| format!("{ip}:{p}")).collect();
+    let session = json(&String::from_utf8_lossy(
+        &server.stdout_of("status", &["--json", &uid]),
+    ));
+    assert_eq!(session["prod_listeners"], serde_json::json!(expected));
+}
+
+#[test]
+fn appctrl_create_appctrl_receives_the_traffic_test_on_the_first_producer_port() {
+    let server = TestServer::start(Options {
+        tls: true,
+        ..Options::default()
+    });
+    let dir = appctrl_dir(&server);
+    let mut prod = waiting_prod(&server);
+    let uid = read_uid(&mut prod);
+    // Its own loopback address, so port 5074 is free for this test alone.
+    let ip = private_loopback().to_string();
+    let mut controller = std::process::Command::new(dir.path().join("appctrl"))
+        .current_dir(dir.path())
+        .args([
+            "create-appctrl",
+            &uid,
+            &server.s2cs(),
+            "INVALID_TOKEN",
+            "PROD",
+            &ip,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let listeners = finish_prod(prod);
+    let sent = send(&listeners[0], &["--bytes", "1M"]).assert().success();
+    let sent = String::from_utf8_lossy(&sent.get_output().stdout).into_owned();
+    let mut received = String::new();
+    controller
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut received)
+        .unwrap();
+    assert!(controller.wait().unwrap().success(), "{received}");
+    assert!(
+        received.contains(&format!("AppCtrl: receiving on {ip}:5074")),
+        "{received}"
+    );
+    assert_eq!(checksum_of(&received), checksum_of(&sent));
+}
+
+#[test]
+fn appctrl_gives_up_after_five_attempts_when_no_server_answers() {
+    let server = TestServer::start(Options {
+        tls: true,
+        ..Options::default()
+    });
+    let dir = appctrl_dir(&server);
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let out = appctrl(&dir, &["mock", "u-1", &closed, "INVALID_TOKEN", "PROD"])
+        .assert()
+        .code(4)
+        .stderr(contains("AppCtrl: Failed after 5 attempts"));
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert_eq!(stdout.matches("AppCtrl WARNING").count(), 4, "{stdout}");
+}
+
+#[test]
+fn app_hello_for_an_unknown_session_fails_at_once_with_not_found() {
+    let server = TestServer::start(Options {
+        hello_timeout: Duration::from_secs(1),
+        ..Options::default()
+    });
+    let mut hello = server.cli();
+    hello
+        .args([
+            "app",
+            "hello",
+            "--no-tls",
+            "--s2cs",
+            &server.s2cs(),
+            "no-such-session",
+        ])
+        .args(["--prod-listeners", "127.0.0.1:7101"])
+        .timeout(Duration::from_secs(60));
+    let out = hello.assert().code(5);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr);
+    // The server already waited for the req to appear: trying again cannot help.
+    assert!(!stderr.contains("trying again"), "{stderr}");
+    assert!(stderr.contains("no-such-session"), "{stderr}");
+}
+
+#[test]
+fn appctrl_create_appctrl_cons_sends_to_the_sessions_first_listener() {
+    let prod_gw = TestServer::start(Options::default());
+    let cons_gw = TestServer::start(Options {
+        tls: true,
+        ..Options::default()
+    });
+    let receiver = Receiver::start(&[]);
+    let cons_listener = chain(&prod_gw, &cons_gw, &receiver.addr);
+    let session = json(&String::from_utf8_lossy(
+        &cons_gw.stdout_of("list", &["--json"]),
+    ));
+    let uid = session[0]["uid"].as_str().unwrap().to_string();
+    let dir = appctrl_dir(&cons_gw);
+    let out = appctrl(
+        &dir,
+        &[
+            "create-appctrl",
+            &uid,
+            &cons_gw.s2cs(),
+            "INVALID_TOKEN",
+            "CONS",
+        ],
+    )
+    .assert()
+    .success();
+    let sent = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        sent.contains(&format!(
+            "AppCtrl: CONS session {uid} listens on {cons_listener}"
+        )),
+        "{sent}"
+    );
+    assert!(
+        sent.contains(&format!("AppCtrl: sending to {cons_listener} for 10 s")),
+        "{sent}"
+    );
+    let (ok, received) = receiver.finish();
+    assert!(ok, "{received}");
+    assert_eq!(checksum_of(&received), checksum_of(&sent));
+}
