@@ -38,6 +38,7 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Revoke and forget the stored tokens')
             [CompletionResult]::new('check-auth', 'check-auth', [CompletionResultType]::ParameterValue, 'Show the stored access tokens')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the shell completion script for bash, zsh, fish, elvish or powershell')
+            [CompletionResult]::new('install-links', 'install-links', [CompletionResultType]::ParameterValue, 'Create the symlinks s2cs, s2uc and appctrl, which speak upstream''s command lines')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -53,8 +54,11 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('--client-id', '--client-id', [CompletionResultType]::ParameterName, 'Globus client id of this server: the scope clients must log in to')
             [CompletionResult]::new('--client-secret', '--client-secret', [CompletionResultType]::ParameterName, 'Client secret of --client-id; it turns token checking on (without one, every call is accepted). Prefer --client-secret-file or the environment: arguments show in `ps`')
             [CompletionResult]::new('--client-secret-file', '--client-secret-file', [CompletionResultType]::ParameterName, 'Read the client secret from this file (surrounding whitespace ignored); wins over --client-secret')
-            [CompletionResult]::new('--auth-cache-secs', '--auth-cache-secs', [CompletionResultType]::ParameterName, 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late')
+            [CompletionResult]::new('--auth-cache-secs', '--auth-cache-secs', [CompletionResultType]::ParameterName, 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late. A rejected token is remembered for 10 s regardless')
             [CompletionResult]::new('--metrics', '--metrics', [CompletionResultType]::ParameterName, 'Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private address, e.g. 127.0.0.1:9100)')
+            [CompletionResult]::new('--admin-identity', '--admin-identity', [CompletionResultType]::ParameterName, 'An identity (the `sub` of its tokens) that sees and releases every session, not only its own; repeat for several. Adds to `admin_identities` in the config file')
+            [CompletionResult]::new('--allow-targets', '--allow-targets', [CompletionResultType]::ParameterName, 'Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the server itself is never a target')
+            [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'The most relayed connections open at once, over all sessions; past it, new ones are reset [default: what the open-file limit allows, printed at start]')
             [CompletionResult]::new('--max-control-connections', '--max-control-connections', [CompletionResultType]::ParameterName, 'The most control connections open at once; more are closed as soon as they connect')
             [CompletionResult]::new('--max-control-connections-per-ip', '--max-control-connections-per-ip', [CompletionResultType]::ParameterName, 'The most control connections open at once from one client IP address')
             [CompletionResult]::new('--control-idle-timeout', '--control-idle-timeout', [CompletionResultType]::ParameterName, 'Seconds a control connection may stay open with no call in progress (a req waiting for its hello is in progress)')
@@ -95,6 +99,7 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Requested rate, passed to the server as-is (recorded and logged; not enforced)')
             [CompletionResult]::new('--remote-ip', '--remote-ip', [CompletionResultType]::ParameterName, 'Address of the producer application (sent in the hello with --receiver-ports)')
             [CompletionResult]::new('--receiver-ports', '--receiver-ports', [CompletionResultType]::ParameterName, 'The producer application''s ports: this command then sends the hello itself; without them it waits for an app controller''s hello')
+            [CompletionResult]::new('--uid', '--uid', [CompletionResultType]::ParameterName, 'Session uid to use instead of a fresh one: one an app controller was already given')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
             [CompletionResult]::new('--no-tls', '--no-tls', [CompletionResultType]::ParameterName, 'Talk plaintext gRPC to a server started with --no-tls')
@@ -225,6 +230,7 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('--s2cs', '--s2cs', [CompletionResultType]::ParameterName, 'Control server (S2CS) address')
             [CompletionResult]::new('--server-cert', '--server-cert', [CompletionResultType]::ParameterName, 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]')
             [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'Scope whose token to send [default: the one the config file maps this server to]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server''s default hello timeout, 180, plus a margin), 30 for the others]')
             [CompletionResult]::new('--prod-listeners', '--prod-listeners', [CompletionResultType]::ParameterName, 'The producer application''s addresses, comma-separated host:port')
             [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'Role the hello names (the session keeps the role its req gave)')
             [CompletionResult]::new('--attempts', '--attempts', [CompletionResultType]::ParameterName, 'Tries before giving up while the server is unreachable or not ready')
@@ -339,6 +345,17 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'scistream;install-links' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'scistream;help' {
             [CompletionResult]::new('server', 'server', [CompletionResultType]::ParameterValue, 'Run the control server (S2CS) and its data plane on a gateway node')
             [CompletionResult]::new('req', 'req', [CompletionResultType]::ParameterValue, 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status')
@@ -347,6 +364,7 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Revoke and forget the stored tokens')
             [CompletionResult]::new('check-auth', 'check-auth', [CompletionResultType]::ParameterValue, 'Show the stored access tokens')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print the shell completion script for bash, zsh, fish, elvish or powershell')
+            [CompletionResult]::new('install-links', 'install-links', [CompletionResultType]::ParameterValue, 'Create the symlinks s2cs, s2uc and appctrl, which speak upstream''s command lines')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -401,6 +419,9 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             break
         }
         'scistream;help;completions' {
+            break
+        }
+        'scistream;help;install-links' {
             break
         }
         'scistream;help;help' {

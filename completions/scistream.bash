@@ -28,6 +28,9 @@ _scistream() {
             scistream,help)
                 cmd="scistream__subcmd__help"
                 ;;
+            scistream,install-links)
+                cmd="scistream__subcmd__install__subcmd__links"
+                ;;
             scistream,login)
                 cmd="scistream__subcmd__login"
                 ;;
@@ -75,6 +78,9 @@ _scistream() {
                 ;;
             scistream__subcmd__help,help)
                 cmd="scistream__subcmd__help__subcmd__help"
+                ;;
+            scistream__subcmd__help,install-links)
+                cmd="scistream__subcmd__help__subcmd__install__subcmd__links"
                 ;;
             scistream__subcmd__help,login)
                 cmd="scistream__subcmd__help__subcmd__login"
@@ -155,7 +161,7 @@ _scistream() {
 
     case "${cmd}" in
         scistream)
-            opts="-v -q -h -V --config --verbose --quiet --log-format --help --version server req app login logout check-auth completions help"
+            opts="-v -q -h -V --config --verbose --quiet --log-format --help --version server req app login logout check-auth completions install-links help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -199,7 +205,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__app__subcmd__hello)
-            opts="-v -q -h --s2cs --server-cert --no-tls --scope --prod-listeners --role --attempts --json --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --prod-listeners --role --attempts --json --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -214,6 +220,10 @@ _scistream() {
                     return 0
                     ;;
                 --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -431,7 +441,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__help)
-            opts="server req app login logout check-auth completions help"
+            opts="server req app login logout check-auth completions install-links help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -529,6 +539,20 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__help__subcmd__install__subcmd__links)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -661,6 +685,28 @@ _scistream() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__install__subcmd__links)
+            opts="-v -q -h --config --verbose --quiet --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -929,7 +975,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__prod)
-            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --json --show-token --remote-ip --receiver-ports --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --json --show-token --remote-ip --receiver-ports --uid --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -964,6 +1010,10 @@ _scistream() {
                     return 0
                     ;;
                 --receiver-ports)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --uid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1059,7 +1109,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__server)
-            opts="-v -q -h --port --bind --listener-ip --port-range --hello-timeout --max-conn --tls-cert --tls-key --no-tls --client-id --client-secret --client-secret-file --auth-cache-secs --metrics --max-control-connections --max-control-connections-per-ip --control-idle-timeout --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --port --bind --listener-ip --port-range --hello-timeout --max-conn --tls-cert --tls-key --no-tls --client-id --client-secret --client-secret-file --auth-cache-secs --metrics --admin-identity --allow-targets --max-connections --max-control-connections --max-control-connections-per-ip --control-idle-timeout --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1114,6 +1164,18 @@ _scistream() {
                     return 0
                     ;;
                 --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-targets)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -35,6 +35,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand logout 'Revoke and forget the stored tokens'
             cand check-auth 'Show the stored access tokens'
             cand completions 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
+            cand install-links 'Create the symlinks s2cs, s2uc and appctrl, which speak upstream''s command lines'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'scistream;server'= {
@@ -49,8 +50,11 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --client-id 'Globus client id of this server: the scope clients must log in to'
             cand --client-secret 'Client secret of --client-id; it turns token checking on (without one, every call is accepted). Prefer --client-secret-file or the environment: arguments show in `ps`'
             cand --client-secret-file 'Read the client secret from this file (surrounding whitespace ignored); wins over --client-secret'
-            cand --auth-cache-secs 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late'
+            cand --auth-cache-secs 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late. A rejected token is remembered for 10 s regardless'
             cand --metrics 'Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private address, e.g. 127.0.0.1:9100)'
+            cand --admin-identity 'An identity (the `sub` of its tokens) that sees and releases every session, not only its own; repeat for several. Adds to `admin_identities` in the config file'
+            cand --allow-targets 'Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the server itself is never a target'
+            cand --max-connections 'The most relayed connections open at once, over all sessions; past it, new ones are reset [default: what the open-file limit allows, printed at start]'
             cand --max-control-connections 'The most control connections open at once; more are closed as soon as they connect'
             cand --max-control-connections-per-ip 'The most control connections open at once from one client IP address'
             cand --control-idle-timeout 'Seconds a control connection may stay open with no call in progress (a req waiting for its hello is in progress)'
@@ -89,6 +93,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --rate 'Requested rate, passed to the server as-is (recorded and logged; not enforced)'
             cand --remote-ip 'Address of the producer application (sent in the hello with --receiver-ports)'
             cand --receiver-ports 'The producer application''s ports: this command then sends the hello itself; without them it waits for an app controller''s hello'
+            cand --uid 'Session uid to use instead of a fresh one: one an app controller was already given'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
@@ -206,6 +211,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --s2cs 'Control server (S2CS) address'
             cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
             cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
+            cand --timeout 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server''s default hello timeout, 180, plus a margin), 30 for the others]'
             cand --prod-listeners 'The producer application''s addresses, comma-separated host:port'
             cand --role 'Role the hello names (the session keeps the role its req gave)'
             cand --attempts 'Tries before giving up while the server is unreachable or not ready'
@@ -308,6 +314,16 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'scistream;install-links'= {
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'scistream;help'= {
             cand server 'Run the control server (S2CS) and its data plane on a gateway node'
             cand req 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
@@ -316,6 +332,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand logout 'Revoke and forget the stored tokens'
             cand check-auth 'Show the stored access tokens'
             cand completions 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
+            cand install-links 'Create the symlinks s2cs, s2uc and appctrl, which speak upstream''s command lines'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'scistream;help;server'= {
@@ -355,6 +372,8 @@ set edit:completion:arg-completer[scistream] = {|@words|
         &'scistream;help;check-auth'= {
         }
         &'scistream;help;completions'= {
+        }
+        &'scistream;help;install-links'= {
         }
         &'scistream;help;help'= {
         }

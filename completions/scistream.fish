@@ -38,6 +38,7 @@ complete -c scistream -n "__fish_scistream_needs_command" -f -a "login" -d 'Log 
 complete -c scistream -n "__fish_scistream_needs_command" -f -a "logout" -d 'Revoke and forget the stored tokens'
 complete -c scistream -n "__fish_scistream_needs_command" -f -a "check-auth" -d 'Show the stored access tokens'
 complete -c scistream -n "__fish_scistream_needs_command" -f -a "completions" -d 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
+complete -c scistream -n "__fish_scistream_needs_command" -f -a "install-links" -d 'Create the symlinks s2cs, s2uc and appctrl, which speak upstream\'s command lines'
 complete -c scistream -n "__fish_scistream_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l port -d 'Control port clients connect to (0: any free port, printed at start)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l bind -d 'Address the control port binds to' -r
@@ -50,8 +51,11 @@ complete -c scistream -n "__fish_scistream_using_subcommand server" -l tls-key -
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l client-id -d 'Globus client id of this server: the scope clients must log in to' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l client-secret -d 'Client secret of --client-id; it turns token checking on (without one, every call is accepted). Prefer --client-secret-file or the environment: arguments show in `ps`' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l client-secret-file -d 'Read the client secret from this file (surrounding whitespace ignored); wins over --client-secret' -r -F
-complete -c scistream -n "__fish_scistream_using_subcommand server" -l auth-cache-secs -d 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l auth-cache-secs -d 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late. A rejected token is remembered for 10 s regardless' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private address, e.g. 127.0.0.1:9100)' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l admin-identity -d 'An identity (the `sub` of its tokens) that sees and releases every session, not only its own; repeat for several. Adds to `admin_identities` in the config file' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l allow-targets -d 'Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the server itself is never a target' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l max-connections -d 'The most relayed connections open at once, over all sessions; past it, new ones are reset [default: what the open-file limit allows, printed at start]' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l max-control-connections -d 'The most control connections open at once; more are closed as soon as they connect' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l max-control-connections-per-ip -d 'The most control connections open at once from one client IP address' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l control-idle-timeout -d 'Seconds a control connection may stay open with no call in progress (a req waiting for its hello is in progress)' -r
@@ -82,6 +86,7 @@ complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l rate -d 'Requested rate, passed to the server as-is (recorded and logged; not enforced)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l remote-ip -d 'Address of the producer application (sent in the hello with --receiver-ports)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l receiver-ports -d 'The producer application\'s ports: this command then sends the hello itself; without them it waits for an app controller\'s hello' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l uid -d 'Session uid to use instead of a fresh one: one an app controller was already given' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
 json\t'One JSON object per line, event fields at the top level'"
@@ -161,6 +166,7 @@ complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l s2cs -d 'Control server (S2CS) address' -r
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l timeout -d 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server\'s default hello timeout, 180, plus a margin), 30 for the others]' -r
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l prod-listeners -d 'The producer application\'s addresses, comma-separated host:port' -r
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l role -d 'Role the hello names (the session keeps the role its req gave)' -r -f -a "PROD\t''
 CONS\t''"
@@ -227,14 +233,21 @@ json\t'One JSON object per line, event fields at the top level'"
 complete -c scistream -n "__fish_scistream_using_subcommand completions" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
 complete -c scistream -n "__fish_scistream_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c scistream -n "__fish_scistream_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions help" -f -a "server" -d 'Run the control server (S2CS) and its data plane on a gateway node'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions help" -f -a "req" -d 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions help" -f -a "app" -d 'App controller: send a session\'s hello; test a session end to end (send, recv)'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions help" -f -a "login" -d 'Log in to a scope with Globus Auth and store its tokens'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions help" -f -a "logout" -d 'Revoke and forget the stored tokens'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions help" -f -a "check-auth" -d 'Show the stored access tokens'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions help" -f -a "completions" -d 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c scistream -n "__fish_scistream_using_subcommand install-links" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand install-links" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand install-links" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand install-links" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand install-links" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "server" -d 'Run the control server (S2CS) and its data plane on a gateway node'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "req" -d 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "app" -d 'App controller: send a session\'s hello; test a session end to end (send, recv)'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "login" -d 'Log in to a scope with Globus Auth and store its tokens'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "logout" -d 'Revoke and forget the stored tokens'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "check-auth" -d 'Show the stored access tokens'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "completions" -d 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "install-links" -d 'Create the symlinks s2cs, s2uc and appctrl, which speak upstream\'s command lines'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "prod" -d 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer\'s ports'
 complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "cons" -d 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session\'s listeners'
 complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "release" -d 'Release a session: close its listeners and connections and free its ports'
