@@ -153,7 +153,7 @@ pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     }
     let relay_limits = relay_limits(
         raise_fd_limit(),
-        args.port_range.len(),
+        args.port_range.len() + args.max_control_connections,
         args.max_connections.map(|n| n as usize),
     )?;
     let tls = server_tls(global, &args)?;
@@ -206,29 +206,30 @@ pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     server::serve(listener, options, shutdown_signal()).await
 }
 
-/// Fds kept out of the relay's budget for the control plane: stdio, the runtime, the control
-/// and metrics listeners, control connections and the auth client's connections.
+/// Fds kept out of the relay's budget for the control plane besides its connections: stdio,
+/// the runtime, the control and metrics listeners and the auth client's connections.
 const CONTROL_PLANE_FDS: usize = 128;
 /// By default one pipe (two fds) is budgeted per this many connections: only directions with
 /// bytes in flight hold one, and past the budget a direction copies through user space.
 const CONNECTIONS_PER_PIPE: usize = 16;
 
-/// The relay's share of `fd_limit`: what is left after the control plane and one fd per port
-/// of the range (each may become a listener). A relayed connection takes two fds (its two
+/// The relay's share of `fd_limit`: what is left after the control plane and `reserved` fds
+/// (one per port of the range, each may become a listener, and one per control connection
+/// `--max-control-connections` allows). A relayed connection takes two fds (its two
 /// sockets); by default the connections and their pipes share that budget, and with an
 /// explicit `max_connections` the pipes get what the connections leave.
-fn relay_limits(fd_limit: u64, ports: usize, max_connections: Option<usize>) -> Result<Limits> {
+fn relay_limits(fd_limit: u64, reserved: usize, max_connections: Option<usize>) -> Result<Limits> {
     let fd_limit = usize::try_from(fd_limit).unwrap_or(usize::MAX);
-    let budget = fd_limit.saturating_sub(CONTROL_PLANE_FDS + ports);
+    let budget = fd_limit.saturating_sub(CONTROL_PLANE_FDS + reserved);
     // CONNECTIONS_PER_PIPE connections and their one pipe, in fds.
     let share = 2 * CONNECTIONS_PER_PIPE + 2;
     let fitting = budget / share * CONNECTIONS_PER_PIPE;
     if fitting == 0 && max_connections.is_none() {
         bail!(
             "the open-file limit {fd_limit} leaves no fds for relayed connections after \
-             {CONTROL_PLANE_FDS} for the control plane and {ports} for the --port-range \
-             listeners: raise it (ulimit -n, or LimitNOFILE= under systemd) or narrow \
-             --port-range"
+             {CONTROL_PLANE_FDS} for the control plane and {reserved} for the --port-range \
+             listeners and --max-control-connections: raise it (ulimit -n, or LimitNOFILE= \
+             under systemd), or narrow --port-range or --max-control-connections"
         );
     }
     let max_connections = max_connections.unwrap_or(fitting);
@@ -399,9 +400,11 @@ mod tests {
 
     #[test]
     fn the_default_fd_limit_of_these_machines_relays_over_9000_connections() {
-        let limits = relay_limits(20_000, 101, None).unwrap();
+        // The default --port-range (101 ports) and --max-control-connections.
+        let reserved = 101 + ConnectionLimits::default().max_total;
+        let limits = relay_limits(20_000, reserved, None).unwrap();
         assert!(limits.max_connections >= 9_000, "{limits:?}");
-        let fds = 2 * (limits.max_connections + limits.max_pipes) + CONTROL_PLANE_FDS + 101;
+        let fds = 2 * (limits.max_connections + limits.max_pipes) + CONTROL_PLANE_FDS + reserved;
         assert!(fds <= 20_000, "{limits:?} needs {fds} fds");
         assert!(limits.max_pipes >= limits.max_connections / CONNECTIONS_PER_PIPE / 2);
     }

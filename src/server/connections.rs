@@ -40,7 +40,7 @@ pub struct ConnectionLimits {
 impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
-            max_total: 1024,
+            max_total: 512,
             max_per_ip: 64,
             idle_timeout: Duration::from_secs(60),
         }
