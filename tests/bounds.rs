@@ -173,7 +173,11 @@ async fn cancelled_early_hellos_leave_the_table() {
     let metrics = server.metrics.unwrap().to_string();
     let early = || value(&scrape(&metrics), "scistream_early_hellos");
     // Spread over connections: the server serves at most 128 calls at once on one.
-    let connections = [server.grpc().await, server.grpc().await, server.grpc().await];
+    let connections = [
+        server.grpc().await,
+        server.grpc().await,
+        server.grpc().await,
+    ];
     let waiting: Vec<_> = (0..300)
         .map(|i| {
             let mut c = connections[i % connections.len()].clone();
