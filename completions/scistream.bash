@@ -742,7 +742,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__server)
-            opts="-v -q -h --port --bind --listener-ip --port-range --hello-timeout --max-conn --tls-cert --tls-key --no-tls --client-id --client-secret --client-secret-file --auth-cache-secs --metrics --admin-identity --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --port --bind --listener-ip --port-range --hello-timeout --max-conn --tls-cert --tls-key --no-tls --client-id --client-secret --client-secret-file --auth-cache-secs --metrics --max-connections --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -800,7 +800,7 @@ _scistream() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --admin-identity)
+                --max-connections)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

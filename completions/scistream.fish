@@ -49,9 +49,9 @@ complete -c scistream -n "__fish_scistream_using_subcommand server" -l tls-key -
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l client-id -d 'Globus client id of this server: the scope clients must log in to' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l client-secret -d 'Client secret of --client-id; it turns token checking on (without one, every call is accepted). Prefer --client-secret-file or the environment: arguments show in `ps`' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l client-secret-file -d 'Read the client secret from this file (surrounding whitespace ignored); wins over --client-secret' -r -F
-complete -c scistream -n "__fish_scistream_using_subcommand server" -l auth-cache-secs -d 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late. A rejected token is remembered for 10 s regardless' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l auth-cache-secs -d 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private address, e.g. 127.0.0.1:9100)' -r
-complete -c scistream -n "__fish_scistream_using_subcommand server" -l admin-identity -d 'An identity (the `sub` of its tokens) that sees and releases every session, not only its own; repeat for several. Adds to `admin_identities` in the config file' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l max-connections -d 'The most relayed connections open at once, over all sessions; past it, new ones are reset [default: what the open-file limit allows, printed at start]' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
 json\t'One JSON object per line, event fields at the top level'"

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::net::*;
-use scistream::relay::SessionRelay;
+use scistream::relay::{Capacity, Limits, Rejection, SessionRelay};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
@@ -173,8 +173,8 @@ async fn silent_target_is_given_up_after_the_connect_timeout() {
         let (relay, listeners) = relay_to(&[target.addr], 1).await;
         relay.set_connect_timeout(Duration::from_millis(200));
         let mut client = connect(listeners[0]).await;
-        let closed = tokio::time::timeout(Duration::from_secs(5), read_until_closed(&mut client));
-        assert!(closed.await.expect("client left hanging").is_empty());
+        let reset = tokio::time::timeout(Duration::from_secs(5), assert_reset(&mut client));
+        reset.await.expect("client left hanging");
     })
     .await;
 }
@@ -195,12 +195,28 @@ async fn leaves_nothing_behind(scenario: impl Future<Output = SessionRelay>) {
     .await;
 }
 
+/// Reads from `stream` until it fails, and returns how; panics on a clean EOF.
+async fn read_until_error(stream: &mut TcpStream) -> std::io::Error {
+    let mut buf = vec![0; 64 << 10];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) => panic!("a clean EOF where the stream was cut"),
+            Ok(_) => {}
+            Err(e) => return e,
+        }
+    }
+}
+
+async fn assert_reset(stream: &mut TcpStream) {
+    let error = read_until_error(stream).await;
+    assert_eq!(error.kind(), ErrorKind::ConnectionReset, "{error}");
+}
+
 #[tokio::test]
-async fn refused_target_closes_the_client_promptly() {
+async fn refused_target_resets_the_client_promptly() {
     leaves_nothing_behind(async {
         let (relay, listeners) = relay_to(&[refusing_addr().await], 1).await;
-        let mut client = connect(listeners[0]).await;
-        assert!(read_until_closed(&mut client).await.is_empty());
+        assert_reset(&mut connect(listeners[0]).await).await;
         relay
     })
     .await;
@@ -299,6 +315,36 @@ async fn shutdown_closes_live_connections_and_frees_the_port() {
     .await;
 }
 
+/// A client reading a stream that never ends, once `MIB` of it has arrived.
+async fn consumer_mid_transfer() -> (TcpStream, SessionRelay) {
+    let (mut client, relay, _target) = client_through_relay(|mut stream| async move {
+        write_until_error(&mut stream).await;
+    })
+    .await;
+    read_exactly(&mut client, MIB).await;
+    (client, relay)
+}
+
+#[tokio::test]
+async fn shutdown_mid_transfer_resets_the_consumer() {
+    bounded(async {
+        let (mut client, relay) = consumer_mid_transfer().await;
+        relay.shutdown().await;
+        assert_reset(&mut client).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dropping_the_relay_mid_transfer_resets_the_consumer() {
+    bounded(async {
+        let (mut client, relay) = consumer_mid_transfer().await;
+        drop(relay);
+        assert_reset(&mut client).await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn dropping_the_relay_closes_its_connections() {
     bounded(async {
@@ -323,7 +369,11 @@ async fn retargeting_moves_new_connections_only() {
         let ((a, _a), (b, _b)) = (named("A").await, named("B").await);
         let listener = listener().await;
         let addr = listener.local_addr().unwrap();
-        let relay = SessionRelay::new("retarget".into(), vec![listener]);
+        let relay = SessionRelay::new(
+            "retarget".into(),
+            vec![listener],
+            Capacity::new(RELAY_LIMITS),
+        );
         // Accepted by the kernel before any target exists: waits, then goes to the first one.
         let early = connect(addr).await;
         relay.set_targets(vec![a.to_string()]);
@@ -350,6 +400,90 @@ async fn listener_i_goes_to_target_i_modulo_the_targets() {
             names.push(target_name(connect(listener).await).await.0);
         }
         assert_eq!(names, ["A", "B", "A"]);
+    })
+    .await;
+}
+
+/// Connections through `listener` to an echo target, each proven live by a round trip.
+async fn live_connections(listener: SocketAddr, n: usize) -> Vec<TcpStream> {
+    let mut live = Vec::new();
+    for _ in 0..n {
+        live.push(live_connection(listener).await);
+    }
+    live
+}
+
+/// Pipes are lent only while bytes move: a hundred idle connections hold at most the few pipes
+/// the pool keeps idle, where each used to hold two; and once none is left, neither is a pipe.
+#[tokio::test]
+async fn idle_connections_hold_no_pipes() {
+    bounded_alone(async {
+        let (echo, _server) = serve(echo).await;
+        let (relay, listeners) = relay_to(&[echo], 1).await;
+        let before = open_pipe_fds();
+        let live = live_connections(listeners[0], 100).await;
+        let held = open_pipe_fds() - before;
+        assert!(held <= 2 * 32, "100 idle connections hold {held} pipe fds");
+        drop(live);
+        wait_until("no connection is active", || {
+            relay.stats().connections_active == 0
+        })
+        .await;
+        assert_eq!(
+            open_pipe_fds(),
+            before,
+            "idle pipes outlived the connections"
+        );
+    })
+    .await;
+}
+
+/// With fewer pipes than busy directions, the others carry their bytes through user space:
+/// every byte still arrives, in order, both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_pipe_budget_still_relay_every_byte() {
+    bounded(async {
+        let (echo, _server) = serve(echo).await;
+        let limits = Limits {
+            max_pipes: 3,
+            ..RELAY_LIMITS
+        };
+        let (_relay, listeners) =
+            relay_within(Capacity::new(limits), vec![listener().await], &[echo]);
+        let mut clients = JoinSet::new();
+        for seed in 0..20u64 {
+            let listener = listeners[0];
+            clients.spawn(async move {
+                let payload = random_payload(2 * MIB + seed as usize * 997, 100 + seed);
+                let echoed = full_duplex(connect(listener).await, &payload).await;
+                assert!(echoed == payload, "connection {seed} got another echo");
+            });
+        }
+        while let Some(done) = clients.join_next().await {
+            done.unwrap();
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn past_the_connection_limit_new_clients_are_reset_at_once() {
+    bounded(async {
+        let (echo, _server) = serve(echo).await;
+        let capacity = Capacity::new(Limits {
+            max_connections: 2,
+            ..RELAY_LIMITS
+        });
+        let (relay, listeners) = relay_within(capacity.clone(), vec![listener().await], &[echo]);
+        let mut live = live_connections(listeners[0], 2).await;
+        for _ in 0..3 {
+            assert_reset(&mut connect(listeners[0]).await).await;
+        }
+        assert_eq!(capacity.rejected(Rejection::ConnectionLimit), 3);
+        assert_eq!(relay.stats().connections_total, 2);
+        live.pop();
+        wait_until("a place is free", || relay.stats().connections_active == 1).await;
+        live_connection(listeners[0]).await;
     })
     .await;
 }

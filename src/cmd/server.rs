@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 
 use super::GlobalArgs;
 use crate::auth::{AuthSettings, Introspector, ScopeId, DEFAULT_CACHE_TTL, DEFAULT_SCOPE};
+use crate::relay::Limits;
 use crate::secret::Secret;
 use crate::server::{self, ServerOptions};
 use crate::{config, paths, tls};
@@ -84,6 +85,10 @@ pub struct ServerArgs {
     /// its own; repeat for several. Adds to `admin_identities` in the config file
     #[arg(long, value_name = "SUB", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     admin_identity: Vec<String>,
+    /// The most relayed connections open at once, over all sessions; past it, new ones are
+    /// reset [default: what the open-file limit allows, printed at start]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    max_connections: Option<u32>,
 }
 
 fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
@@ -120,7 +125,11 @@ pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
             args.listener_ip
         );
     }
-    raise_fd_limit();
+    let relay_limits = relay_limits(
+        raise_fd_limit(),
+        args.port_range.len(),
+        args.max_connections.map(|n| n as usize),
+    )?;
     let tls = server_tls(global, &args)?;
     let auth = server_auth(global, &args).await?;
     let admin_identities = admin_identities(global, &args, auth.is_some())?;
@@ -143,7 +152,13 @@ pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         auth,
         metrics,
         admin_identities,
+        relay_limits,
     };
+    println!(
+        "Relaying at most {} connections at once (2 fds each, and up to {} pipes of 2 while \
+         bytes move)",
+        relay_limits.max_connections, relay_limits.max_pipes
+    );
     if let Some(metrics) = &options.metrics {
         println!("Metrics on http://{}/metrics", metrics.local_addr()?);
     }
@@ -151,29 +166,75 @@ pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     server::serve(listener, options, shutdown_signal()).await
 }
 
-/// Each relayed connection holds six fds (two sockets, two pipes): the usual soft limit of 1024
-/// would cap a gateway near 170 connections, so take the hard limit the operator allows.
-fn raise_fd_limit() {
+/// Fds kept out of the relay's budget for the control plane: stdio, the runtime, the control
+/// and metrics listeners, control connections and the auth client's connections.
+const CONTROL_PLANE_FDS: usize = 128;
+/// By default one pipe (two fds) is budgeted per this many connections: only directions with
+/// bytes in flight hold one, and past the budget a direction copies through user space.
+const CONNECTIONS_PER_PIPE: usize = 16;
+
+/// The relay's share of `fd_limit`: what is left after the control plane and one fd per port
+/// of the range (each may become a listener). A relayed connection takes two fds (its two
+/// sockets); by default the connections and their pipes share that budget, and with an
+/// explicit `max_connections` the pipes get what the connections leave.
+fn relay_limits(fd_limit: u64, ports: usize, max_connections: Option<usize>) -> Result<Limits> {
+    let fd_limit = usize::try_from(fd_limit).unwrap_or(usize::MAX);
+    let budget = fd_limit.saturating_sub(CONTROL_PLANE_FDS + ports);
+    // CONNECTIONS_PER_PIPE connections and their one pipe, in fds.
+    let share = 2 * CONNECTIONS_PER_PIPE + 2;
+    let fitting = budget / share * CONNECTIONS_PER_PIPE;
+    if fitting == 0 && max_connections.is_none() {
+        bail!(
+            "the open-file limit {fd_limit} leaves no fds for relayed connections after \
+             {CONTROL_PLANE_FDS} for the control plane and {ports} for the --port-range \
+             listeners: raise it (ulimit -n, or LimitNOFILE= under systemd) or narrow \
+             --port-range"
+        );
+    }
+    let max_connections = max_connections.unwrap_or(fitting);
+    if 2 * max_connections > budget {
+        tracing::warn!(
+            "--max-connections {max_connections} needs {} fds but the open-file limit \
+             {fd_limit} leaves {budget} for relayed connections: past about {}, new \
+             connections are reset for want of fds; raise the limit (LimitNOFILE=) to relay \
+             more",
+            2 * max_connections,
+            budget / 2
+        );
+    }
+    Ok(Limits {
+        max_connections,
+        max_pipes: budget.saturating_sub(2 * max_connections) / 2,
+    })
+}
+
+/// Takes the hard open-file limit the operator allows (the usual soft limit of 1024 would cap
+/// a gateway near 400 connections) and returns the soft limit in effect.
+fn raise_fd_limit() -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
             let wanted = libc::rlimit {
                 rlim_cur: limit.rlim_max,
                 ..limit
             };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
-                tracing::warn!(
-                    "could not raise the open-file limit above {}",
-                    limit.rlim_cur
-                );
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
+                return wanted.rlim_cur;
             }
+            tracing::warn!(
+                "could not raise the open-file limit above {}",
+                limit.rlim_cur
+            );
         }
     }
+    limit.rlim_cur
 }
 
 fn server_tls(
@@ -290,4 +351,33 @@ async fn shutdown_signal() {
         }
     }
     tracing::info!("signal received: releasing sessions and stopping");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_fd_limit_of_these_machines_relays_over_9000_connections() {
+        let limits = relay_limits(20_000, 101, None).unwrap();
+        assert!(limits.max_connections >= 9_000, "{limits:?}");
+        let fds = 2 * (limits.max_connections + limits.max_pipes) + CONTROL_PLANE_FDS + 101;
+        assert!(fds <= 20_000, "{limits:?} needs {fds} fds");
+        assert!(limits.max_pipes >= limits.max_connections / CONNECTIONS_PER_PIPE / 2);
+    }
+
+    #[test]
+    fn explicit_max_connections_leave_the_rest_to_pipes() {
+        let limits = relay_limits(2_048, 101, Some(400)).unwrap();
+        assert_eq!(limits.max_connections, 400);
+        assert_eq!(limits.max_pipes, (2_048 - 128 - 101 - 800) / 2);
+        // Beyond the budget: allowed with a warning, and no fd is left for pipes.
+        assert_eq!(relay_limits(320, 101, Some(1000)).unwrap().max_pipes, 0);
+    }
+
+    #[test]
+    fn a_limit_that_leaves_nothing_for_connections_is_refused() {
+        let error = relay_limits(200, 101, None).unwrap_err().to_string();
+        assert!(error.contains("narrow --port-range"), "{error}");
+    }
 }

@@ -1,16 +1,22 @@
 //! One accept loop per session listener: it owns the listener and the connections it accepted.
+//!
+//! Past the server's capacity a connection is accepted and reset at once, never left in the
+//! backlog: a client that the relay cannot serve learns it right away instead of hanging.
 
+use std::io;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::capacity::{is_out_of_fds, Rejection, Slot};
 use super::{connection, Routes, Session};
 
-/// Pause after a failed accept: errors such as EMFILE persist until some connection closes, and
-/// retrying at once would spin a core.
+/// Pause after a failed accept that shedding cannot resolve: errors such as EMFILE persist
+/// until some connection closes, and retrying at once would spin a core.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 pub(super) struct AcceptLoop {
@@ -47,7 +53,8 @@ impl AcceptLoop {
             }
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
-                    Ok((client, _)) => self.spawn_connection(client, connections),
+                    Ok((client, _)) => self.admit(client, connections),
+                    Err(e) if is_out_of_fds(&e) => self.shed_without_fds().await,
                     Err(e) => self.back_off(e).await,
                 },
                 // Reaps finished connections so the set does not grow with the session's age.
@@ -56,10 +63,18 @@ impl AcceptLoop {
         }
     }
 
-    fn spawn_connection(&self, client: tokio::net::TcpStream, connections: &mut JoinSet<()>) {
+    fn admit(&self, client: TcpStream, connections: &mut JoinSet<()>) {
+        match self.session.capacity.admit() {
+            Some(slot) => self.spawn_connection(client, slot, connections),
+            None => self.shed(client, Rejection::ConnectionLimit),
+        }
+    }
+
+    fn spawn_connection(&self, client: TcpStream, slot: Slot, connections: &mut JoinSet<()>) {
         let routes = self.routes.borrow();
         // Targets cleared between the wait and the accept: nowhere to send this client.
         let Some(target) = routes.target_for(self.index) else {
+            connection::reset(client);
             return;
         };
         let relay = connection::relay(
@@ -67,11 +82,32 @@ impl AcceptLoop {
             target.to_owned(),
             routes.connect_timeout,
             self.session.clone(),
+            slot,
         );
         connections.spawn(relay);
     }
 
-    async fn back_off(&self, error: std::io::Error) {
+    fn shed(&self, client: TcpStream, reason: Rejection) {
+        connection::reset(client);
+        let session = &self.session;
+        session
+            .shedding
+            .rejected(&session.uid, reason, &session.capacity);
+    }
+
+    /// Accept failed for want of an fd: frees the spare one to take the waiting client and
+    /// reset it.
+    async fn shed_without_fds(&self) {
+        let capacity = &self.session.capacity;
+        match capacity.with_spare_fd(|| accept_now(&self.listener)) {
+            Ok(Some(client)) => self.shed(client, Rejection::FdLimit),
+            // The client gave up before we got to it.
+            Ok(None) => {}
+            Err(e) => self.back_off(e).await,
+        }
+    }
+
+    async fn back_off(&self, error: io::Error) {
         let port = self
             .listener
             .local_addr()
@@ -79,5 +115,14 @@ impl AcceptLoop {
             .unwrap_or_default();
         tracing::warn!(uid = %self.session.uid, port, "could not accept a connection: {error}");
         tokio::time::sleep(ACCEPT_BACKOFF).await;
+    }
+}
+
+/// The next client in the backlog, if one is there now; never waits.
+fn accept_now(listener: &TcpListener) -> io::Result<Option<TcpStream>> {
+    // Nothing waits on this poll: the accept loop polls again, with its own waker, right after.
+    match listener.poll_accept(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(accepted) => accepted.map(|(client, _)| Some(client)),
+        Poll::Pending => Ok(None),
     }
 }

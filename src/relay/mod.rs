@@ -2,12 +2,14 @@
 //!
 //! Public API used by the control server (keep it stable):
 //! [`SessionRelay::new`], [`SessionRelay::set_targets`], [`SessionRelay::stats`],
-//! [`SessionRelay::shutdown`], and [`RelayStats`].
+//! [`SessionRelay::shutdown`], [`RelayStats`], and the server-wide [`Capacity`] every session
+//! shares.
 //!
 //! Layout: [`listener`] runs one accept loop per listener, [`connection`] relays one accepted
 //! connection, with the Linux [`splice`] engine or the portable [`copy`] engine behind the same
-//! signature.
+//! signature; [`capacity`] bounds connections and pipes over all sessions.
 
+mod capacity;
 mod connection;
 mod copy;
 mod listener;
@@ -25,6 +27,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use capacity::Shedding;
+pub use capacity::{Capacity, Limits, Rejection};
 use listener::AcceptLoop;
 
 /// How long a target may take to accept a relayed connection before the client is dropped.
@@ -85,6 +89,8 @@ struct Traffic {
 struct Session {
     uid: String,
     counters: Counters,
+    capacity: Arc<Capacity>,
+    shedding: Shedding,
 }
 
 /// Where the listeners of a session send their new connections.
@@ -114,11 +120,14 @@ pub struct SessionRelay {
 
 impl SessionRelay {
     /// Takes ownership of the session's bound listeners. Nothing is relayed before the first
-    /// [`set_targets`](Self::set_targets). Must be called inside a tokio runtime.
-    pub fn new(uid: String, listeners: Vec<TcpListener>) -> Self {
+    /// [`set_targets`](Self::set_targets). Its connections count against `capacity`, which
+    /// the sessions of a server share. Must be called inside a tokio runtime.
+    pub fn new(uid: String, listeners: Vec<TcpListener>, capacity: Arc<Capacity>) -> Self {
         let session = Arc::new(Session {
             uid,
             counters: Counters::default(),
+            capacity,
+            shedding: Shedding::default(),
         });
         let (routes, _) = watch::channel(Routes {
             targets: Vec::new(),

@@ -1,7 +1,12 @@
-//! The kernel pipe that one splice direction moves its bytes through.
+//! The kernel pipes that splice directions move their bytes through, and the pool that lends
+//! them out only while bytes are in flight.
 
 use std::io;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 /// Capacity asked for each pipe: large enough that one splice moves a good share of a socket
 /// buffer on a fast link.
@@ -45,6 +50,108 @@ impl Pipe {
     pub(super) fn capacity(&self) -> usize {
         self.capacity
     }
+
+    /// Whether no byte waits in the pipe (false if that cannot be told).
+    fn is_empty(&self) -> bool {
+        let mut waiting: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int into the one we pass.
+        let asked = unsafe { libc::ioctl(self.read.as_raw_fd(), libc::FIONREAD, &mut waiting) };
+        asked == 0 && waiting == 0
+    }
+}
+
+/// Idle pipes a pool keeps for the next burst of bytes; beyond these, returned pipes close.
+const IDLE_KEPT: usize = 32;
+
+/// The pipes of one server's connections. A direction takes one when bytes arrive and gives
+/// it back when it has to wait for more, so an idle connection holds no pipe. At most `max`
+/// are open at once, idle or leased: the fd budget counts them.
+pub(super) struct PipePool {
+    idle: Mutex<Vec<Pipe>>,
+    open: AtomicUsize,
+    max: usize,
+}
+
+impl PipePool {
+    pub(super) fn new(max: usize) -> Self {
+        PipePool {
+            idle: Mutex::new(Vec::new()),
+            open: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// An empty pipe, unless `max` are open or the system has none to give.
+    pub(super) fn take(&self) -> Option<Lease<'_>> {
+        let pipe = match self.lock().pop() {
+            Some(pipe) => pipe,
+            None => self.open_one()?,
+        };
+        Some(Lease {
+            pipe: ManuallyDrop::new(pipe),
+            pool: self,
+        })
+    }
+
+    /// Closes the idle pipes, so a server without connections holds none.
+    pub(super) fn close_idle(&self) {
+        let idle = std::mem::take(&mut *self.lock());
+        self.open.fetch_sub(idle.len(), Ordering::Relaxed);
+    }
+
+    fn open_one(&self) -> Option<Pipe> {
+        self.open
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()?;
+        Pipe::new()
+            .inspect_err(|e| {
+                self.open.fetch_sub(1, Ordering::Relaxed);
+                tracing::debug!("no pipe ({e}): copying through user space meanwhile");
+            })
+            .ok()
+    }
+
+    fn give_back(&self, pipe: Pipe) {
+        // Bytes left in a pipe (its connection was cut mid-transfer) must never reach another
+        // connection: such a pipe is closed, not pooled.
+        if pipe.is_empty() {
+            let mut idle = self.lock();
+            if idle.len() < IDLE_KEPT {
+                idle.push(pipe);
+                return;
+            }
+        }
+        drop(pipe);
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Pipe>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A pipe taken from a [`PipePool`]; it goes back when dropped.
+pub(super) struct Lease<'a> {
+    pipe: ManuallyDrop<Pipe>,
+    pool: &'a PipePool,
+}
+
+impl Deref for Lease<'_> {
+    type Target = Pipe;
+
+    fn deref(&self) -> &Pipe {
+        &self.pipe
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the pipe is taken once, here, and the lease is never used again.
+        let pipe = unsafe { ManuallyDrop::take(&mut self.pipe) };
+        self.pool.give_back(pipe);
+    }
 }
 
 /// Asks for [`WANTED_CAPACITY`], halving on EPERM (above /proc/sys/fs/pipe-max-size, or the
@@ -86,5 +193,43 @@ mod tests {
             // root is exempt from both pipe limits, so nothing may shrink the pipe.
             assert_eq!(capacity, WANTED_CAPACITY);
         }
+    }
+
+    fn write_into(pipe: &Pipe, bytes: &[u8]) {
+        // SAFETY: the fd is open and `bytes` is valid for reads.
+        let n = unsafe { libc::write(pipe.write_fd(), bytes.as_ptr().cast(), bytes.len()) };
+        assert_eq!(usize::try_from(n).unwrap(), bytes.len());
+    }
+
+    #[test]
+    fn an_empty_pipe_is_lent_again_and_the_pool_stays_within_its_bound() {
+        let pool = PipePool::new(2);
+        let first = pool.take().unwrap().read_fd();
+        let (a, b) = (pool.take().unwrap(), pool.take().unwrap());
+        assert_eq!(a.read_fd(), first, "the returned pipe is lent again");
+        assert_ne!(b.read_fd(), first);
+        assert!(pool.take().is_none(), "a third pipe beyond the bound of 2");
+        drop(a);
+        assert!(pool.take().is_some());
+    }
+
+    #[test]
+    fn a_pipe_with_bytes_left_is_closed_not_lent() {
+        let pool = PipePool::new(1);
+        let cut = pool.take().unwrap();
+        write_into(&cut, b"another connection's bytes");
+        drop(cut);
+        assert_eq!(pool.open.load(Ordering::Relaxed), 0, "the pipe was kept");
+        let next = pool.take().expect("the closed pipe no longer counts");
+        assert!(next.is_empty());
+    }
+
+    #[test]
+    fn idle_pipes_close_on_request() {
+        let pool = PipePool::new(1);
+        drop(pool.take().unwrap());
+        pool.close_idle();
+        assert_eq!(pool.open.load(Ordering::Relaxed), 0);
+        assert!(pool.take().is_some());
     }
 }

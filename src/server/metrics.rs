@@ -14,6 +14,7 @@ use tonic::Code;
 use super::sessions::Sessions;
 use crate::auth::Introspector;
 use crate::prometheus::{self, Exposition};
+use crate::relay::{Capacity, Rejection};
 
 /// The RPC names a request can be counted under; anything else is "unknown", so a client
 /// cannot grow the label set.
@@ -67,12 +68,14 @@ pub struct Source {
     pub metrics: Arc<Metrics>,
     pub sessions: Arc<Sessions>,
     pub introspector: Option<Arc<Introspector>>,
+    pub capacity: Arc<Capacity>,
 }
 
 impl Source {
     pub fn render(&self) -> String {
         let mut out = Exposition::default();
         self.render_sessions(&mut out);
+        self.render_capacity(&mut out);
         self.render_calls(&mut out);
         if let Some(introspector) = &self.introspector {
             out.histogram(
@@ -131,6 +134,28 @@ impl Source {
                 &[("direction", "from_target")],
                 relay.bytes_from_target,
             );
+    }
+
+    fn render_capacity(&self, out: &mut Exposition) {
+        let limit = self.capacity.limits().max_connections;
+        out.family(
+            "scistream_connections_limit",
+            "gauge",
+            "Relayed connections the server holds at once (--max-connections).",
+        )
+        .sample("scistream_connections_limit", &[], limit)
+        .family(
+            "scistream_connections_rejected_total",
+            "counter",
+            "Connections reset as soon as accepted, by reason: connection_limit, fd_limit.",
+        );
+        for reason in Rejection::ALL {
+            out.sample(
+                "scistream_connections_rejected_total",
+                &[("reason", reason.as_str())],
+                self.capacity.rejected(reason),
+            );
+        }
     }
 
     fn render_calls(&self, out: &mut Exposition) {

@@ -27,6 +27,7 @@ pub use sessions::{Sessions, Totals};
 
 use crate::auth::Introspector;
 use crate::pb::control_server::ControlServer;
+use crate::relay::{Capacity, Limits};
 
 /// How long in-flight calls get to finish after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -47,6 +48,8 @@ pub struct ServerOptions {
 
     /// Identities (token `sub`s) that see and release every session, not only their own.
     pub admin_identities: Vec<String>,
+    /// What the data plane may hold at once, over all sessions (from the fd budget).
+    pub relay_limits: Limits,
 }
 
 /// Serves the control service on `listener` until `shutdown` completes, then releases every
@@ -56,10 +59,12 @@ pub async fn serve(
     options: ServerOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    let capacity = Capacity::new(options.relay_limits);
     let sessions = Arc::new(Sessions::new(
         options.listener_ip,
         options.port_range,
         options.hello_timeout,
+        capacity.clone(),
     ));
     let metrics = Arc::new(metrics::Metrics::default());
     let control = control::Control {
@@ -72,6 +77,7 @@ pub async fn serve(
         metrics: metrics.clone(),
         sessions: sessions.clone(),
         introspector: options.auth.clone(),
+        capacity,
     };
     let _endpoint = options
         .metrics

@@ -7,14 +7,14 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use super::error::Error;
 use super::ports::PortPool;
-use crate::relay::{RelayStats, SessionRelay};
+use crate::relay::{Capacity, RelayStats, SessionRelay};
 use crate::session::{Role, SessionView, State};
 
 /// The longest a hello that arrived before its req waits for that req (never past the hello
@@ -163,6 +163,8 @@ fn add_growth(total: &mut RelayStats, from: RelayStats, to: RelayStats) {
 pub struct Sessions {
     table: Mutex<Table>,
     hello_timeout: Duration,
+    /// What the relays of all sessions may hold together.
+    capacity: Arc<Capacity>,
 }
 
 impl Sessions {
@@ -170,6 +172,7 @@ impl Sessions {
         listener_ip: IpAddr,
         port_range: RangeInclusive<u16>,
         hello_timeout: Duration,
+        capacity: Arc<Capacity>,
     ) -> Self {
         let table = Table {
             sessions: HashMap::new(),
@@ -181,6 +184,7 @@ impl Sessions {
         Sessions {
             table: Mutex::new(table),
             hello_timeout,
+            capacity,
         }
     }
 
@@ -238,7 +242,7 @@ impl Sessions {
             targets: Vec::new(),
             created: Instant::now(),
             hello: Some(tx),
-            relay: SessionRelay::new(new.uid.clone(), bound),
+            relay: SessionRelay::new(new.uid.clone(), bound, self.capacity.clone()),
         };
         let generation = session.generation;
         for early in table.early_hellos.remove(&new.uid).unwrap_or_default() {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::{rngs::SmallRng, RngCore, SeedableRng};
-use scistream::relay::SessionRelay;
+use scistream::relay::{Capacity, Limits, SessionRelay};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -18,6 +18,11 @@ use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::task::{JoinHandle, JoinSet};
 
 const LOOPBACK: &str = "127.0.0.1:0";
+/// Far more than any test opens, well within a test process's fds.
+pub const RELAY_LIMITS: Limits = Limits {
+    max_connections: 4096,
+    max_pipes: 1024,
+};
 /// No relay test may take longer than this, so a bug fails a test instead of hanging CI.
 pub const TEST_LIMIT: Duration = Duration::from_secs(30);
 
@@ -45,17 +50,26 @@ pub async fn bounded_alone<F: Future>(body: F) -> F::Output {
 /// (each test runtime's epoll, eventfd and signal socket) come and go with other tests.
 pub fn open_fds() -> usize {
     let tcp = tcp_socket_inodes();
-    let opened_by_relays = |link: &str| {
-        let socket = link
-            .strip_prefix("socket:[")
-            .and_then(|rest| rest.strip_suffix(']'));
-        link.starts_with("pipe:") || socket.is_some_and(|inode| tcp.contains(inode))
-    };
-    let fds = std::fs::read_dir("/proc/self/fd").unwrap();
-    let links = fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok());
-    links
-        .filter(|link| opened_by_relays(&link.to_string_lossy()))
+    fd_links()
+        .filter(|link| {
+            let socket = link
+                .strip_prefix("socket:[")
+                .and_then(|rest| rest.strip_suffix(']'));
+            link.starts_with("pipe:") || socket.is_some_and(|inode| tcp.contains(inode))
+        })
         .count()
+}
+
+/// Counts this process's fds that hold pipes (two per pipe).
+pub fn open_pipe_fds() -> usize {
+    fd_links().filter(|link| link.starts_with("pipe:")).count()
+}
+
+/// What each of this process's fds points at (`pipe:[123]`, `socket:[456]`...).
+fn fd_links() -> impl Iterator<Item = String> {
+    let fds = std::fs::read_dir("/proc/self/fd").unwrap();
+    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .map(|link| link.to_string_lossy().into_owned())
 }
 
 /// Inodes of the TCP sockets in this network namespace (tenth column of /proc/net/tcp{,6}).
@@ -107,13 +121,24 @@ pub async fn relay_to(targets: &[SocketAddr], listeners: usize) -> (SessionRelay
     relay_on(bound, targets)
 }
 
-/// A session relay on already bound listeners, already targeting `targets`.
+/// A session relay on already bound listeners, already targeting `targets`, with a capacity
+/// of its own.
 pub fn relay_on(
     listeners: Vec<TcpListener>,
     targets: &[SocketAddr],
 ) -> (SessionRelay, Vec<SocketAddr>) {
+    relay_within(Capacity::new(RELAY_LIMITS), listeners, targets)
+}
+
+/// A session relay on already bound listeners, already targeting `targets`, counted against
+/// `capacity`.
+pub fn relay_within(
+    capacity: Arc<Capacity>,
+    listeners: Vec<TcpListener>,
+    targets: &[SocketAddr],
+) -> (SessionRelay, Vec<SocketAddr>) {
     let addrs = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
-    let relay = SessionRelay::new("test-session".into(), listeners);
+    let relay = SessionRelay::new("test-session".into(), listeners, capacity);
     relay.set_targets(targets.iter().map(ToString::to_string).collect());
     (relay, addrs)
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
+use super::net::RELAY_LIMITS;
 use scistream::server::{serve, ServerOptions};
 use tokio::sync::oneshot;
 
@@ -84,6 +85,7 @@ impl TestServer {
                         .map(tokio::net::TcpListener::from_std)
                         .transpose()?,
                     admin_identities: Vec::new(),
+                    relay_limits: RELAY_LIMITS,
                 };
                 serve(listener, server_options, async {
                     let _ = stopped.await;

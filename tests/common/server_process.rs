@@ -31,9 +31,28 @@ impl ServerProcess {
     /// Starts it and waits for its "Server started on ADDR" line (and reads the metrics address
     /// printed before it).
     pub fn start(auth: &OAuthServer, setup: ServerSetup<'_>) -> Self {
+        Self::launch(auth, setup, None)
+    }
+
+    /// Like [`start`](Self::start), with the process's open-file limit (soft and hard) set to
+    /// `fds`.
+    pub fn start_with_fd_limit(auth: &OAuthServer, setup: ServerSetup<'_>, fds: u32) -> Self {
+        Self::launch(auth, setup, Some(fds))
+    }
+
+    fn launch(auth: &OAuthServer, setup: ServerSetup<'_>, fd_limit: Option<u32>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("server.log");
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("scistream"));
+        let binary = assert_cmd::cargo::cargo_bin("scistream");
+        let mut cmd = match fd_limit {
+            // prlimit execs the server, so the child's pid stays the server's.
+            Some(fds) => {
+                let mut prlimit = Command::new("prlimit");
+                prlimit.arg(format!("--nofile={fds}")).arg(binary);
+                prlimit
+            }
+            None => Command::new(binary),
+        };
         cmd.args(["--config", dir.path().join("config.yaml").to_str().unwrap()])
             .args(["server", "--no-tls", "--port", "0"])
             .args(["--bind", setup.ip, "--listener-ip", setup.ip])
@@ -82,6 +101,13 @@ impl ServerProcess {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// How many fds the server process holds now.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .unwrap()
+            .count()
     }
 
     /// Whether it is still running (it should survive refused calls).
