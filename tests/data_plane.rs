@@ -36,7 +36,16 @@ fn a_producer_streams_64_mib_through_the_cons_to_prod_chain() {
     let cons_gw = TestServer::start(Options::default());
     let port = producer.port().to_string();
     let (uid, prod_listeners) = opened(&prod_gw.prod("1", &port, &["--json"]));
-    let cons_args = ["--json", "--num-conn", "1", &uid, &prod_listeners[0]];
+    let prod_s2cs = prod_gw.s2cs();
+    let cons_args = [
+        "--json",
+        "--num-conn",
+        "1",
+        "--prod-s2cs",
+        &prod_s2cs,
+        &uid,
+        &prod_listeners[0],
+    ];
     let (_, cons_listeners) = opened(&cons_gw.stdout_of("cons", &cons_args));
 
     let received = rt.block_on(async {
@@ -58,7 +67,7 @@ fn release_closes_live_connections_and_listeners() {
     let (target, _echo) = rt.block_on(serve(echo));
     let server = TestServer::start(Options::default());
     let port = target.port().to_string();
-    let (uid, listeners) = opened(&server.prod("1", &port, &["--json"]));
+    let (uid, listeners) = opened(&server.prod("1", &port, &["--json", "--plaintext-hop"]));
     let mut client = rt.block_on(async {
         let mut client = TcpStream::connect(&listeners[0]).await.unwrap();
         client.write_all(b"ping").await.unwrap();

@@ -2,16 +2,18 @@
 //!
 //! Public API used by the control server (keep it stable):
 //! [`SessionRelay::new`], [`SessionRelay::set_targets`], [`SessionRelay::stats`],
-//! [`SessionRelay::shutdown`], [`RelayStats`], and the server-wide [`Capacity`] every session
-//! shares.
+//! [`SessionRelay::set_hop`], [`SessionRelay::shutdown`], [`RelayStats`], and the server-wide
+//! [`Capacity`] every session shares.
 //!
 //! Layout: [`listener`] runs one accept loop per listener, [`connection`] relays one accepted
 //! connection, with the Linux [`splice`] engine or the portable [`copy`] engine behind the same
-//! signature; [`capacity`] bounds connections and pipes over all sessions.
+//! signature, and the gateway-to-gateway leg through the TLS of [`hop`]; [`capacity`] bounds
+//! connections and pipes over all sessions.
 
 mod capacity;
 mod connection;
 mod copy;
+mod hop;
 mod listener;
 #[cfg(target_os = "linux")]
 mod pipe;
@@ -29,6 +31,7 @@ use tokio::task::JoinSet;
 
 use capacity::Shedding;
 pub use capacity::{Capacity, Limits, Rejection};
+pub use hop::{Hop, HopCredential, HopIdentity, HopPin, CREDENTIAL_LEN};
 use listener::AcceptLoop;
 
 /// How long a target may take to accept a relayed connection before the client is dropped.
@@ -98,6 +101,7 @@ struct Session {
 struct Routes {
     targets: Vec<String>,
     connect_timeout: Duration,
+    hop: Hop,
 }
 
 impl Routes {
@@ -132,6 +136,7 @@ impl SessionRelay {
         let (routes, _) = watch::channel(Routes {
             targets: Vec::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            hop: Hop::Plain,
         });
         let (stop, _) = watch::channel(false);
         let mut accept_loops = JoinSet::new();
@@ -156,6 +161,11 @@ impl SessionRelay {
     /// The first call starts relaying; later calls retarget new connections only.
     pub fn set_targets(&self, targets: Vec<String>) {
         self.routes.send_modify(|routes| routes.targets = targets);
+    }
+
+    /// How connections accepted from now on cross the hop ([`Hop::Plain`] until then).
+    pub fn set_hop(&self, hop: Hop) {
+        self.routes.send_modify(|routes| routes.hop = hop);
     }
 
     /// Applies to connections accepted from now on ([`DEFAULT_CONNECT_TIMEOUT`] until then).

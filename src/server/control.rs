@@ -14,6 +14,7 @@ use super::sessions::{Caller, NewSession, Sessions};
 use crate::auth::Identity;
 use crate::endpoint;
 use crate::pb;
+use crate::relay::{HopCredential, HopPin, CREDENTIAL_LEN};
 use crate::session::Role;
 
 pub struct Control {
@@ -22,6 +23,18 @@ pub struct Control {
     pub metrics: Arc<Metrics>,
     /// The `sub`s that see and release every session.
     pub admins: HashSet<String>,
+}
+
+/// The pin of a credential as a client sent it, once both parts have the right length.
+fn hop_pin(credential: &pb::HopCredential) -> Result<Arc<HopPin>, Error> {
+    let parsed = HopCredential::from_parts(&credential.certificate_sha256, &credential.secret)
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "the hop credential is malformed: certificate_sha256 and secret must be \
+                 {CREDENTIAL_LEN} bytes each, as the PROD gateway's hop call returns them"
+            ))
+        })?;
+    HopPin::new(parsed).map_err(|e| Error::Hop(e.to_string()))
 }
 
 fn require_uid(uid: &str) -> Result<(), Error> {
@@ -140,19 +153,69 @@ impl Control {
         let peer = peer_of(request.extensions());
         let caller = self.caller(request.extensions());
         let u = request.into_inner();
+        self.retarget(&peer, &caller, &u.uid, &u.remote_listeners, None)
+    }
+
+    fn set_hop_targets(
+        &self,
+        request: Request<pb::HopUpdate>,
+    ) -> Result<Response<pb::Response>, Status> {
+        let peer = peer_of(request.extensions());
+        let caller = self.caller(request.extensions());
+        let u = request.into_inner();
+        let credential = u.credential.unwrap_or_default();
+        self.retarget(
+            &peer,
+            &caller,
+            &u.uid,
+            &u.remote_listeners,
+            Some(&credential),
+        )
+    }
+
+    /// An update; with a `credential`, one whose targets are reached over the encrypted hop.
+    fn retarget(
+        &self,
+        peer: &str,
+        caller: &Caller,
+        uid: &str,
+        remote_listeners: &[String],
+        credential: Option<&pb::HopCredential>,
+    ) -> Result<Response<pb::Response>, Status> {
         let updated = || {
-            require_uid(&u.uid)?;
-            let targets = endpoint::parse_list("remote_listeners", &u.remote_listeners)
+            require_uid(uid)?;
+            let targets = endpoint::parse_list("remote_listeners", remote_listeners)
                 .map_err(Error::InvalidArgument)?;
-            self.sessions.update(&u.uid, targets, &caller)
+            let pin = credential.map(hop_pin).transpose()?;
+            self.sessions.update(uid, targets, pin, caller)
         };
-        let (listeners, targets) = updated().map_err(|e| refused("update", &u.uid, &peer, e))?;
-        tracing::info!(event = "update", uid = %u.uid, listeners = %listeners.join(","),
-            targets = %targets.join(","), %peer, "relaying");
+        let (listeners, targets) = updated().map_err(|e| refused("update", uid, peer, e))?;
+        tracing::info!(event = "update", uid, listeners = %listeners.join(","),
+            targets = %targets.join(","), encrypted_hop = credential.is_some(), peer,
+            "relaying");
         Ok(Response::new(pb::Response {
             listeners,
             prod_listeners: targets,
         }))
+    }
+
+    fn arm_hop(&self, request: Request<pb::HopRequest>) -> Result<pb::HopCredential, Status> {
+        let peer = peer_of(request.extensions());
+        let caller = self.caller(request.extensions());
+        let r = request.into_inner();
+        let armed = || {
+            require_uid(&r.uid)?;
+            self.sessions.hop(&r.uid, r.plaintext, &caller)
+        };
+        let credential = armed().map_err(|e| refused("hop", &r.uid, &peer, e))?;
+        tracing::info!(event = "hop", uid = %r.uid, encrypted = credential.is_some(), %peer,
+            "hop set");
+        Ok(
+            credential.map_or_else(Default::default, |c| pb::HopCredential {
+                certificate_sha256: c.certificate_sha256.to_vec(),
+                secret: c.secret.expose().to_vec(),
+            }),
+        )
     }
 
     async fn close(&self, request: Request<pb::Release>) -> Result<Response<pb::Response>, Status> {
@@ -209,6 +272,20 @@ impl pb::control_server::Control for Control {
         request: Request<pb::Release>,
     ) -> Result<Response<pb::Response>, Status> {
         self.counted("release", self.close(request).await)
+    }
+
+    async fn hop(
+        &self,
+        request: Request<pb::HopRequest>,
+    ) -> Result<Response<pb::HopCredential>, Status> {
+        self.counted("hop", self.arm_hop(request).map(Response::new))
+    }
+
+    async fn update_hop(
+        &self,
+        request: Request<pb::HopUpdate>,
+    ) -> Result<Response<pb::Response>, Status> {
+        self.counted("update_hop", self.set_hop_targets(request))
     }
 
     async fn list(

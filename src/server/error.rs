@@ -34,6 +34,14 @@ pub enum Error {
         range: String,
         in_use: usize,
     },
+    #[error("session {uid:?} is a {role} session; this call is for {wanted} sessions")]
+    WrongRole {
+        uid: String,
+        role: &'static str,
+        wanted: &'static str,
+    },
+    #[error("could not set up the encrypted hop: {0}")]
+    Hop(String),
     #[error("could not bind data listener {addr}: {source}; check --listener-ip")]
     Bind {
         addr: SocketAddr,
@@ -48,11 +56,11 @@ impl From<Error> for Status {
             Error::DuplicateUid(_) => Code::AlreadyExists,
             Error::NotFound(_) | Error::HelloWithoutReq(_) => Code::NotFound,
             Error::NotOwner(_) => Code::PermissionDenied,
-            Error::HelloAlreadyReceived(_) => Code::FailedPrecondition,
+            Error::HelloAlreadyReceived(_) | Error::WrongRole { .. } => Code::FailedPrecondition,
             Error::HelloTimeout => Code::DeadlineExceeded,
             Error::ReleasedBeforeHello(_) => Code::Aborted,
             Error::PortsExhausted { .. } => Code::ResourceExhausted,
-            Error::Bind { .. } => Code::Internal,
+            Error::Bind { .. } | Error::Hop(_) => Code::Internal,
         };
         Status::new(code, err.to_string())
     }
