@@ -52,8 +52,9 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('--client-id', '--client-id', [CompletionResultType]::ParameterName, 'Globus client id of this server: the scope clients must log in to')
             [CompletionResult]::new('--client-secret', '--client-secret', [CompletionResultType]::ParameterName, 'Client secret of --client-id; it turns token checking on (without one, every call is accepted). Prefer --client-secret-file or the environment: arguments show in `ps`')
             [CompletionResult]::new('--client-secret-file', '--client-secret-file', [CompletionResultType]::ParameterName, 'Read the client secret from this file (surrounding whitespace ignored); wins over --client-secret')
-            [CompletionResult]::new('--auth-cache-secs', '--auth-cache-secs', [CompletionResultType]::ParameterName, 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late')
+            [CompletionResult]::new('--auth-cache-secs', '--auth-cache-secs', [CompletionResultType]::ParameterName, 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late. A rejected token is remembered for 10 s regardless')
             [CompletionResult]::new('--metrics', '--metrics', [CompletionResultType]::ParameterName, 'Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private address, e.g. 127.0.0.1:9100)')
+            [CompletionResult]::new('--admin-identity', '--admin-identity', [CompletionResultType]::ParameterName, 'An identity (the `sub` of its tokens) that sees and releases every session, not only its own; repeat for several. Adds to `admin_identities` in the config file')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'The most relayed connections open at once, over all sessions; past it, new ones are reset [default: what the open-file limit allows, printed at start]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
@@ -77,6 +78,7 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('prod', 'prod', [CompletionResultType]::ParameterValue, 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports')
             [CompletionResult]::new('cons', 'cons', [CompletionResultType]::ParameterValue, 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners')
+            [CompletionResult]::new('stream', 'stream', [CompletionResultType]::ParameterValue, 'Open a whole stream: the PROD session on one gateway, then the CONS session on another, relaying to it over the encrypted hop; prints the uid and the CONS listeners')
             [CompletionResult]::new('release', 'release', [CompletionResultType]::ParameterValue, 'Release a session: close its listeners and connections and free its ports')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show one session: its listeners and their targets, connections and bytes relayed')
@@ -94,8 +96,10 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
             [CompletionResult]::new('--no-tls', '--no-tls', [CompletionResultType]::ParameterName, 'Talk plaintext gRPC to a server started with --no-tls')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (uid, s2cs, role, listeners, targets) instead of text')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text')
             [CompletionResult]::new('--show-token', '--show-token', [CompletionResultType]::ParameterName, 'Show the whole access token in the header instead of its first characters')
+            [CompletionResult]::new('--plaintext-hop', '--plaintext-hop', [CompletionResultType]::ParameterName, 'Relay the gateway-to-gateway hop unencrypted and unauthenticated, as SciStream 1.2 does: anyone who reaches the PROD listeners reads the stream. Only on a network you trust')
+            [CompletionResult]::new('--require-encryption', '--require-encryption', [CompletionResultType]::ParameterName, 'Fail (exit 1, the session released) instead of falling back to a plaintext hop when a gateway lacks the encrypted hop')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
@@ -110,11 +114,43 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'Scope whose token to send [default: the one the config file maps this server to]')
             [CompletionResult]::new('--num-conn', '--num-conn', [CompletionResultType]::ParameterName, 'Number of listeners (parallel connections) the session opens')
             [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Requested rate, passed to the server as-is (recorded and logged; not enforced)')
+            [CompletionResult]::new('--prod-s2cs', '--prod-s2cs', [CompletionResultType]::ParameterName, 'The PROD session''s control server, asked for the session''s hop credential (required unless --plaintext-hop)')
+            [CompletionResult]::new('--prod-server-cert', '--prod-server-cert', [CompletionResultType]::ParameterName, 'Trust this certificate (PEM) for --prod-s2cs [default: as --server-cert]')
+            [CompletionResult]::new('--prod-scope', '--prod-scope', [CompletionResultType]::ParameterName, 'Scope whose token to send to --prod-s2cs [default: the one the config file maps it to]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
             [CompletionResult]::new('--no-tls', '--no-tls', [CompletionResultType]::ParameterName, 'Talk plaintext gRPC to a server started with --no-tls')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (uid, s2cs, role, listeners, targets) instead of text')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text')
             [CompletionResult]::new('--show-token', '--show-token', [CompletionResultType]::ParameterName, 'Show the whole access token in the header instead of its first characters')
+            [CompletionResult]::new('--plaintext-hop', '--plaintext-hop', [CompletionResultType]::ParameterName, 'Relay the gateway-to-gateway hop unencrypted and unauthenticated, as SciStream 1.2 does: anyone who reaches the PROD listeners reads the stream. Only on a network you trust')
+            [CompletionResult]::new('--require-encryption', '--require-encryption', [CompletionResultType]::ParameterName, 'Fail (exit 1, the session released) instead of falling back to a plaintext hop when a gateway lacks the encrypted hop')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'scistream;req;stream' {
+            [CompletionResult]::new('--prod-s2cs', '--prod-s2cs', [CompletionResultType]::ParameterName, 'The producer-side control server (S2CS)')
+            [CompletionResult]::new('--cons-s2cs', '--cons-s2cs', [CompletionResultType]::ParameterName, 'The consumer-side control server (S2CS)')
+            [CompletionResult]::new('--server-cert', '--server-cert', [CompletionResultType]::ParameterName, 'Trust this certificate (PEM) for both servers [default: the one a local server generated, else the system roots]')
+            [CompletionResult]::new('--prod-server-cert', '--prod-server-cert', [CompletionResultType]::ParameterName, 'Trust this certificate (PEM) for --prod-s2cs [default: as --server-cert]')
+            [CompletionResult]::new('--cons-server-cert', '--cons-server-cert', [CompletionResultType]::ParameterName, 'Trust this certificate (PEM) for --cons-s2cs [default: as --server-cert]')
+            [CompletionResult]::new('--prod-scope', '--prod-scope', [CompletionResultType]::ParameterName, 'Scope whose token to send to --prod-s2cs [default: the one the config file maps it to]')
+            [CompletionResult]::new('--cons-scope', '--cons-scope', [CompletionResultType]::ParameterName, 'Scope whose token to send to --cons-s2cs [default: the one the config file maps it to]')
+            [CompletionResult]::new('--num-conn', '--num-conn', [CompletionResultType]::ParameterName, 'Number of listeners (parallel connections) the session opens')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Requested rate, passed to the server as-is (recorded and logged; not enforced)')
+            [CompletionResult]::new('--remote-ip', '--remote-ip', [CompletionResultType]::ParameterName, 'Address of the producer application (sent in the PROD session''s hello)')
+            [CompletionResult]::new('--receiver-ports', '--receiver-ports', [CompletionResultType]::ParameterName, 'The producer application''s ports')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('--no-tls', '--no-tls', [CompletionResultType]::ParameterName, 'Talk plaintext gRPC to both servers (started with --no-tls)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text')
+            [CompletionResult]::new('--show-token', '--show-token', [CompletionResultType]::ParameterName, 'Show the whole access token in the header instead of its first characters')
+            [CompletionResult]::new('--plaintext-hop', '--plaintext-hop', [CompletionResultType]::ParameterName, 'Relay the gateway-to-gateway hop unencrypted and unauthenticated, as SciStream 1.2 does: anyone who reaches the PROD listeners reads the stream. Only on a network you trust')
+            [CompletionResult]::new('--require-encryption', '--require-encryption', [CompletionResultType]::ParameterName, 'Fail (exit 1, the session released) instead of falling back to a plaintext hop when a gateway lacks the encrypted hop')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
@@ -174,6 +210,7 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
         'scistream;req;help' {
             [CompletionResult]::new('prod', 'prod', [CompletionResultType]::ParameterValue, 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports')
             [CompletionResult]::new('cons', 'cons', [CompletionResultType]::ParameterValue, 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners')
+            [CompletionResult]::new('stream', 'stream', [CompletionResultType]::ParameterValue, 'Open a whole stream: the PROD session on one gateway, then the CONS session on another, relaying to it over the encrypted hop; prints the uid and the CONS listeners')
             [CompletionResult]::new('release', 'release', [CompletionResultType]::ParameterValue, 'Release a session: close its listeners and connections and free its ports')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show one session: its listeners and their targets, connections and bytes relayed')
@@ -184,6 +221,9 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             break
         }
         'scistream;req;help;cons' {
+            break
+        }
+        'scistream;req;help;stream' {
             break
         }
         'scistream;req;help;release' {
@@ -265,6 +305,7 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
         'scistream;help;req' {
             [CompletionResult]::new('prod', 'prod', [CompletionResultType]::ParameterValue, 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports')
             [CompletionResult]::new('cons', 'cons', [CompletionResultType]::ParameterValue, 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners')
+            [CompletionResult]::new('stream', 'stream', [CompletionResultType]::ParameterValue, 'Open a whole stream: the PROD session on one gateway, then the CONS session on another, relaying to it over the encrypted hop; prints the uid and the CONS listeners')
             [CompletionResult]::new('release', 'release', [CompletionResultType]::ParameterValue, 'Release a session: close its listeners and connections and free its ports')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show one session: its listeners and their targets, connections and bytes relayed')
@@ -274,6 +315,9 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             break
         }
         'scistream;help;req;cons' {
+            break
+        }
+        'scistream;help;req;stream' {
             break
         }
         'scistream;help;req;release' {

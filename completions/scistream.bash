@@ -73,6 +73,9 @@ _scistream() {
             scistream__subcmd__help__subcmd__req,status)
                 cmd="scistream__subcmd__help__subcmd__req__subcmd__status"
                 ;;
+            scistream__subcmd__help__subcmd__req,stream)
+                cmd="scistream__subcmd__help__subcmd__req__subcmd__stream"
+                ;;
             scistream__subcmd__req,cons)
                 cmd="scistream__subcmd__req__subcmd__cons"
                 ;;
@@ -91,6 +94,9 @@ _scistream() {
             scistream__subcmd__req,status)
                 cmd="scistream__subcmd__req__subcmd__status"
                 ;;
+            scistream__subcmd__req,stream)
+                cmd="scistream__subcmd__req__subcmd__stream"
+                ;;
             scistream__subcmd__req__subcmd__help,cons)
                 cmd="scistream__subcmd__req__subcmd__help__subcmd__cons"
                 ;;
@@ -108,6 +114,9 @@ _scistream() {
                 ;;
             scistream__subcmd__req__subcmd__help,status)
                 cmd="scistream__subcmd__req__subcmd__help__subcmd__status"
+                ;;
+            scistream__subcmd__req__subcmd__help,stream)
+                cmd="scistream__subcmd__req__subcmd__help__subcmd__stream"
                 ;;
             *)
                 ;;
@@ -274,7 +283,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__help__subcmd__req)
-            opts="prod cons release list status"
+            opts="prod cons stream release list status"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -344,6 +353,20 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__help__subcmd__req__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__help__subcmd__req__subcmd__stream)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -428,7 +451,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req)
-            opts="-v -q -h --config --verbose --quiet --log-format --help prod cons release list status help"
+            opts="-v -q -h --config --verbose --quiet --log-format --help prod cons stream release list status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -450,7 +473,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__cons)
-            opts="-v -q -h --s2cs --server-cert --no-tls --scope --num-conn --rate --json --show-token --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --num-conn --rate --json --show-token --prod-s2cs --prod-server-cert --prod-scope --plaintext-hop --require-encryption --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -476,6 +499,18 @@ _scistream() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --prod-s2cs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prod-server-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prod-scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -492,7 +527,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__help)
-            opts="prod cons release list status help"
+            opts="prod cons stream release list status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -589,6 +624,20 @@ _scistream() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        scistream__subcmd__req__subcmd__help__subcmd__stream)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         scistream__subcmd__req__subcmd__list)
             opts="-v -q -h --s2cs --server-cert --no-tls --scope --json --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -624,7 +673,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__prod)
-            opts="-v -q -h --s2cs --server-cert --no-tls --scope --num-conn --rate --json --show-token --remote-ip --receiver-ports --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --num-conn --rate --json --show-token --remote-ip --receiver-ports --plaintext-hop --require-encryption --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -741,8 +790,74 @@ _scistream() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        scistream__subcmd__req__subcmd__stream)
+            opts="-v -q -h --prod-s2cs --cons-s2cs --server-cert --prod-server-cert --cons-server-cert --no-tls --prod-scope --cons-scope --num-conn --rate --json --show-token --remote-ip --receiver-ports --plaintext-hop --require-encryption --config --verbose --quiet --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --prod-s2cs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cons-s2cs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prod-server-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cons-server-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prod-scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cons-scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --num-conn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote-ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --receiver-ports)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         scistream__subcmd__server)
-            opts="-v -q -h --port --bind --listener-ip --port-range --hello-timeout --max-conn --tls-cert --tls-key --no-tls --client-id --client-secret --client-secret-file --auth-cache-secs --metrics --max-connections --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --port --bind --listener-ip --port-range --hello-timeout --max-conn --tls-cert --tls-key --no-tls --client-id --client-secret --client-secret-file --auth-cache-secs --metrics --admin-identity --max-connections --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -797,6 +912,10 @@ _scistream() {
                     return 0
                     ;;
                 --metrics)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-identity)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

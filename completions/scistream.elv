@@ -48,8 +48,9 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --client-id 'Globus client id of this server: the scope clients must log in to'
             cand --client-secret 'Client secret of --client-id; it turns token checking on (without one, every call is accepted). Prefer --client-secret-file or the environment: arguments show in `ps`'
             cand --client-secret-file 'Read the client secret from this file (surrounding whitespace ignored); wins over --client-secret'
-            cand --auth-cache-secs 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late'
+            cand --auth-cache-secs 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late. A rejected token is remembered for 10 s regardless'
             cand --metrics 'Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private address, e.g. 127.0.0.1:9100)'
+            cand --admin-identity 'An identity (the `sub` of its tokens) that sees and releases every session, not only its own; repeat for several. Adds to `admin_identities` in the config file'
             cand --max-connections 'The most relayed connections open at once, over all sessions; past it, new ones are reset [default: what the open-file limit allows, printed at start]'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
@@ -72,6 +73,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand prod 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports'
             cand cons 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners'
+            cand stream 'Open a whole stream: the PROD session on one gateway, then the CONS session on another, relaying to it over the encrypted hop; prints the uid and the CONS listeners'
             cand release 'Release a session: close its listeners and connections and free its ports'
             cand list 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
             cand status 'Show one session: its listeners and their targets, connections and bytes relayed'
@@ -88,8 +90,10 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
-            cand --json 'Print one JSON object (uid, s2cs, role, listeners, targets) instead of text'
+            cand --json 'Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text'
             cand --show-token 'Show the whole access token in the header instead of its first characters'
+            cand --plaintext-hop 'Relay the gateway-to-gateway hop unencrypted and unauthenticated, as SciStream 1.2 does: anyone who reaches the PROD listeners reads the stream. Only on a network you trust'
+            cand --require-encryption 'Fail (exit 1, the session released) instead of falling back to a plaintext hop when a gateway lacks the encrypted hop'
             cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
             cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
             cand -q 'Only errors on stderr'
@@ -103,11 +107,42 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
             cand --num-conn 'Number of listeners (parallel connections) the session opens'
             cand --rate 'Requested rate, passed to the server as-is (recorded and logged; not enforced)'
+            cand --prod-s2cs 'The PROD session''s control server, asked for the session''s hop credential (required unless --plaintext-hop)'
+            cand --prod-server-cert 'Trust this certificate (PEM) for --prod-s2cs [default: as --server-cert]'
+            cand --prod-scope 'Scope whose token to send to --prod-s2cs [default: the one the config file maps it to]'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
-            cand --json 'Print one JSON object (uid, s2cs, role, listeners, targets) instead of text'
+            cand --json 'Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text'
             cand --show-token 'Show the whole access token in the header instead of its first characters'
+            cand --plaintext-hop 'Relay the gateway-to-gateway hop unencrypted and unauthenticated, as SciStream 1.2 does: anyone who reaches the PROD listeners reads the stream. Only on a network you trust'
+            cand --require-encryption 'Fail (exit 1, the session released) instead of falling back to a plaintext hop when a gateway lacks the encrypted hop'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;req;stream'= {
+            cand --prod-s2cs 'The producer-side control server (S2CS)'
+            cand --cons-s2cs 'The consumer-side control server (S2CS)'
+            cand --server-cert 'Trust this certificate (PEM) for both servers [default: the one a local server generated, else the system roots]'
+            cand --prod-server-cert 'Trust this certificate (PEM) for --prod-s2cs [default: as --server-cert]'
+            cand --cons-server-cert 'Trust this certificate (PEM) for --cons-s2cs [default: as --server-cert]'
+            cand --prod-scope 'Scope whose token to send to --prod-s2cs [default: the one the config file maps it to]'
+            cand --cons-scope 'Scope whose token to send to --cons-s2cs [default: the one the config file maps it to]'
+            cand --num-conn 'Number of listeners (parallel connections) the session opens'
+            cand --rate 'Requested rate, passed to the server as-is (recorded and logged; not enforced)'
+            cand --remote-ip 'Address of the producer application (sent in the PROD session''s hello)'
+            cand --receiver-ports 'The producer application''s ports'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --no-tls 'Talk plaintext gRPC to both servers (started with --no-tls)'
+            cand --json 'Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text'
+            cand --show-token 'Show the whole access token in the header instead of its first characters'
+            cand --plaintext-hop 'Relay the gateway-to-gateway hop unencrypted and unauthenticated, as SciStream 1.2 does: anyone who reaches the PROD listeners reads the stream. Only on a network you trust'
+            cand --require-encryption 'Fail (exit 1, the session released) instead of falling back to a plaintext hop when a gateway lacks the encrypted hop'
             cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
             cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
             cand -q 'Only errors on stderr'
@@ -163,6 +198,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
         &'scistream;req;help'= {
             cand prod 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports'
             cand cons 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners'
+            cand stream 'Open a whole stream: the PROD session on one gateway, then the CONS session on another, relaying to it over the encrypted hop; prints the uid and the CONS listeners'
             cand release 'Release a session: close its listeners and connections and free its ports'
             cand list 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
             cand status 'Show one session: its listeners and their targets, connections and bytes relayed'
@@ -171,6 +207,8 @@ set edit:completion:arg-completer[scistream] = {|@words|
         &'scistream;req;help;prod'= {
         }
         &'scistream;req;help;cons'= {
+        }
+        &'scistream;req;help;stream'= {
         }
         &'scistream;req;help;release'= {
         }
@@ -241,6 +279,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
         &'scistream;help;req'= {
             cand prod 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports'
             cand cons 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners'
+            cand stream 'Open a whole stream: the PROD session on one gateway, then the CONS session on another, relaying to it over the encrypted hop; prints the uid and the CONS listeners'
             cand release 'Release a session: close its listeners and connections and free its ports'
             cand list 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
             cand status 'Show one session: its listeners and their targets, connections and bytes relayed'
@@ -248,6 +287,8 @@ set edit:completion:arg-completer[scistream] = {|@words|
         &'scistream;help;req;prod'= {
         }
         &'scistream;help;req;cons'= {
+        }
+        &'scistream;help;req;stream'= {
         }
         &'scistream;help;req;release'= {
         }
