@@ -255,7 +255,10 @@ fn strangers_get_nothing_from_a_prod_listener_and_are_counted() {
         (plain, read_what_comes(&mut tls).await, plain_peer, tls_peer)
     });
     // At most a TLS alert record (content type 21) saying why: nothing of the producer's.
-    assert!(plain.is_empty() || plain[0] == 21, "plain client got {plain:?}");
+    assert!(
+        plain.is_empty() || plain[0] == 21,
+        "plain client got {plain:?}"
+    );
     assert!(!plain.windows(8).any(|w| w == b"producer"), "{plain:?}");
     assert_eq!(tls, b"", "a TLS client without the secret received data");
 

@@ -107,7 +107,8 @@ impl Route<'_> {
     ) -> Option<(super::Traffic, io::Result<()>)> {
         let mut server = self.open_target().await?;
         let (uid, target) = (&self.session.uid, self.target);
-        let mut tls = match hop::dial(&mut server.stream, pin, target).await {
+        let dialled = hop::dial(&mut server.stream, pin, target, self.connect_timeout);
+        let mut tls = match dialled.await {
             Ok(tls) => tls,
             Err(e) => {
                 tracing::warn!(%uid, %target, "could not open the encrypted hop: {e}");

@@ -81,10 +81,12 @@ impl HopIdentity {
             certificate_sha256: Sha256::digest(&cert).into(),
             secret: HopSecret(rand::random()),
         };
-        let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        let mut config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_no_client_auth()
             .with_single_cert(vec![cert], key)?;
+        // Each connection proves the secret anew; tickets for resumption would only cost bytes.
+        config.send_tls13_tickets = 0;
         Ok(Arc::new(HopIdentity {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             credential,
@@ -109,11 +111,12 @@ impl HopPin {
             sha256: credential.certificate_sha256,
             algorithms: provider.signature_verification_algorithms,
         };
-        let config = ClientConfig::builder_with_provider(Arc::new(provider))
+        let mut config = ClientConfig::builder_with_provider(Arc::new(provider))
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
+        config.resumption = rustls::client::Resumption::disabled();
         Ok(Arc::new(HopPin {
             connector: TlsConnector::from(Arc::new(config)),
             secret: credential.secret,
@@ -180,16 +183,28 @@ pub(super) async fn admit<'a>(
         .unwrap_or(Err(Refusal::TimedOut(timeout)))
 }
 
-/// Runs the TLS handshake as the CONS side against `target` and proves the secret.
+/// Runs the TLS handshake as the CONS side against `target` and proves the secret, within
+/// `timeout` (a target that is no TLS server may never answer).
 pub(super) async fn dial<'a>(
     server: &'a mut TcpStream,
     pin: &HopPin,
     target: &str,
+    timeout: Duration,
 ) -> io::Result<client::TlsStream<&'a mut TcpStream>> {
-    let mut tls = pin.connector.connect(server_name(target)?, server).await?;
-    tls.write_all(pin.secret.expose()).await?;
-    tls.flush().await?;
-    Ok(tls)
+    let proven = async {
+        let mut tls = pin.connector.connect(server_name(target)?, server).await?;
+        tls.write_all(pin.secret.expose()).await?;
+        tls.flush().await?;
+        Ok(tls)
+    };
+    tokio::time::timeout(timeout, proven)
+        .await
+        .unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no TLS handshake within {timeout:?}"),
+            ))
+        })
 }
 
 /// The name the handshake carries; the pin, not the name, decides whom to trust.
@@ -279,7 +294,7 @@ mod tests {
         let pin = HopPin::new(credential).unwrap();
         let dialled = async {
             // The PROD side may reset first: only its verdict matters here.
-            let _ = dial(&mut cons, &pin, "127.0.0.1:1").await;
+            let _ = dial(&mut cons, &pin, "127.0.0.1:1", Duration::from_secs(10)).await;
         };
         let admitted = admit(&mut prod, identity, Duration::from_secs(10));
         let ((), admitted) = tokio::join!(dialled, admitted);
