@@ -64,6 +64,10 @@ async def attempt(port, timeout):
     return verdict, connection, time.monotonic() - started
 
 
+def progress(name, what):
+    print(f"{time.strftime('%T')} {name}: {what}", file=sys.stderr, flush=True)
+
+
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -107,11 +111,13 @@ async def load(name, port, pid, connections, probes):
             break
         opened_at = time.monotonic()
     open_secs = (opened_at or time.monotonic()) - started
+    progress(name, f"{len(held)} connections relay; measuring")
     fds_peak, rss_peak = fd_count(pid), rss_mib(pid)
     n_pipes, pipe_bytes, waiting = pipes(pid)
     checks = await asyncio.gather(*(round_trip(r, w, OPEN_TIMEOUT) for r, w in held),
                                   return_exceptions=True)
     still = sum(1 for ok in checks if ok is True)
+    progress(name, f"{still} still relay; probing beyond capacity")
     results = await asyncio.gather(*(attempt(port, PROBE_TIMEOUT) for _ in range(probes)))
     verdicts = {}
     for verdict, connection, secs in results:
@@ -126,6 +132,7 @@ async def load(name, port, pid, connections, probes):
         f"{waiting / 1024:.0f}", beyond]))
     for _, writer in held:
         writer.close()
+    progress(name, "done")
 
 
 def main():

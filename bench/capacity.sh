@@ -35,7 +35,7 @@ trap cleanup EXIT INT TERM
 
 install_missing_tools() {
     local missing=()
-    for tool in haproxy jq python3 prlimit; do
+    for tool in haproxy jq python3 prlimit socat curl; do
         command -v "$tool" >/dev/null || missing+=("$tool")
     done
     if ((${#missing[@]})); then
@@ -72,6 +72,7 @@ start_relays() {
     cat >"$WORK/haproxy.cfg" <<CFG
 global
     tune.pipesize 1048576
+    stats socket $WORK/haproxy.sock
 defaults
     mode tcp
     timeout connect 5s
@@ -101,11 +102,11 @@ open_scistream_session() {
 # The connection limits each relay chose for itself from the fd limit.
 limits() {
     local scistream haproxy
-    scistream=$(curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null |
-        awk '$1 == "scistream_connections_limit" { print $2 }' || true)
-    [[ -n "$scistream" ]] || scistream=$(sed -n 's/^Relaying at most \([0-9]*\).*/\1/p' "$WORK/scistream.log")
-    haproxy=$(sed -n 's/.*maxconn=\([0-9]*\).*/\1/p' "$WORK/haproxy.log" | head -1)
-    echo "scistream=${scistream:-?} haproxy=${haproxy:-derived (not logged)}"
+    scistream=$(curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" |
+        awk '$1 == "scistream_connections_limit" { print $2 }')
+    haproxy=$(echo "show info" | socat - "UNIX-CONNECT:$WORK/haproxy.sock" |
+        awk -F': ' '$1 == "Maxconn" || $1 == "Maxpipes" { printf "%s%s %s", sep, $1, $2; sep = ", " }')
+    echo "scistream: $scistream connections; haproxy: $haproxy"
 }
 
 report() {

@@ -3,6 +3,9 @@
 
 mod common;
 
+use std::io::ErrorKind;
+use std::time::Duration;
+
 use common::net::{accept_one, echo, random_payload, serve, sha256};
 use common::server::{is_bound, Options, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -61,14 +64,12 @@ fn a_producer_streams_64_mib_through_the_cons_to_prod_chain() {
     prod_gw.req("release", &[&uid]).assert().success();
 }
 
-#[test]
-fn release_closes_live_connections_and_listeners() {
-    let rt = Runtime::new().unwrap();
+/// A live connection through a fresh PROD session to an echo target, proven by a round trip.
+fn live_connection(rt: &Runtime, server: &TestServer) -> (String, Vec<String>, TcpStream) {
     let (target, _echo) = rt.block_on(serve(echo));
-    let server = TestServer::start(Options::default());
     let port = target.port().to_string();
     let (uid, listeners) = opened(&server.prod("1", &port, &["--json", "--plaintext-hop"]));
-    let mut client = rt.block_on(async {
+    let client = rt.block_on(async {
         let mut client = TcpStream::connect(&listeners[0]).await.unwrap();
         client.write_all(b"ping").await.unwrap();
         let mut pong = [0; 4];
@@ -76,19 +77,37 @@ fn release_closes_live_connections_and_listeners() {
         assert_eq!(&pong, b"ping", "relayed to the echo target");
         client
     });
-    server.req("release", &[&uid]).assert().success();
+    (uid, listeners, client)
+}
+
+/// A cut stream must not look complete: the client reads a reset, not a clean EOF.
+fn assert_reset(rt: &Runtime, client: &mut TcpStream) {
     let after = rt.block_on(async {
         let mut rest = Vec::new();
-        tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            client.read_to_end(&mut rest),
-        )
-        .await
+        tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut rest)).await
     });
-    let closed = matches!(after, Ok(Ok(0)) | Ok(Err(_)));
-    assert!(closed, "connection still open after release: {after:?}");
+    let reset = matches!(&after, Ok(Err(e)) if e.kind() == ErrorKind::ConnectionReset);
+    assert!(reset, "expected a reset, got {after:?}");
+}
+
+#[test]
+fn release_resets_live_connections_and_closes_listeners() {
+    let rt = Runtime::new().unwrap();
+    let server = TestServer::start(Options::default());
+    let (uid, listeners, mut client) = live_connection(&rt, &server);
+    server.req("release", &[&uid]).assert().success();
+    assert_reset(&rt, &mut client);
     assert!(
         !is_bound(&listeners[0]),
         "listener still bound after release"
     );
+}
+
+#[test]
+fn server_shutdown_resets_live_connections() {
+    let rt = Runtime::new().unwrap();
+    let server = TestServer::start(Options::default());
+    let (_, _, mut client) = live_connection(&rt, &server);
+    drop(server);
+    assert_reset(&rt, &mut client);
 }

@@ -6,9 +6,9 @@
 //! [`Capacity`] every session shares.
 //!
 //! Layout: [`listener`] runs one accept loop per listener, [`connection`] relays one accepted
-//! connection, with the Linux [`splice`] engine or the portable [`copy`] engine behind the same
-//! signature, and the gateway-to-gateway leg through the TLS of [`hop`]; [`capacity`] bounds
-//! connections and pipes over all sessions.
+//! connection, with the Linux [`splice`] engine (its pipes lent by a [`pipe`] pool) or the
+//! portable [`copy`] engine behind the same contract, and the gateway-to-gateway leg through the
+//! TLS of [`hop`]; [`capacity`] bounds connections and pipes over all sessions.
 
 mod capacity;
 mod connection;
