@@ -74,8 +74,9 @@ machine_ticks() {
     awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
 }
 
-# Two stunnel processes, TLS 1.3 only (default suites: AES-256-GCM, as rustls picks): the client
-# side takes plain TCP and opens TLS to the server side, which relays to iperf3.
+# Two stunnel processes, TLS 1.3 only with the suite the hop negotiates (AES-128-GCM), so that
+# both pay for the same cipher: the client side takes plain TCP and opens TLS to the server
+# side, which relays to iperf3.
 start_stunnel() {
     local stunnel
     stunnel=$(command -v stunnel4 || command -v stunnel)
@@ -90,6 +91,7 @@ connect = 127.0.0.1:$IPERF_PORT
 cert = $WORK/stunnel.crt
 key = $WORK/stunnel.key
 sslVersionMin = TLSv1.3
+ciphersuites = TLS_AES_128_GCM_SHA256
 EOF
     cat >"$WORK/stunnel-client.conf" <<EOF
 foreground = yes
@@ -101,6 +103,7 @@ connect = 127.0.0.1:$STUNNEL_HOP
 CAfile = $WORK/stunnel.crt
 verifyPeer = yes
 sslVersionMin = TLSv1.3
+ciphersuites = TLS_AES_128_GCM_SHA256
 EOF
     start stunnel_server "$stunnel" "$WORK/stunnel-server.conf"
     start stunnel_client "$stunnel" "$WORK/stunnel-client.conf"
