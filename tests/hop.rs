@@ -563,32 +563,31 @@ fn req_stream_json_names_the_session_and_its_cons_listeners() {
     assert_eq!(json["hop"], "encrypted");
 }
 
-/// Releasing the PROD half cuts a live encrypted stream: the consumer sees a reset, not an end.
-#[test]
-fn release_resets_a_live_encrypted_connection() {
-    let rt = Runtime::new().unwrap();
+/// A consumer reading an endless producer through an encrypted chain; returns the uid.
+fn live_encrypted_stream(
+    rt: &Runtime,
+    prod_gw: &TestServer,
+    cons_gw: &TestServer,
+) -> (String, TcpStream) {
     let (producer, _producer) = rt.block_on(serve(|mut stream: TcpStream| async move {
         let chunk = vec![7u8; 64 * 1024];
         while stream.write_all(&chunk).await.is_ok() {}
     }));
-    let prod_gw = TestServer::start(Options::default());
-    let cons_gw = TestServer::start(Options::default());
     let port = producer.port().to_string();
-    let out = req_stream(
-        &prod_gw,
-        &stream_args(&prod_gw.s2cs(), &cons_gw.s2cs(), &port),
-    )
-    .assert()
-    .success();
+    let args = stream_args(&prod_gw.s2cs(), &cons_gw.s2cs(), &port);
+    let out = req_stream(prod_gw, &args).assert().success();
     let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    let uid = json["uid"].as_str().unwrap();
-    let mut consumer = rt.block_on(async {
+    let consumer = rt.block_on(async {
         let mut consumer = TcpStream::connect(first_listener(&json)).await.unwrap();
         let mut first = [0u8; 1024];
         consumer.read_exact(&mut first).await.unwrap();
         consumer
     });
-    prod_gw.req("release", &[uid]).assert().success();
+    (json["uid"].as_str().unwrap().to_owned(), consumer)
+}
+
+/// Reads until the stream ends: it must end with a reset, not like a complete stream.
+fn assert_reset(rt: &Runtime, consumer: &mut TcpStream) {
     let ended = rt.block_on(async {
         let mut sink = vec![0u8; 1 << 20];
         loop {
@@ -601,6 +600,26 @@ fn release_resets_a_live_encrypted_connection() {
     });
     let reset = ended.expect_err("the cut stream ended like a complete one");
     assert_eq!(reset.kind(), std::io::ErrorKind::ConnectionReset);
+}
+
+#[test]
+fn release_resets_a_live_encrypted_connection() {
+    let rt = Runtime::new().unwrap();
+    let prod_gw = TestServer::start(Options::default());
+    let cons_gw = TestServer::start(Options::default());
+    let (uid, mut consumer) = live_encrypted_stream(&rt, &prod_gw, &cons_gw);
+    prod_gw.req("release", &[&uid]).assert().success();
+    assert_reset(&rt, &mut consumer);
+}
+
+#[test]
+fn prod_gateway_shutdown_resets_a_live_encrypted_connection() {
+    let rt = Runtime::new().unwrap();
+    let prod_gw = TestServer::start(Options::default());
+    let cons_gw = TestServer::start(Options::default());
+    let (_, mut consumer) = live_encrypted_stream(&rt, &prod_gw, &cons_gw);
+    drop(prod_gw);
+    assert_reset(&rt, &mut consumer);
 }
 
 /// What `hop` hands out is the SHA-256 of the certificate the PROD listener shows.
