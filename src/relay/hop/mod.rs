@@ -22,13 +22,13 @@ use tokio::net::TcpStream;
 use tokio_rustls::{client, server, TlsAcceptor, TlsConnector};
 
 use super::{copy, Counters, Traffic};
-use stream::{socket, HopStream, Socket};
+use stream::HopStream;
 
 mod stream;
 
 /// The PROD side of an admitted hop connection, and the CONS side of a dialled one.
-pub(super) type Admitted<'a> = HopStream<server::TlsStream<Socket<'a>>>;
-pub(super) type Dialled<'a> = HopStream<client::TlsStream<Socket<'a>>>;
+pub(super) type Admitted<'a> = HopStream<server::TlsStream<&'a mut TcpStream>>;
+pub(super) type Dialled<'a> = HopStream<client::TlsStream<&'a mut TcpStream>>;
 
 /// Bytes of a secret and of a certificate fingerprint.
 pub const CREDENTIAL_LEN: usize = 32;
@@ -187,7 +187,7 @@ pub(super) async fn admit<'a>(
     let proven = async {
         let mut tls = identity
             .acceptor
-            .accept(socket(client, BUFFER))
+            .accept(client)
             .await
             .map_err(Refusal::Handshake)?;
         let mut sent = [0u8; CREDENTIAL_LEN];
@@ -212,7 +212,7 @@ pub(super) async fn dial<'a>(
 ) -> io::Result<Dialled<'a>> {
     let proven = async {
         let name = server_name(target)?;
-        let mut tls = pin.connector.connect(name, socket(server, BUFFER)).await?;
+        let mut tls = pin.connector.connect(name, server).await?;
         tls.write_all(pin.secret.expose()).await?;
         tls.flush().await?;
         Ok(HopStream::new(tls))
