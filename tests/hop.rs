@@ -655,3 +655,43 @@ fn the_published_fingerprint_is_the_listeners_certificate() {
     assert_eq!(published.certificate_sha256, shown);
     assert_eq!(published.secret.len(), 32);
 }
+
+/// The secret reaches the owner's client and the CONS gateway only: not `req status`, not
+/// `req list`, not the gateways' logs.
+#[test]
+fn the_hop_secret_shows_in_no_status_list_or_log() {
+    let rt = Runtime::new().unwrap();
+    let gateways = Gateways::start();
+    let (producer, _producer) = rt.block_on(serve(|_: TcpStream| async {}));
+    let opened = gateways.stream(producer.port());
+    let uid = opened["uid"].as_str().unwrap().to_owned();
+    let secret = rt.block_on(async {
+        let mut prod = ControlClient::connect(format!("http://{}", gateways.prod.addr))
+            .await
+            .unwrap();
+        let request = pb::HopRequest {
+            uid: uid.clone(),
+            plaintext: false,
+        };
+        prod.hop(request).await.unwrap().into_inner().secret
+    });
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let decimal = format!("{secret:?}");
+    let base64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &secret);
+    for server in [&gateways.prod, &gateways.cons] {
+        let status = gateways.status(server, &uid).to_string();
+        let args = ["req", "list", "--no-tls", "--s2cs", &server.addr, "--json"];
+        let out = gateways
+            .user
+            .cmd(&args)
+            .timeout(TEST_LIMIT)
+            .assert()
+            .success();
+        let list = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        for text in [status, list, server.log()] {
+            for form in [&hex, &decimal[1..decimal.len() - 1], &base64] {
+                assert!(!text.contains(form), "the secret shows in:\n{text}");
+            }
+        }
+    }
+}
