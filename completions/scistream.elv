@@ -30,12 +30,10 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --version 'Print version'
             cand server 'Run the control server (S2CS) and its data plane on a gateway node'
             cand req 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
-            cand app 'App controller: send a session''s hello; test a session end to end (send, recv)'
             cand login 'Log in to a scope with Globus Auth and store its tokens'
             cand logout 'Revoke and forget the stored tokens'
             cand check-auth 'Show the stored access tokens'
             cand completions 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
-            cand install-links 'Create the symlinks s2cs, s2uc and appctrl, which speak upstream''s command lines'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'scistream;server'= {
@@ -53,11 +51,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --auth-cache-secs 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late. A rejected token is remembered for 10 s regardless'
             cand --metrics 'Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private address, e.g. 127.0.0.1:9100)'
             cand --admin-identity 'An identity (the `sub` of its tokens) that sees and releases every session, not only its own; repeat for several. Adds to `admin_identities` in the config file'
-            cand --allow-targets 'Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the server itself is never a target'
             cand --max-connections 'The most relayed connections open at once, over all sessions; past it, new ones are reset [default: what the open-file limit allows, printed at start]'
-            cand --max-control-connections 'The most control connections open at once; more are closed as soon as they connect'
-            cand --max-control-connections-per-ip 'The most control connections open at once from one client IP address'
-            cand --control-idle-timeout 'Seconds a control connection may stay open with no call in progress (a req waiting for its hello is in progress)'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Serve plaintext gRPC: tokens would cross the network in the clear'
@@ -79,6 +73,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand prod 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports'
             cand cons 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners'
+            cand stream 'Open a whole stream: the PROD session on one gateway, then the CONS session on another, relaying to it over the encrypted hop; prints the uid and the CONS listeners'
             cand release 'Release a session: close its listeners and connections and free its ports'
             cand list 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
             cand status 'Show one session: its listeners and their targets, connections and bytes relayed'
@@ -88,17 +83,17 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --s2cs 'Control server (S2CS) address'
             cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
             cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
-            cand --timeout 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server''s default hello timeout, 180, plus a margin), 30 for the others]'
             cand --num-conn 'Number of listeners (parallel connections) the session opens'
             cand --rate 'Requested rate, passed to the server as-is (recorded and logged; not enforced)'
             cand --remote-ip 'Address of the producer application (sent in the hello with --receiver-ports)'
             cand --receiver-ports 'The producer application''s ports: this command then sends the hello itself; without them it waits for an app controller''s hello'
-            cand --uid 'Session uid to use instead of a fresh one: one an app controller was already given'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
-            cand --json 'Print one JSON object (uid, s2cs, role, listeners, targets) instead of text'
+            cand --json 'Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text'
             cand --show-token 'Show the whole access token in the header instead of its first characters'
+            cand --plaintext-hop 'Relay the gateway-to-gateway hop unencrypted and unauthenticated, as SciStream 1.2 does: anyone who reaches the PROD listeners reads the stream. Only on a network you trust'
+            cand --require-encryption 'Fail (exit 1, the session released) instead of falling back to a plaintext hop when a gateway lacks the encrypted hop'
             cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
             cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
             cand -q 'Only errors on stderr'
@@ -110,14 +105,44 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --s2cs 'Control server (S2CS) address'
             cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
             cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
-            cand --timeout 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server''s default hello timeout, 180, plus a margin), 30 for the others]'
             cand --num-conn 'Number of listeners (parallel connections) the session opens'
             cand --rate 'Requested rate, passed to the server as-is (recorded and logged; not enforced)'
+            cand --prod-s2cs 'The PROD session''s control server, asked for the session''s hop credential (required unless --plaintext-hop)'
+            cand --prod-server-cert 'Trust this certificate (PEM) for --prod-s2cs [default: as --server-cert]'
+            cand --prod-scope 'Scope whose token to send to --prod-s2cs [default: the one the config file maps it to]'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
-            cand --json 'Print one JSON object (uid, s2cs, role, listeners, targets) instead of text'
+            cand --json 'Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text'
             cand --show-token 'Show the whole access token in the header instead of its first characters'
+            cand --plaintext-hop 'Relay the gateway-to-gateway hop unencrypted and unauthenticated, as SciStream 1.2 does: anyone who reaches the PROD listeners reads the stream. Only on a network you trust'
+            cand --require-encryption 'Fail (exit 1, the session released) instead of falling back to a plaintext hop when a gateway lacks the encrypted hop'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;req;stream'= {
+            cand --prod-s2cs 'The producer-side control server (S2CS)'
+            cand --cons-s2cs 'The consumer-side control server (S2CS)'
+            cand --server-cert 'Trust this certificate (PEM) for both servers [default: the one a local server generated, else the system roots]'
+            cand --prod-server-cert 'Trust this certificate (PEM) for --prod-s2cs [default: as --server-cert]'
+            cand --cons-server-cert 'Trust this certificate (PEM) for --cons-s2cs [default: as --server-cert]'
+            cand --prod-scope 'Scope whose token to send to --prod-s2cs [default: the one the config file maps it to]'
+            cand --cons-scope 'Scope whose token to send to --cons-s2cs [default: the one the config file maps it to]'
+            cand --num-conn 'Number of listeners (parallel connections) the session opens'
+            cand --rate 'Requested rate, passed to the server as-is (recorded and logged; not enforced)'
+            cand --remote-ip 'Address of the producer application (sent in the PROD session''s hello)'
+            cand --receiver-ports 'The producer application''s ports'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --no-tls 'Talk plaintext gRPC to both servers (started with --no-tls)'
+            cand --json 'Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text'
+            cand --show-token 'Show the whole access token in the header instead of its first characters'
+            cand --plaintext-hop 'Relay the gateway-to-gateway hop unencrypted and unauthenticated, as SciStream 1.2 does: anyone who reaches the PROD listeners reads the stream. Only on a network you trust'
+            cand --require-encryption 'Fail (exit 1, the session released) instead of falling back to a plaintext hop when a gateway lacks the encrypted hop'
             cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
             cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
             cand -q 'Only errors on stderr'
@@ -129,7 +154,6 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --s2cs 'Control server (S2CS) address'
             cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
             cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
-            cand --timeout 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server''s default hello timeout, 180, plus a margin), 30 for the others]'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
@@ -145,7 +169,6 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --s2cs 'Control server (S2CS) address'
             cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
             cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
-            cand --timeout 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server''s default hello timeout, 180, plus a margin), 30 for the others]'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
@@ -161,7 +184,6 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --s2cs 'Control server (S2CS) address'
             cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
             cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
-            cand --timeout 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server''s default hello timeout, 180, plus a margin), 30 for the others]'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
@@ -176,6 +198,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
         &'scistream;req;help'= {
             cand prod 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports'
             cand cons 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners'
+            cand stream 'Open a whole stream: the PROD session on one gateway, then the CONS session on another, relaying to it over the encrypted hop; prints the uid and the CONS listeners'
             cand release 'Release a session: close its listeners and connections and free its ports'
             cand list 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
             cand status 'Show one session: its listeners and their targets, connections and bytes relayed'
@@ -185,6 +208,8 @@ set edit:completion:arg-completer[scistream] = {|@words|
         }
         &'scistream;req;help;cons'= {
         }
+        &'scistream;req;help;stream'= {
+        }
         &'scistream;req;help;release'= {
         }
         &'scistream;req;help;list'= {
@@ -192,80 +217,6 @@ set edit:completion:arg-completer[scistream] = {|@words|
         &'scistream;req;help;status'= {
         }
         &'scistream;req;help;help'= {
-        }
-        &'scistream;app'= {
-            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
-            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
-            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
-            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
-            cand -q 'Only errors on stderr'
-            cand --quiet 'Only errors on stderr'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-            cand hello 'Send a session''s hello: tell a PROD session where the producer application listens'
-            cand send 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum'
-            cand recv 'Receive and verify `app send`''s streams; prints the same checksum as the sender'
-            cand help 'Print this message or the help of the given subcommand(s)'
-        }
-        &'scistream;app;hello'= {
-            cand --s2cs 'Control server (S2CS) address'
-            cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
-            cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
-            cand --timeout 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server''s default hello timeout, 180, plus a margin), 30 for the others]'
-            cand --prod-listeners 'The producer application''s addresses, comma-separated host:port'
-            cand --role 'Role the hello names (the session keeps the role its req gave)'
-            cand --attempts 'Tries before giving up while the server is unreachable or not ready'
-            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
-            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
-            cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
-            cand --json 'Print one JSON object (uid, s2cs, message, listeners) instead of text'
-            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
-            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
-            cand -q 'Only errors on stderr'
-            cand --quiet 'Only errors on stderr'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-        }
-        &'scistream;app;send'= {
-            cand --connect 'Where to send: a session''s listener, or `app recv`''s address'
-            cand --bytes 'Send this many bytes in all, split over the streams (suffix K, M, G or T: binary units)'
-            cand --seconds 'Send for this long [default: 10 unless --bytes is given]'
-            cand --streams 'Parallel connections (at most 64)'
-            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
-            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
-            cand --json 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text'
-            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
-            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
-            cand -q 'Only errors on stderr'
-            cand --quiet 'Only errors on stderr'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-        }
-        &'scistream;app;recv'= {
-            cand --listen 'Address to listen on (port 0: any free port; the address is printed on stderr)'
-            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
-            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
-            cand --json 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text'
-            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
-            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
-            cand -q 'Only errors on stderr'
-            cand --quiet 'Only errors on stderr'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-        }
-        &'scistream;app;help'= {
-            cand hello 'Send a session''s hello: tell a PROD session where the producer application listens'
-            cand send 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum'
-            cand recv 'Receive and verify `app send`''s streams; prints the same checksum as the sender'
-            cand help 'Print this message or the help of the given subcommand(s)'
-        }
-        &'scistream;app;help;hello'= {
-        }
-        &'scistream;app;help;send'= {
-        }
-        &'scistream;app;help;recv'= {
-        }
-        &'scistream;app;help;help'= {
         }
         &'scistream;login'= {
             cand --scope 'Scope to log in to: the client id of the control servers you will use'
@@ -314,25 +265,13 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
-        &'scistream;install-links'= {
-            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
-            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
-            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
-            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
-            cand -q 'Only errors on stderr'
-            cand --quiet 'Only errors on stderr'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-        }
         &'scistream;help'= {
             cand server 'Run the control server (S2CS) and its data plane on a gateway node'
             cand req 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
-            cand app 'App controller: send a session''s hello; test a session end to end (send, recv)'
             cand login 'Log in to a scope with Globus Auth and store its tokens'
             cand logout 'Revoke and forget the stored tokens'
             cand check-auth 'Show the stored access tokens'
             cand completions 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
-            cand install-links 'Create the symlinks s2cs, s2uc and appctrl, which speak upstream''s command lines'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'scistream;help;server'= {
@@ -340,6 +279,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
         &'scistream;help;req'= {
             cand prod 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports'
             cand cons 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners'
+            cand stream 'Open a whole stream: the PROD session on one gateway, then the CONS session on another, relaying to it over the encrypted hop; prints the uid and the CONS listeners'
             cand release 'Release a session: close its listeners and connections and free its ports'
             cand list 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
             cand status 'Show one session: its listeners and their targets, connections and bytes relayed'
@@ -348,22 +288,13 @@ set edit:completion:arg-completer[scistream] = {|@words|
         }
         &'scistream;help;req;cons'= {
         }
+        &'scistream;help;req;stream'= {
+        }
         &'scistream;help;req;release'= {
         }
         &'scistream;help;req;list'= {
         }
         &'scistream;help;req;status'= {
-        }
-        &'scistream;help;app'= {
-            cand hello 'Send a session''s hello: tell a PROD session where the producer application listens'
-            cand send 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum'
-            cand recv 'Receive and verify `app send`''s streams; prints the same checksum as the sender'
-        }
-        &'scistream;help;app;hello'= {
-        }
-        &'scistream;help;app;send'= {
-        }
-        &'scistream;help;app;recv'= {
         }
         &'scistream;help;login'= {
         }
@@ -372,8 +303,6 @@ set edit:completion:arg-completer[scistream] = {|@words|
         &'scistream;help;check-auth'= {
         }
         &'scistream;help;completions'= {
-        }
-        &'scistream;help;install-links'= {
         }
         &'scistream;help;help'= {
         }
