@@ -30,10 +30,12 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --version 'Print version'
             cand server 'Run the control server (S2CS) and its data plane on a gateway node'
             cand req 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
+            cand app 'App controller: send a session''s hello; test a session end to end (send, recv)'
             cand login 'Log in to a scope with Globus Auth and store its tokens'
             cand logout 'Revoke and forget the stored tokens'
             cand check-auth 'Show the stored access tokens'
             cand completions 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
+            cand install-links 'Create the symlinks s2cs, s2uc and appctrl, which speak upstream''s command lines'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'scistream;server'= {
@@ -51,7 +53,11 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --auth-cache-secs 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late. A rejected token is remembered for 10 s regardless'
             cand --metrics 'Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private address, e.g. 127.0.0.1:9100)'
             cand --admin-identity 'An identity (the `sub` of its tokens) that sees and releases every session, not only its own; repeat for several. Adds to `admin_identities` in the config file'
+            cand --allow-targets 'Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the server itself is never a target'
             cand --max-connections 'The most relayed connections open at once, over all sessions; past it, new ones are reset [default: what the open-file limit allows, printed at start]'
+            cand --max-control-connections 'The most control connections open at once; more are closed as soon as they connect'
+            cand --max-control-connections-per-ip 'The most control connections open at once from one client IP address'
+            cand --control-idle-timeout 'Seconds a control connection may stay open with no call in progress (a req waiting for its hello is in progress)'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Serve plaintext gRPC: tokens would cross the network in the clear'
@@ -83,10 +89,12 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --s2cs 'Control server (S2CS) address'
             cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
             cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
+            cand --timeout 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server''s default hello timeout, 180, plus a margin), 30 for the others]'
             cand --num-conn 'Number of listeners (parallel connections) the session opens'
             cand --rate 'Requested rate, passed to the server as-is (recorded and logged; not enforced)'
             cand --remote-ip 'Address of the producer application (sent in the hello with --receiver-ports)'
             cand --receiver-ports 'The producer application''s ports: this command then sends the hello itself; without them it waits for an app controller''s hello'
+            cand --uid 'Session uid to use instead of a fresh one: one an app controller was already given'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
@@ -105,6 +113,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --s2cs 'Control server (S2CS) address'
             cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
             cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
+            cand --timeout 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server''s default hello timeout, 180, plus a margin), 30 for the others]'
             cand --num-conn 'Number of listeners (parallel connections) the session opens'
             cand --rate 'Requested rate, passed to the server as-is (recorded and logged; not enforced)'
             cand --prod-s2cs 'The PROD session''s control server, asked for the session''s hop credential (required unless --plaintext-hop)'
@@ -125,6 +134,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'scistream;req;stream'= {
+            cand --timeout 'Seconds to wait for each server: to connect, and for each call [default: as `req prod`]'
             cand --prod-s2cs 'The producer-side control server (S2CS)'
             cand --cons-s2cs 'The consumer-side control server (S2CS)'
             cand --server-cert 'Trust this certificate (PEM) for both servers [default: the one a local server generated, else the system roots]'
@@ -154,6 +164,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --s2cs 'Control server (S2CS) address'
             cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
             cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
+            cand --timeout 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server''s default hello timeout, 180, plus a margin), 30 for the others]'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
@@ -169,6 +180,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --s2cs 'Control server (S2CS) address'
             cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
             cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
+            cand --timeout 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server''s default hello timeout, 180, plus a margin), 30 for the others]'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
@@ -184,6 +196,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --s2cs 'Control server (S2CS) address'
             cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
             cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
+            cand --timeout 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server''s default hello timeout, 180, plus a margin), 30 for the others]'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
@@ -217,6 +230,80 @@ set edit:completion:arg-completer[scistream] = {|@words|
         &'scistream;req;help;status'= {
         }
         &'scistream;req;help;help'= {
+        }
+        &'scistream;app'= {
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand hello 'Send a session''s hello: tell a PROD session where the producer application listens'
+            cand send 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum'
+            cand recv 'Receive and verify `app send`''s streams; prints the same checksum as the sender'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'scistream;app;hello'= {
+            cand --s2cs 'Control server (S2CS) address'
+            cand --server-cert 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]'
+            cand --scope 'Scope whose token to send [default: the one the config file maps this server to]'
+            cand --timeout 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server''s default hello timeout, 180, plus a margin), 30 for the others]'
+            cand --prod-listeners 'The producer application''s addresses, comma-separated host:port'
+            cand --role 'Role the hello names (the session keeps the role its req gave)'
+            cand --attempts 'Tries before giving up while the server is unreachable or not ready'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
+            cand --json 'Print one JSON object (uid, s2cs, message, listeners) instead of text'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;app;send'= {
+            cand --connect 'Where to send: a session''s listener, or `app recv`''s address'
+            cand --bytes 'Send this many bytes in all, split over the streams (suffix K, M, G or T: binary units)'
+            cand --seconds 'Send for this long [default: 10 unless --bytes is given]'
+            cand --streams 'Parallel connections (at most 64)'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --json 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;app;recv'= {
+            cand --listen 'Address to listen on (port 0: any free port; the address is printed on stderr)'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --json 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;app;help'= {
+            cand hello 'Send a session''s hello: tell a PROD session where the producer application listens'
+            cand send 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum'
+            cand recv 'Receive and verify `app send`''s streams; prints the same checksum as the sender'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'scistream;app;help;hello'= {
+        }
+        &'scistream;app;help;send'= {
+        }
+        &'scistream;app;help;recv'= {
+        }
+        &'scistream;app;help;help'= {
         }
         &'scistream;login'= {
             cand --scope 'Scope to log in to: the client id of the control servers you will use'
@@ -265,13 +352,25 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'scistream;install-links'= {
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'scistream;help'= {
             cand server 'Run the control server (S2CS) and its data plane on a gateway node'
             cand req 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
+            cand app 'App controller: send a session''s hello; test a session end to end (send, recv)'
             cand login 'Log in to a scope with Globus Auth and store its tokens'
             cand logout 'Revoke and forget the stored tokens'
             cand check-auth 'Show the stored access tokens'
             cand completions 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
+            cand install-links 'Create the symlinks s2cs, s2uc and appctrl, which speak upstream''s command lines'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'scistream;help;server'= {
@@ -296,6 +395,17 @@ set edit:completion:arg-completer[scistream] = {|@words|
         }
         &'scistream;help;req;status'= {
         }
+        &'scistream;help;app'= {
+            cand hello 'Send a session''s hello: tell a PROD session where the producer application listens'
+            cand send 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum'
+            cand recv 'Receive and verify `app send`''s streams; prints the same checksum as the sender'
+        }
+        &'scistream;help;app;hello'= {
+        }
+        &'scistream;help;app;send'= {
+        }
+        &'scistream;help;app;recv'= {
+        }
         &'scistream;help;login'= {
         }
         &'scistream;help;logout'= {
@@ -303,6 +413,8 @@ set edit:completion:arg-completer[scistream] = {|@words|
         &'scistream;help;check-auth'= {
         }
         &'scistream;help;completions'= {
+        }
+        &'scistream;help;install-links'= {
         }
         &'scistream;help;help'= {
         }

@@ -33,10 +33,12 @@ complete -c scistream -n "__fish_scistream_needs_command" -s h -l help -d 'Print
 complete -c scistream -n "__fish_scistream_needs_command" -s V -l version -d 'Print version'
 complete -c scistream -n "__fish_scistream_needs_command" -f -a "server" -d 'Run the control server (S2CS) and its data plane on a gateway node'
 complete -c scistream -n "__fish_scistream_needs_command" -f -a "req" -d 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
+complete -c scistream -n "__fish_scistream_needs_command" -f -a "app" -d 'App controller: send a session\'s hello; test a session end to end (send, recv)'
 complete -c scistream -n "__fish_scistream_needs_command" -f -a "login" -d 'Log in to a scope with Globus Auth and store its tokens'
 complete -c scistream -n "__fish_scistream_needs_command" -f -a "logout" -d 'Revoke and forget the stored tokens'
 complete -c scistream -n "__fish_scistream_needs_command" -f -a "check-auth" -d 'Show the stored access tokens'
 complete -c scistream -n "__fish_scistream_needs_command" -f -a "completions" -d 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
+complete -c scistream -n "__fish_scistream_needs_command" -f -a "install-links" -d 'Create the symlinks s2cs, s2uc and appctrl, which speak upstream\'s command lines'
 complete -c scistream -n "__fish_scistream_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l port -d 'Control port clients connect to (0: any free port, printed at start)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l bind -d 'Address the control port binds to' -r
@@ -52,7 +54,11 @@ complete -c scistream -n "__fish_scistream_using_subcommand server" -l client-se
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l auth-cache-secs -d 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late. A rejected token is remembered for 10 s regardless' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private address, e.g. 127.0.0.1:9100)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l admin-identity -d 'An identity (the `sub` of its tokens) that sees and releases every session, not only its own; repeat for several. Adds to `admin_identities` in the config file' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l allow-targets -d 'Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the server itself is never a target' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l max-connections -d 'The most relayed connections open at once, over all sessions; past it, new ones are reset [default: what the open-file limit allows, printed at start]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l max-control-connections -d 'The most control connections open at once; more are closed as soon as they connect' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l max-control-connections-per-ip -d 'The most control connections open at once from one client IP address' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l control-idle-timeout -d 'Seconds a control connection may stay open with no call in progress (a req waiting for its hello is in progress)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
 json\t'One JSON object per line, event fields at the top level'"
@@ -76,10 +82,12 @@ complete -c scistream -n "__fish_scistream_using_subcommand req; and not __fish_
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l s2cs -d 'Control server (S2CS) address' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l timeout -d 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server\'s default hello timeout, 180, plus a margin), 30 for the others]' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l num-conn -d 'Number of listeners (parallel connections) the session opens' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l rate -d 'Requested rate, passed to the server as-is (recorded and logged; not enforced)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l remote-ip -d 'Address of the producer application (sent in the hello with --receiver-ports)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l receiver-ports -d 'The producer application\'s ports: this command then sends the hello itself; without them it waits for an app controller\'s hello' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l uid -d 'Session uid to use instead of a fresh one: one an app controller was already given' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from prod" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
 json\t'One JSON object per line, event fields at the top level'"
@@ -94,6 +102,7 @@ complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l s2cs -d 'Control server (S2CS) address' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l timeout -d 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server\'s default hello timeout, 180, plus a margin), 30 for the others]' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l num-conn -d 'Number of listeners (parallel connections) the session opens' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l rate -d 'Requested rate, passed to the server as-is (recorded and logged; not enforced)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -l prod-s2cs -d 'The PROD session\'s control server, asked for the session\'s hop credential (required unless --plaintext-hop)' -r
@@ -110,6 +119,7 @@ complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -s q -l quiet -d 'Only errors on stderr'
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from cons" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from stream" -l timeout -d 'Seconds to wait for each server: to connect, and for each call [default: as `req prod`]' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from stream" -l prod-s2cs -d 'The producer-side control server (S2CS)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from stream" -l cons-s2cs -d 'The consumer-side control server (S2CS)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from stream" -l server-cert -d 'Trust this certificate (PEM) for both servers [default: the one a local server generated, else the system roots]' -r -F
@@ -135,6 +145,7 @@ complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l s2cs -d 'Control server (S2CS) address' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l timeout -d 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server\'s default hello timeout, 180, plus a margin), 30 for the others]' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from release" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
 json\t'One JSON object per line, event fields at the top level'"
@@ -146,6 +157,7 @@ complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l s2cs -d 'Control server (S2CS) address' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l timeout -d 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server\'s default hello timeout, 180, plus a margin), 30 for the others]' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from list" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
 json\t'One JSON object per line, event fields at the top level'"
@@ -157,6 +169,7 @@ complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l s2cs -d 'Control server (S2CS) address' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l timeout -d 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server\'s default hello timeout, 180, plus a margin), 30 for the others]' -r
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from status" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
 json\t'One JSON object per line, event fields at the top level'"
@@ -172,6 +185,55 @@ complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show one session: its listeners and their targets, connections and bytes relayed'
 complete -c scistream -n "__fish_scistream_using_subcommand req; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -f -a "hello" -d 'Send a session\'s hello: tell a PROD session where the producer application listens'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -f -a "send" -d 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -f -a "recv" -d 'Receive and verify `app send`\'s streams; prints the same checksum as the sender'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and not __fish_seen_subcommand_from hello send recv help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l s2cs -d 'Control server (S2CS) address' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l server-cert -d 'Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l scope -d 'Scope whose token to send [default: the one the config file maps this server to]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l timeout -d 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server\'s default hello timeout, 180, plus a margin), 30 for the others]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l prod-listeners -d 'The producer application\'s addresses, comma-separated host:port' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l role -d 'Role the hello names (the session keeps the role its req gave)' -r -f -a "PROD\t''
+CONS\t''"
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l attempts -d 'Tries before giving up while the server is unreachable or not ready' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l no-tls -d 'Talk plaintext gRPC to a server started with --no-tls'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -l json -d 'Print one JSON object (uid, s2cs, message, listeners) instead of text'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l connect -d 'Where to send: a session\'s listener, or `app recv`\'s address' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l bytes -d 'Send this many bytes in all, split over the streams (suffix K, M, G or T: binary units)' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l seconds -d 'Send for this long [default: 10 unless --bytes is given]' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l streams -d 'Parallel connections (at most 64)' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l json -d 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -l listen -d 'Address to listen on (port 0: any free port; the address is printed on stderr)' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -l json -d 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from help" -f -a "hello" -d 'Send a session\'s hello: tell a PROD session where the producer application listens'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from help" -f -a "send" -d 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from help" -f -a "recv" -d 'Receive and verify `app send`\'s streams; prints the same checksum as the sender'
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c scistream -n "__fish_scistream_using_subcommand login" -l scope -d 'Scope to log in to: the client id of the control servers you will use' -r
 complete -c scistream -n "__fish_scistream_using_subcommand login" -l map -d 'Record that this server address uses the scope (repeatable); works when already logged in' -r
 complete -c scistream -n "__fish_scistream_using_subcommand login" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
@@ -203,16 +265,27 @@ json\t'One JSON object per line, event fields at the top level'"
 complete -c scistream -n "__fish_scistream_using_subcommand completions" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
 complete -c scistream -n "__fish_scistream_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c scistream -n "__fish_scistream_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "server" -d 'Run the control server (S2CS) and its data plane on a gateway node'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "req" -d 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "login" -d 'Log in to a scope with Globus Auth and store its tokens'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "logout" -d 'Revoke and forget the stored tokens'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "check-auth" -d 'Show the stored access tokens'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "completions" -d 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
-complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req login logout check-auth completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c scistream -n "__fish_scistream_using_subcommand install-links" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
+complete -c scistream -n "__fish_scistream_using_subcommand install-links" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
+json\t'One JSON object per line, event fields at the top level'"
+complete -c scistream -n "__fish_scistream_using_subcommand install-links" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+complete -c scistream -n "__fish_scistream_using_subcommand install-links" -s q -l quiet -d 'Only errors on stderr'
+complete -c scistream -n "__fish_scistream_using_subcommand install-links" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "server" -d 'Run the control server (S2CS) and its data plane on a gateway node'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "req" -d 'Drive and inspect sessions on a server (S2UC): prod, cons, release, list, status'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "app" -d 'App controller: send a session\'s hello; test a session end to end (send, recv)'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "login" -d 'Log in to a scope with Globus Auth and store its tokens'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "logout" -d 'Revoke and forget the stored tokens'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "check-auth" -d 'Show the stored access tokens'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "completions" -d 'Print the shell completion script for bash, zsh, fish, elvish or powershell'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "install-links" -d 'Create the symlinks s2cs, s2uc and appctrl, which speak upstream\'s command lines'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and not __fish_seen_subcommand_from server req app login logout check-auth completions install-links help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "prod" -d 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer\'s ports'
 complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "cons" -d 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session\'s listeners'
 complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "stream" -d 'Open a whole stream: the PROD session on one gateway, then the CONS session on another, relaying to it over the encrypted hop; prints the uid and the CONS listeners'
 complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "release" -d 'Release a session: close its listeners and connections and free its ports'
 complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "list" -d 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
 complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from req" -f -a "status" -d 'Show one session: its listeners and their targets, connections and bytes relayed'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from app" -f -a "hello" -d 'Send a session\'s hello: tell a PROD session where the producer application listens'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from app" -f -a "send" -d 'Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum'
+complete -c scistream -n "__fish_scistream_using_subcommand help; and __fish_seen_subcommand_from app" -f -a "recv" -d 'Receive and verify `app send`\'s streams; prints the same checksum as the sender'
