@@ -138,7 +138,8 @@ impl Client {
     }
 
     /// Opens a session: `req` and, when `hello` is given, the session's hello concurrently (as the
-    /// Python client does); then `update` with the hello's listeners as targets.
+    /// Python client does); then `update` with the hello's listeners as targets. A refused
+    /// `update` releases the session.
     pub async fn open(
         &self,
         req: pb::Request,
@@ -151,13 +152,21 @@ impl Client {
             None => self.req(req).await?,
         };
         let update = pb::UpdateTargets {
-            uid,
+            uid: uid.clone(),
             remote_listeners: response.prod_listeners,
             role,
         };
-        let updated = self
+        let updated = match self
             .call(update, |mut c, r| async move { c.update(r).await })
-            .await?;
+            .await
+        {
+            Ok(updated) => updated,
+            Err(refused) => {
+                // Without targets the session is of no use, and it would hold its ports.
+                let _ = self.release(&uid).await;
+                return Err(refused);
+            }
+        };
         Ok(OpenedSession {
             listeners: updated.listeners,
             targets: updated.prod_listeners,

@@ -302,3 +302,25 @@ fn a_request_the_server_finds_invalid_is_a_usage_error() {
             server.s2cs()
         ));
 }
+
+#[test]
+fn a_refused_update_releases_the_session_it_opened() {
+    // Two ports: a session left behind would hold one, and the next req would find one free.
+    let server = TestServer::start(Options {
+        port_range: 21010..=21011,
+        ..Options::default()
+    });
+    for uid in ["u-self-1", "u-self-2"] {
+        server
+            .req("cons", &["--num-conn", "1", uid, &server.s2cs()])
+            .assert()
+            .code(2)
+            .stderr(contains("cannot relay into its own server"));
+    }
+    server
+        .req("list", &["--json"])
+        .assert()
+        .success()
+        .stdout("[]\n");
+    assert_eq!(listeners_of(&server.prod("2", "7001", &[])).len(), 2);
+}
