@@ -124,13 +124,15 @@ pub(super) fn call_failed(
         ))
         .into();
     }
-    // A status the server sent has no source; one with a source is the channel breaking,
-    // typically a plaintext client talking to a TLS server.
+    // A status the server sent has no source; one with a source is the channel breaking:
+    // a plaintext client talking to a TLS server, or a server at its connection cap.
     if std::error::Error::source(&status).is_some() {
         return Failure::Unreachable(format!(
             "the connection to s2cs {s2cs} failed: {message} (a TLS server hangs up on a \
-             plaintext client); use --no-tls exactly when the server was started with --no-tls \
-             (or as s2cs --ssl=False)"
+             plaintext client, and any server on a client past its limit of control \
+             connections); use --no-tls exactly when the server was started with --no-tls (or \
+             as s2cs --ssl=False); at the limit, try again later (its operator can raise \
+             --max-control-connections and --max-control-connections-per-ip)"
         ))
         .into();
     }
