@@ -148,7 +148,7 @@ impl Client {
         let uid = req.uid.clone();
         let role = req.role.clone();
         let response = match hello {
-            Some(hello) => tokio::try_join!(self.req(req), self.hello(hello))?.0,
+            Some(hello) => self.req_with_hello(req, hello).await?,
             None => self.req(req).await?,
         };
         let update = pb::UpdateTargets {
@@ -171,6 +171,36 @@ impl Client {
             listeners: updated.listeners,
             targets: updated.prod_listeners,
         })
+    }
+
+    /// `req` and its hello concurrently. A hello refused because the session already has one
+    /// waits for the req's answer, which comes at once and says more (its uid is taken); any
+    /// other failure drops the other call (the server then drops what it holds for it).
+    async fn req_with_hello(
+        &self,
+        req: pb::Request,
+        hello: pb::Hello,
+    ) -> Result<pb::Response, Status> {
+        let uid = req.uid.clone();
+        let req = self.req(req);
+        let hello = self.hello(hello);
+        tokio::pin!(req, hello);
+        let (response, hello) = tokio::select! {
+            hello_done = &mut hello => match hello_done {
+                Err(refused) if refused.code() != tonic::Code::FailedPrecondition => {
+                    return Err(refused)
+                }
+                hello_done => (req.await?, hello_done),
+            },
+            // Answered once a hello arrived: ours is answered at once, too.
+            response = &mut req => (response?, hello.await),
+        };
+        if let Err(refused) = hello {
+            // Another hello than ours reached the session first: not the targets asked for.
+            let _ = self.release(&uid).await;
+            return Err(refused);
+        }
+        Ok(response)
     }
 
     async fn req(&self, req: pb::Request) -> Result<pb::Response, Status> {
