@@ -11,7 +11,7 @@ use super::GlobalArgs;
 use crate::auth::{self, Credentials, ScopeId};
 use crate::client::{Client, Deadlines, NoAnswer};
 use crate::exit::Failure;
-use crate::{paths, tls};
+use crate::{endpoint, paths, tls};
 
 mod open;
 mod release;
@@ -45,7 +45,7 @@ enum Action {
 #[derive(Debug, Args)]
 pub(super) struct ServerAddr {
     /// Control server (S2CS) address
-    #[arg(long, default_value = "localhost:5000", value_name = "HOST:PORT")]
+    #[arg(long, default_value = "localhost:5000", value_parser = endpoint::parse, value_name = "HOST:PORT")]
     pub(super) s2cs: String,
     /// Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]
     #[arg(long, alias = "server_cert", value_name = "PEM")]
