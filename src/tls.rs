@@ -333,8 +333,12 @@ impl HandshakeError {
     /// Reads the cause out of tokio-rustls' I/O error; `pinned` is the trusted file, if any.
     fn from_io(err: std::io::Error, pinned: Option<&Path>) -> BoxError {
         // A plaintext gRPC server answers HTTP/2 frames to a ClientHello (see from_tls); a
-        // server at its connection cap closes the connection without a word.
-        if err.kind() == std::io::ErrorKind::UnexpectedEof {
+        // server at its connection cap closes the connection without a word (a reset when it
+        // closes with the ClientHello unread).
+        if matches!(
+            err.kind(),
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+        ) {
             return Box::new(HandshakeError::HungUp);
         }
         match err
