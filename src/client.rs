@@ -145,12 +145,13 @@ impl Client {
         hello: Option<pb::Hello>,
     ) -> Result<pb::Response, Status> {
         match hello {
-            Some(hello) => Ok(tokio::try_join!(self.req(req), self.hello(hello))?.0),
+            Some(hello) => self.req_with_hello(req, hello).await,
             None => self.req(req).await,
         }
     }
 
     /// Gives a started session its targets: `update`, or with a hop `credential`, `update_hop`.
+    /// A refused update releases the session.
     pub async fn update(
         &self,
         uid: &str,
@@ -166,7 +167,7 @@ impl Client {
                     role: role.to_string(),
                 };
                 self.call(update, |mut c, r| async move { c.update(r).await })
-                    .await?
+                    .await
             }
             Some(credential) => {
                 let update = pb::HopUpdate {
@@ -176,7 +177,15 @@ impl Client {
                     credential: Some(credential),
                 };
                 self.call(update, |mut c, r| async move { c.update_hop(r).await })
-                    .await?
+                    .await
+            }
+        };
+        let updated = match updated {
+            Ok(updated) => updated,
+            Err(refused) => {
+                // Without targets the session is of no use, and it would hold its ports.
+                let _ = self.release(uid).await;
+                return Err(refused);
             }
         };
         Ok(OpenedSession {
@@ -193,6 +202,36 @@ impl Client {
         };
         self.call(request, |mut c, r| async move { c.hop(r).await })
             .await
+    }
+
+    /// `req` and its hello concurrently. A hello refused because the session already has one
+    /// waits for the req's answer, which comes at once and says more (its uid is taken); any
+    /// other failure drops the other call (the server then drops what it holds for it).
+    async fn req_with_hello(
+        &self,
+        req: pb::Request,
+        hello: pb::Hello,
+    ) -> Result<pb::Response, Status> {
+        let uid = req.uid.clone();
+        let req = self.req(req);
+        let hello = self.hello(hello);
+        tokio::pin!(req, hello);
+        let (response, hello) = tokio::select! {
+            hello_done = &mut hello => match hello_done {
+                Err(refused) if refused.code() != tonic::Code::FailedPrecondition => {
+                    return Err(refused)
+                }
+                hello_done => (req.await?, hello_done),
+            },
+            // Answered once a hello arrived: ours is answered at once, too.
+            response = &mut req => (response?, hello.await),
+        };
+        if let Err(refused) = hello {
+            // Another hello than ours reached the session first: not the targets asked for.
+            let _ = self.release(&uid).await;
+            return Err(refused);
+        }
+        Ok(response)
     }
 
     async fn req(&self, req: pb::Request) -> Result<pb::Response, Status> {

@@ -319,6 +319,12 @@ pub enum HandshakeError {
          `s2cs --ssl=False`): talk to it with --no-tls"
     )]
     Plaintext,
+    #[error(
+        "it closed the connection during the TLS handshake: it is at its limit of control \
+         connections (try again later; its operator can raise --max-control-connections and \
+         --max-control-connections-per-ip), or it does not speak TLS (then use --no-tls)"
+    )]
+    HungUp,
     #[error("TLS handshake failed: {0}")]
     Other(rustls::Error),
 }
@@ -326,9 +332,14 @@ pub enum HandshakeError {
 impl HandshakeError {
     /// Reads the cause out of tokio-rustls' I/O error; `pinned` is the trusted file, if any.
     fn from_io(err: std::io::Error, pinned: Option<&Path>) -> BoxError {
-        // A plaintext server hangs up on (or answers HTTP/2 frames to) a ClientHello.
-        if err.kind() == std::io::ErrorKind::UnexpectedEof {
-            return Box::new(HandshakeError::Plaintext);
+        // A plaintext gRPC server answers HTTP/2 frames to a ClientHello (see from_tls); a
+        // server at its connection cap closes the connection without a word (a reset when it
+        // closes with the ClientHello unread).
+        if matches!(
+            err.kind(),
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+        ) {
+            return Box::new(HandshakeError::HungUp);
         }
         match err
             .get_ref()

@@ -371,6 +371,24 @@ fn appctrl_mock_delivers_upstreams_producer_ports_to_a_waiting_req_prod() {
 }
 
 #[test]
+fn appctrl_mock_cons_names_the_role_the_session_has() {
+    let server = TestServer::start(Options {
+        tls: true,
+        ..Options::default()
+    });
+    let dir = appctrl_dir(&server);
+    let out = String::from_utf8(server.prod("1", "7001", &[])).unwrap();
+    let uid = out.lines().nth(1).unwrap().split(' ').next().unwrap();
+    appctrl(
+        &dir,
+        &["mock", uid, &server.s2cs(), "INVALID_TOKEN", "CONS"],
+    )
+    .assert()
+    .success()
+    .stdout(contains(format!("AppCtrl: PROD session {uid} listens on ")));
+}
+
+#[test]
 fn appctrl_create_appctrl_receives_the_traffic_test_on_the_first_producer_port() {
     let server = TestServer::start(Options {
         tls: true,

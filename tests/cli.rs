@@ -72,6 +72,21 @@ fn bad_port_range_is_a_usage_error() {
 }
 
 #[test]
+fn an_s2cs_address_without_a_valid_port_is_a_usage_error() {
+    for (s2cs, why) in [
+        ("127.0.0.1", "is not host:port"),
+        ("127.0.0.1:99999", "has no valid port (1-65535)"),
+        ("", "is not host:port"),
+    ] {
+        scistream()
+            .args(["req", "list", "--no-tls", "--s2cs", s2cs])
+            .assert()
+            .code(2)
+            .stderr(contains(why));
+    }
+}
+
+#[test]
 fn a_bad_allow_targets_network_is_a_usage_error() {
     scistream()
         .args(["server", "--allow-targets", "10.0.0.0/8,10.0.0.0/33"])

@@ -221,3 +221,21 @@ async fn a_burst_of_session_setups_on_one_connection_all_succeed() {
     failed.dedup();
     assert!(failed.is_empty(), "failed setups: {failed:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_past_the_connection_cap_is_told_so_with_or_without_tls() {
+    for tls in [true, false] {
+        let server = TestServer::start(Options {
+            tls,
+            ..limited(1, 1, BOUND)
+        });
+        let _held = raw_from(server.addr.ip(), server.addr).await;
+        let assert = server.req("list", &[]).assert().code(4);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains("limit of control connections")
+                && stderr.contains("--max-control-connections"),
+            "tls {tls}: {stderr}"
+        );
+    }
+}

@@ -117,6 +117,8 @@ fn demo_streams_with_matching_checksums_and_stops_everything_it_started() {
     let (status, stdout, stderr) =
         demo.finish(demo.spawn(Path::new(env!("CARGO_BIN_EXE_scistream")), "2"));
     assert!(status.success(), "{stdout}\n{stderr}");
+    // Nothing on stderr: no error-looking noise for a run that worked.
+    assert_eq!(stderr, "", "{stdout}");
     let sent = line_after(&stdout, "sender checksum:");
     assert_eq!(sent.len(), 64, "{stdout}");
     assert_eq!(sent, line_after(&stdout, "receiver checksum:"));

@@ -314,3 +314,116 @@ fn a_request_the_server_finds_invalid_is_a_usage_error() {
             server.s2cs()
         ));
 }
+
+#[test]
+fn a_refused_update_releases_the_session_it_opened() {
+    // Two ports: a session left behind would hold one, and the next req would find one free.
+    let server = TestServer::start(Options {
+        port_range: 21010..=21011,
+        ..Options::default()
+    });
+    for uid in ["u-self-1", "u-self-2"] {
+        server
+            .req("cons", &["--num-conn", "1", uid, &server.s2cs()])
+            .assert()
+            .code(2)
+            .stderr(contains("cannot relay into its own server"));
+    }
+    server
+        .req("list", &["--json"])
+        .assert()
+        .success()
+        .stdout("[]\n");
+    assert_eq!(listeners_of(&server.prod("2", "7001", &[])).len(), 2);
+}
+
+/// A control server whose hello is refused at once as already received, and whose req is
+/// refused a little later as a taken uid: the order of a second `req prod` for a uid in use.
+struct TakenUid;
+
+#[tonic::async_trait]
+impl scistream::pb::control_server::Control for TakenUid {
+    async fn req(
+        &self,
+        _: tonic::Request<scistream::pb::Request>,
+    ) -> Result<tonic::Response<scistream::pb::Response>, tonic::Status> {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Err(tonic::Status::already_exists("uid \"u-1\" is taken"))
+    }
+    async fn hello(
+        &self,
+        _: tonic::Request<scistream::pb::Hello>,
+    ) -> Result<tonic::Response<scistream::pb::AppResponse>, tonic::Status> {
+        Err(tonic::Status::failed_precondition("hello already received"))
+    }
+    async fn update(
+        &self,
+        _: tonic::Request<scistream::pb::UpdateTargets>,
+    ) -> Result<tonic::Response<scistream::pb::Response>, tonic::Status> {
+        Err(tonic::Status::unimplemented("update"))
+    }
+    async fn release(
+        &self,
+        _: tonic::Request<scistream::pb::Release>,
+    ) -> Result<tonic::Response<scistream::pb::Response>, tonic::Status> {
+        Err(tonic::Status::unimplemented("release"))
+    }
+    async fn list(
+        &self,
+        _: tonic::Request<scistream::pb::ListRequest>,
+    ) -> Result<tonic::Response<scistream::pb::SessionList>, tonic::Status> {
+        Err(tonic::Status::unimplemented("list"))
+    }
+    async fn status(
+        &self,
+        _: tonic::Request<scistream::pb::StatusRequest>,
+    ) -> Result<tonic::Response<scistream::pb::SessionInfo>, tonic::Status> {
+        Err(tonic::Status::unimplemented("status"))
+    }
+    async fn hop(
+        &self,
+        _: tonic::Request<scistream::pb::HopRequest>,
+    ) -> Result<tonic::Response<scistream::pb::HopCredential>, tonic::Status> {
+        Err(tonic::Status::unimplemented("hop"))
+    }
+    async fn update_hop(
+        &self,
+        _: tonic::Request<scistream::pb::HopUpdate>,
+    ) -> Result<tonic::Response<scistream::pb::Response>, tonic::Status> {
+        Err(tonic::Status::unimplemented("update_hop"))
+    }
+}
+
+#[test]
+fn a_req_for_a_taken_uid_says_so_even_when_its_hello_is_refused_first() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            tonic::transport::Server::builder()
+                .add_service(scistream::pb::control_server::ControlServer::new(TakenUid))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                .await
+        })
+    });
+    let config = tempfile::tempdir().unwrap();
+    assert_cmd::Command::new(env!("CARGO_BIN_EXE_scistream"))
+        .arg("--config")
+        .arg(config.path().join("config.yaml"))
+        .args(["req", "prod", "--no-tls", "--s2cs", &addr.to_string()])
+        .args([
+            "--uid",
+            "u-1",
+            "--remote-ip",
+            "127.0.0.1",
+            "--receiver-ports",
+            "1",
+        ])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr(contains("uid \"u-1\" is taken"));
+}

@@ -97,8 +97,10 @@ impl Session {
                 .status(&self.uid)
                 .await
                 .map_err(|s| self.refused(s))?;
+            // The session's own role: a mistyped uid may name the PROD session.
             println!(
-                "AppCtrl: CONS session {} listens on {}",
+                "AppCtrl: {} session {} listens on {}",
+                status.role,
                 self.uid,
                 status.listeners.join(",")
             );

@@ -11,7 +11,7 @@ use super::GlobalArgs;
 use crate::auth::{self, Credentials, ScopeId};
 use crate::client::{Client, Deadlines, NoAnswer};
 use crate::exit::Failure;
-use crate::{paths, tls};
+use crate::{endpoint, paths, tls};
 
 mod hop;
 mod open;
@@ -54,7 +54,7 @@ enum Action {
 #[derive(Debug, Args)]
 pub(super) struct ServerAddr {
     /// Control server (S2CS) address
-    #[arg(long, default_value = "localhost:5000", value_name = "HOST:PORT")]
+    #[arg(long, default_value = "localhost:5000", value_parser = endpoint::parse, value_name = "HOST:PORT")]
     pub(super) s2cs: String,
     /// Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]
     #[arg(long, alias = "server_cert", value_name = "PEM")]
@@ -134,13 +134,15 @@ pub(super) fn call_failed(
         ))
         .into();
     }
-    // A status the server sent has no source; one with a source is the channel breaking,
-    // typically a plaintext client talking to a TLS server.
+    // A status the server sent has no source; one with a source is the channel breaking:
+    // a plaintext client talking to a TLS server, or a server at its connection cap.
     if std::error::Error::source(&status).is_some() {
         return Failure::Unreachable(format!(
             "the connection to s2cs {s2cs} failed: {message} (a TLS server hangs up on a \
-             plaintext client); use --no-tls exactly when the server was started with --no-tls \
-             (or as s2cs --ssl=False)"
+             plaintext client, and any server on a client past its limit of control \
+             connections); use --no-tls exactly when the server was started with --no-tls (or \
+             as s2cs --ssl=False); at the limit, try again later (its operator can raise \
+             --max-control-connections and --max-control-connections-per-ip)"
         ))
         .into();
     }
