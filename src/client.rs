@@ -151,7 +151,7 @@ impl Client {
     }
 
     /// Gives a started session its targets: `update`, or with a hop `credential`, `update_hop`.
-    /// A refused update releases the session.
+    /// A refused update releases the session, unless the server lacks the RPC (UNIMPLEMENTED).
     pub async fn update(
         &self,
         uid: &str,
@@ -182,6 +182,8 @@ impl Client {
         };
         let updated = match updated {
             Ok(updated) => updated,
+            // A server without the encrypted hop: the caller falls back to a plain update.
+            Err(refused) if refused.code() == tonic::Code::Unimplemented => return Err(refused),
             Err(refused) => {
                 // Without targets the session is of no use, and it would hold its ports.
                 let _ = self.release(uid).await;
