@@ -58,10 +58,10 @@ CFG
     done
 }
 
-# The data port of a PROD session of one listener, relayed to the scistream echo target.
+# The data port of a plain-hop PROD session (clients connect to it directly, as to HAProxy) of one listener, relayed to the scistream echo target.
 open_scistream_session() {
     "$HERE/target/release/scistream" req prod --no-tls --s2cs "127.0.0.1:$CONTROL_PORT" \
-        --num-conn 1 --remote-ip 127.0.0.1 --receiver-ports "$SCISTREAM_ECHO_PORT" --json |
+        --num-conn 1 --remote-ip 127.0.0.1 --receiver-ports "$SCISTREAM_ECHO_PORT" --plaintext-hop --json |
         jq -r '.listeners[0]' | sed 's/.*://'
 }
 

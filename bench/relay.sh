@@ -73,11 +73,11 @@ EOF
     done
 }
 
-# The data port of a PROD session whose listener relays to the iperf3 server.
+# The data port of a plain-hop PROD session (clients connect to it directly, as to HAProxy) whose listener relays to the iperf3 server.
 open_scistream_session() {
     local opened
     opened=$("$HERE/target/release/scistream" req prod --no-tls --s2cs "127.0.0.1:$CONTROL_PORT" \
-        --num-conn 1 --remote-ip 127.0.0.1 --receiver-ports "$IPERF_PORT" --json)
+        --num-conn 1 --remote-ip 127.0.0.1 --receiver-ports "$IPERF_PORT" --plaintext-hop --json)
     jq -r '.listeners[0]' <<<"$opened" | sed 's/.*://'
 }
 
