@@ -201,13 +201,13 @@ fn a_connecting_receiver_with_another_stream_count_fails_both_ends() {
 
 #[test]
 fn each_end_takes_exactly_one_side_of_the_connection() {
-    let addr = "127.0.0.1:0";
+    let (connect, listen) = ("127.0.0.1:9", "127.0.0.1:0");
     for args in [
         vec!["send", "--bytes", "1"],
-        vec!["send", "--connect", addr, "--listen", addr],
-        vec!["recv", "--connect", addr, "--listen", addr],
+        vec!["send", "--connect", connect, "--listen", listen],
+        vec!["recv", "--connect", connect, "--listen", listen],
         // A listening receiver learns the count from the sender's headers.
-        vec!["recv", "--listen", addr, "--streams", "2"],
+        vec!["recv", "--listen", listen, "--streams", "2"],
     ] {
         let mut cmd = assert_cmd::Command::cargo_bin("scistream").unwrap();
         let run = cmd.arg("app").args(&args).timeout(Duration::from_secs(30));
