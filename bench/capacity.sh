@@ -21,46 +21,12 @@ SCISTREAM_ECHO_PORT=$((BASE_PORT + 3))
 HAPROXY_ECHO_PORT=$((BASE_PORT + 4))
 DATA_PORTS="$((BASE_PORT + 10))-$((BASE_PORT + 19))"
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d)
-declare -A PID=()
+# shellcheck source=bench/common.sh
+source "$HERE/bench/common.sh"
 
-cleanup() {
-    for name in "${!PID[@]}"; do
-        kill -- "-${PID[$name]}" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
 
-install_missing_tools() {
-    local missing=()
-    for tool in haproxy jq python3 prlimit socat curl; do
-        command -v "$tool" >/dev/null || missing+=("$tool")
-    done
-    if ((${#missing[@]})); then
-        echo "installing ${missing[*]} from Debian" >&2
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]/prlimit/util-linux}" >/dev/null
-    fi
-}
 
-# start NAME COMMAND...: runs COMMAND in the background in its own session, logging to WORK.
-start() {
-    local name=$1
-    shift
-    setsid "$@" >"$WORK/$name.log" 2>&1 &
-    PID[$name]=$!
-}
 
-wait_for_port() {
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "nothing listens on port $1; logs in $WORK" >&2
-    exit 1
-}
 
 start_relays() {
     start scistream_echo python3 "$HERE/bench/capacity.py" echo "$SCISTREAM_ECHO_PORT"
@@ -129,7 +95,7 @@ report() {
 }
 
 main() {
-    install_missing_tools
+    install_missing_tools haproxy jq python3 prlimit socat curl
     (cd "$HERE" && cargo build --release --quiet --bin scistream)
     start_relays
     local scistream_port

@@ -16,48 +16,13 @@ HAPROXY_PORT=$((BASE_PORT + 2))
 SOCAT_PORT=$((BASE_PORT + 3))
 DATA_PORTS="$((BASE_PORT + 10))-$((BASE_PORT + 19))"
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d)
+# shellcheck source=bench/common.sh
+source "$HERE/bench/common.sh"
 CLK_TCK=$(getconf CLK_TCK)
-declare -A PID=()
 
-cleanup() {
-    for name in "${!PID[@]}"; do
-        # Each server runs in its own session: the group also holds socat's forked children.
-        kill -- "-${PID[$name]}" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
 
-install_missing_tools() {
-    local missing=()
-    for tool in iperf3 haproxy socat jq; do
-        command -v "$tool" >/dev/null || missing+=("$tool")
-    done
-    if ((${#missing[@]})); then
-        echo "installing ${missing[*]} from Debian" >&2
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    fi
-}
 
-# start NAME COMMAND...: runs COMMAND in the background in its own session, logging to WORK.
-start() {
-    local name=$1
-    shift
-    setsid "$@" >"$WORK/$name.log" 2>&1 &
-    PID[$name]=$!
-}
 
-wait_for_port() {
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "nothing listens on port $1; logs in $WORK" >&2
-    exit 1
-}
 
 # CPU ticks (user + system, including reaped children) of a process.
 cpu_ticks() {
@@ -186,7 +151,7 @@ report() {
 }
 
 main() {
-    install_missing_tools
+    install_missing_tools iperf3 haproxy socat jq
     (cd "$HERE" && cargo build --release --quiet --bin scistream)
     start_relays
     local scistream_port

@@ -84,6 +84,7 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('prod', 'prod', [CompletionResultType]::ParameterValue, 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports')
             [CompletionResult]::new('cons', 'cons', [CompletionResultType]::ParameterValue, 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners')
+            [CompletionResult]::new('stream', 'stream', [CompletionResultType]::ParameterValue, 'Open a whole stream: the PROD session on one gateway, then the CONS session on another, relaying to it over the encrypted hop; prints the uid and the CONS listeners')
             [CompletionResult]::new('release', 'release', [CompletionResultType]::ParameterValue, 'Release a session: close its listeners and connections and free its ports')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show one session: its listeners and their targets, connections and bytes relayed')
@@ -103,8 +104,10 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
             [CompletionResult]::new('--no-tls', '--no-tls', [CompletionResultType]::ParameterName, 'Talk plaintext gRPC to a server started with --no-tls')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (uid, s2cs, role, listeners, targets) instead of text')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text')
             [CompletionResult]::new('--show-token', '--show-token', [CompletionResultType]::ParameterName, 'Show the whole access token in the header instead of its first characters')
+            [CompletionResult]::new('--plaintext-hop', '--plaintext-hop', [CompletionResultType]::ParameterName, 'Relay the gateway-to-gateway hop unencrypted and unauthenticated, as SciStream 1.2 does: anyone who reaches the PROD listeners reads the stream. Only on a network you trust')
+            [CompletionResult]::new('--require-encryption', '--require-encryption', [CompletionResultType]::ParameterName, 'Fail (exit 1, the session released) instead of falling back to a plaintext hop when a gateway lacks the encrypted hop')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
@@ -120,11 +123,44 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server''s default hello timeout, 180, plus a margin), 30 for the others]')
             [CompletionResult]::new('--num-conn', '--num-conn', [CompletionResultType]::ParameterName, 'Number of listeners (parallel connections) the session opens')
             [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Requested rate, passed to the server as-is (recorded and logged; not enforced)')
+            [CompletionResult]::new('--prod-s2cs', '--prod-s2cs', [CompletionResultType]::ParameterName, 'The PROD session''s control server, asked for the session''s hop credential (required unless --plaintext-hop)')
+            [CompletionResult]::new('--prod-server-cert', '--prod-server-cert', [CompletionResultType]::ParameterName, 'Trust this certificate (PEM) for --prod-s2cs [default: as --server-cert]')
+            [CompletionResult]::new('--prod-scope', '--prod-scope', [CompletionResultType]::ParameterName, 'Scope whose token to send to --prod-s2cs [default: the one the config file maps it to]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
             [CompletionResult]::new('--no-tls', '--no-tls', [CompletionResultType]::ParameterName, 'Talk plaintext gRPC to a server started with --no-tls')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (uid, s2cs, role, listeners, targets) instead of text')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text')
             [CompletionResult]::new('--show-token', '--show-token', [CompletionResultType]::ParameterName, 'Show the whole access token in the header instead of its first characters')
+            [CompletionResult]::new('--plaintext-hop', '--plaintext-hop', [CompletionResultType]::ParameterName, 'Relay the gateway-to-gateway hop unencrypted and unauthenticated, as SciStream 1.2 does: anyone who reaches the PROD listeners reads the stream. Only on a network you trust')
+            [CompletionResult]::new('--require-encryption', '--require-encryption', [CompletionResultType]::ParameterName, 'Fail (exit 1, the session released) instead of falling back to a plaintext hop when a gateway lacks the encrypted hop')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'scistream;req;stream' {
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for each server: to connect, and for each call [default: as `req prod`]')
+            [CompletionResult]::new('--prod-s2cs', '--prod-s2cs', [CompletionResultType]::ParameterName, 'The producer-side control server (S2CS)')
+            [CompletionResult]::new('--cons-s2cs', '--cons-s2cs', [CompletionResultType]::ParameterName, 'The consumer-side control server (S2CS)')
+            [CompletionResult]::new('--server-cert', '--server-cert', [CompletionResultType]::ParameterName, 'Trust this certificate (PEM) for both servers [default: the one a local server generated, else the system roots]')
+            [CompletionResult]::new('--prod-server-cert', '--prod-server-cert', [CompletionResultType]::ParameterName, 'Trust this certificate (PEM) for --prod-s2cs [default: as --server-cert]')
+            [CompletionResult]::new('--cons-server-cert', '--cons-server-cert', [CompletionResultType]::ParameterName, 'Trust this certificate (PEM) for --cons-s2cs [default: as --server-cert]')
+            [CompletionResult]::new('--prod-scope', '--prod-scope', [CompletionResultType]::ParameterName, 'Scope whose token to send to --prod-s2cs [default: the one the config file maps it to]')
+            [CompletionResult]::new('--cons-scope', '--cons-scope', [CompletionResultType]::ParameterName, 'Scope whose token to send to --cons-s2cs [default: the one the config file maps it to]')
+            [CompletionResult]::new('--num-conn', '--num-conn', [CompletionResultType]::ParameterName, 'Number of listeners (parallel connections) the session opens')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Requested rate, passed to the server as-is (recorded and logged; not enforced)')
+            [CompletionResult]::new('--remote-ip', '--remote-ip', [CompletionResultType]::ParameterName, 'Address of the producer application (sent in the PROD session''s hello)')
+            [CompletionResult]::new('--receiver-ports', '--receiver-ports', [CompletionResultType]::ParameterName, 'The producer application''s ports')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('--no-tls', '--no-tls', [CompletionResultType]::ParameterName, 'Talk plaintext gRPC to both servers (started with --no-tls)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text')
+            [CompletionResult]::new('--show-token', '--show-token', [CompletionResultType]::ParameterName, 'Show the whole access token in the header instead of its first characters')
+            [CompletionResult]::new('--plaintext-hop', '--plaintext-hop', [CompletionResultType]::ParameterName, 'Relay the gateway-to-gateway hop unencrypted and unauthenticated, as SciStream 1.2 does: anyone who reaches the PROD listeners reads the stream. Only on a network you trust')
+            [CompletionResult]::new('--require-encryption', '--require-encryption', [CompletionResultType]::ParameterName, 'Fail (exit 1, the session released) instead of falling back to a plaintext hop when a gateway lacks the encrypted hop')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
@@ -187,6 +223,7 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
         'scistream;req;help' {
             [CompletionResult]::new('prod', 'prod', [CompletionResultType]::ParameterValue, 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports')
             [CompletionResult]::new('cons', 'cons', [CompletionResultType]::ParameterValue, 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners')
+            [CompletionResult]::new('stream', 'stream', [CompletionResultType]::ParameterValue, 'Open a whole stream: the PROD session on one gateway, then the CONS session on another, relaying to it over the encrypted hop; prints the uid and the CONS listeners')
             [CompletionResult]::new('release', 'release', [CompletionResultType]::ParameterValue, 'Release a session: close its listeners and connections and free its ports')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show one session: its listeners and their targets, connections and bytes relayed')
@@ -197,6 +234,9 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             break
         }
         'scistream;req;help;cons' {
+            break
+        }
+        'scistream;req;help;stream' {
             break
         }
         'scistream;req;help;release' {
@@ -377,6 +417,7 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
         'scistream;help;req' {
             [CompletionResult]::new('prod', 'prod', [CompletionResultType]::ParameterValue, 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports')
             [CompletionResult]::new('cons', 'cons', [CompletionResultType]::ParameterValue, 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners')
+            [CompletionResult]::new('stream', 'stream', [CompletionResultType]::ParameterValue, 'Open a whole stream: the PROD session on one gateway, then the CONS session on another, relaying to it over the encrypted hop; prints the uid and the CONS listeners')
             [CompletionResult]::new('release', 'release', [CompletionResultType]::ParameterValue, 'Release a session: close its listeners and connections and free its ports')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show one session: its listeners and their targets, connections and bytes relayed')
@@ -386,6 +427,9 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             break
         }
         'scistream;help;req;cons' {
+            break
+        }
+        'scistream;help;req;stream' {
             break
         }
         'scistream;help;req;release' {

@@ -118,6 +118,9 @@ _scistream() {
             scistream__subcmd__help__subcmd__req,status)
                 cmd="scistream__subcmd__help__subcmd__req__subcmd__status"
                 ;;
+            scistream__subcmd__help__subcmd__req,stream)
+                cmd="scistream__subcmd__help__subcmd__req__subcmd__stream"
+                ;;
             scistream__subcmd__req,cons)
                 cmd="scistream__subcmd__req__subcmd__cons"
                 ;;
@@ -136,6 +139,9 @@ _scistream() {
             scistream__subcmd__req,status)
                 cmd="scistream__subcmd__req__subcmd__status"
                 ;;
+            scistream__subcmd__req,stream)
+                cmd="scistream__subcmd__req__subcmd__stream"
+                ;;
             scistream__subcmd__req__subcmd__help,cons)
                 cmd="scistream__subcmd__req__subcmd__help__subcmd__cons"
                 ;;
@@ -153,6 +159,9 @@ _scistream() {
                 ;;
             scistream__subcmd__req__subcmd__help,status)
                 cmd="scistream__subcmd__req__subcmd__help__subcmd__status"
+                ;;
+            scistream__subcmd__req__subcmd__help,stream)
+                cmd="scistream__subcmd__req__subcmd__help__subcmd__stream"
                 ;;
             *)
                 ;;
@@ -607,7 +616,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__help__subcmd__req)
-            opts="prod cons release list status"
+            opts="prod cons stream release list status"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -677,6 +686,20 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__help__subcmd__req__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__help__subcmd__req__subcmd__stream)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -783,7 +806,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req)
-            opts="-v -q -h --config --verbose --quiet --log-format --help prod cons release list status help"
+            opts="-v -q -h --config --verbose --quiet --log-format --help prod cons stream release list status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -805,7 +828,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__cons)
-            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --json --show-token --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --json --show-token --prod-s2cs --prod-server-cert --prod-scope --plaintext-hop --require-encryption --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -835,6 +858,18 @@ _scistream() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --prod-s2cs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prod-server-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prod-scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -851,7 +886,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__help)
-            opts="prod cons release list status help"
+            opts="prod cons stream release list status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -948,6 +983,20 @@ _scistream() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        scistream__subcmd__req__subcmd__help__subcmd__stream)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         scistream__subcmd__req__subcmd__list)
             opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --json --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -987,7 +1036,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__prod)
-            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --json --show-token --remote-ip --receiver-ports --uid --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --json --show-token --remote-ip --receiver-ports --uid --plaintext-hop --require-encryption --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1102,6 +1151,76 @@ _scistream() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        scistream__subcmd__req__subcmd__stream)
+            opts="-v -q -h --timeout --prod-s2cs --cons-s2cs --server-cert --prod-server-cert --cons-server-cert --no-tls --prod-scope --cons-scope --num-conn --rate --json --show-token --remote-ip --receiver-ports --plaintext-hop --require-encryption --config --verbose --quiet --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prod-s2cs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cons-s2cs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prod-server-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cons-server-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prod-scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cons-scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --num-conn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote-ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --receiver-ports)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -79,6 +79,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand prod 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports'
             cand cons 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners'
+            cand stream 'Open a whole stream: the PROD session on one gateway, then the CONS session on another, relaying to it over the encrypted hop; prints the uid and the CONS listeners'
             cand release 'Release a session: close its listeners and connections and free its ports'
             cand list 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
             cand status 'Show one session: its listeners and their targets, connections and bytes relayed'
@@ -97,8 +98,10 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
-            cand --json 'Print one JSON object (uid, s2cs, role, listeners, targets) instead of text'
+            cand --json 'Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text'
             cand --show-token 'Show the whole access token in the header instead of its first characters'
+            cand --plaintext-hop 'Relay the gateway-to-gateway hop unencrypted and unauthenticated, as SciStream 1.2 does: anyone who reaches the PROD listeners reads the stream. Only on a network you trust'
+            cand --require-encryption 'Fail (exit 1, the session released) instead of falling back to a plaintext hop when a gateway lacks the encrypted hop'
             cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
             cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
             cand -q 'Only errors on stderr'
@@ -113,11 +116,43 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --timeout 'Seconds to wait for the server: to connect, and for each call [default: 10 to connect, 210 for a req (the server''s default hello timeout, 180, plus a margin), 30 for the others]'
             cand --num-conn 'Number of listeners (parallel connections) the session opens'
             cand --rate 'Requested rate, passed to the server as-is (recorded and logged; not enforced)'
+            cand --prod-s2cs 'The PROD session''s control server, asked for the session''s hop credential (required unless --plaintext-hop)'
+            cand --prod-server-cert 'Trust this certificate (PEM) for --prod-s2cs [default: as --server-cert]'
+            cand --prod-scope 'Scope whose token to send to --prod-s2cs [default: the one the config file maps it to]'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Talk plaintext gRPC to a server started with --no-tls'
-            cand --json 'Print one JSON object (uid, s2cs, role, listeners, targets) instead of text'
+            cand --json 'Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text'
             cand --show-token 'Show the whole access token in the header instead of its first characters'
+            cand --plaintext-hop 'Relay the gateway-to-gateway hop unencrypted and unauthenticated, as SciStream 1.2 does: anyone who reaches the PROD listeners reads the stream. Only on a network you trust'
+            cand --require-encryption 'Fail (exit 1, the session released) instead of falling back to a plaintext hop when a gateway lacks the encrypted hop'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;req;stream'= {
+            cand --timeout 'Seconds to wait for each server: to connect, and for each call [default: as `req prod`]'
+            cand --prod-s2cs 'The producer-side control server (S2CS)'
+            cand --cons-s2cs 'The consumer-side control server (S2CS)'
+            cand --server-cert 'Trust this certificate (PEM) for both servers [default: the one a local server generated, else the system roots]'
+            cand --prod-server-cert 'Trust this certificate (PEM) for --prod-s2cs [default: as --server-cert]'
+            cand --cons-server-cert 'Trust this certificate (PEM) for --cons-s2cs [default: as --server-cert]'
+            cand --prod-scope 'Scope whose token to send to --prod-s2cs [default: the one the config file maps it to]'
+            cand --cons-scope 'Scope whose token to send to --cons-s2cs [default: the one the config file maps it to]'
+            cand --num-conn 'Number of listeners (parallel connections) the session opens'
+            cand --rate 'Requested rate, passed to the server as-is (recorded and logged; not enforced)'
+            cand --remote-ip 'Address of the producer application (sent in the PROD session''s hello)'
+            cand --receiver-ports 'The producer application''s ports'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --no-tls 'Talk plaintext gRPC to both servers (started with --no-tls)'
+            cand --json 'Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text'
+            cand --show-token 'Show the whole access token in the header instead of its first characters'
+            cand --plaintext-hop 'Relay the gateway-to-gateway hop unencrypted and unauthenticated, as SciStream 1.2 does: anyone who reaches the PROD listeners reads the stream. Only on a network you trust'
+            cand --require-encryption 'Fail (exit 1, the session released) instead of falling back to a plaintext hop when a gateway lacks the encrypted hop'
             cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
             cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
             cand -q 'Only errors on stderr'
@@ -176,6 +211,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
         &'scistream;req;help'= {
             cand prod 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports'
             cand cons 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners'
+            cand stream 'Open a whole stream: the PROD session on one gateway, then the CONS session on another, relaying to it over the encrypted hop; prints the uid and the CONS listeners'
             cand release 'Release a session: close its listeners and connections and free its ports'
             cand list 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
             cand status 'Show one session: its listeners and their targets, connections and bytes relayed'
@@ -184,6 +220,8 @@ set edit:completion:arg-completer[scistream] = {|@words|
         &'scistream;req;help;prod'= {
         }
         &'scistream;req;help;cons'= {
+        }
+        &'scistream;req;help;stream'= {
         }
         &'scistream;req;help;release'= {
         }
@@ -343,6 +381,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
         &'scistream;help;req'= {
             cand prod 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports'
             cand cons 'Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session''s listeners'
+            cand stream 'Open a whole stream: the PROD session on one gateway, then the CONS session on another, relaying to it over the encrypted hop; prints the uid and the CONS listeners'
             cand release 'Release a session: close its listeners and connections and free its ports'
             cand list 'List the sessions a server holds: role, state, age, connections, bytes, listeners, targets'
             cand status 'Show one session: its listeners and their targets, connections and bytes relayed'
@@ -350,6 +389,8 @@ set edit:completion:arg-completer[scistream] = {|@words|
         &'scistream;help;req;prod'= {
         }
         &'scistream;help;req;cons'= {
+        }
+        &'scistream;help;req;stream'= {
         }
         &'scistream;help;req;release'= {
         }

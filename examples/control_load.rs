@@ -82,11 +82,14 @@ impl Server {
             .args(["server", "--no-tls", "--port", "0", "--bind", "127.0.0.1"])
             .args(["--listener-ip", LISTENER_IP, "--port-range", PORT_RANGE])
             .args(["--max-conn", "5"])
+            // No connection is relayed here, and the wide port range would leave the default
+            // fd budget nothing for them.
+            .args(["--max-connections", "64"])
             .args(extra)
             .envs(env.iter().copied())
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::inherit())
             .spawn()
             .context("could not start the server")?;
         let stdout = BufReader::new(child.stdout.take().context("no stdout")?);
@@ -192,6 +195,17 @@ fn latency_rows(what: &str, mut setups: Vec<Duration>, total: Duration) {
 }
 
 /// req + hello + update, then release, one session after another on one connection.
+/// A PROD session's whole setup as `req prod --plaintext-hop` does it: req and hello together,
+/// then update with the hello's listeners.
+async fn open(client: &Client, req: pb::Request, hello: pb::Hello) -> Result<(), tonic::Status> {
+    let (uid, role) = (req.uid.clone(), req.role.clone());
+    let started = client.start(req, Some(hello)).await?;
+    client
+        .update(&uid, &role, started.prod_listeners, None)
+        .await?;
+    Ok(())
+}
+
 async fn sequential_grpc(args: &Args) -> Result<()> {
     if args.sequential == 0 {
         return Ok(());
@@ -204,7 +218,7 @@ async fn sequential_grpc(args: &Args) -> Result<()> {
     for i in 0..args.sequential {
         let (req, hello) = session(format!("seq-{i}"), 1);
         let opened = Instant::now();
-        client.open(req, Some(hello)).await?;
+        open(&client, req, hello).await?;
         setups.push(opened.elapsed());
         client.release(&format!("seq-{i}")).await?;
     }
@@ -289,11 +303,11 @@ async fn concurrent(args: &Args, sessions: usize, listeners: i32) -> Result<()> 
         let opened = opened.clone();
         tasks.spawn(async move {
             let (req, hello) = session(format!("c-{i}"), listeners);
-            match client.open(req, Some(hello)).await {
-                Ok(_) => {
+            match open(&client, req, hello).await {
+                Ok(()) => {
                     opened.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(e) => eprintln!("DEBUG {:?} {}", e.code(), e.message()),
+                Err(e) => eprintln!("session c-{i} failed: {:?} {}", e.code(), e.message()),
             }
         });
     }

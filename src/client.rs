@@ -137,31 +137,62 @@ impl Client {
         request
     }
 
-    /// Opens a session: `req` and, when `hello` is given, the session's hello concurrently (as the
-    /// Python client does); then `update` with the hello's listeners as targets.
-    pub async fn open(
+    /// Starts a session: `req` and, when `hello` is given, the session's hello concurrently (as
+    /// the Python client does). Returns the req's answer, whose `prod_listeners` are the hello's.
+    pub async fn start(
         &self,
         req: pb::Request,
         hello: Option<pb::Hello>,
+    ) -> Result<pb::Response, Status> {
+        match hello {
+            Some(hello) => Ok(tokio::try_join!(self.req(req), self.hello(hello))?.0),
+            None => self.req(req).await,
+        }
+    }
+
+    /// Gives a started session its targets: `update`, or with a hop `credential`, `update_hop`.
+    pub async fn update(
+        &self,
+        uid: &str,
+        role: &str,
+        targets: Vec<String>,
+        credential: Option<pb::HopCredential>,
     ) -> Result<OpenedSession, Status> {
-        let uid = req.uid.clone();
-        let role = req.role.clone();
-        let response = match hello {
-            Some(hello) => tokio::try_join!(self.req(req), self.hello(hello))?.0,
-            None => self.req(req).await?,
+        let updated = match credential {
+            None => {
+                let update = pb::UpdateTargets {
+                    uid: uid.to_string(),
+                    remote_listeners: targets,
+                    role: role.to_string(),
+                };
+                self.call(update, |mut c, r| async move { c.update(r).await })
+                    .await?
+            }
+            Some(credential) => {
+                let update = pb::HopUpdate {
+                    uid: uid.to_string(),
+                    remote_listeners: targets,
+                    role: role.to_string(),
+                    credential: Some(credential),
+                };
+                self.call(update, |mut c, r| async move { c.update_hop(r).await })
+                    .await?
+            }
         };
-        let update = pb::UpdateTargets {
-            uid,
-            remote_listeners: response.prod_listeners,
-            role,
-        };
-        let updated = self
-            .call(update, |mut c, r| async move { c.update(r).await })
-            .await?;
         Ok(OpenedSession {
             listeners: updated.listeners,
             targets: updated.prod_listeners,
         })
+    }
+
+    /// A PROD session's hop credential (encrypting its hop), or with `plaintext`, a plain hop.
+    pub async fn hop(&self, uid: &str, plaintext: bool) -> Result<pb::HopCredential, Status> {
+        let request = pb::HopRequest {
+            uid: uid.to_string(),
+            plaintext,
+        };
+        self.call(request, |mut c, r| async move { c.hop(r).await })
+            .await
     }
 
     async fn req(&self, req: pb::Request) -> Result<pb::Response, Status> {

@@ -115,7 +115,16 @@ fn chain(prod_gw: &TestServer, cons_gw: &TestServer, producer: &str) -> String {
         .unwrap()
         .to_string();
     let prod_listeners = listeners_of(&prod).join(",");
-    let cons = cons_gw.stdout_of("cons", &["--num-conn", "1", &uid, &prod_listeners]);
+    // req cons asks the PROD gateway for the session's hop credential.
+    let prod_s2cs = prod_gw.s2cs();
+    let prod_cert = prod_gw.dir.path().join(scistream::tls::GENERATED_CERT);
+    let prod_cert = prod_cert.to_str().unwrap();
+    let mut cons_args = vec!["--num-conn", "1", "--prod-s2cs", &prod_s2cs];
+    if prod_gw.tls {
+        cons_args.extend(["--prod-server-cert", prod_cert]);
+    }
+    cons_args.extend([uid.as_str(), prod_listeners.as_str()]);
+    let cons = cons_gw.stdout_of("cons", &cons_args);
     listeners_of(&cons).remove(0)
 }
 
@@ -340,12 +349,15 @@ fn app_hello_registers_the_producer_with_a_waiting_req_prod() {
     assert_eq!(targets(&server, &uid), ["127.0.0.1:7101", "127.0.0.1:7102"]);
 }
 
-/// `req prod --num-conn 2` with no producer ports: it waits for an app controller's hello.
+/// `req prod --num-conn 2 --plaintext-hop` with no producer ports: it waits for an app
+/// controller's hello.
 fn waiting_prod(server: &TestServer) -> Child {
     Command::new(env!("CARGO_BIN_EXE_scistream"))
         .arg("--config")
         .arg(server.config())
         .args(["req", "prod", "--s2cs", &server.s2cs(), "--num-conn", "2"])
+        // The tests connect to the PROD listeners directly, not through a CONS gateway.
+        .arg("--plaintext-hop")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -520,11 +532,11 @@ fn app_hello_for_an_unknown_session_fails_at_once_with_not_found() {
 
 #[test]
 fn appctrl_create_appctrl_cons_receives_from_the_sessions_first_listener() {
-    let prod_gw = TestServer::start(Options::default());
-    let cons_gw = TestServer::start(Options {
+    let tls = || Options {
         tls: true,
         ..Options::default()
-    });
+    };
+    let (prod_gw, cons_gw) = (TestServer::start(tls()), TestServer::start(tls()));
     let producer = ListeningEnd::start("send", &["--bytes", "1M"]);
     let cons_listener = chain(&prod_gw, &cons_gw, &producer.addr);
     let session = json(&String::from_utf8_lossy(

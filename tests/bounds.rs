@@ -172,10 +172,15 @@ async fn cancelled_early_hellos_leave_the_table() {
     });
     let metrics = server.metrics.unwrap().to_string();
     let early = || value(&scrape(&metrics), "scistream_early_hellos");
-    let c = server.grpc().await;
+    // Spread over connections: the server serves at most 128 calls at once on one.
+    let connections = [
+        server.grpc().await,
+        server.grpc().await,
+        server.grpc().await,
+    ];
     let waiting: Vec<_> = (0..300)
         .map(|i| {
-            let mut c = c.clone();
+            let mut c = connections[i % connections.len()].clone();
             let uid = format!("{i}-{}", "w".repeat(120));
             tokio::spawn(async move { c.hello(hello(&uid, vec!["127.0.0.1:1".into()])).await })
         })

@@ -62,6 +62,8 @@ impl Gateway {
             "--receiver-ports",
             &port,
             "--json",
+            // Plain clients stand in for CONS gateways here.
+            "--plaintext-hop",
         ];
         let output = self.user.cmd(&args).timeout(TEST_LIMIT).assert().success();
         let opened: serde_json::Value =

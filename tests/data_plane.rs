@@ -39,7 +39,16 @@ fn a_producer_streams_64_mib_through_the_cons_to_prod_chain() {
     let cons_gw = TestServer::start(Options::default());
     let port = producer.port().to_string();
     let (uid, prod_listeners) = opened(&prod_gw.prod("1", &port, &["--json"]));
-    let cons_args = ["--json", "--num-conn", "1", &uid, &prod_listeners[0]];
+    let prod_s2cs = prod_gw.s2cs();
+    let cons_args = [
+        "--json",
+        "--num-conn",
+        "1",
+        "--prod-s2cs",
+        &prod_s2cs,
+        &uid,
+        &prod_listeners[0],
+    ];
     let (_, cons_listeners) = opened(&cons_gw.stdout_of("cons", &cons_args));
 
     let received = rt.block_on(async {
@@ -59,7 +68,7 @@ fn a_producer_streams_64_mib_through_the_cons_to_prod_chain() {
 fn live_connection(rt: &Runtime, server: &TestServer) -> (String, Vec<String>, TcpStream) {
     let (target, _echo) = rt.block_on(serve(echo));
     let port = target.port().to_string();
-    let (uid, listeners) = opened(&server.prod("1", &port, &["--json"]));
+    let (uid, listeners) = opened(&server.prod("1", &port, &["--json", "--plaintext-hop"]));
     let client = rt.block_on(async {
         let mut client = TcpStream::connect(&listeners[0]).await.unwrap();
         client.write_all(b"ping").await.unwrap();

@@ -111,7 +111,7 @@ fn with_json_on_a_terminal_nothing_is_drawn() {
     let child = req(
         &server,
         "cons",
-        &["--json", "u-1", "127.0.0.1:9"],
+        &["--json", "--plaintext-hop", "u-1", "127.0.0.1:9"],
         tty.into(),
     )
     .spawn()

@@ -81,7 +81,15 @@ fn cons_session_on_a_second_server_targets_the_prod_listeners() {
     let cons_gw = TestServer::start(Options::default());
     let prod_listeners = prod(&prod_gw, "2");
     let joined = prod_listeners.join(",");
-    let out = cons_gw.stdout_of("cons", &["--num-conn", "2", "--json", "session-1", &joined]);
+    let cons = [
+        "--num-conn",
+        "2",
+        "--json",
+        "--plaintext-hop",
+        "session-1",
+        &joined,
+    ];
+    let out = cons_gw.stdout_of("cons", &cons);
     let json: serde_json::Value = serde_json::from_slice(&out).expect("one JSON object");
     assert_eq!(json["uid"], "session-1");
     assert_eq!(json["role"], "CONS");
@@ -96,7 +104,8 @@ fn cons_session_on_a_second_server_targets_the_prod_listeners() {
 #[test]
 fn text_cons_output_has_the_header_and_listeners() {
     let server = TestServer::start(Options::default());
-    let out = server.stdout_of("cons", &["--num-conn", "1", "u-1", "127.0.0.1:9"]);
+    let cons = ["--num-conn", "1", "--plaintext-hop", "u-1", "127.0.0.1:9"];
+    let out = server.stdout_of("cons", &cons);
     let text = String::from_utf8_lossy(&out);
     assert!(text.lines().nth(1).unwrap().starts_with("u-1 "), "{text}");
     assert!(text.lines().nth(1).unwrap().ends_with(" CONS"), "{text}");
@@ -293,7 +302,10 @@ fn a_request_the_server_finds_invalid_is_a_usage_error() {
         ..Options::default()
     });
     server
-        .req("cons", &["--num-conn", "5", "u-1", "127.0.0.1:9"])
+        .req(
+            "cons",
+            &["--num-conn", "5", "--plaintext-hop", "u-1", "127.0.0.1:9"],
+        )
         .assert()
         .code(2)
         .stderr(format!(

@@ -41,7 +41,7 @@ fn status_json(server: &TestServer, uid: &str) -> Value {
 fn session_with_traffic(server: &TestServer) -> (String, Vec<String>, String) {
     let rt = Runtime::new().unwrap();
     let (target, _echo) = rt.block_on(serve(echo));
-    let stdout = server.prod("2", &target.port().to_string(), &[]);
+    let stdout = server.prod("2", &target.port().to_string(), &["--plaintext-hop"]);
     let header = String::from_utf8_lossy(&stdout)
         .lines()
         .nth(1)
@@ -68,7 +68,14 @@ fn list_and_status_show_each_session_with_its_traffic() {
         .success()
         .stdout(format!("No sessions on s2cs {}\n", server.s2cs()));
     let (uid, listeners, target) = session_with_traffic(&server);
-    server.stdout_of("cons", &["--num-conn", "1", "cons-1", "127.0.0.1:9"]);
+    let cons = [
+        "--num-conn",
+        "1",
+        "--plaintext-hop",
+        "cons-1",
+        "127.0.0.1:9",
+    ];
+    server.stdout_of("cons", &cons);
 
     let table = String::from_utf8(server.stdout_of("list", &[])).unwrap();
     let lines: Vec<&str> = table.lines().collect();

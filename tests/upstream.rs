@@ -263,6 +263,7 @@ fn ssl_false_serves_plaintext_without_certificate_files() {
             &gateway.addr,
             "--num-conn",
             "1",
+            "--plaintext-hop",
         ])
         .args(["u-1", "127.0.0.1:9"])
         .timeout(Duration::from_secs(30))

@@ -44,6 +44,7 @@ pub struct Capacity {
     limits: Limits,
     active: AtomicUsize,
     rejected: [AtomicU64; 2],
+    hop_rejected: AtomicU64,
     #[cfg(target_os = "linux")]
     pub(super) pipes: PipePool,
     /// Closed for a moment when accept fails for want of an fd, so that the waiting client
@@ -57,6 +58,7 @@ impl Capacity {
             limits,
             active: AtomicUsize::new(0),
             rejected: Default::default(),
+            hop_rejected: AtomicU64::new(0),
             #[cfg(target_os = "linux")]
             pipes: PipePool::new(limits.max_pipes),
             spare: Mutex::new(open_spare()),
@@ -70,6 +72,15 @@ impl Capacity {
     /// Connections reset at once for `reason` since the start.
     pub fn rejected(&self, reason: Rejection) -> u64 {
         self.rejected[reason as usize].load(Ordering::Relaxed)
+    }
+
+    /// Connections to encrypted PROD listeners refused for want of the session's credential.
+    pub fn hop_rejections(&self) -> u64 {
+        self.hop_rejected.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn hop_rejected(&self) {
+        self.hop_rejected.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A place for one more connection, unless the limit is reached.

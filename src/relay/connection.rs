@@ -2,7 +2,8 @@
 //!
 //! Only a transfer that ended by itself closes with a FIN. A connection cut short (the target
 //! refused or reset, the session was released, the server stopped) closes with a reset, so a
-//! consumer can tell a cut stream from a complete one.
+//! consumer can tell a cut stream from a complete one. That holds for the encrypted hop too: a
+//! TLS stream ended without its close_notify, or with a record that fails to decrypt, is cut.
 
 use std::io;
 use std::sync::Arc;
@@ -13,46 +14,40 @@ use tokio::net::TcpStream;
 use super::capacity::{is_out_of_fds, Rejection, Slot};
 #[cfg(not(target_os = "linux"))]
 use super::copy;
+use super::hop::{self, Hop, HopIdentity, HopPin};
 #[cfg(target_os = "linux")]
 use super::splice;
 use super::{Session, TargetPolicy};
 
-/// Relays `client` to `target` until both directions have ended or one side fails.
+/// Relays `client` to `target` until both directions have ended or one side fails. `hop` says
+/// whether one of the two legs is the encrypted hop, and which.
 pub(super) async fn relay(
     client: TcpStream,
     target: String,
     connect_timeout: Duration,
+    hop: Hop,
     session: Arc<Session>,
     _slot: Slot,
 ) {
     let _active = session.counters.open_connection();
     let mut client = Relayed::new(client);
-    let mut server = match connect(&target, connect_timeout, &session.policy).await {
-        Ok(server) => Relayed::new(server),
-        // Logged once per burst: at the fd limit, every new client fails this way.
-        Err(e) if is_out_of_fds(&e) => {
-            let capacity = &session.capacity;
-            session
-                .shedding
-                .rejected(&session.uid, Rejection::FdLimit, capacity);
-            return;
-        }
-        Err(e) => {
-            tracing::warn!(uid = %session.uid, %target, "could not connect to target: {e}");
-            return;
-        }
-    };
-    session.shedding.relaying(&session.uid);
     // The peers already chose when to send; Nagle here would hold a small message back until
     // the previous one is acknowledged, adding a delay the sender did not ask for.
-    for stream in [&client.stream, &server.stream] {
-        let _ = stream.set_nodelay(true);
-    }
-    let (traffic, result) = relay_streams(&mut client.stream, &mut server.stream, &session).await;
-    if result.is_ok() {
-        client.completed = true;
-        server.completed = true;
-    }
+    let _ = client.stream.set_nodelay(true);
+    let route = Route {
+        target: &target,
+        connect_timeout,
+        session: &session,
+    };
+    let transferred = match &hop {
+        Hop::Plain => route.plain(&mut client.stream).await,
+        Hop::Admit(identity) => route.admitted(&mut client.stream, identity).await,
+        Hop::Dial(pin) => route.dialled(&mut client.stream, pin).await,
+    };
+    let Some((traffic, result)) = transferred else {
+        return;
+    };
+    client.completed = result.is_ok();
     tracing::debug!(
         uid = %session.uid,
         %target,
@@ -61,6 +56,93 @@ pub(super) async fn relay(
         error = result.err().map(tracing::field::display),
         "connection closed"
     );
+}
+
+/// Where one accepted connection goes. Each way of getting there returns None when the
+/// connection ended before any byte moved, after logging why.
+struct Route<'a> {
+    target: &'a str,
+    connect_timeout: Duration,
+    session: &'a Session,
+}
+
+impl Route<'_> {
+    async fn plain(&self, client: &mut TcpStream) -> Option<(super::Traffic, io::Result<()>)> {
+        let mut server = self.open_target().await?;
+        let transferred = relay_streams(client, &mut server.stream, self.session).await;
+        server.completed = transferred.1.is_ok();
+        Some(transferred)
+    }
+
+    /// PROD: the producer is dialled only once the client proved the session's credential.
+    async fn admitted(
+        &self,
+        client: &mut TcpStream,
+        identity: &HopIdentity,
+    ) -> Option<(super::Traffic, io::Result<()>)> {
+        let peer = client
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let mut tls = match hop::admit(client, identity, self.connect_timeout).await {
+            Ok(tls) => tls,
+            Err(refusal) => {
+                self.session.capacity.hop_rejected();
+                tracing::warn!(event = "hop_rejected", uid = %self.session.uid, %peer,
+                    "refused a connection to a PROD listener: {refusal}");
+                return None;
+            }
+        };
+        let mut server = self.open_target().await?;
+        let transferred = hop::relay(&mut tls, &mut server.stream, &self.session.counters).await;
+        server.completed = transferred.1.is_ok();
+        Some(transferred)
+    }
+
+    /// CONS: the target is a PROD listener that must show the pinned certificate.
+    async fn dialled(
+        &self,
+        client: &mut TcpStream,
+        pin: &HopPin,
+    ) -> Option<(super::Traffic, io::Result<()>)> {
+        let mut server = self.open_target().await?;
+        let (uid, target) = (&self.session.uid, self.target);
+        let dialled = hop::dial(&mut server.stream, pin, target, self.connect_timeout);
+        let mut tls = match dialled.await {
+            Ok(tls) => tls,
+            Err(e) => {
+                tracing::warn!(%uid, %target, "could not open the encrypted hop: {e}");
+                return None;
+            }
+        };
+        let transferred = hop::relay(client, &mut tls, &self.session.counters).await;
+        server.completed = transferred.1.is_ok();
+        Some(transferred)
+    }
+
+    async fn open_target(&self) -> Option<Relayed> {
+        let session = self.session;
+        match connect(self.target, self.connect_timeout, &session.policy).await {
+            Ok(server) => {
+                session.shedding.relaying(&session.uid);
+                let _ = server.set_nodelay(true);
+                Some(Relayed::new(server))
+            }
+            // Logged once per burst: at the fd limit, every new client fails this way.
+            Err(e) if is_out_of_fds(&e) => {
+                let capacity = &session.capacity;
+                session
+                    .shedding
+                    .rejected(&session.uid, Rejection::FdLimit, capacity);
+                None
+            }
+            Err(e) => {
+                let target = self.target;
+                tracing::warn!(uid = %session.uid, %target, "could not connect to target: {e}");
+                None
+            }
+        }
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -78,7 +160,7 @@ async fn relay_streams(
     server: &mut TcpStream,
     session: &Session,
 ) -> (super::Traffic, io::Result<()>) {
-    copy::relay(client, server, &session.counters).await
+    copy::relay(client, server, &session.counters, copy::PLAIN_BUFFER).await
 }
 
 /// Connects to the very addresses the policy checked, never to the name again.

@@ -1,5 +1,5 @@
 //! The portable engine: `tokio::io::copy_bidirectional` through user-space buffers. Used where
-//! splice(2) does not exist or does not work for these sockets.
+//! splice(2) does not exist or does not work for these sockets, and for the encrypted hop.
 
 use std::io;
 use std::pin::Pin;
@@ -7,19 +7,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
 use super::{Counters, Traffic};
 
-/// Same contract as the splice engine: half-close on EOF, error on reset, counters live.
-pub(super) async fn relay(
-    client: &mut TcpStream,
-    server: &mut TcpStream,
+/// What `tokio::io::copy_bidirectional` uses: enough between plain sockets.
+pub(super) const PLAIN_BUFFER: usize = 8 * 1024;
+
+/// Same contract as the splice engine: half-close on EOF, error on reset, counters live. Each
+/// direction copies through a buffer of `buffer` bytes.
+pub(super) async fn relay<C, S>(
+    client: &mut C,
+    server: &mut S,
     counters: &Counters,
-) -> (Traffic, io::Result<()>) {
+    buffer: usize,
+) -> (Traffic, io::Result<()>)
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut client = Counted::new(client, &counters.from_target);
     let mut server = Counted::new(server, &counters.to_target);
-    let result = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    let result =
+        tokio::io::copy_bidirectional_with_sizes(&mut client, &mut server, buffer, buffer).await;
     let traffic = Traffic {
         to_target: server.written,
         from_target: client.written,
@@ -82,7 +91,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<'_, S> {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     async fn connected_pair() -> (TcpStream, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -98,7 +107,7 @@ mod tests {
         let (mut app, mut client) = connected_pair().await;
         let (mut server, mut target) = connected_pair().await;
         let counters = Counters::default();
-        let relayed = relay(&mut client, &mut server, &counters);
+        let relayed = relay(&mut client, &mut server, &counters, PLAIN_BUFFER);
         let exchange = async {
             app.write_all(b"request").await.unwrap();
             app.shutdown().await.unwrap();

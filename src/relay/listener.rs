@@ -81,6 +81,7 @@ impl AcceptLoop {
             client,
             target.to_owned(),
             routes.connect_timeout,
+            routes.hop.clone(),
             self.session.clone(),
             slot,
         );

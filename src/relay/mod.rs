@@ -2,17 +2,20 @@
 //!
 //! Public API used by the control server (keep it stable):
 //! [`SessionRelay::new`], [`SessionRelay::set_targets`], [`SessionRelay::stats`],
-//! [`SessionRelay::shutdown`], [`RelayStats`], [`TargetPolicy`], and the server-wide
+//! [`SessionRelay::set_hop`], [`SessionRelay::shutdown`], [`RelayStats`], [`TargetPolicy`], and the
+//! server-wide
 //! [`Capacity`] every session shares.
 //!
 //! Layout: [`listener`] runs one accept loop per listener, [`connection`] relays one accepted
 //! connection, with the Linux [`splice`] engine (its pipes lent by a [`pipe`] pool) or the
-//! portable [`copy`] engine behind the same contract; [`capacity`] bounds connections and pipes
-//! over all sessions; [`target_policy`] says where a connection may go.
+//! portable [`copy`] engine behind the same contract, and the gateway-to-gateway leg through the
+//! TLS of [`hop`]; [`capacity`] bounds connections and pipes over all sessions; [`target_policy`]
+//! says where a connection may go.
 
 mod capacity;
 mod connection;
 mod copy;
+mod hop;
 mod listener;
 #[cfg(target_os = "linux")]
 mod pipe;
@@ -31,6 +34,7 @@ use tokio::task::JoinSet;
 
 use capacity::Shedding;
 pub use capacity::{Capacity, Limits, Rejection};
+pub use hop::{Hop, HopCredential, HopIdentity, HopPin, CREDENTIAL_LEN};
 use listener::AcceptLoop;
 use target_policy::Claim;
 pub use target_policy::{Refused, TargetPolicy};
@@ -104,6 +108,7 @@ struct Session {
 struct Routes {
     targets: Vec<String>,
     connect_timeout: Duration,
+    hop: Hop,
 }
 
 impl Routes {
@@ -149,6 +154,7 @@ impl SessionRelay {
         let (routes, _) = watch::channel(Routes {
             targets: Vec::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            hop: Hop::Plain,
         });
         let (stop, _) = watch::channel(false);
         let mut accept_loops = JoinSet::new();
@@ -173,6 +179,11 @@ impl SessionRelay {
     /// The first call starts relaying; later calls retarget new connections only.
     pub fn set_targets(&self, targets: Vec<String>) {
         self.routes.send_modify(|routes| routes.targets = targets);
+    }
+
+    /// How connections accepted from now on cross the hop ([`Hop::Plain`] until then).
+    pub fn set_hop(&self, hop: Hop) {
+        self.routes.send_modify(|routes| routes.hop = hop);
     }
 
     /// Applies to connections accepted from now on ([`DEFAULT_CONNECT_TIMEOUT`] until then).

@@ -38,7 +38,7 @@ pub(super) async fn relay(
         UNSUPPORTED.store(true, Ordering::Relaxed);
         tracing::debug!("splice unsupported on these sockets, copying instead");
     }
-    copy::relay(client, server, counters).await
+    copy::relay(client, server, counters, copy::PLAIN_BUFFER).await
 }
 
 /// Runs both directions at once; `None` if splice proved unsupported before any byte moved.

@@ -17,7 +17,7 @@ use crate::auth::Identity;
 use crate::endpoint;
 use crate::limits::{check_uid, quote, LIST_PAGE_BYTES};
 use crate::pb;
-use crate::relay::TargetPolicy;
+use crate::relay::{HopCredential, HopPin, TargetPolicy, CREDENTIAL_LEN};
 use crate::session::Role;
 
 /// The longest `update` waits for its targets' names to resolve.
@@ -31,6 +31,18 @@ pub struct Control {
     pub admins: HashSet<String>,
     /// Where sessions may relay.
     pub policy: Arc<TargetPolicy>,
+}
+
+/// The pin of a credential as a client sent it, once both parts have the right length.
+fn hop_pin(credential: &pb::HopCredential) -> Result<Arc<HopPin>, Error> {
+    let parsed = HopCredential::from_parts(&credential.certificate_sha256, &credential.secret)
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "the hop credential is malformed: certificate_sha256 and secret must be \
+                 {CREDENTIAL_LEN} bytes each, as the PROD gateway's hop call returns them"
+            ))
+        })?;
+    HopPin::new(parsed).map_err(|e| Error::Hop(e.to_string()))
 }
 
 fn require_uid(uid: &str) -> Result<(), Error> {
@@ -153,20 +165,50 @@ impl Control {
         let peer = peer_of(request.extensions());
         let caller = self.caller(request.extensions());
         let u = request.into_inner();
-        let updated = async {
-            require_uid(&u.uid)?;
-            let targets =
-                endpoint::parse_list("remote_listeners", &u.remote_listeners, self.max_conn)
-                    .map_err(Error::InvalidArgument)?;
-            self.sessions.check_update(&u.uid, &caller)?;
-            self.check_targets(&targets).await?;
-            self.sessions.update(&u.uid, targets, &caller)
-        };
-        let (listeners, targets) = updated
+        self.retarget(&peer, &caller, &u.uid, &u.remote_listeners, None)
             .await
-            .map_err(|e| refused("update", &u.uid, &peer, e))?;
-        tracing::info!(event = "update", uid = %u.uid, listeners = %listeners.join(","),
-            targets = %targets.join(","), %peer, "relaying");
+    }
+
+    async fn set_hop_targets(
+        &self,
+        request: Request<pb::HopUpdate>,
+    ) -> Result<Response<pb::Response>, Status> {
+        let peer = peer_of(request.extensions());
+        let caller = self.caller(request.extensions());
+        let u = request.into_inner();
+        let credential = u.credential.unwrap_or_default();
+        self.retarget(
+            &peer,
+            &caller,
+            &u.uid,
+            &u.remote_listeners,
+            Some(&credential),
+        )
+        .await
+    }
+
+    /// An update; with a `credential`, one whose targets are reached over the encrypted hop.
+    async fn retarget(
+        &self,
+        peer: &str,
+        caller: &Caller,
+        uid: &str,
+        remote_listeners: &[String],
+        credential: Option<&pb::HopCredential>,
+    ) -> Result<Response<pb::Response>, Status> {
+        let updated = async {
+            require_uid(uid)?;
+            let targets = endpoint::parse_list("remote_listeners", remote_listeners, self.max_conn)
+                .map_err(Error::InvalidArgument)?;
+            let pin = credential.map(hop_pin).transpose()?;
+            self.sessions.check_update(uid, caller)?;
+            self.check_targets(&targets).await?;
+            self.sessions.update(uid, targets, pin, caller)
+        };
+        let (listeners, targets) = updated.await.map_err(|e| refused("update", uid, peer, e))?;
+        tracing::info!(event = "update", uid, listeners = %listeners.join(","),
+            targets = %targets.join(","), encrypted_hop = credential.is_some(), peer,
+            "relaying");
         Ok(Response::new(pb::Response {
             listeners,
             prod_listeners: targets,
@@ -223,6 +265,25 @@ impl Control {
         Ok(page)
     }
 
+    fn arm_hop(&self, request: Request<pb::HopRequest>) -> Result<pb::HopCredential, Status> {
+        let peer = peer_of(request.extensions());
+        let caller = self.caller(request.extensions());
+        let r = request.into_inner();
+        let armed = || {
+            require_uid(&r.uid)?;
+            self.sessions.hop(&r.uid, r.plaintext, &caller)
+        };
+        let credential = armed().map_err(|e| refused("hop", &r.uid, &peer, e))?;
+        tracing::info!(event = "hop", uid = %r.uid, encrypted = credential.is_some(), %peer,
+            "hop set");
+        Ok(
+            credential.map_or_else(Default::default, |c| pb::HopCredential {
+                certificate_sha256: c.certificate_sha256.to_vec(),
+                secret: c.secret.expose().to_vec(),
+            }),
+        )
+    }
+
     async fn close(&self, request: Request<pb::Release>) -> Result<Response<pb::Response>, Status> {
         let peer = peer_of(request.extensions());
         let caller = self.caller(request.extensions());
@@ -277,6 +338,20 @@ impl pb::control_server::Control for Control {
         request: Request<pb::Release>,
     ) -> Result<Response<pb::Response>, Status> {
         self.counted("release", self.close(request).await)
+    }
+
+    async fn hop(
+        &self,
+        request: Request<pb::HopRequest>,
+    ) -> Result<Response<pb::HopCredential>, Status> {
+        self.counted("hop", self.arm_hop(request).map(Response::new))
+    }
+
+    async fn update_hop(
+        &self,
+        request: Request<pb::HopUpdate>,
+    ) -> Result<Response<pb::Response>, Status> {
+        self.counted("update_hop", self.set_hop_targets(request).await)
     }
 
     async fn list(

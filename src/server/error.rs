@@ -49,6 +49,14 @@ pub enum Error {
         /// Ports of the range the OS found busy: other programs (or listeners still closing).
         elsewhere: usize,
     },
+    #[error("session {uid:?} is a {role} session; this call is for {wanted} sessions")]
+    WrongRole {
+        uid: String,
+        role: &'static str,
+        wanted: &'static str,
+    },
+    #[error("could not set up the encrypted hop: {0}")]
+    Hop(String),
     #[error("could not bind data listener {addr}: {source}; check --listener-ip")]
     Bind {
         addr: SocketAddr,
@@ -72,11 +80,13 @@ impl From<Error> for Status {
             Error::DuplicateUid(_) => Code::AlreadyExists,
             Error::NotFound(_) | Error::HelloWithoutReq(_) => Code::NotFound,
             Error::NotOwner(_) => Code::PermissionDenied,
-            Error::HelloAlreadyReceived(_) | Error::AwaitingHello(_) => Code::FailedPrecondition,
+            Error::HelloAlreadyReceived(_) | Error::AwaitingHello(_) | Error::WrongRole { .. } => {
+                Code::FailedPrecondition
+            }
             Error::HelloTimeout => Code::DeadlineExceeded,
             Error::ReleasedBeforeHello(_) => Code::Aborted,
             Error::PortsExhausted { .. } | Error::EarlyHellosFull(_) => Code::ResourceExhausted,
-            Error::Bind { .. } => Code::Internal,
+            Error::Bind { .. } | Error::Hop(_) => Code::Internal,
         };
         Status::new(code, err.to_string())
     }

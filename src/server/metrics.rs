@@ -18,7 +18,16 @@ use crate::relay::{Capacity, Rejection};
 
 /// The RPC names a request can be counted under; anything else is "unknown", so a client
 /// cannot grow the label set.
-const RPCS: [&str; 6] = ["req", "hello", "update", "release", "list", "status"];
+const RPCS: [&str; 8] = [
+    "req",
+    "hello",
+    "update",
+    "release",
+    "list",
+    "status",
+    "hop",
+    "update_hop",
+];
 
 /// Counters the control service and the authorize filter feed.
 #[derive(Default)]
@@ -162,6 +171,16 @@ impl Source {
                 self.capacity.rejected(reason),
             );
         }
+        out.family(
+            "scistream_hop_rejected_total",
+            "counter",
+            "Connections to encrypted PROD listeners refused: no TLS, or not the session's secret.",
+        )
+        .sample(
+            "scistream_hop_rejected_total",
+            &[],
+            self.capacity.hop_rejections(),
+        );
     }
 
     fn render_calls(&self, out: &mut Exposition) {

@@ -14,7 +14,9 @@ use tokio::sync::oneshot;
 
 use super::error::Error;
 use super::ports::PortPool;
-use crate::relay::{Capacity, RelayStats, SessionRelay, TargetPolicy};
+use crate::relay::{
+    Capacity, Hop, HopCredential, HopIdentity, HopPin, RelayStats, SessionRelay, TargetPolicy,
+};
 use crate::session::{Role, SessionView, State};
 
 /// The longest a hello that arrived before its req waits for that req (never past the hello
@@ -67,6 +69,8 @@ struct Session {
     created: Instant,
     /// Present while the session's req waits for its hello.
     hello: Option<oneshot::Sender<Vec<String>>>,
+    /// PROD: the hop identity, made on the first ask and kept, so every ask gets the same one.
+    hop_identity: Option<Arc<HopIdentity>>,
     relay: SessionRelay,
 }
 
@@ -287,6 +291,7 @@ impl Sessions {
             targets: Vec::new(),
             created: Instant::now(),
             hello: Some(tx),
+            hop_identity: None,
             relay: SessionRelay::new(
                 new.uid.clone(),
                 bound,
@@ -339,17 +344,50 @@ impl Sessions {
     }
 
     /// Sets the relay targets (listener i -> targets[i % n]); returns (listeners, targets).
+    /// With a `pin`, a CONS session reaches them over the encrypted hop; without, it keeps the
+    /// hop it had.
     pub fn update(
         &self,
         uid: &str,
         targets: Vec<String>,
+        pin: Option<Arc<HopPin>>,
         caller: &Caller,
     ) -> Result<(Vec<String>, Vec<String>), Error> {
         let mut table = self.lock();
         let session = table.updatable(uid, caller)?;
+        if let Some(pin) = pin {
+            require_role(uid, session, Role::Cons)?;
+            // Before the targets, so that no connection to them goes out in clear.
+            session.relay.set_hop(Hop::Dial(pin));
+        }
         session.relay.set_targets(targets.clone());
         session.targets = targets;
         Ok((session.view(uid).listeners, session.targets.clone()))
+    }
+
+    /// Makes a PROD session's listeners admit only the CONS gateway that proves its credential,
+    /// and returns that credential; with `plaintext`, makes them relay in clear and returns None.
+    /// Applies to connections accepted from now on.
+    pub fn hop(
+        &self,
+        uid: &str,
+        plaintext: bool,
+        caller: &Caller,
+    ) -> Result<Option<HopCredential>, Error> {
+        let mut table = self.lock();
+        let session = table.session_for(uid, |s| caller.owns(s))?;
+        require_role(uid, session, Role::Prod)?;
+        if plaintext {
+            session.relay.set_hop(Hop::Plain);
+            return Ok(None);
+        }
+        let identity = match &session.hop_identity {
+            Some(identity) => identity.clone(),
+            None => HopIdentity::generate().map_err(|e| Error::Hop(e.to_string()))?,
+        };
+        session.hop_identity = Some(identity.clone());
+        session.relay.set_hop(Hop::Admit(identity.clone()));
+        Ok(Some(identity.credential().clone()))
     }
 
     /// Stops the session's listeners and connections and frees its ports.
@@ -443,6 +481,17 @@ impl Sessions {
         add_growth(&mut table.released, counted, stats);
         table.ports.free(ports);
         stats
+    }
+}
+
+fn require_role(uid: &str, session: &Session, role: Role) -> Result<(), Error> {
+    match session.role == role {
+        true => Ok(()),
+        false => Err(Error::WrongRole {
+            uid: uid.to_string(),
+            role: session.role.as_str(),
+            wanted: role.as_str(),
+        }),
     }
 }
 

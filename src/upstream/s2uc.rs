@@ -207,12 +207,15 @@ impl Native {
         }
     }
 
-    /// Upstream prints the whole token in the header: so does this (--show-token).
+    /// Upstream prints the whole token in the header: so does this (--show-token). Upstream's
+    /// command lines have no way to carry the hop's credential from the PROD to the CONS
+    /// gateway, and its gateways relay the hop in clear: so the hop stays plain
+    /// (--plaintext-hop), as in SciStream 1.2.
     fn session(&mut self, session: &Session, default_s2cs: &str, default_cert: bool) {
         let s2cs = session.s2cs.as_deref().unwrap_or(default_s2cs);
         self.push(["--num-conn", &session.num_conn.to_string()]);
         self.push(["--rate", &session.rate.to_string()]);
-        self.push(["--s2cs", s2cs, "--show-token"]);
+        self.push(["--s2cs", s2cs, "--show-token", "--plaintext-hop"]);
         if !session.scope.is_empty() {
             self.push(["--scope", &session.scope]);
         }
@@ -254,7 +257,7 @@ mod tests {
             native(&["prod-req", "--mock", "True"], true),
             format!(
                 "req prod --num-conn 5 --rate 10000 --s2cs localhost:5000 --show-token \
-                 --server-cert server.crt --uid {MOCK_UID}"
+                 --plaintext-hop --server-cert server.crt --uid {MOCK_UID}"
             )
         );
         assert_eq!(
@@ -268,7 +271,7 @@ mod tests {
                 false
             ),
             "req prod --num-conn 2 --rate 10000 --s2cs localhost:5000 --show-token \
-             --remote-ip localhost --receiver-ports 7001"
+             --plaintext-hop --remote-ip localhost --receiver-ports 7001"
         );
         assert_eq!(
             native(
@@ -282,7 +285,7 @@ mod tests {
                 true
             ),
             "req cons --num-conn 5 --rate 10000 --s2cs localhost:6000 --show-token \
-             --server-cert gw.crt -- u-1 a:1,b:2"
+             --plaintext-hop --server-cert gw.crt -- u-1 a:1,b:2"
         );
         assert_eq!(
             native(&["release", "u-1", "--s2cs", "gw:5000"], false),

@@ -1,4 +1,4 @@
-//! `scistream req prod|cons|release|list|status`: drive and inspect sessions on a control
+//! `scistream req prod|cons|stream|release|list|status`: drive and inspect sessions on a control
 //! server (S2UC).
 
 use std::path::PathBuf;
@@ -13,9 +13,11 @@ use crate::client::{Client, Deadlines, NoAnswer};
 use crate::exit::Failure;
 use crate::{paths, tls};
 
+mod hop;
 mod open;
 mod release;
 mod sessions;
+mod stream;
 
 #[derive(Debug, Args)]
 pub struct ReqArgs {
@@ -31,8 +33,15 @@ enum Action {
     Prod(open::ProdArgs),
     /// Open a CONS session: listeners on the consumer-side gateway, relayed to a PROD session's listeners
     #[command(after_help = "Example (UID and listeners as printed by `req prod`):
-  scistream req cons --s2cs gw2.example.org:5000 UID 10.16.42.61:5100,10.16.42.61:5101")]
+  scistream req cons --s2cs gw2.example.org:5000 --prod-s2cs gw1.example.org:5000 \\
+    UID 10.16.42.61:5100,10.16.42.61:5101")]
     Cons(open::ConsArgs),
+    /// Open a whole stream: the PROD session on one gateway, then the CONS session on another,
+    /// relaying to it over the encrypted hop; prints the uid and the CONS listeners
+    #[command(after_help = "Example:
+  scistream req stream --prod-s2cs gw1.example.org:5000 --cons-s2cs gw2.example.org:5000 \\
+    --remote-ip 10.0.0.5 --receiver-ports 5074,5075")]
+    Stream(stream::StreamArgs),
     /// Release a session: close its listeners and connections and free its ports
     Release(release::ReleaseArgs),
     /// List the sessions a server holds: role, state, age, connections, bytes, listeners, targets
@@ -59,13 +68,14 @@ pub(super) struct ServerAddr {
     /// Seconds to wait for the server: to connect, and for each call [default: 10 to connect,
     /// 210 for a req (the server's default hello timeout, 180, plus a margin), 30 for the others]
     #[arg(long, value_parser = super::server::parse_seconds, value_name = "SECS")]
-    timeout: Option<Duration>,
+    pub(super) timeout: Option<Duration>,
 }
 
 pub async fn run(global: &GlobalArgs, args: ReqArgs) -> Result<()> {
     match args.action {
         Action::Prod(a) => open::prod(global, a).await,
         Action::Cons(a) => open::cons(global, a).await,
+        Action::Stream(a) => stream::run(global, a).await,
         Action::Release(a) => release::run(global, a).await,
         Action::List(a) => sessions::list(global, a).await,
         Action::Status(a) => sessions::status(global, a).await,

@@ -1,30 +1,34 @@
-//! `req prod` and `req cons`: open a session (req + hello + update) and print its listeners.
+//! `req prod` and `req cons`: open a session (req + hello + hop + update) and print its
+//! listeners.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
 
-use super::{call_failed, credentials, dial, GlobalArgs, ServerAddr};
+use super::hop::{self, Gateway, HopArgs};
+use super::{credentials, dial, GlobalArgs, ServerAddr};
+use crate::auth::ScopeId;
 use crate::client::OpenedSession;
 use crate::{endpoint, pb};
 
 #[derive(Debug, Args)]
-struct SessionArgs {
+pub(super) struct SessionArgs {
     /// Number of listeners (parallel connections) the session opens
     #[arg(long, alias = "num_conn", default_value_t = 5, value_parser = clap::value_parser!(i32).range(1..), value_name = "N")]
-    num_conn: i32,
+    pub(super) num_conn: i32,
     /// Requested rate, passed to the server as-is (recorded and logged; not enforced)
     #[arg(long, default_value_t = 10000)]
-    rate: i32,
-    /// Print one JSON object (uid, s2cs, role, listeners, targets) instead of text
+    pub(super) rate: i32,
+    /// Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
     /// Show the whole access token in the header instead of its first characters
     #[arg(long)]
-    show_token: bool,
+    pub(super) show_token: bool,
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +58,8 @@ pub struct ProdArgs {
     /// Session uid to use instead of a fresh one: one an app controller was already given
     #[arg(long, value_name = "UID")]
     uid: Option<String>,
+    #[command(flatten)]
+    hop: HopArgs,
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +73,50 @@ pub struct ConsArgs {
     /// The PROD session's listeners, comma-separated host:port
     #[arg(value_delimiter = ',', required = true, value_parser = endpoint::parse, value_name = "PROD_LISTENERS")]
     prod_listeners: Vec<String>,
+    /// The PROD session's control server, asked for the session's hop credential (required
+    /// unless --plaintext-hop)
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        required_unless_present = "plaintext_hop"
+    )]
+    prod_s2cs: Option<String>,
+    /// Trust this certificate (PEM) for --prod-s2cs [default: as --server-cert]
+    #[arg(long, value_name = "PEM", conflicts_with = "no_tls")]
+    prod_server_cert: Option<PathBuf>,
+    /// Scope whose token to send to --prod-s2cs [default: the one the config file maps it to]
+    #[arg(long, value_name = "UUID")]
+    prod_scope: Option<ScopeId>,
+    #[command(flatten)]
+    hop: HopArgs,
+}
+
+impl ConsArgs {
+    /// How to reach the PROD session's server; TLS as for the CONS server unless told apart.
+    fn prod_server(&self) -> Option<ServerAddr> {
+        Some(ServerAddr {
+            s2cs: self.prod_s2cs.clone()?,
+            server_cert: self
+                .prod_server_cert
+                .clone()
+                .or_else(|| self.server.server_cert.clone()),
+            no_tls: self.server.no_tls,
+            scope: self.prod_scope.clone(),
+            timeout: self.server.timeout,
+        })
+    }
+}
+
+/// What the session's hop needs once its req and hello are done.
+pub(super) enum HopPlan<'a> {
+    /// This is the PROD session: encrypt its hop, unless told not to.
+    Prod(&'a HopArgs),
+    /// This is the CONS session, for a PROD session whose hop credential (if any) is known.
+    Cons {
+        credential: Option<pb::HopCredential>,
+        prod: Option<&'a Gateway>,
+        args: &'a HopArgs,
+    },
 }
 
 pub async fn prod(global: &GlobalArgs, args: ProdArgs) -> Result<()> {
@@ -82,23 +132,48 @@ pub async fn prod(global: &GlobalArgs, args: ProdArgs) -> Result<()> {
             .collect(),
         None => Vec::new(),
     };
-    open(global, &args.server, &args.session, uid, "PROD", hello_list).await
-}
-
-pub async fn cons(global: &GlobalArgs, args: ConsArgs) -> Result<()> {
-    let targets = args.prod_listeners;
+    let plan = HopPlan::Prod(&args.hop);
     open(
         global,
         &args.server,
         &args.session,
-        args.uid,
-        "CONS",
-        targets,
+        uid,
+        "PROD",
+        hello_list,
+        plan,
     )
     .await
 }
 
-/// Runs req (+ hello when `hello_list` is not empty) + update and prints the result.
+pub async fn cons(global: &GlobalArgs, args: ConsArgs) -> Result<()> {
+    let prod = match args.prod_server() {
+        Some(server) if !args.hop.plaintext_hop => Some(Gateway::connect(global, &server).await?),
+        _ => None,
+    };
+    let credential = match &prod {
+        Some(prod) => hop::arm(prod, &args.uid, &args.hop).await?,
+        None => None,
+    };
+    let plan = HopPlan::Cons {
+        credential,
+        prod: prod.as_ref(),
+        args: &args.hop,
+    };
+    let targets = args.prod_listeners.clone();
+    let uid = args.uid.clone();
+    open(
+        global,
+        &args.server,
+        &args.session,
+        uid,
+        "CONS",
+        targets,
+        plan,
+    )
+    .await
+}
+
+/// Runs req (+ hello when `hello_list` is not empty) + the hop + update and prints the result.
 async fn open(
     global: &GlobalArgs,
     server: &ServerAddr,
@@ -106,6 +181,7 @@ async fn open(
     uid: String,
     role: &str,
     hello_list: Vec<String>,
+    plan: HopPlan<'_>,
 ) -> Result<()> {
     let credentials = credentials(global, server).await?;
     let spinner = spinner(
@@ -113,39 +189,93 @@ async fn open(
         format!("connecting to s2cs {}", server.s2cs),
     );
     let client = dial(global, server, &credentials).await?;
-    let token_shown = credentials.shown_token(session.show_token);
+    let gateway = Gateway::new(client, server, credentials);
     if !session.json {
-        spinner.suspend(|| -> std::io::Result<()> {
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "uid; s2cs; access_token; role")?;
-            writeln!(out, "{uid} {} {token_shown} {role}", server.s2cs)?;
-            writeln!(out, "waiting for hello message")?;
-            writeln!(out, "started client request")?;
-            out.flush()
-        })?;
+        spinner.suspend(|| print_header(&uid, &[(&gateway, role)], session.show_token))?;
     }
     spinner.set_message(match hello_list.is_empty() {
         true => format!("waiting for the hello of session {uid} from its app controller"),
         false => format!("setting up session {uid} on s2cs {}", server.s2cs),
     });
+    let opened = set_up(&gateway, session, &uid, role, hello_list, plan).await;
+    spinner.finish_and_clear();
+    print_opened(session.json, &uid, &server.s2cs, role, &opened?)
+}
+
+/// The Python client's header: the uid, then one line per server the command talks to.
+pub(super) fn print_header(
+    uid: &str,
+    servers: &[(&Gateway, &str)],
+    show_token: bool,
+) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "uid; s2cs; access_token; role")?;
+    for (gateway, role) in servers {
+        let token = gateway.shown_token(show_token);
+        writeln!(out, "{uid} {} {token} {role}", gateway.s2cs)?;
+    }
+    writeln!(out, "waiting for hello message")?;
+    writeln!(out, "started client request")?;
+    out.flush()
+}
+
+/// A session set up on one gateway, and the credential of its hop when that is encrypted.
+pub(super) struct Opened {
+    pub(super) session: OpenedSession,
+    pub(super) hop: Option<pb::HopCredential>,
+}
+
+/// Runs req (+ hello when `hello_list` is not empty) + the hop + update on `gateway`. A session
+/// that fails after its req is released.
+pub(super) async fn set_up(
+    gateway: &Gateway,
+    session: &SessionArgs,
+    uid: &str,
+    role: &str,
+    hello_list: Vec<String>,
+    plan: HopPlan<'_>,
+) -> Result<Opened> {
     let req = pb::Request {
-        uid: uid.clone(),
+        uid: uid.to_string(),
         role: role.into(),
         num_conn: session.num_conn,
         rate: session.rate,
     };
     // The hello names the producer's side; the Python client sends it with role PROD for both roles.
     let hello = (!hello_list.is_empty()).then(|| pb::Hello {
-        uid: uid.clone(),
+        uid: uid.to_string(),
         prod_listeners: hello_list,
         role: "PROD".into(),
     });
-    let opened = client
-        .open(req, hello)
-        .await
-        .map_err(|s| call_failed(&server.s2cs, &credentials, s))?;
-    spinner.finish_and_clear();
-    print_opened(session.json, &uid, &server.s2cs, role, &opened)
+    let started = gateway.client.start(req, hello).await;
+    let started = started.map_err(|s| gateway.failed(s))?;
+    let finished = finish(gateway, uid, started.prod_listeners, plan).await;
+    if finished.is_err() {
+        gateway.release_after_failure(uid).await;
+    }
+    finished
+}
+
+/// The hop and the update of a session whose req (and hello) went through.
+async fn finish(
+    gateway: &Gateway,
+    uid: &str,
+    targets: Vec<String>,
+    plan: HopPlan<'_>,
+) -> Result<Opened> {
+    match plan {
+        HopPlan::Prod(args) => {
+            let hop = hop::arm(gateway, uid, args).await?;
+            let updated = gateway.client.update(uid, "PROD", targets, None).await;
+            let session = updated.map_err(|s| gateway.failed(s))?;
+            Ok(Opened { session, hop })
+        }
+        HopPlan::Cons {
+            credential,
+            prod,
+            args,
+        } => hop::update_cons(gateway, prod, uid, targets, credential, args).await,
+    }
 }
 
 /// A spinner on stderr with what the command waits for and for how long; hidden unless
@@ -164,17 +294,13 @@ fn spinner(shown: bool, message: String) -> ProgressBar {
     spinner
 }
 
-fn print_opened(
-    json: bool,
-    uid: &str,
-    s2cs: &str,
-    role: &str,
-    opened: &OpenedSession,
-) -> Result<()> {
+fn print_opened(json: bool, uid: &str, s2cs: &str, role: &str, opened: &Opened) -> Result<()> {
+    let hop = hop::describe(opened.hop.is_some());
+    let opened = &opened.session;
     if json {
         let value = serde_json::json!({
             "uid": uid, "s2cs": s2cs, "role": role,
-            "listeners": opened.listeners, "targets": opened.targets,
+            "listeners": opened.listeners, "targets": opened.targets, "hop": hop,
         });
         println!("{value}");
     } else {

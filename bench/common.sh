@@ -1,0 +1,49 @@
+# Shared by the bench/*.sh scripts (sourced, not run): a scratch directory, background servers
+# that are all stopped on exit, and the tools a benchmark needs.
+
+WORK=$(mktemp -d)
+declare -A PID=()
+
+cleanup() {
+    for name in "${!PID[@]}"; do
+        # Each server runs in its own session: the group also holds any children it forked.
+        kill -- "-${PID[$name]}" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+# install_missing_tools TOOL...: installs from Debian the tools that are not on PATH.
+install_missing_tools() {
+    local missing=()
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || missing+=("$tool")
+    done
+    if ((${#missing[@]})); then
+        echo "installing ${missing[*]} from Debian" >&2
+        apt-get update -qq
+        # Tools whose package has another name.
+        local packages=("${missing[@]/prlimit/util-linux}")
+        packages=("${packages[@]/stunnel/stunnel4}")
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+    fi
+}
+
+# start NAME COMMAND...: runs COMMAND in the background in its own session, logging to WORK.
+start() {
+    local name=$1
+    shift
+    setsid "$@" >"$WORK/$name.log" 2>&1 &
+    PID[$name]=$!
+}
+
+# wait_for_port PORT: until something listens on 127.0.0.1:PORT (10 s at most).
+wait_for_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on port $1; logs in $WORK" >&2
+    exit 1
+}

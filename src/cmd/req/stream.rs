@@ -1,0 +1,128 @@
+//! `req stream`: a whole stream in one command: the PROD session on one gateway (with its
+//! hello), then the CONS session on the other, relaying to the PROD listeners over the
+//! encrypted hop. If the CONS half fails, the PROD half is released: nothing stays bound.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::hop::{self, Gateway, HopArgs};
+use super::open::{print_header, set_up, HopPlan, Opened, SessionArgs};
+use super::{GlobalArgs, ServerAddr};
+use crate::auth::ScopeId;
+
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    /// Seconds to wait for each server: to connect, and for each call [default: as `req prod`]
+    #[arg(long, value_parser = crate::cmd::server::parse_seconds, value_name = "SECS")]
+    timeout: Option<Duration>,
+    /// The producer-side control server (S2CS)
+    #[arg(long, value_name = "HOST:PORT")]
+    prod_s2cs: String,
+    /// The consumer-side control server (S2CS)
+    #[arg(long, value_name = "HOST:PORT")]
+    cons_s2cs: String,
+    /// Trust this certificate (PEM) for both servers [default: the one a local server
+    /// generated, else the system roots]
+    #[arg(long, value_name = "PEM", conflicts_with = "no_tls")]
+    server_cert: Option<PathBuf>,
+    /// Trust this certificate (PEM) for --prod-s2cs [default: as --server-cert]
+    #[arg(long, value_name = "PEM", conflicts_with = "no_tls")]
+    prod_server_cert: Option<PathBuf>,
+    /// Trust this certificate (PEM) for --cons-s2cs [default: as --server-cert]
+    #[arg(long, value_name = "PEM", conflicts_with = "no_tls")]
+    cons_server_cert: Option<PathBuf>,
+    /// Talk plaintext gRPC to both servers (started with --no-tls)
+    #[arg(long)]
+    no_tls: bool,
+    /// Scope whose token to send to --prod-s2cs [default: the one the config file maps it to]
+    #[arg(long, value_name = "UUID")]
+    prod_scope: Option<ScopeId>,
+    /// Scope whose token to send to --cons-s2cs [default: the one the config file maps it to]
+    #[arg(long, value_name = "UUID")]
+    cons_scope: Option<ScopeId>,
+    #[command(flatten)]
+    session: SessionArgs,
+    /// Address of the producer application (sent in the PROD session's hello)
+    #[arg(long, alias = "remote_ip", value_name = "IP")]
+    remote_ip: String,
+    /// The producer application's ports
+    #[arg(
+        long,
+        alias = "receiver_ports",
+        value_delimiter = ',',
+        required = true,
+        value_name = "P1,P2,..."
+    )]
+    receiver_ports: Vec<u16>,
+    #[command(flatten)]
+    hop: HopArgs,
+}
+
+impl StreamArgs {
+    fn server(&self, s2cs: &str, cert: &Option<PathBuf>, scope: &Option<ScopeId>) -> ServerAddr {
+        ServerAddr {
+            s2cs: s2cs.to_string(),
+            server_cert: cert.clone().or_else(|| self.server_cert.clone()),
+            no_tls: self.no_tls,
+            scope: scope.clone(),
+            timeout: self.timeout,
+        }
+    }
+}
+
+pub async fn run(global: &GlobalArgs, args: StreamArgs) -> Result<()> {
+    let prod_server = args.server(&args.prod_s2cs, &args.prod_server_cert, &args.prod_scope);
+    let cons_server = args.server(&args.cons_s2cs, &args.cons_server_cert, &args.cons_scope);
+    // Both connected before anything is opened: an unreachable CONS server leaves no trace.
+    let prod = Gateway::connect(global, &prod_server).await?;
+    let cons = Gateway::connect(global, &cons_server).await?;
+    let uid = uuid::Uuid::new_v4().to_string();
+    if !args.session.json {
+        let servers = [(&prod, "PROD"), (&cons, "CONS")];
+        print_header(&uid, &servers, args.session.show_token)?;
+    }
+    let producer = args
+        .receiver_ports
+        .iter()
+        .map(|port| format!("{}:{port}", args.remote_ip))
+        .collect();
+    let plan = HopPlan::Prod(&args.hop);
+    let prod_half = set_up(&prod, &args.session, &uid, "PROD", producer, plan).await?;
+    let plan = HopPlan::Cons {
+        credential: prod_half.hop.clone(),
+        prod: Some(&prod),
+        args: &args.hop,
+    };
+    let prod_listeners = prod_half.session.listeners.clone();
+    let cons_half = set_up(&cons, &args.session, &uid, "CONS", prod_listeners, plan).await;
+    let cons_half = match cons_half {
+        Ok(cons_half) => cons_half,
+        Err(e) => {
+            prod.release_after_failure(&uid).await;
+            return Err(e);
+        }
+    };
+    print_stream(&args, &uid, &prod_half, &cons_half);
+    Ok(())
+}
+
+fn print_stream(args: &StreamArgs, uid: &str, prod: &Opened, cons: &Opened) {
+    let cons_listeners = &cons.session.listeners;
+    if args.session.json {
+        let value = serde_json::json!({
+            "uid": uid,
+            "listeners": cons_listeners,
+            "prod_s2cs": args.prod_s2cs,
+            "cons_s2cs": args.cons_s2cs,
+            "prod_listeners": prod.session.listeners,
+            "producer": prod.session.targets,
+            "hop": hop::describe(cons.hop.is_some()),
+        });
+        println!("{value}");
+    } else {
+        println!("Listeners: {}", cons_listeners.join(","));
+    }
+}
