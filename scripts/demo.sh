@@ -42,7 +42,7 @@ trap 'exit 143' TERM
 wait_for_line() {
     local file=$1 pattern=$2 what=$3 line
     while :; do
-        line=$(sed -n "s/^$pattern//p" "$file")
+        line=$(sed -n "s/^$pattern//p" "$file" 2>/dev/null)  # not created yet: keep waiting
         [ -n "$line" ] && { echo "$line"; return; }
         kill -0 "${pids[-1]}" 2>/dev/null || { echo "demo: $what did not start:" >&2; cat "$work"/*.log >&2; return 1; }
         sleep 0.1
