@@ -287,10 +287,11 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             break
         }
         'scistream;app;send' {
-            [CompletionResult]::new('--connect', '--connect', [CompletionResultType]::ParameterName, 'Where to send: a session''s listener, or `app recv`''s address')
+            [CompletionResult]::new('--connect', '--connect', [CompletionResultType]::ParameterName, 'Open the connections to HOST:PORT: a session''s listener, or the other end''s --listen')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Accept the other end''s connections on HOST:PORT (port 0: any free port; the address is printed on stderr)')
             [CompletionResult]::new('--bytes', '--bytes', [CompletionResultType]::ParameterName, 'Send this many bytes in all, split over the streams (suffix K, M, G or T: binary units)')
             [CompletionResult]::new('--seconds', '--seconds', [CompletionResultType]::ParameterName, 'Send for this long [default: 10 unless --bytes is given]')
-            [CompletionResult]::new('--streams', '--streams', [CompletionResultType]::ParameterName, 'Parallel connections (at most 64)')
+            [CompletionResult]::new('--streams', '--streams', [CompletionResultType]::ParameterName, 'Parallel connections (at most 64); with --listen, the first K accepted')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text')
@@ -303,7 +304,9 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             break
         }
         'scistream;app;recv' {
-            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on (port 0: any free port; the address is printed on stderr)')
+            [CompletionResult]::new('--connect', '--connect', [CompletionResultType]::ParameterName, 'Open the connections to HOST:PORT: a session''s listener, or the other end''s --listen')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Accept the other end''s connections on HOST:PORT (port 0: any free port; the address is printed on stderr)')
+            [CompletionResult]::new('--streams', '--streams', [CompletionResultType]::ParameterName, 'With --connect: connections to open, the sender''s --streams (with --listen, the sender''s headers tell)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text')

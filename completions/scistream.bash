@@ -334,13 +334,21 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__app__subcmd__recv)
-            opts="-v -q -h --listen --json --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --connect --listen --streams --json --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --connect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --streams)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -360,13 +368,17 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__app__subcmd__send)
-            opts="-v -q -h --connect --bytes --seconds --streams --json --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --connect --listen --bytes --seconds --streams --json --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --connect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -265,10 +265,11 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'scistream;app;send'= {
-            cand --connect 'Where to send: a session''s listener, or `app recv`''s address'
+            cand --connect 'Open the connections to HOST:PORT: a session''s listener, or the other end''s --listen'
+            cand --listen 'Accept the other end''s connections on HOST:PORT (port 0: any free port; the address is printed on stderr)'
             cand --bytes 'Send this many bytes in all, split over the streams (suffix K, M, G or T: binary units)'
             cand --seconds 'Send for this long [default: 10 unless --bytes is given]'
-            cand --streams 'Parallel connections (at most 64)'
+            cand --streams 'Parallel connections (at most 64); with --listen, the first K accepted'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --json 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text'
@@ -280,7 +281,9 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'scistream;app;recv'= {
-            cand --listen 'Address to listen on (port 0: any free port; the address is printed on stderr)'
+            cand --connect 'Open the connections to HOST:PORT: a session''s listener, or the other end''s --listen'
+            cand --listen 'Accept the other end''s connections on HOST:PORT (port 0: any free port; the address is printed on stderr)'
+            cand --streams 'With --connect: connections to open, the sender''s --streams (with --listen, the sender''s headers tell)'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --json 'Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text'

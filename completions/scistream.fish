@@ -211,10 +211,11 @@ complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -s q -l quiet -d 'Only errors on stderr'
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from hello" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l connect -d 'Where to send: a session\'s listener, or `app recv`\'s address' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l connect -d 'Open the connections to HOST:PORT: a session\'s listener, or the other end\'s --listen' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l listen -d 'Accept the other end\'s connections on HOST:PORT (port 0: any free port; the address is printed on stderr)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l bytes -d 'Send this many bytes in all, split over the streams (suffix K, M, G or T: binary units)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l seconds -d 'Send for this long [default: 10 unless --bytes is given]' -r
-complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l streams -d 'Parallel connections (at most 64)' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l streams -d 'Parallel connections (at most 64); with --listen, the first K accepted' -r
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
 json\t'One JSON object per line, event fields at the top level'"
@@ -222,7 +223,9 @@ complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -s q -l quiet -d 'Only errors on stderr'
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from send" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -l listen -d 'Address to listen on (port 0: any free port; the address is printed on stderr)' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -l connect -d 'Open the connections to HOST:PORT: a session\'s listener, or the other end\'s --listen' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -l listen -d 'Accept the other end\'s connections on HOST:PORT (port 0: any free port; the address is printed on stderr)' -r
+complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -l streams -d 'With --connect: connections to open, the sender\'s --streams (with --listen, the sender\'s headers tell)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from recv" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
 json\t'One JSON object per line, event fields at the top level'"

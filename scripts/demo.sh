@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on one machine, with nothing external: two gateways (PROD on 127.0.0.1, CONS on
-# 127.0.0.2), a receiving application where the producer would listen, and a sending one on the
-# consumer's side, with one session streaming through the chain
-#   app send -> CONS gateway listener -> PROD gateway listener -> app recv
+# 127.0.0.2), a producer application that listens and sends, and a consumer that connects
+# through the CONS listener and receives, with one session streaming through the chain
+#   app recv --connect -> CONS gateway listener -> PROD gateway listener -> app send --listen
+# (connections go left to right, the data right to left: producer -> consumer).
 # Prints each command and its output, the checksum both ends computed, and the throughput.
 # Everything it starts is stopped, and its scratch directory removed, however it ends.
 #   MIB=64                    send 64 MiB instead of 512
@@ -65,12 +66,13 @@ start_gateway cons "$cons_ip"
 cons_gw=$gateway
 echo "PROD gateway: $prod_gw   CONS gateway: $cons_gw"
 
-# The receiving application, on the producer's side: verifies every byte and prints a checksum.
-echo "\$ scistream app recv --listen $prod_ip:0"
-"$bin" -q app recv --listen "$prod_ip:0" >"$work/recv.out" 2>"$work/recv.log" &
+# The producer application: listens where the PROD session relays to, and sends random data
+# to the consumer's connections.
+echo "\$ scistream app send --listen $prod_ip:0 --bytes ${MIB}M"
+"$bin" -q app send --listen "$prod_ip:0" --bytes "${MIB}M" >"$work/send.out" 2>"$work/send.log" &
 pids+=($!)
-recv_pid=$!
-app=$(wait_for_line "$work/recv.log" "Listening on " "app recv")
+send_pid=$!
+app=$(wait_for_line "$work/send.log" "Listening on " "app send")
 echo "Listening on $app"
 
 echo "\$ scistream req prod --s2cs $prod_gw --num-conn 1 --remote-ip ${app%:*} --receiver-ports ${app##*:}"
@@ -87,12 +89,12 @@ echo "\$ scistream req cons --s2cs $cons_gw --prod-s2cs $prod_gw --num-conn 1 $u
     | tee "$work/cons.req"
 cons_listener=$(sed -n 's/^Listeners: //p' "$work/cons.req")
 
-# The sending application, on the consumer's side, through the CONS listener.
-echo "\$ scistream app send --connect $cons_listener --bytes ${MIB}M"
-"$bin" app send --connect "$cons_listener" --bytes "${MIB}M" >"$work/send.out" &
+# The consumer, through the CONS listener: verifies every byte and prints a checksum.
+echo "\$ scistream app recv --connect $cons_listener"
+"$bin" app recv --connect "$cons_listener" >"$work/recv.out" &
 pids+=($!)
 wait $!
-wait "$recv_pid"
+wait "$send_pid" || { status=$?; cat "$work/send.log" >&2; exit "$status"; }
 cat "$work/send.out" "$work/recv.out"
 
 sent=$(sed -n 's/^checksum: //p' "$work/send.out")

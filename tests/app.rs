@@ -12,18 +12,18 @@ use common::pty;
 use common::server::{listeners_of, private_loopback, Options, TestServer};
 use predicates::str::contains;
 
-/// `scistream app recv --listen IP:0 [extra]` as a child, and the address it listens on.
-struct Receiver {
+/// `scistream app ACTION --listen IP:0 [extra]` as a child, and the address it listens on.
+struct ListeningEnd {
     child: Child,
     addr: String,
     _stderr: BufReader<ChildStderr>,
 }
 
-impl Receiver {
-    fn start(extra: &[&str]) -> Receiver {
+impl ListeningEnd {
+    fn start(action: &str, extra: &[&str]) -> ListeningEnd {
         let listen = format!("{}:0", private_loopback());
         let mut child = Command::new(env!("CARGO_BIN_EXE_scistream"))
-            .args(["app", "recv", "--listen", &listen])
+            .args(["app", action, "--listen", &listen])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -37,7 +37,7 @@ impl Receiver {
             .unwrap_or_else(|| panic!("no Listening line: {line:?}"))
             .trim()
             .to_string();
-        Receiver {
+        ListeningEnd {
             child,
             addr,
             _stderr: stderr,
@@ -57,19 +57,28 @@ impl Receiver {
     }
 }
 
-impl Drop for Receiver {
+impl Drop for ListeningEnd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-fn send(connect: &str, rest: &[&str]) -> assert_cmd::Command {
+/// `scistream app ACTION --connect ADDR [rest]`.
+fn connecting(action: &str, connect: &str, rest: &[&str]) -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("scistream").unwrap();
-    cmd.args(["app", "send", "--connect", connect])
+    cmd.args(["app", action, "--connect", connect])
         .args(rest)
         .timeout(Duration::from_secs(120));
     cmd
+}
+
+fn send(connect: &str, rest: &[&str]) -> assert_cmd::Command {
+    connecting("send", connect, rest)
+}
+
+fn recv(connect: &str, rest: &[&str]) -> assert_cmd::Command {
+    connecting("recv", connect, rest)
 }
 
 fn json(text: &str) -> serde_json::Value {
@@ -125,7 +134,7 @@ fn send_and_recv_through_two_gateways_agree_on_the_checksum_over_several_streams
         TestServer::start(Options::default()),
         TestServer::start(Options::default()),
     );
-    let receiver = Receiver::start(&["--json"]);
+    let receiver = ListeningEnd::start("recv", &["--json"]);
     let cons_listener = chain(&prod_gw, &cons_gw, &receiver.addr);
 
     let sent = send(
@@ -152,8 +161,72 @@ fn send_and_recv_through_two_gateways_agree_on_the_checksum_over_several_streams
 }
 
 #[test]
+fn a_listening_producer_streams_through_two_gateways_to_a_connecting_consumer() {
+    let (prod_gw, cons_gw) = (
+        TestServer::start(Options::default()),
+        TestServer::start(Options::default()),
+    );
+    let producer = ListeningEnd::start("send", &["--bytes", "3M", "--streams", "3", "--json"]);
+    let cons_listener = chain(&prod_gw, &cons_gw, &producer.addr);
+
+    let received = recv(&cons_listener, &["--streams", "3", "--json"])
+        .assert()
+        .success();
+    let received = json(&String::from_utf8_lossy(&received.get_output().stdout));
+    let (ok, sent) = producer.finish();
+    assert!(ok, "send failed: {sent}");
+    let sent = json(&sent);
+
+    assert_eq!(sent["bytes"], 3 << 20);
+    assert_eq!(sent["streams"], 3);
+    assert_eq!(received["bytes"], sent["bytes"]);
+    assert_eq!(received["streams"], 3);
+    assert_eq!(received["checksum"], sent["checksum"]);
+    assert_eq!(sent["checksum"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn a_listening_sender_sends_for_its_time_on_every_stream_and_exits() {
+    let sender = ListeningEnd::start("send", &["--seconds", "0.2", "--streams", "2"]);
+    let out = recv(&sender.addr, &["--streams", "2"]).assert().success();
+    let received = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let (ok, sent) = sender.finish();
+    assert!(ok, "{sent}");
+    assert!(sent.contains(" over 2 streams"), "{sent}");
+    assert!(received.starts_with("received "), "{received}");
+    assert_eq!(checksum_of(&received), checksum_of(&sent));
+}
+
+#[test]
+fn a_connecting_receiver_with_another_stream_count_fails_both_ends() {
+    let sender = ListeningEnd::start("send", &["--bytes", "1M", "--streams", "3"]);
+    recv(&sender.addr, &["--streams", "2"])
+        .assert()
+        .failure()
+        .stderr(contains("the sender sends 3 streams, not 2"));
+    let (ok, sent) = sender.finish();
+    assert!(!ok, "send succeeded with a receiver of 2 streams: {sent}");
+}
+
+#[test]
+fn each_end_takes_exactly_one_side_of_the_connection() {
+    let (connect, listen) = ("127.0.0.1:9", "127.0.0.1:0");
+    for args in [
+        vec!["send", "--bytes", "1"],
+        vec!["send", "--connect", connect, "--listen", listen],
+        vec!["recv", "--connect", connect, "--listen", listen],
+        // A listening receiver learns the count from the sender's headers.
+        vec!["recv", "--listen", listen, "--streams", "2"],
+    ] {
+        let mut cmd = assert_cmd::Command::cargo_bin("scistream").unwrap();
+        let run = cmd.arg("app").args(&args).timeout(Duration::from_secs(30));
+        run.assert().code(2).stderr(contains("Usage:"));
+    }
+}
+
+#[test]
 fn text_reports_print_the_same_checksum_line_and_no_progress_off_a_terminal() {
-    let receiver = Receiver::start(&[]);
+    let receiver = ListeningEnd::start("recv", &[]);
     let sent = send(&receiver.addr, &["--bytes", "100000"])
         .assert()
         .success();
@@ -173,7 +246,7 @@ fn text_reports_print_the_same_checksum_line_and_no_progress_off_a_terminal() {
 
 #[test]
 fn send_shows_its_progress_on_a_terminal() {
-    let receiver = Receiver::start(&[]);
+    let receiver = ListeningEnd::start("recv", &[]);
     let (terminal, mut screen) = pty::open();
     let sender = Command::new(env!("CARGO_BIN_EXE_scistream"))
         .env("TERM", "xterm-256color")
@@ -195,7 +268,7 @@ fn send_shows_its_progress_on_a_terminal() {
 fn different_data_gives_a_different_checksum() {
     let mut checksums = Vec::new();
     for _ in 0..2 {
-        let receiver = Receiver::start(&[]);
+        let receiver = ListeningEnd::start("recv", &[]);
         send(&receiver.addr, &["--bytes", "5000"])
             .assert()
             .success();
@@ -210,7 +283,7 @@ fn different_data_gives_a_different_checksum() {
 
 #[test]
 fn recv_ignores_a_stranger_and_still_takes_the_sender() {
-    let receiver = Receiver::start(&[]);
+    let receiver = ListeningEnd::start("recv", &[]);
     let mut stranger = TcpStream::connect(&receiver.addr).unwrap();
     stranger
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -244,7 +317,7 @@ fn corrupting_proxy(target: String) -> String {
 
 #[test]
 fn corrupted_data_fails_both_ends() {
-    let receiver = Receiver::start(&[]);
+    let receiver = ListeningEnd::start("recv", &[]);
     let proxy = corrupting_proxy(receiver.addr.clone());
     send(&proxy, &["--bytes", "4096"])
         .assert()
@@ -389,7 +462,7 @@ fn appctrl_mock_cons_names_the_role_the_session_has() {
 }
 
 #[test]
-fn appctrl_create_appctrl_receives_the_traffic_test_on_the_first_producer_port() {
+fn appctrl_create_appctrl_prod_sends_the_traffic_test_on_the_first_producer_port() {
     let server = TestServer::start(Options {
         tls: true,
         ..Options::default()
@@ -413,21 +486,21 @@ fn appctrl_create_appctrl_receives_the_traffic_test_on_the_first_producer_port()
         .spawn()
         .unwrap();
     let listeners = finish_prod(prod);
-    let sent = send(&listeners[0], &["--bytes", "1M"]).assert().success();
-    let sent = String::from_utf8_lossy(&sent.get_output().stdout).into_owned();
-    let mut received = String::new();
+    let received = recv(&listeners[0], &[]).assert().success();
+    let received = String::from_utf8_lossy(&received.get_output().stdout).into_owned();
+    let mut sent = String::new();
     controller
         .stdout
         .take()
         .unwrap()
-        .read_to_string(&mut received)
+        .read_to_string(&mut sent)
         .unwrap();
-    assert!(controller.wait().unwrap().success(), "{received}");
+    assert!(controller.wait().unwrap().success(), "{sent}");
     assert!(
-        received.contains(&format!("AppCtrl: receiving on {ip}:5074")),
-        "{received}"
+        sent.contains(&format!("AppCtrl: sending on {ip}:5074 for 10 s")),
+        "{sent}"
     );
-    assert_eq!(checksum_of(&received), checksum_of(&sent));
+    assert_eq!(checksum_of(&sent), checksum_of(&received));
 }
 
 #[test]
@@ -476,14 +549,14 @@ fn app_hello_for_an_unknown_session_fails_at_once_with_not_found() {
 }
 
 #[test]
-fn appctrl_create_appctrl_cons_sends_to_the_sessions_first_listener() {
+fn appctrl_create_appctrl_cons_receives_from_the_sessions_first_listener() {
     let tls = || Options {
         tls: true,
         ..Options::default()
     };
     let (prod_gw, cons_gw) = (TestServer::start(tls()), TestServer::start(tls()));
-    let receiver = Receiver::start(&[]);
-    let cons_listener = chain(&prod_gw, &cons_gw, &receiver.addr);
+    let producer = ListeningEnd::start("send", &["--bytes", "1M"]);
+    let cons_listener = chain(&prod_gw, &cons_gw, &producer.addr);
     let session = json(&String::from_utf8_lossy(
         &cons_gw.stdout_of("list", &["--json"]),
     ));
@@ -501,18 +574,19 @@ fn appctrl_create_appctrl_cons_sends_to_the_sessions_first_listener() {
     )
     .assert()
     .success();
-    let sent = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let received = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(
-        sent.contains(&format!(
+        received.contains(&format!(
             "AppCtrl: CONS session {uid} listens on {cons_listener}"
         )),
-        "{sent}"
+        "{received}"
     );
     assert!(
-        sent.contains(&format!("AppCtrl: sending to {cons_listener} for 10 s")),
-        "{sent}"
+        received.contains(&format!("AppCtrl: receiving from {cons_listener}")),
+        "{received}"
     );
-    let (ok, received) = receiver.finish();
-    assert!(ok, "{received}");
+    assert!(received.contains("received 1048576 bytes"), "{received}");
+    let (ok, sent) = producer.finish();
+    assert!(ok, "{sent}");
     assert_eq!(checksum_of(&received), checksum_of(&sent));
 }

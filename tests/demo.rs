@@ -156,7 +156,7 @@ fn interrupting_the_demo_stops_everything() {
     // Far more than it can send before the interrupt.
     let mut child = demo.spawn(Path::new(env!("CARGO_BIN_EXE_scistream")), "1000000");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !demo.output("stdout").contains("$ scistream app send") {
+    while !demo.output("stdout").contains("$ scistream app recv") {
         assert!(child.try_wait().unwrap().is_none(), "the demo ended early");
         assert!(Instant::now() < deadline, "the demo never started sending");
         std::thread::sleep(Duration::from_millis(20));
@@ -164,7 +164,7 @@ fn interrupting_the_demo_stops_everything() {
     let running = demo.survivors();
     assert!(
         running.len() >= 3,
-        "gateways and app recv should run: {running:?}"
+        "gateways and app send should run: {running:?}"
     );
     // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);

@@ -1,5 +1,6 @@
-//! `app recv`: accept `app send`'s streams, check each one's frames against its trailer, ack
-//! it, and return once every stream the headers announced has ended.
+//! `app recv`: take `app send`'s streams, check each one's frames against its trailer, ack it,
+//! and return once every stream of the transfer has ended. The receiver either accepts the
+//! sender's connections (the headers say how many) or opens them itself (it is told how many).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -17,25 +18,36 @@ use super::Report;
 /// How long a new connection may take to send its header before it is dropped.
 const HEADER_WAIT: Duration = Duration::from_secs(10);
 
-/// The streams seen so far: how many the senders announced, which have begun, and when the
-/// first began.
+/// The streams seen so far: how many the transfer has, which have begun, and when the first
+/// began.
 #[derive(Default)]
 struct Transfer {
     streams: u32,
+    /// Empty until the count is known: from the first header, or from the start.
     begun: Vec<bool>,
     started: Option<Instant>,
 }
 
 impl Transfer {
+    /// A transfer of `streams` streams: this end opened them, so it knows how many.
+    fn expecting(streams: u32) -> Transfer {
+        Transfer {
+            streams,
+            begun: vec![false; streams as usize],
+            started: None,
+        }
+    }
+
     fn begin(&mut self, header: Header) -> Result<(), String> {
-        if self.started.is_none() {
+        if self.begun.is_empty() {
             self.streams = header.streams;
             self.begun = vec![false; header.streams as usize];
-            self.started = Some(Instant::now());
         }
+        self.started.get_or_insert_with(Instant::now);
         if header.streams != self.streams {
             return Err(format!(
-                "it belongs to a transfer of {} streams, not of {}: one `app recv` per `app send`",
+                "the sender sends {} streams, not {}: run one `app recv` per `app send`, and give \
+                 `app recv --connect` the sender's --streams",
                 header.streams, self.streams
             ));
         }
@@ -44,17 +56,27 @@ impl Transfer {
             false => Ok(()),
         }
     }
+
+    /// The report once every stream has ended: `sums` in stream order.
+    fn report(&self, sums: Vec<Option<StreamSum>>) -> Report {
+        let elapsed = self
+            .started
+            .map_or(Duration::ZERO, |started| started.elapsed());
+        let sums: Vec<StreamSum> = sums.into_iter().flatten().collect();
+        Report::new(&sums, elapsed)
+    }
 }
 
 /// What a connection turned out to be.
 enum Outcome {
     Stream(Header, StreamSum),
-    /// Not a sender's stream (a port scan, a wrong client): dropped with a warning.
+    /// Not a sender's stream (a port scan, a wrong client).
     Stranger(SocketAddr, String),
 }
 
-/// Receives on `listener` until every stream of one `app send` has ended and matched.
-pub async fn recv(listener: TcpListener, progress: &ProgressBar) -> Result<Report> {
+/// Receives on `listener` until every stream of one `app send` has ended and matched; drops
+/// connections that are not its streams with a warning.
+pub async fn accept(listener: TcpListener, progress: &ProgressBar) -> Result<Report> {
     let transfer = Arc::new(Mutex::new(Transfer::default()));
     let mut tasks = JoinSet::new();
     let mut sums: Vec<Option<StreamSum>> = Vec::new();
@@ -80,13 +102,34 @@ pub async fn recv(listener: TcpListener, progress: &ProgressBar) -> Result<Repor
             },
         }
     }
-    let started = transfer
-        .lock()
-        .unwrap()
-        .started
-        .expect("a stream has begun");
-    let sums: Vec<StreamSum> = sums.into_iter().flatten().collect();
-    Ok(Report::new(&sums, started.elapsed()))
+    let report = transfer.lock().unwrap().report(sums);
+    Ok(report)
+}
+
+/// Opens `streams` connections to `target` (`app send --listen`, or a session's listener in
+/// front of it) and receives on them until all have ended and matched.
+pub async fn connect(target: &str, streams: u32, progress: &ProgressBar) -> Result<Report> {
+    let transfer = Arc::new(Mutex::new(Transfer::expecting(streams)));
+    let mut tasks = JoinSet::new();
+    for _ in 0..streams {
+        let connection = TcpStream::connect(target).await.with_context(|| {
+            format!("could not connect to {target}: is `scistream app send --listen` (or a session's listener) there?")
+        })?;
+        let peer = connection.peer_addr()?;
+        let (transfer, progress) = (transfer.clone(), progress.clone());
+        tasks.spawn(async move { recv_stream(connection, peer, &transfer, &progress).await });
+    }
+    let mut sums = vec![None; streams as usize];
+    while let Some(joined) = tasks.join_next().await {
+        match joined?? {
+            Outcome::Stranger(peer, why) => bail!(
+                "{peer} did not send a stream: {why}; is `scistream app send --listen` behind it?"
+            ),
+            Outcome::Stream(header, sum) => sums[header.index as usize] = Some(sum),
+        }
+    }
+    let report = transfer.lock().unwrap().report(sums);
+    Ok(report)
 }
 
 async fn recv_stream(

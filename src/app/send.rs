@@ -1,5 +1,6 @@
-//! `app send`: open K streams to a receiver and send pseudo-random frames until the byte budget
-//! or the time is spent; each stream ends with its trailer and waits for the receiver's ack.
+//! `app send`: send pseudo-random frames over K streams until the byte budget or the time is
+//! spent; each stream ends with its trailer and waits for the receiver's ack. The sender either
+//! opens the K connections or accepts the receiver's; either way it numbers the streams.
 
 use std::time::{Duration, Instant};
 
@@ -7,8 +8,8 @@ use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
 use rand::RngCore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::task::JoinSet;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinError, JoinSet};
 
 use super::wire::{self, Header, StreamSum, Tally, FRAME};
 use super::Report;
@@ -22,8 +23,9 @@ pub enum Amount {
     Time(Duration),
 }
 
-/// Sends over `streams` connections to `target` and returns what was sent (and acknowledged).
-pub async fn send(
+/// Opens `streams` connections to `target`, then sends on them; returns what was sent (and
+/// acknowledged).
+pub async fn connect(
     target: &str,
     amount: Amount,
     streams: u32,
@@ -32,34 +34,102 @@ pub async fn send(
     let mut connections = Vec::new();
     for _ in 0..streams {
         let connection = TcpStream::connect(target).await.with_context(|| {
-            format!("could not connect to {target}: is `scistream app recv` (or a session's listener) there?")
+            format!("could not connect to {target}: is `scistream app recv --listen` (or a session's listener) there?")
         })?;
         connections.push(connection);
     }
-    let started = Instant::now();
-    let mut tasks = JoinSet::new();
-    for (index, connection) in (0..streams).zip(connections) {
-        let (budget, deadline) = match amount {
+    let mut transfer = Transfer::new(amount, streams, progress);
+    for connection in connections {
+        transfer.start(connection, target);
+    }
+    transfer.finish().await
+}
+
+/// Accepts `streams` connections on `listener` and sends on each as it arrives, numbering the
+/// streams in accept order; returns what was sent (and acknowledged). Every connection counts:
+/// the receiver sends nothing before the header that would tell it from a stranger.
+pub async fn accept(
+    listener: TcpListener,
+    amount: Amount,
+    streams: u32,
+    progress: &ProgressBar,
+) -> Result<Report> {
+    let mut transfer = Transfer::new(amount, streams, progress);
+    while transfer.begun < streams {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (connection, peer) = accepted.context("could not accept a connection")?;
+                transfer.start(connection, &peer.to_string());
+            }
+            // A stream may end, or fail, before the last one is accepted.
+            Some(joined) = transfer.tasks.join_next() => transfer.record(joined)?,
+        }
+    }
+    // Later connections are refused, not left waiting for a stream that never comes.
+    drop(listener);
+    transfer.finish().await
+}
+
+/// The streams of one transfer: started in turn, each with the next index.
+struct Transfer {
+    amount: Amount,
+    streams: u32,
+    progress: ProgressBar,
+    begun: u32,
+    started: Option<Instant>,
+    tasks: JoinSet<(u32, Result<StreamSum>)>,
+    sums: Vec<Option<StreamSum>>,
+}
+
+impl Transfer {
+    fn new(amount: Amount, streams: u32, progress: &ProgressBar) -> Transfer {
+        Transfer {
+            amount,
+            streams,
+            progress: progress.clone(),
+            begun: 0,
+            started: None,
+            tasks: JoinSet::new(),
+            sums: vec![None; streams as usize],
+        }
+    }
+
+    fn start(&mut self, connection: TcpStream, peer: &str) {
+        let (index, streams) = (self.begun, self.streams);
+        self.begun += 1;
+        let now = Instant::now();
+        self.started.get_or_insert(now);
+        let (budget, deadline) = match self.amount {
             Amount::Bytes(total) => (Some(share(total, streams, index)), None),
-            Amount::Time(time) => (None, Some(started + time)),
+            Amount::Time(time) => (None, Some(now + time)),
         };
         let header = Header { index, streams };
-        let (progress, target) = (progress.clone(), target.to_string());
-        tasks.spawn(async move {
+        let (progress, peer) = (self.progress.clone(), peer.to_string());
+        self.tasks.spawn(async move {
             let sent = send_stream(connection, header, budget, deadline, &progress).await;
             (
                 index,
-                sent.with_context(|| format!("stream {index} to {target} failed")),
+                sent.with_context(|| format!("stream {index} to {peer} failed")),
             )
         });
     }
-    let mut sums = vec![None; streams as usize];
-    while let Some(joined) = tasks.join_next().await {
+
+    fn record(&mut self, joined: Result<(u32, Result<StreamSum>), JoinError>) -> Result<()> {
         let (index, sum) = joined?;
-        sums[index as usize] = Some(sum?);
+        self.sums[index as usize] = Some(sum?);
+        Ok(())
     }
-    let sums: Vec<StreamSum> = sums.into_iter().flatten().collect();
-    Ok(Report::new(&sums, started.elapsed()))
+
+    async fn finish(mut self) -> Result<Report> {
+        while let Some(joined) = self.tasks.join_next().await {
+            self.record(joined)?;
+        }
+        let sums: Vec<StreamSum> = self.sums.into_iter().flatten().collect();
+        let elapsed = self
+            .started
+            .map_or(Duration::ZERO, |started| started.elapsed());
+        Ok(Report::new(&sums, elapsed))
+    }
 }
 
 /// Stream `index`'s part of `total` bytes: the remainder goes to the first streams.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use tokio::net::TcpListener;
 
 use super::req::{call_failed, credentials, dial, ServerAddr};
 use super::GlobalArgs;
@@ -29,13 +30,19 @@ enum Action {
     Hello(HelloArgs),
     /// Send test data memory-to-memory over K connections; prints bytes, Gbit/s and a checksum
     #[command(
-        after_help = "Example (through a CONS session's listener, to `app recv` at the producer's port):
+        after_help = "Examples: as the producer application, where a PROD session relays to
+  scistream app send --listen 10.0.0.5:5074 --bytes 1G --streams 4
+or through a CONS session's listener, to `app recv --listen` at the producer's port
   scistream app send --connect 10.20.1.7:5100 --bytes 1G --streams 4"
     )]
     Send(SendArgs),
     /// Receive and verify `app send`'s streams; prints the same checksum as the sender
-    #[command(after_help = "Example (where the PROD session relays to):
-  scistream app recv --listen 10.0.0.5:5074")]
+    #[command(
+        after_help = "Examples: as the consumer, through a CONS session's listener, from `app send --listen`
+  scistream app recv --connect 10.20.1.7:5100 --streams 4
+or where a PROD session relays to, from `app send --connect`
+  scistream app recv --listen 10.0.0.5:5074"
+    )]
     Recv(RecvArgs),
 }
 
@@ -60,20 +67,31 @@ struct HelloArgs {
     json: bool,
 }
 
+/// Which side of the TCP connections this end takes; either end may take either.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+struct Link {
+    /// Open the connections to HOST:PORT: a session's listener, or the other end's --listen
+    #[arg(long, value_parser = endpoint::parse, value_name = "HOST:PORT")]
+    connect: Option<String>,
+    /// Accept the other end's connections on HOST:PORT (port 0: any free port; the address is
+    /// printed on stderr)
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+}
+
 #[derive(Debug, Args)]
 struct SendArgs {
-    /// Where to send: a session's listener, or `app recv`'s address
-    #[arg(long, value_parser = endpoint::parse, value_name = "HOST:PORT")]
-    connect: String,
+    #[command(flatten)]
+    link: Link,
     /// Send this many bytes in all, split over the streams (suffix K, M, G or T: binary units)
     #[arg(long, conflicts_with = "seconds", value_parser = parse_size, value_name = "N")]
     bytes: Option<u64>,
     /// Send for this long [default: 10 unless --bytes is given]
     #[arg(long, value_parser = parse_seconds, value_name = "S")]
     seconds: Option<Duration>,
-    /// Parallel connections (at most 64)
-    #[arg(long, default_value_t = 1,
-          value_parser = clap::value_parser!(u32).range(1..=app::MAX_STREAMS as i64), value_name = "K")]
+    /// Parallel connections (at most 64); with --listen, the first K accepted
+    #[arg(long, default_value_t = 1, value_parser = streams(), value_name = "K")]
     streams: u32,
     /// Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text
     #[arg(long)]
@@ -82,12 +100,41 @@ struct SendArgs {
 
 #[derive(Debug, Args)]
 struct RecvArgs {
-    /// Address to listen on (port 0: any free port; the address is printed on stderr)
-    #[arg(long, value_name = "HOST:PORT")]
-    listen: String,
+    #[command(flatten)]
+    link: Link,
+    /// With --connect: connections to open, the sender's --streams (with --listen, the
+    /// sender's headers tell)
+    #[arg(long, conflicts_with = "listen", default_value_t = 1, value_parser = streams(), value_name = "K")]
+    streams: u32,
     /// Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text
     #[arg(long)]
     json: bool,
+}
+
+fn streams() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..=app::MAX_STREAMS as i64)
+}
+
+impl Link {
+    /// The address to connect to, or the bound listener (announced on stderr, so that a
+    /// script given port 0 can connect).
+    async fn open(self) -> Result<Opened> {
+        let Some(address) = self.listen else {
+            return Ok(Opened::Connect(
+                self.connect.expect("clap requires --connect or --listen"),
+            ));
+        };
+        let listener = TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("could not listen on {address}"))?;
+        eprintln!("Listening on {}", listener.local_addr()?);
+        Ok(Opened::Listen(listener))
+    }
+}
+
+enum Opened {
+    Connect(String),
+    Listen(TcpListener),
 }
 
 pub async fn run(global: &GlobalArgs, args: AppArgs) -> Result<()> {
@@ -98,18 +145,26 @@ pub async fn run(global: &GlobalArgs, args: AppArgs) -> Result<()> {
                 (Some(bytes), _) => Amount::Bytes(bytes),
                 (None, seconds) => Amount::Time(seconds.unwrap_or(Duration::from_secs(10))),
             };
+            let opened = a.link.open().await?;
             let progress = progress(global, a.json, a.bytes);
-            let report = app::send::send(&a.connect, amount, a.streams, &progress).await;
+            let report = match opened {
+                Opened::Connect(target) => {
+                    app::send::connect(&target, amount, a.streams, &progress).await
+                }
+                Opened::Listen(listener) => {
+                    app::send::accept(listener, amount, a.streams, &progress).await
+                }
+            };
             progress.finish_and_clear();
             print_report(a.json, "sent", &report?)
         }
         Action::Recv(a) => {
-            let listener = tokio::net::TcpListener::bind(&a.listen)
-                .await
-                .with_context(|| format!("could not listen on {}", a.listen))?;
-            eprintln!("Listening on {}", listener.local_addr()?);
+            let opened = a.link.open().await?;
             let progress = progress(global, a.json, None);
-            let report = app::recv::recv(listener, &progress).await;
+            let report = match opened {
+                Opened::Connect(target) => app::recv::connect(&target, a.streams, &progress).await,
+                Opened::Listen(listener) => app::recv::accept(listener, &progress).await,
+            };
             progress.finish_and_clear();
             print_report(a.json, "received", &report?)
         }

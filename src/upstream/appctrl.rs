@@ -1,6 +1,6 @@
 //! `appctrl` (the binary invoked under that name): upstream's app controller command line.
 //! `mock` sends the session's hello; `create-appctrl` then runs the built-in traffic test
-//! where upstream starts iperf3.
+//! where upstream starts iperf3 (the producer sends, as with `iperf3 -R`).
 
 use std::ffi::OsString;
 use std::net::IpAddr;
@@ -24,7 +24,7 @@ const PRODUCER_PORTS: [u16; 5] = [5074, 5075, 5076, 37000, 47000];
 /// Upstream trusts the certificate in the working directory.
 const TRUSTED_CERT: &str = "server.crt";
 const ATTEMPTS: u32 = 5;
-/// How long the CONS side sends, as upstream's `iperf3 -t 10`.
+/// How long the PROD side sends, as upstream's `iperf3 -t 10`.
 const SEND_TIME: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Parser)]
@@ -43,8 +43,9 @@ struct Appctrl {
 enum Command {
     /// Send the session's hello (PROD: CONTROLLER_IP:5074,5075,5076,37000,47000)
     Mock(Session),
-    /// As mock, then test the session: PROD receives on CONTROLLER_IP:5074 (as `scistream app
-    /// recv`); CONS sends for 10 s to the session's first listener (as `scistream app send`)
+    /// As mock, then test the session: PROD sends for 10 s on CONTROLLER_IP:5074 (as `scistream
+    /// app send --listen`); CONS receives from the session's first listener (as `scistream app
+    /// recv --connect`)
     CreateAppctrl(Session),
 }
 
@@ -141,27 +142,31 @@ impl Session {
         }
     }
 
-    /// The hello, then the producer's receiver (PROD) or the consumer's sender (CONS).
+    /// The hello, then the producer's sender (PROD) or the consumer's receiver (CONS): data
+    /// flows producer -> consumer, as upstream's `iperf3 -s` / `iperf3 -c -R`.
     async fn traffic_test(&self) -> Result<()> {
         let hidden = ProgressBar::hidden();
         if self.role == "PROD" {
-            // Listening before the hello, so the session's first connection finds the receiver.
+            // Listening before the hello, so the session's first connection finds the sender.
             let address = std::net::SocketAddr::new(self.controller_ip, PRODUCER_PORTS[0]);
             let listener = tokio::net::TcpListener::bind(address)
                 .await
                 .with_context(|| format!("could not listen on {address} for the traffic test"))?;
             self.announce().await?;
-            println!("AppCtrl: receiving on {address}");
-            let report = app::recv::recv(listener, &hidden).await?;
-            println!("{}", report.text("received"));
+            println!(
+                "AppCtrl: sending on {address} for {} s",
+                SEND_TIME.as_secs()
+            );
+            let report = app::send::accept(listener, Amount::Time(SEND_TIME), 1, &hidden).await?;
+            println!("{}", report.text("sent"));
         } else {
             let listeners = self.announce().await?;
             let target = listeners
                 .first()
                 .ok_or_else(|| anyhow!("AppCtrl: session {} has no listeners", self.uid))?;
-            println!("AppCtrl: sending to {target} for {} s", SEND_TIME.as_secs());
-            let report = app::send::send(target, Amount::Time(SEND_TIME), 1, &hidden).await?;
-            println!("{}", report.text("sent"));
+            println!("AppCtrl: receiving from {target}");
+            let report = app::recv::connect(target, 1, &hidden).await?;
+            println!("{}", report.text("received"));
         }
         Ok(())
     }
