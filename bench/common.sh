@@ -47,3 +47,17 @@ wait_for_port() {
     echo "nothing listens on port $1; logs in $WORK" >&2
     exit 1
 }
+
+CLK_TCK=$(getconf CLK_TCK)
+
+# CPU ticks (user + system, including reaped children) of a process.
+cpu_ticks() {
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$1/stat"
+}
+
+# CPU ticks the whole machine spent busy (user, nice, system, irq, softirq). On loopback the kernel
+# bills TCP work of both ends to whichever process happens to run it, so this total is the fair
+# comparison; the relays' own ticks are shown beside it.
+machine_ticks() {
+    awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
+}

@@ -20,59 +20,8 @@ CONS_PORTS="$((BASE_PORT + 20))-$((BASE_PORT + 29))"
 MODES=(direct encrypted plain stunnel)
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 SCISTREAM=$HERE/target/release/scistream
-WORK=$(mktemp -d)
-CLK_TCK=$(getconf CLK_TCK)
-declare -A PID=()
-
-cleanup() {
-    for name in "${!PID[@]}"; do
-        kill -- "-${PID[$name]}" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-install_missing_tools() {
-    local missing=()
-    for tool in iperf3 jq openssl; do
-        command -v "$tool" >/dev/null || missing+=("$tool")
-    done
-    command -v stunnel4 >/dev/null || command -v stunnel >/dev/null || missing+=(stunnel4)
-    if ((${#missing[@]})); then
-        echo "installing ${missing[*]} from Debian" >&2
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    fi
-}
-
-# start NAME COMMAND...: runs COMMAND in the background in its own session, logging to WORK.
-start() {
-    local name=$1
-    shift
-    setsid "$@" >"$WORK/$name.log" 2>&1 &
-    PID[$name]=$!
-}
-
-wait_for_port() {
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "nothing listens on port $1; logs in $WORK" >&2
-    exit 1
-}
-
-# CPU ticks (user + system, including reaped children) of a process.
-cpu_ticks() {
-    awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$1/stat"
-}
-
-# CPU ticks the whole machine spent busy (user, nice, system, irq, softirq): on loopback the
-# kernel bills TCP work to either end, so this total is the fair comparison.
-machine_ticks() {
-    awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
-}
+# shellcheck source=bench/common.sh
+source "$HERE/bench/common.sh"
 
 # Two stunnel processes, TLS 1.3 only with the suite the hop negotiates (AES-128-GCM), so that
 # both pay for the same cipher: the client side takes plain TCP and opens TLS to the server
@@ -197,7 +146,7 @@ report() {
 }
 
 main() {
-    install_missing_tools
+    install_missing_tools iperf3 jq openssl stunnel
     (cd "$HERE" && cargo build --release --quiet --bin scistream)
     start_relays
     local encrypted plain

@@ -185,7 +185,7 @@ async fn cancelled_early_hellos_leave_the_table() {
             tokio::spawn(async move { c.hello(hello(&uid, vec!["127.0.0.1:1".into()])).await })
         })
         .collect();
-    wait_until("every hello waits for its req", || early() == 100.0).await;
+    wait_until("every hello waits for its req", || early() == 300.0).await;
     for call in &waiting {
         call.abort();
     }

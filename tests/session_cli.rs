@@ -324,7 +324,10 @@ fn a_refused_update_releases_the_session_it_opened() {
     });
     for uid in ["u-self-1", "u-self-2"] {
         server
-            .req("cons", &["--num-conn", "1", uid, &server.s2cs()])
+            .req(
+                "cons",
+                &["--num-conn", "1", "--plaintext-hop", uid, &server.s2cs()],
+            )
             .assert()
             .code(2)
             .stderr(contains("cannot relay into its own server"));
