@@ -18,23 +18,6 @@ DATA_PORTS="$((BASE_PORT + 10))-$((BASE_PORT + 19))"
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/common.sh
 source "$HERE/bench/common.sh"
-CLK_TCK=$(getconf CLK_TCK)
-
-
-
-
-
-# CPU ticks (user + system, including reaped children) of a process.
-cpu_ticks() {
-    awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$1/stat"
-}
-
-# CPU ticks the whole machine spent busy (user, nice, system, irq, softirq). On loopback the kernel
-# bills TCP work of both ends to whichever process happens to run it, so this total is the fair
-# comparison; the relay process's own ticks are shown beside it.
-machine_ticks() {
-    awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
-}
 
 # socat charges its forked children's CPU to itself only once it has reaped them.
 wait_children_reaped() {
