@@ -61,3 +61,15 @@ cpu_ticks() {
 machine_ticks() {
     awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
 }
+
+# iperf3_run PORT STREAMS: iperf3 JSON of one client run of DURATION seconds to 127.0.0.1:PORT;
+# retried because the server takes a moment between tests.
+iperf3_run() {
+    local port=$1 streams=$2
+    for _ in 1 2 3 4 5; do
+        iperf3 -c 127.0.0.1 -p "$port" -t "$DURATION" -P "$streams" -J 2>/dev/null && return 0
+        sleep 0.5
+    done
+    echo "iperf3 to port $port failed" >&2
+    exit 1
+}

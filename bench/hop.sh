@@ -79,16 +79,6 @@ open_stream() {
     jq -r '.listeners[0]' <<<"$opened" | sed 's/.*://'
 }
 
-iperf3_run() {
-    local port=$1 streams=$2
-    for _ in 1 2 3 4 5; do
-        iperf3 -c 127.0.0.1 -p "$port" -t "$DURATION" -P "$streams" -J 2>/dev/null && return 0
-        sleep 0.5
-    done
-    echo "iperf3 to port $port failed" >&2
-    exit 1
-}
-
 # measure MODE PORT STREAMS PIDS...: appends "MODE STREAMS GBIT_S RELAY_CPU_S_PER_GB
 # MACHINE_CPU_S_PER_GB" to WORK/results; the relay CPU is the sum over PIDS.
 measure() {
