@@ -73,3 +73,20 @@ iperf3_run() {
     echo "iperf3 to port $port failed" >&2
     exit 1
 }
+
+# record_run MODE STREAMS RELAY_TICKS MACHINE_TICKS RELAYED < IPERF3_JSON: appends "MODE STREAMS
+# GBIT_S RELAY_CPU_S_PER_GB MACHINE_CPU_S_PER_GB" to WORK/results ("-" for the relay CPU unless
+# RELAYED is true).
+record_run() {
+    jq -r --arg mode "$1" --argjson streams "$2" --argjson ticks "$3" \
+        --argjson machine "$4" --argjson hz "$CLK_TCK" --argjson relayed "$5" \
+        '.end.sum_received as $r | ($r.bytes / 1e9) as $gb
+         | [$mode, $streams, ($r.bits_per_second / 1e9),
+            (if $relayed then ($ticks / $hz) / $gb else "-" end), (($machine / $hz) / $gb)] | @tsv' \
+        >>"$WORK/results"
+}
+
+# median < NUMBERS: the median of one number per line.
+median() {
+    sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}

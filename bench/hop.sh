@@ -90,17 +90,8 @@ measure() {
     json=$(iperf3_run "$port" "$streams")
     machine=$(($(machine_ticks) - machine))
     for pid in "${pids[@]}"; do after=$((after + $(cpu_ticks "$pid"))); done
-    jq -r --arg mode "$mode" --argjson streams "$streams" --argjson ticks $((after - before)) \
-        --argjson machine "$machine" --argjson hz "$CLK_TCK" \
-        --argjson relayed "$( ((${#pids[@]})) && echo true || echo false)" \
-        '.end.sum_received as $r | ($r.bytes / 1e9) as $gb
-         | [$mode, $streams, ($r.bits_per_second / 1e9),
-            (if $relayed then ($ticks / $hz) / $gb else "-" end), (($machine / $hz) / $gb)] | @tsv' \
-        <<<"$json" >>"$WORK/results"
-}
-
-median() {
-    sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    record_run "$mode" "$streams" $((after - before)) "$machine" \
+        "$( ((${#pids[@]})) && echo true || echo false)" <<<"$json"
 }
 
 # The table of medians, with ratios to direct, to the plain chain and to stunnel. "relay CPU" is

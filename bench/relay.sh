@@ -76,17 +76,8 @@ measure() {
         wait_children_reaped "$pid"
         after=$(cpu_ticks "$pid")
     fi
-    jq -r --arg mode "$mode" --argjson streams "$streams" --argjson ticks $((after - before)) \
-        --argjson machine "$machine" --argjson hz "$CLK_TCK" \
-        --argjson relayed "$([[ -n "$pid" ]] && echo true || echo false)" \
-        '.end.sum_received as $r | ($r.bytes / 1e9) as $gb
-         | [$mode, $streams, ($r.bits_per_second / 1e9),
-            (if $relayed then ($ticks / $hz) / $gb else "-" end), (($machine / $hz) / $gb)] | @tsv' \
-        <<<"$json" >>"$WORK/results"
-}
-
-median() {
-    sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    record_run "$mode" "$streams" $((after - before)) "$machine" \
+        "$([[ -n "$pid" ]] && echo true || echo false)" <<<"$json"
 }
 
 # Prints the table of medians, each with its ratio to direct and to HAProxy. "relay CPU" is the
