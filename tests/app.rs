@@ -92,6 +92,21 @@ fn checksum_of(text: &str) -> &str {
         .unwrap_or_else(|| panic!("no checksum line in {text:?}"))
 }
 
+/// Both `--json` reports name `bytes` in `streams` and the same sha256 checksum.
+fn assert_same_transfer(
+    sent: &serde_json::Value,
+    received: &serde_json::Value,
+    bytes: u64,
+    streams: u64,
+) {
+    assert_eq!(sent["bytes"], bytes);
+    assert_eq!(sent["streams"], streams);
+    assert_eq!(received["bytes"], sent["bytes"]);
+    assert_eq!(received["streams"], streams);
+    assert_eq!(received["checksum"], sent["checksum"]);
+    assert_eq!(sent["checksum"].as_str().unwrap().len(), 64);
+}
+
 /// PROD on one gateway relaying to `producer`, CONS on another; returns the CONS listener.
 fn chain(prod_gw: &TestServer, cons_gw: &TestServer, producer: &str) -> String {
     let (ip, port) = producer.rsplit_once(':').unwrap();
@@ -148,12 +163,7 @@ fn send_and_recv_through_two_gateways_agree_on_the_checksum_over_several_streams
     assert!(ok, "recv failed: {received}");
     let received = json(&received);
 
-    assert_eq!(sent["bytes"], 3 << 20);
-    assert_eq!(sent["streams"], 3);
-    assert_eq!(received["bytes"], sent["bytes"]);
-    assert_eq!(received["streams"], 3);
-    assert_eq!(received["checksum"], sent["checksum"]);
-    assert_eq!(sent["checksum"].as_str().unwrap().len(), 64);
+    assert_same_transfer(&sent, &received, 3 << 20, 3);
     for report in [&sent, &received] {
         assert!(report["seconds"].as_f64().unwrap() > 0.0, "{report}");
         assert!(report["gbit_per_s"].as_f64().unwrap() > 0.0, "{report}");
@@ -177,12 +187,7 @@ fn a_listening_producer_streams_through_two_gateways_to_a_connecting_consumer() 
     assert!(ok, "send failed: {sent}");
     let sent = json(&sent);
 
-    assert_eq!(sent["bytes"], 3 << 20);
-    assert_eq!(sent["streams"], 3);
-    assert_eq!(received["bytes"], sent["bytes"]);
-    assert_eq!(received["streams"], 3);
-    assert_eq!(received["checksum"], sent["checksum"]);
-    assert_eq!(sent["checksum"].as_str().unwrap().len(), 64);
+    assert_same_transfer(&sent, &received, 3 << 20, 3);
 }
 
 #[test]
