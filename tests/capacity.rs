@@ -150,10 +150,11 @@ async fn at_the_connection_limit_idle_connections_cost_two_fds_and_new_ones_are_
         let gateway = Gateway::start(2048, &["--max-connections", "400"]);
         assert_eq!(gateway.metric("scistream_connections_limit"), LIMIT as f64);
         let (uid, listener) = gateway.open_session(echo);
-        let baseline = gateway.server.open_fds();
+        let relay_fds = || gateway.server.relay_fds(listener, echo);
+        let baseline = relay_fds();
 
         let mut held = relayed_connections(listener, LIMIT).await;
-        let used = gateway.server.open_fds() - baseline;
+        let used = relay_fds() - baseline;
         assert!(
             (2 * LIMIT..=2 * LIMIT + 2 * POOLED_PIPES).contains(&used),
             "{LIMIT} idle connections hold {used} fds"
@@ -176,7 +177,7 @@ async fn at_the_connection_limit_idle_connections_cost_two_fds_and_new_ones_are_
         }
         drop(held);
         wait_until("the server's fds are back to their baseline", || {
-            gateway.server.open_fds() == baseline
+            relay_fds() == baseline
         })
         .await;
     })

@@ -1,7 +1,7 @@
 //! Network fixtures for relay tests: loopback servers (echo, sink, named, reply-after-EOF),
 //! payloads, relays on port 0, and the bounds that keep every test from hanging.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -49,40 +49,60 @@ pub async fn bounded_alone<F: Future>(body: F) -> F::Output {
 /// Counts this process's fds that hold pipes or TCP sockets: what a relay opens. Other kinds
 /// (each test runtime's epoll, eventfd and signal socket) come and go with other tests.
 pub fn open_fds() -> usize {
-    let tcp = tcp_socket_inodes();
-    fd_links()
+    let tcp = tcp_sockets();
+    fd_links("/proc/self/fd")
         .filter(|link| {
-            let socket = link
-                .strip_prefix("socket:[")
-                .and_then(|rest| rest.strip_suffix(']'));
-            link.starts_with("pipe:") || socket.is_some_and(|inode| tcp.contains(inode))
+            link.starts_with("pipe:") || socket_inode(link).is_some_and(|i| tcp.contains_key(i))
         })
         .count()
 }
 
 /// Counts this process's fds that hold pipes (two per pipe).
 pub fn open_pipe_fds() -> usize {
-    fd_links().filter(|link| link.starts_with("pipe:")).count()
+    fd_links("/proc/self/fd")
+        .filter(|link| link.starts_with("pipe:"))
+        .count()
 }
 
-/// What each of this process's fds points at (`pipe:[123]`, `socket:[456]`...).
-fn fd_links() -> impl Iterator<Item = String> {
-    let fds = std::fs::read_dir("/proc/self/fd").unwrap();
+/// What each fd in `dir` (a `/proc/PID/fd`) points at (`pipe:[123]`, `socket:[456]`...).
+pub fn fd_links(dir: &str) -> impl Iterator<Item = String> {
+    let fds = std::fs::read_dir(dir).unwrap();
     fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
         .map(|link| link.to_string_lossy().into_owned())
 }
 
-/// Inodes of the TCP sockets in this network namespace (tenth column of /proc/net/tcp{,6}).
-fn tcp_socket_inodes() -> HashSet<String> {
-    let mut inodes = HashSet::new();
+/// The inode of a `socket:[456]` fd link.
+pub fn socket_inode(link: &str) -> Option<&str> {
+    link.strip_prefix("socket:[")?.strip_suffix(']')
+}
+
+/// The two ends of a TCP socket, by port.
+#[derive(Clone, Copy)]
+pub struct TcpPorts {
+    pub local: u16,
+    pub remote: u16,
+}
+
+/// The TCP sockets of this network namespace by inode (the tenth column of /proc/net/tcp{,6}),
+/// with their ports (the port after the colon of the second and third columns, in hex).
+pub fn tcp_sockets() -> HashMap<String, TcpPorts> {
+    let mut sockets = HashMap::new();
     for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
         let Ok(table) = std::fs::read_to_string(table) else {
             continue;
         };
-        let rows = table.lines().skip(1);
-        inodes.extend(rows.filter_map(|row| Some(row.split_whitespace().nth(9)?.to_owned())));
+        for row in table.lines().skip(1) {
+            let columns: Vec<&str> = row.split_whitespace().collect();
+            let port = |column: usize| {
+                let (_, hex) = columns.get(column)?.rsplit_once(':')?;
+                u16::from_str_radix(hex, 16).ok()
+            };
+            if let (Some(local), Some(remote), Some(inode)) = (port(1), port(2), columns.get(9)) {
+                sockets.insert(inode.to_string(), TcpPorts { local, remote });
+            }
+        }
     }
-    inodes
+    sockets
 }
 
 /// Polls `condition` until it holds; panics with `what` after a deadline.

@@ -2,9 +2,11 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
+use super::net::{fd_links, socket_inode, tcp_sockets, TcpPorts};
 use super::oauth::OAuthServer;
 
 pub struct ServerProcess {
@@ -107,6 +109,25 @@ impl ServerProcess {
     pub fn open_fds(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
             .unwrap()
+            .count()
+    }
+
+    /// How many fds the server holds for connections from `listener` to the port `target`:
+    /// the sockets accepted on the listener (not the listener itself), those to the target,
+    /// and every pipe (its stdout's among them, which never changes). Control and metrics
+    /// connections are left out: they close a moment after each call, at no fixed time.
+    pub fn relay_fds(&self, listener: SocketAddr, target: SocketAddr) -> usize {
+        let tcp = tcp_sockets();
+        let relayed = |ports: &TcpPorts| {
+            (ports.local == listener.port() && ports.remote != 0) || ports.remote == target.port()
+        };
+        fd_links(&format!("/proc/{}/fd", self.child.id()))
+            .filter(|link| {
+                link.starts_with("pipe:")
+                    || socket_inode(link)
+                        .and_then(|i| tcp.get(i))
+                        .is_some_and(relayed)
+            })
             .count()
     }
 
