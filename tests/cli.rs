@@ -1,9 +1,12 @@
 //! The command line itself: help, flags, the server process.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use assert_cmd::Command as Cmd;
+use common::server::private_loopback;
 use predicates::str::contains;
 
 fn scistream() -> Cmd {
@@ -141,10 +144,12 @@ fn interrupt(child: &mut std::process::Child) -> std::process::ExitStatus {
 #[test]
 fn server_process_serves_then_releases_everything_on_sigint() {
     let dir = tempfile::tempdir().unwrap();
-    // The seed's underscore spellings still work.
+    // The seed's underscore spellings still work. The range is on a loopback address of this
+    // test's own, so no other test's listeners can be in the way.
+    let ip = private_loopback().to_string();
     let (mut child, addr, _) = start_server(
         dir.path(),
-        &["--listener_ip", "127.0.0.1", "--port_range", "23000-23010"],
+        &["--listener_ip", &ip, "--port_range", "23000-23010"],
     );
     let out = scistream()
         .args(["--config", dir.path().join("config.yaml").to_str().unwrap()])

@@ -188,8 +188,10 @@ async fn cons_session_accepts_the_python_clients_prod_role_hello() {
         a.req(request("c", "CONS", 1)),
         b.hello(hello("c", &["127.0.0.1:7001"]))
     );
-    assert_eq!(r.unwrap().into_inner().prod_listeners, ["127.0.0.1:7001"]);
-    h.unwrap();
+    let reply = r.unwrap().into_inner();
+    assert_eq!(reply.prod_listeners, ["127.0.0.1:7001"]);
+    // The hello's answer names the session's own listeners, as for a CONS-role hello.
+    assert_eq!(h.unwrap().into_inner().listeners, reply.listeners);
 }
 
 #[tokio::test(flavor = "multi_thread")]
