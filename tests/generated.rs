@@ -1,9 +1,11 @@
-//! Files generated from the CLI definition and committed: shell completions (completions/) and
-//! man pages (man/). When the CLI changes, regenerate them with:
+//! Files generated from the CLI definition and committed: shell completions (completions/), man
+//! pages (man/) and the `--help` of every command (tests/help/), so that a changed flag is a
+//! reviewed diff. When the CLI changes, regenerate them with:
 //!     SCISTREAM_BLESS=1 cargo test --test generated
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::Command;
 
 use clap::{CommandFactory, ValueEnum};
 use clap_complete::{Generator, Shell};
@@ -81,4 +83,63 @@ fn committed_man_pages_match_the_cli_definition() {
         generated.keys()
     );
     check_committed("man", generated);
+}
+
+/// Every program the binary can be (by the name it is called as), with their subcommands.
+const PROGRAMS: [&str; 4] = ["scistream", "s2cs", "s2uc", "appctrl"];
+
+#[test]
+fn committed_help_matches_what_the_binary_prints() {
+    let links = tempfile::tempdir().unwrap();
+    let mut generated = Files::new();
+    for program in PROGRAMS {
+        let path = links.path().join(program);
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_scistream"), &path).unwrap();
+        collect_help(&path, &mut vec![program.to_owned()], &mut generated);
+    }
+    assert!(
+        generated.contains_key("scistream-req-prod.txt")
+            && generated.contains_key("s2uc-login.txt"),
+        "{:?}",
+        generated.keys()
+    );
+    check_committed("tests/help", generated);
+}
+
+/// Adds the `--help` of the command `words` names (program first) and of its subcommands.
+fn collect_help(program: &Path, words: &mut Vec<String>, into: &mut Files) {
+    let mut command = Command::new(program);
+    command.args(&words[1..]).arg("--help");
+    // A set SCISTREAM_* variable would show in the help as `[env: NAME=value]`.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SCISTREAM_") {
+            command.env_remove(name);
+        }
+    }
+    let output = command.output().unwrap();
+    let line = words.join(" ");
+    assert!(output.status.success(), "`{line} --help` failed");
+    let help = String::from_utf8(output.stdout).unwrap();
+    for subcommand in subcommands(&help) {
+        words.push(subcommand);
+        collect_help(program, words, into);
+        words.pop();
+    }
+    into.insert(format!("{}.txt", words.join("-")), help.into_bytes());
+}
+
+/// The names a help text lists under "Commands:", except `help` itself.
+fn subcommands(help: &str) -> Vec<String> {
+    let section = help.lines().skip_while(|line| *line != "Commands:").skip(1);
+    section
+        .take_while(|line| line.starts_with("  "))
+        // A name starts at the indent; a wrapped description further right.
+        .filter_map(|line| {
+            line.strip_prefix("  ")
+                .filter(|rest| !rest.starts_with(' '))
+        })
+        .filter_map(|rest| rest.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
 }
