@@ -9,9 +9,11 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::net::TcpListener;
 
-use super::req::{call_failed, credentials, dial, ServerAddr};
+use super::s2cs_args::S2csArgs;
+use super::values::parse_seconds;
 use super::GlobalArgs;
 use crate::app::{self, hello, send::Amount, Report};
+use crate::client::explain_failure;
 use crate::{endpoint, pb};
 
 #[derive(Debug, Args)]
@@ -49,7 +51,7 @@ or where a PROD session relays to, from `app send --connect`
 #[derive(Debug, Args)]
 struct HelloArgs {
     #[command(flatten)]
-    server: ServerAddr,
+    server: S2csArgs,
     /// The session uid
     uid: String,
     /// The producer application's addresses, comma-separated host:port
@@ -118,9 +120,9 @@ fn streams() -> clap::builder::RangedI64ValueParser<u32> {
 impl Link {
     /// The address to connect to, or the bound listener (announced on stderr, so that a
     /// script given port 0 can connect).
-    async fn open(self) -> Result<Opened> {
+    async fn prepare(self) -> Result<Ready> {
         let Some(address) = self.listen else {
-            return Ok(Opened::Connect(
+            return Ok(Ready::Connect(
                 self.connect.expect("clap requires --connect or --listen"),
             ));
         };
@@ -128,11 +130,12 @@ impl Link {
             .await
             .with_context(|| format!("could not listen on {address}"))?;
         eprintln!("Listening on {}", listener.local_addr()?);
-        Ok(Opened::Listen(listener))
+        Ok(Ready::Listen(listener))
     }
 }
 
-enum Opened {
+/// A link ready to move data: an address to connect to, or a bound listener.
+enum Ready {
     Connect(String),
     Listen(TcpListener),
 }
@@ -145,13 +148,13 @@ pub async fn run(global: &GlobalArgs, args: AppArgs) -> Result<()> {
                 (Some(bytes), _) => Amount::Bytes(bytes),
                 (None, seconds) => Amount::Time(seconds.unwrap_or(Duration::from_secs(10))),
             };
-            let opened = a.link.open().await?;
+            let ready = a.link.prepare().await?;
             let progress = progress(global, a.json, a.bytes);
-            let report = match opened {
-                Opened::Connect(target) => {
+            let report = match ready {
+                Ready::Connect(target) => {
                     app::send::connect(&target, amount, a.streams, &progress).await
                 }
-                Opened::Listen(listener) => {
+                Ready::Listen(listener) => {
                     app::send::accept(listener, amount, a.streams, &progress).await
                 }
             };
@@ -159,11 +162,11 @@ pub async fn run(global: &GlobalArgs, args: AppArgs) -> Result<()> {
             print_report(a.json, "sent", &report?)
         }
         Action::Recv(a) => {
-            let opened = a.link.open().await?;
+            let ready = a.link.prepare().await?;
             let progress = progress(global, a.json, None);
-            let report = match opened {
-                Opened::Connect(target) => app::recv::connect(&target, a.streams, &progress).await,
-                Opened::Listen(listener) => app::recv::accept(listener, &progress).await,
+            let report = match ready {
+                Ready::Connect(target) => app::recv::connect(&target, a.streams, &progress).await,
+                Ready::Listen(listener) => app::recv::accept(listener, &progress).await,
             };
             progress.finish_and_clear();
             print_report(a.json, "received", &report?)
@@ -173,20 +176,20 @@ pub async fn run(global: &GlobalArgs, args: AppArgs) -> Result<()> {
 
 async fn send_hello(global: &GlobalArgs, args: HelloArgs) -> Result<()> {
     let server = &args.server;
-    let credentials = credentials(global, server).await?;
+    let credentials = server.credentials(global).await?;
     let message = pb::Hello {
         uid: args.uid.clone(),
         prod_listeners: args.prod_listeners,
         role: args.role,
     };
-    let connect = || dial(global, server, &credentials);
+    let connect = || server.dial(global, &credentials);
     let retrying =
         |failed: &hello::Failed| eprintln!("warning: hello failed, trying again: {failed}");
     let response = hello::deliver(connect, &message, args.attempts, retrying)
         .await
         .map_err(|failed| match failed {
             hello::Failed::Unreachable(e) => e,
-            hello::Failed::Refused(status) => call_failed(&server.s2cs, &credentials, status),
+            hello::Failed::Refused(status) => explain_failure(&server.s2cs, &credentials, status),
         })?;
     if args.json {
         let value = serde_json::json!({
@@ -259,16 +262,6 @@ fn parse_size(value: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{value:?} is too large"))
 }
 
-fn parse_seconds(value: &str) -> Result<Duration, String> {
-    let seconds: f64 = value
-        .parse()
-        .map_err(|_| format!("{value:?} is not a number of seconds"))?;
-    match Duration::try_from_secs_f64(seconds) {
-        Ok(duration) if !duration.is_zero() => Ok(duration),
-        _ => Err(format!("{value:?}: give a positive number of seconds")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,14 +274,6 @@ mod tests {
         assert_eq!(parse_size("2G"), Ok(2 << 30));
         for bad in ["", "M", "1.5G", "1MB", "-1", "99999999999T"] {
             assert!(parse_size(bad).is_err(), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
-    fn seconds_must_be_positive() {
-        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
-        for bad in ["0", "-1", "soon", "NaN", "inf"] {
-            assert!(parse_seconds(bad).is_err(), "{bad:?} accepted");
         }
     }
 }

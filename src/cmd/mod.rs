@@ -13,7 +13,9 @@ pub mod install_links;
 pub mod login;
 pub mod logout;
 pub mod req;
+mod s2cs_args;
 pub mod server;
+mod values;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -12,6 +12,7 @@ use clap::Args;
 use ipnet::IpNet;
 use tokio::net::TcpListener;
 
+use super::values::parse_seconds;
 use super::GlobalArgs;
 use crate::auth::{AuthSettings, Introspector, ScopeId, DEFAULT_CACHE_TTL, DEFAULT_SCOPE};
 use crate::relay::Limits;
@@ -133,14 +134,6 @@ fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
         return Err(format!("{s}: START must be 1 or more and not above END"));
     }
     Ok(start..=end)
-}
-
-pub(super) fn parse_seconds(s: &str) -> Result<Duration, String> {
-    s.parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("{s:?} is not a positive number of seconds"))
 }
 
 pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {

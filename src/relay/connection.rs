@@ -17,7 +17,7 @@ use super::copy;
 use super::hop::{self, Hop, HopIdentity, HopPin};
 #[cfg(target_os = "linux")]
 use super::splice;
-use super::{Session, TargetPolicy};
+use super::{SessionShared, TargetPolicy};
 
 /// Relays `client` to `target` until both directions have ended or one side fails. `hop` says
 /// whether one of the two legs is the encrypted hop, and which.
@@ -26,7 +26,7 @@ pub(super) async fn relay(
     target: String,
     connect_timeout: Duration,
     hop: Hop,
-    session: Arc<Session>,
+    session: Arc<SessionShared>,
     _slot: Slot,
 ) {
     let _active = session.counters.open_connection();
@@ -63,7 +63,7 @@ pub(super) async fn relay(
 struct Route<'a> {
     target: &'a str,
     connect_timeout: Duration,
-    session: &'a Session,
+    session: &'a SessionShared,
 }
 
 impl Route<'_> {
@@ -149,7 +149,7 @@ impl Route<'_> {
 async fn relay_streams(
     client: &mut TcpStream,
     server: &mut TcpStream,
-    session: &Session,
+    session: &SessionShared,
 ) -> (super::Traffic, io::Result<()>) {
     splice::relay(client, server, &session.counters, &session.capacity.pipes).await
 }
@@ -158,7 +158,7 @@ async fn relay_streams(
 async fn relay_streams(
     client: &mut TcpStream,
     server: &mut TcpStream,
-    session: &Session,
+    session: &SessionShared,
 ) -> (super::Traffic, io::Result<()>) {
     copy::relay(client, server, &session.counters, copy::PLAIN_BUFFER).await
 }

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::capacity::{is_out_of_fds, Rejection, Slot};
-use super::{connection, Routes, Session};
+use super::{connection, Routes, SessionShared};
 
 /// Pause after a failed accept that shedding cannot resolve: errors such as EMFILE persist
 /// until some connection closes, and retrying at once would spin a core.
@@ -23,7 +23,7 @@ pub(super) struct AcceptLoop {
     pub(super) index: usize,
     pub(super) listener: TcpListener,
     pub(super) routes: watch::Receiver<Routes>,
-    pub(super) session: Arc<Session>,
+    pub(super) session: Arc<SessionShared>,
 }
 
 impl AcceptLoop {

@@ -94,7 +94,7 @@ struct Traffic {
 }
 
 /// What every task of a session shares.
-struct Session {
+struct SessionShared {
     uid: String,
     counters: Counters,
     /// Where its connections may go; its listeners count as the server's own meanwhile.
@@ -123,7 +123,7 @@ impl Routes {
 /// Dropping it without [`shutdown`](Self::shutdown) aborts every task of the session, which
 /// closes its listeners and connections.
 pub struct SessionRelay {
-    session: Arc<Session>,
+    session: Arc<SessionShared>,
     routes: watch::Sender<Routes>,
     stop: watch::Sender<bool>,
     accept_loops: JoinSet<()>,
@@ -144,7 +144,7 @@ impl SessionRelay {
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect();
-        let session = Arc::new(Session {
+        let session = Arc::new(SessionShared {
             uid,
             counters: Counters::default(),
             policy: policy.claim(own),

@@ -107,7 +107,10 @@ impl Control {
         result
     }
 
-    async fn open(&self, request: Request<pb::Request>) -> Result<Response<pb::Response>, Status> {
+    async fn create(
+        &self,
+        request: Request<pb::Request>,
+    ) -> Result<Response<pb::Response>, Status> {
         let peer = peer_of(request.extensions());
         let username = request
             .extensions()
@@ -120,7 +123,7 @@ impl Control {
             tracing::info!(event = "req", uid = %r.uid, role = new.role.as_str(),
                 num_conn = r.num_conn, rate = r.rate, owner = caller.sub.as_deref(),
                 username = username.as_deref(), %peer, "req received, waiting for its hello");
-            self.sessions.open(new).await
+            self.sessions.create(new).await
         };
         let (listeners, prod_listeners) =
             opened.await.map_err(|e| refused("req", &r.uid, &peer, e))?;
@@ -316,7 +319,7 @@ impl Control {
 #[tonic::async_trait]
 impl pb::control_server::Control for Control {
     async fn req(&self, request: Request<pb::Request>) -> Result<Response<pb::Response>, Status> {
-        self.counted("req", self.open(request).await)
+        self.counted("req", self.create(request).await)
     }
 
     async fn hello(

@@ -47,17 +47,18 @@ pub struct Caller {
 
 impl Caller {
     /// May update the session: its owner only.
-    fn owns(&self, session: &Session) -> bool {
+    fn owns(&self, session: &Entry) -> bool {
         self.sub == session.owner
     }
 
     /// May list, query and release the session.
-    fn oversees(&self, session: &Session) -> bool {
+    fn oversees(&self, session: &Entry) -> bool {
         self.admin || self.owns(session)
     }
 }
 
-struct Session {
+/// One session in the table.
+struct Entry {
     owner: Option<String>,
     role: Role,
     rate: i32,
@@ -74,7 +75,7 @@ struct Session {
     relay: SessionRelay,
 }
 
-impl Session {
+impl Entry {
     /// The ports its listeners hold in the pool.
     fn ports(&self) -> Vec<u16> {
         self.listeners.iter().map(SocketAddr::port).collect()
@@ -108,7 +109,7 @@ struct Registered {
 }
 
 struct Table {
-    sessions: HashMap<String, Session>,
+    sessions: HashMap<String, Entry>,
     /// Hellos that arrived before their req, woken when it is registered.
     early_hellos: HashMap<String, Vec<oneshot::Sender<()>>>,
     ports: PortPool,
@@ -146,7 +147,7 @@ impl Table {
     }
 
     /// The session `uid`, if `caller` owns it and it is past its hello.
-    fn updatable(&mut self, uid: &str, caller: &Caller) -> Result<&mut Session, Error> {
+    fn updatable(&mut self, uid: &str, caller: &Caller) -> Result<&mut Entry, Error> {
         let session = self.session_for(uid, |s| caller.owns(s))?;
         if session.hello.is_some() {
             return Err(Error::AwaitingHello(uid.to_string()));
@@ -158,8 +159,8 @@ impl Table {
     fn session_for(
         &mut self,
         uid: &str,
-        allowed: impl Fn(&Session) -> bool,
-    ) -> Result<&mut Session, Error> {
+        allowed: impl Fn(&Entry) -> bool,
+    ) -> Result<&mut Entry, Error> {
         let session = self
             .sessions
             .get_mut(uid)
@@ -182,7 +183,7 @@ impl Table {
 /// A session out of the table whose relay may still be moving bytes. Its counters as of its
 /// removal are already in the released totals; [`Sessions::close`] adds what came after.
 struct Removed {
-    session: Session,
+    session: Entry,
     counted: RelayStats,
 }
 
@@ -244,7 +245,7 @@ impl Sessions {
 
     /// Registers the session, binds its listeners, then waits up to the hello timeout for its hello.
     /// Returns (listeners, prod_listeners). If the caller goes away first, the session is dropped.
-    pub async fn open(&self, new: NewSession) -> Result<(Vec<String>, Vec<String>), Error> {
+    pub async fn create(&self, new: NewSession) -> Result<(Vec<String>, Vec<String>), Error> {
         let uid = new.uid.clone();
         let Registered {
             listeners,
@@ -281,7 +282,7 @@ impl Sessions {
         let listeners: Vec<SocketAddr> = bound.iter().filter_map(|l| l.local_addr().ok()).collect();
         let (tx, rx) = oneshot::channel();
         table.generations += 1;
-        let session = Session {
+        let session = Entry {
             owner: new.owner,
             role: new.role,
             rate: new.rate,
@@ -484,7 +485,7 @@ impl Sessions {
     }
 }
 
-fn require_role(uid: &str, session: &Session, role: Role) -> Result<(), Error> {
+fn require_role(uid: &str, session: &Entry, role: Role) -> Result<(), Error> {
     match session.role == role {
         true => Ok(()),
         false => Err(Error::WrongRole {
@@ -497,7 +498,7 @@ fn require_role(uid: &str, session: &Session, role: Role) -> Result<(), Error> {
 
 fn deliver_hello(
     uid: &str,
-    session: &mut Session,
+    session: &mut Entry,
     prod_listeners: Vec<String>,
 ) -> Result<Vec<String>, Error> {
     let waiter = session

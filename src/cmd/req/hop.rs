@@ -5,10 +5,8 @@
 use anyhow::Result;
 use clap::Args;
 
-use super::open::Opened;
-use super::{call_failed, connect, GlobalArgs, ServerAddr};
-use crate::auth::Credentials;
-use crate::client::Client;
+use super::start::Started;
+use crate::client::Gateway;
 use crate::pb;
 
 #[derive(Debug, Args)]
@@ -21,50 +19,6 @@ pub(super) struct HopArgs {
     /// gateway lacks the encrypted hop
     #[arg(long)]
     require_encryption: bool,
-}
-
-/// One control server, connected, with the token its calls carry.
-pub(super) struct Gateway {
-    pub(super) client: Client,
-    pub(super) s2cs: String,
-    credentials: Credentials,
-}
-
-impl Gateway {
-    pub(super) async fn connect(global: &GlobalArgs, server: &ServerAddr) -> Result<Gateway> {
-        let (client, credentials) = connect(global, server).await?;
-        Ok(Gateway::new(client, server, credentials))
-    }
-
-    pub(super) fn new(client: Client, server: &ServerAddr, credentials: Credentials) -> Gateway {
-        Gateway {
-            client,
-            s2cs: server.s2cs.clone(),
-            credentials,
-        }
-    }
-
-    pub(super) fn shown_token(&self, whole: bool) -> String {
-        self.credentials.shown_token(whole)
-    }
-
-    pub(super) fn failed(&self, status: tonic::Status) -> anyhow::Error {
-        call_failed(&self.s2cs, &self.credentials, status)
-    }
-
-    /// Releases a session this command opened before it failed; the failure is what gets
-    /// reported, so a release that fails too is only mentioned.
-    pub(super) async fn release_after_failure(&self, uid: &str) {
-        if let Err(status) = self.client.release(uid).await {
-            eprintln!(
-                "warning: could not release session {uid} on s2cs {}: {}; release it with \
-                 `scistream req release --s2cs {} {uid}`",
-                self.s2cs,
-                status.message(),
-                self.s2cs
-            );
-        }
-    }
 }
 
 /// How a session's hop ended up, as `--json` says it.
@@ -105,7 +59,7 @@ pub(super) async fn update_cons(
     targets: Vec<String>,
     credential: Option<pb::HopCredential>,
     args: &HopArgs,
-) -> Result<Opened> {
+) -> Result<Started> {
     let encrypted = credential.is_some();
     match cons
         .client
@@ -114,7 +68,7 @@ pub(super) async fn update_cons(
     {
         Ok(session) => {
             let hop = credential;
-            return Ok(Opened { session, hop });
+            return Ok(Started { session, hop });
         }
         Err(status) if encrypted && status.code() == tonic::Code::Unimplemented => {
             fall_back(&cons.s2cs, uid, args)?;
@@ -129,7 +83,7 @@ pub(super) async fn update_cons(
     }
     let session = cons.client.update(uid, "CONS", targets, None).await;
     let session = session.map_err(|s| cons.failed(s))?;
-    Ok(Opened { session, hop: None })
+    Ok(Started { session, hop: None })
 }
 
 /// `s2cs` has no encrypted hop: a warning, or with --require-encryption, the error.

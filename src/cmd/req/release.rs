@@ -3,12 +3,13 @@
 use anyhow::Result;
 use clap::Args;
 
-use super::{call_failed, connect, GlobalArgs, ServerAddr};
+use super::GlobalArgs;
+use crate::cmd::s2cs_args::S2csArgs;
 
 #[derive(Debug, Args)]
 pub struct ReleaseArgs {
     #[command(flatten)]
-    server: ServerAddr,
+    server: S2csArgs,
     /// Print one JSON object (uid, s2cs, listeners, targets) instead of text
     #[arg(long)]
     json: bool,
@@ -17,11 +18,12 @@ pub struct ReleaseArgs {
 }
 
 pub async fn run(global: &GlobalArgs, args: ReleaseArgs) -> Result<()> {
-    let (client, credentials) = connect(global, &args.server).await?;
-    let released = client
+    let gateway = args.server.connect(global).await?;
+    let released = gateway
+        .client
         .release(&args.uid)
         .await
-        .map_err(|s| call_failed(&args.server.s2cs, &credentials, s))?;
+        .map_err(|s| gateway.failed(s))?;
     if args.json {
         let value = serde_json::json!({
             "uid": args.uid, "s2cs": args.server.s2cs,

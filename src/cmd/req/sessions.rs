@@ -7,13 +7,14 @@ use anyhow::Result;
 use clap::Args;
 use indicatif::{FormattedDuration, HumanBytes};
 
-use super::{call_failed, connect, GlobalArgs, ServerAddr};
+use super::GlobalArgs;
+use crate::cmd::s2cs_args::S2csArgs;
 use crate::session::SessionView;
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
     #[command(flatten)]
-    server: ServerAddr,
+    server: S2csArgs,
     /// Print a JSON array of sessions instead of a table
     #[arg(long)]
     json: bool,
@@ -22,7 +23,7 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    server: ServerAddr,
+    server: S2csArgs,
     /// Print one JSON object instead of text
     #[arg(long)]
     json: bool,
@@ -31,11 +32,8 @@ pub struct StatusArgs {
 }
 
 pub async fn list(global: &GlobalArgs, args: ListArgs) -> Result<()> {
-    let (client, credentials) = connect(global, &args.server).await?;
-    let listed = client
-        .list()
-        .await
-        .map_err(|s| call_failed(&args.server.s2cs, &credentials, s))?;
+    let gateway = args.server.connect(global).await?;
+    let listed = gateway.client.list().await.map_err(|s| gateway.failed(s))?;
     let sessions = listed
         .into_iter()
         .map(SessionView::try_from)
@@ -51,11 +49,12 @@ pub async fn list(global: &GlobalArgs, args: ListArgs) -> Result<()> {
 }
 
 pub async fn status(global: &GlobalArgs, args: StatusArgs) -> Result<()> {
-    let (client, credentials) = connect(global, &args.server).await?;
-    let info = client
+    let gateway = args.server.connect(global).await?;
+    let info = gateway
+        .client
         .status(&args.uid)
         .await
-        .map_err(|s| call_failed(&args.server.s2cs, &credentials, s))?;
+        .map_err(|s| gateway.failed(s))?;
     let session = SessionView::try_from(info)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&session)?);

@@ -8,15 +8,16 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use super::hop::{self, Gateway, HopArgs};
-use super::open::{print_header, set_up, HopPlan, Opened, SessionArgs};
-use super::{GlobalArgs, ServerAddr};
+use super::hop::{self, HopArgs};
+use super::start::{print_header, set_up, HopPlan, SessionArgs, Started};
+use super::GlobalArgs;
 use crate::auth::ScopeId;
+use crate::cmd::s2cs_args::S2csArgs;
 
 #[derive(Debug, Args)]
 pub struct StreamArgs {
     /// Seconds to wait for each server: to connect, and for each call [default: as `req prod`]
-    #[arg(long, value_parser = crate::cmd::server::parse_seconds, value_name = "SECS")]
+    #[arg(long, value_parser = crate::cmd::values::parse_seconds, value_name = "SECS")]
     timeout: Option<Duration>,
     /// The producer-side control server (S2CS)
     #[arg(long, value_name = "HOST:PORT")]
@@ -62,8 +63,8 @@ pub struct StreamArgs {
 }
 
 impl StreamArgs {
-    fn server(&self, s2cs: &str, cert: &Option<PathBuf>, scope: &Option<ScopeId>) -> ServerAddr {
-        ServerAddr {
+    fn server(&self, s2cs: &str, cert: &Option<PathBuf>, scope: &Option<ScopeId>) -> S2csArgs {
+        S2csArgs {
             s2cs: s2cs.to_string(),
             server_cert: cert.clone().or_else(|| self.server_cert.clone()),
             no_tls: self.no_tls,
@@ -76,9 +77,9 @@ impl StreamArgs {
 pub async fn run(global: &GlobalArgs, args: StreamArgs) -> Result<()> {
     let prod_server = args.server(&args.prod_s2cs, &args.prod_server_cert, &args.prod_scope);
     let cons_server = args.server(&args.cons_s2cs, &args.cons_server_cert, &args.cons_scope);
-    // Both connected before anything is opened: an unreachable CONS server leaves no trace.
-    let prod = Gateway::connect(global, &prod_server).await?;
-    let cons = Gateway::connect(global, &cons_server).await?;
+    // Both connected before anything is started: an unreachable CONS server leaves no trace.
+    let prod = prod_server.connect(global).await?;
+    let cons = cons_server.connect(global).await?;
     let uid = uuid::Uuid::new_v4().to_string();
     if !args.session.json {
         let servers = [(&prod, "PROD"), (&cons, "CONS")];
@@ -109,7 +110,7 @@ pub async fn run(global: &GlobalArgs, args: StreamArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_stream(args: &StreamArgs, uid: &str, prod: &Opened, cons: &Opened) {
+fn print_stream(args: &StreamArgs, uid: &str, prod: &Started, cons: &Started) {
     let cons_listeners = &cons.session.listeners;
     if args.session.json {
         let value = serde_json::json!({

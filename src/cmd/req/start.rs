@@ -1,4 +1,4 @@
-//! `req prod` and `req cons`: open a session (req + hello + hop + update) and print its
+//! `req prod` and `req cons`: start a session (req + hello + hop + update) and print its
 //! listeners.
 
 use std::io::{IsTerminal, Write};
@@ -9,10 +9,12 @@ use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
 
-use super::hop::{self, Gateway, HopArgs};
-use super::{credentials, dial, GlobalArgs, ServerAddr};
+use super::hop::{self, HopArgs};
+use super::GlobalArgs;
 use crate::auth::ScopeId;
-use crate::client::OpenedSession;
+use crate::client::Gateway;
+use crate::client::Routed;
+use crate::cmd::s2cs_args::S2csArgs;
 use crate::{endpoint, pb};
 
 #[derive(Debug, Args)]
@@ -34,7 +36,7 @@ pub(super) struct SessionArgs {
 #[derive(Debug, Args)]
 pub struct ProdArgs {
     #[command(flatten)]
-    server: ServerAddr,
+    server: S2csArgs,
     #[command(flatten)]
     session: SessionArgs,
     /// Address of the producer application (sent in the hello with --receiver-ports)
@@ -65,7 +67,7 @@ pub struct ProdArgs {
 #[derive(Debug, Args)]
 pub struct ConsArgs {
     #[command(flatten)]
-    server: ServerAddr,
+    server: S2csArgs,
     #[command(flatten)]
     session: SessionArgs,
     /// The session uid printed by `req prod`
@@ -93,8 +95,8 @@ pub struct ConsArgs {
 
 impl ConsArgs {
     /// How to reach the PROD session's server; TLS as for the CONS server unless told apart.
-    fn prod_server(&self) -> Option<ServerAddr> {
-        Some(ServerAddr {
+    fn prod_server(&self) -> Option<S2csArgs> {
+        Some(S2csArgs {
             s2cs: self.prod_s2cs.clone()?,
             server_cert: self
                 .prod_server_cert
@@ -133,7 +135,7 @@ pub async fn prod(global: &GlobalArgs, args: ProdArgs) -> Result<()> {
         None => Vec::new(),
     };
     let plan = HopPlan::Prod(&args.hop);
-    open(
+    start(
         global,
         &args.server,
         &args.session,
@@ -147,7 +149,7 @@ pub async fn prod(global: &GlobalArgs, args: ProdArgs) -> Result<()> {
 
 pub async fn cons(global: &GlobalArgs, args: ConsArgs) -> Result<()> {
     let prod = match args.prod_server() {
-        Some(server) if !args.hop.plaintext_hop => Some(Gateway::connect(global, &server).await?),
+        Some(server) if !args.hop.plaintext_hop => Some(server.connect(global).await?),
         _ => None,
     };
     let credential = match &prod {
@@ -161,7 +163,7 @@ pub async fn cons(global: &GlobalArgs, args: ConsArgs) -> Result<()> {
     };
     let targets = args.prod_listeners.clone();
     let uid = args.uid.clone();
-    open(
+    start(
         global,
         &args.server,
         &args.session,
@@ -174,22 +176,22 @@ pub async fn cons(global: &GlobalArgs, args: ConsArgs) -> Result<()> {
 }
 
 /// Runs req (+ hello when `hello_list` is not empty) + the hop + update and prints the result.
-async fn open(
+async fn start(
     global: &GlobalArgs,
-    server: &ServerAddr,
+    server: &S2csArgs,
     session: &SessionArgs,
     uid: String,
     role: &str,
     hello_list: Vec<String>,
     plan: HopPlan<'_>,
 ) -> Result<()> {
-    let credentials = credentials(global, server).await?;
+    let credentials = server.credentials(global).await?;
     let spinner = spinner(
         !session.json && !global.quiet && std::io::stderr().is_terminal(),
         format!("connecting to s2cs {}", server.s2cs),
     );
-    let client = dial(global, server, &credentials).await?;
-    let gateway = Gateway::new(client, server, credentials);
+    let client = server.dial(global, &credentials).await?;
+    let gateway = Gateway::new(client, &server.s2cs, credentials);
     if !session.json {
         spinner.suspend(|| print_header(&uid, &[(&gateway, role)], session.show_token))?;
     }
@@ -197,9 +199,9 @@ async fn open(
         true => format!("waiting for the hello of session {uid} from its app controller"),
         false => format!("setting up session {uid} on s2cs {}", server.s2cs),
     });
-    let opened = set_up(&gateway, session, &uid, role, hello_list, plan).await;
+    let started = set_up(&gateway, session, &uid, role, hello_list, plan).await;
     spinner.finish_and_clear();
-    print_opened(session.json, &uid, &server.s2cs, role, &opened?)
+    print_started(session.json, &uid, &server.s2cs, role, &started?)
 }
 
 /// The Python client's header: the uid, then one line per server the command talks to.
@@ -220,8 +222,8 @@ pub(super) fn print_header(
 }
 
 /// A session set up on one gateway, and the credential of its hop when that is encrypted.
-pub(super) struct Opened {
-    pub(super) session: OpenedSession,
+pub(super) struct Started {
+    pub(super) session: Routed,
     pub(super) hop: Option<pb::HopCredential>,
 }
 
@@ -234,7 +236,7 @@ pub(super) async fn set_up(
     role: &str,
     hello_list: Vec<String>,
     plan: HopPlan<'_>,
-) -> Result<Opened> {
+) -> Result<Started> {
     let req = pb::Request {
         uid: uid.to_string(),
         role: role.into(),
@@ -262,13 +264,13 @@ async fn finish(
     uid: &str,
     targets: Vec<String>,
     plan: HopPlan<'_>,
-) -> Result<Opened> {
+) -> Result<Started> {
     match plan {
         HopPlan::Prod(args) => {
             let hop = hop::arm(gateway, uid, args).await?;
             let updated = gateway.client.update(uid, "PROD", targets, None).await;
             let session = updated.map_err(|s| gateway.failed(s))?;
-            Ok(Opened { session, hop })
+            Ok(Started { session, hop })
         }
         HopPlan::Cons {
             credential,
@@ -294,17 +296,17 @@ fn spinner(shown: bool, message: String) -> ProgressBar {
     spinner
 }
 
-fn print_opened(json: bool, uid: &str, s2cs: &str, role: &str, opened: &Opened) -> Result<()> {
-    let hop = hop::describe(opened.hop.is_some());
-    let opened = &opened.session;
+fn print_started(json: bool, uid: &str, s2cs: &str, role: &str, started: &Started) -> Result<()> {
+    let hop = hop::describe(started.hop.is_some());
+    let started = &started.session;
     if json {
         let value = serde_json::json!({
             "uid": uid, "s2cs": s2cs, "role": role,
-            "listeners": opened.listeners, "targets": opened.targets, "hop": hop,
+            "listeners": started.listeners, "targets": started.targets, "hop": hop,
         });
         println!("{value}");
     } else {
-        println!("Listeners: {}", opened.listeners.join(","));
+        println!("Listeners: {}", started.listeners.join(","));
     }
     Ok(())
 }

@@ -17,6 +17,12 @@ use crate::pb::control_client::ControlClient;
 use crate::secret::Secret;
 use crate::tls::{ClientTls, HandshakeError};
 
+mod failure;
+mod gateway;
+
+pub use failure::explain_failure;
+pub use gateway::Gateway;
+
 /// A connection to one control server (`s2cs`), with the token its calls carry.
 #[derive(Clone)]
 pub struct Client {
@@ -75,9 +81,9 @@ impl NoAnswer {
     }
 }
 
-/// What a session's setup returned.
+/// A session's listeners and where they relay to, as its update left them.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct OpenedSession {
+pub struct Routed {
     pub listeners: Vec<String>,
     pub targets: Vec<String>,
 }
@@ -158,7 +164,7 @@ impl Client {
         role: &str,
         targets: Vec<String>,
         credential: Option<pb::HopCredential>,
-    ) -> Result<OpenedSession, Status> {
+    ) -> Result<Routed, Status> {
         let updated = match credential {
             None => {
                 let update = pb::UpdateTargets {
@@ -190,7 +196,7 @@ impl Client {
                 return Err(refused);
             }
         };
-        Ok(OpenedSession {
+        Ok(Routed {
             listeners: updated.listeners,
             targets: updated.prod_listeners,
         })

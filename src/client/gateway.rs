@@ -1,0 +1,47 @@
+//! One control server as a command talks to it: connected, with the token its calls carry and
+//! the advice its refusals get.
+
+use crate::auth::Credentials;
+
+use super::{explain_failure, Client};
+
+pub struct Gateway {
+    pub client: Client,
+    /// The server's address, as the user gave it.
+    pub s2cs: String,
+    credentials: Credentials,
+}
+
+impl Gateway {
+    pub fn new(client: Client, s2cs: &str, credentials: Credentials) -> Gateway {
+        Gateway {
+            client,
+            s2cs: s2cs.to_owned(),
+            credentials,
+        }
+    }
+
+    /// The access token as the header line shows it: its first characters, or `whole`.
+    pub fn shown_token(&self, whole: bool) -> String {
+        self.credentials.shown_token(whole)
+    }
+
+    /// The error a refused or failed call becomes, saying what to do next.
+    pub fn failed(&self, status: tonic::Status) -> anyhow::Error {
+        explain_failure(&self.s2cs, &self.credentials, status)
+    }
+
+    /// Releases a session this command opened before it failed; the failure is what gets
+    /// reported, so a release that fails too is only mentioned.
+    pub async fn release_after_failure(&self, uid: &str) {
+        if let Err(status) = self.client.release(uid).await {
+            eprintln!(
+                "warning: could not release session {uid} on s2cs {}: {}; release it with \
+                 `scistream req release --s2cs {} {uid}`",
+                self.s2cs,
+                status.message(),
+                self.s2cs
+            );
+        }
+    }
+}
