@@ -90,6 +90,32 @@ fn an_s2cs_address_without_a_valid_port_is_a_usage_error() {
 }
 
 #[test]
+fn a_uid_the_server_would_refuse_is_a_usage_error_before_anything_is_printed() {
+    let long = "u".repeat(129);
+    for (args, why) in [
+        (&["req", "release", "a b"][..], "is not printable ASCII"),
+        (&["req", "status", "new\nline"], "is not printable ASCII"),
+        (&["req", "prod", "--uid", &long], "is too long: at most 128"),
+        (
+            &["req", "cons", "\u{1b}[31m", "127.0.0.1:5100"],
+            "is not printable ASCII",
+        ),
+        (
+            &["app", "hello", "", "--prod-listeners", "127.0.0.1:5100"],
+            "uid is empty",
+        ),
+    ] {
+        scistream()
+            .args(args)
+            .args(["--no-tls", "--s2cs", "127.0.0.1:9"])
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(contains(why));
+    }
+}
+
+#[test]
 fn a_bad_allow_targets_network_is_a_usage_error() {
     scistream()
         .args(["server", "--allow-targets", "10.0.0.0/8,10.0.0.0/33"])

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::net::TcpListener;
 
 use super::s2cs_args::S2csArgs;
-use super::values::parse_seconds;
+use super::values::{parse_seconds, parse_uid};
 use super::GlobalArgs;
 use crate::app::{self, hello, send::Amount, Report};
 use crate::client::explain_failure;
@@ -53,6 +53,7 @@ struct HelloArgs {
     #[command(flatten)]
     server: S2csArgs,
     /// The session uid
+    #[arg(value_parser = parse_uid)]
     uid: String,
     /// The producer application's addresses, comma-separated host:port
     #[arg(long, alias = "prod_listeners", value_delimiter = ',', required = true,

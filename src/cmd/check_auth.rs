@@ -50,12 +50,16 @@ pub async fn run(global: &super::GlobalArgs, args: CheckAuthArgs) -> anyhow::Res
     }
     print_entries(&entries, args.json)?;
 
-    let mut problems: Vec<String> = missing
-        .iter()
-        .map(|scope| {
-            format!("not logged in to scope {scope}; run: scistream login --scope {scope}")
-        })
-        .collect();
+    let mut problems: Vec<String> = Vec::new();
+    if scopes.is_empty() {
+        problems.push(format!(
+            "not logged in to any scope; run: scistream login --scope {DEFAULT_SCOPE} \
+             (or the scope your control server uses)"
+        ));
+    }
+    problems.extend(missing.iter().map(|scope| {
+        format!("not logged in to scope {scope}; run: scistream login --scope {scope}")
+    }));
     problems.extend(entries.iter().filter(|e| e.expired).map(|e| {
         format!(
             "the access token for scope {} expired at {}; renew it with: scistream login --scope {} --force",
@@ -78,13 +82,6 @@ fn selected_scopes(config: &Config, args: &CheckAuthArgs) -> anyhow::Result<Vec<
             .scope_for(s2cs)
             .ok_or_else(|| Failure::AuthRequired(unmapped_hint(config, s2cs)))?;
         return Ok(vec![scope.clone()]);
-    }
-    if config.tokens.is_empty() {
-        return Err(Failure::AuthRequired(format!(
-            "not logged in to any scope; run: scistream login --scope {DEFAULT_SCOPE} \
-             (or the scope your control server uses)"
-        ))
-        .into());
     }
     Ok(config.tokens.keys().cloned().collect())
 }

@@ -15,7 +15,7 @@ pub mod logout;
 pub mod req;
 mod s2cs_args;
 pub mod server;
-mod values;
+pub(crate) mod values;
 
 #[derive(Debug, Parser)]
 #[command(

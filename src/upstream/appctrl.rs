@@ -52,6 +52,7 @@ enum Command {
 #[derive(Debug, Args)]
 struct Session {
     /// The session uid
+    #[arg(value_parser = crate::cmd::values::parse_uid)]
     uid: String,
     /// Control server (S2CS) address, host:port
     s2cs: String,

@@ -66,6 +66,7 @@ enum S2ucCommand {
         #[command(flatten)]
         receivers: Receivers,
         /// The session uid printed by inbound-request or prod-req
+        #[arg(value_parser = crate::cmd::values::parse_uid)]
         uid: String,
         /// The PROD session's listeners, comma-separated host:port
         #[arg(value_name = "PROD_LSTN")]
@@ -74,6 +75,7 @@ enum S2ucCommand {
     /// Release a session
     Release {
         /// The session uid to release
+        #[arg(value_parser = crate::cmd::values::parse_uid)]
         uid: String,
         /// Control server
         #[arg(long, default_value = "localhost:5000", value_name = "HOST:PORT")]

@@ -15,6 +15,14 @@ fn not_logged_in_exits_3_with_the_login_command() {
         .stderr(predicate::str::contains(format!(
             "scistream login --scope {S1}"
         )));
+    // A script reading --json gets an empty list, not nothing, with the same exit code.
+    user.cmd(&["check-auth", "--json"])
+        .assert()
+        .code(3)
+        .stdout("[]\n")
+        .stderr(predicate::str::contains(format!(
+            "scistream login --scope {S1}"
+        )));
     user.cmd(&["check-auth", "--scope", S2])
         .assert()
         .code(3)

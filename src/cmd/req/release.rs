@@ -5,6 +5,7 @@ use clap::Args;
 
 use super::GlobalArgs;
 use crate::cmd::s2cs_args::S2csArgs;
+use crate::cmd::values::parse_uid;
 
 #[derive(Debug, Args)]
 pub struct ReleaseArgs {
@@ -14,6 +15,7 @@ pub struct ReleaseArgs {
     #[arg(long)]
     json: bool,
     /// The session uid to release
+    #[arg(value_parser = parse_uid)]
     uid: String,
 }
 

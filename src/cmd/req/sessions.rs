@@ -9,6 +9,7 @@ use indicatif::{FormattedDuration, HumanBytes};
 
 use super::GlobalArgs;
 use crate::cmd::s2cs_args::S2csArgs;
+use crate::cmd::values::parse_uid;
 use crate::session::SessionView;
 
 #[derive(Debug, Args)]
@@ -28,6 +29,7 @@ pub struct StatusArgs {
     #[arg(long)]
     json: bool,
     /// The session uid, as `req prod` printed it
+    #[arg(value_parser = parse_uid)]
     uid: String,
 }
 

@@ -15,6 +15,7 @@ use crate::auth::ScopeId;
 use crate::client::Gateway;
 use crate::client::Routed;
 use crate::cmd::s2cs_args::S2csArgs;
+use crate::cmd::values::parse_uid;
 use crate::{endpoint, pb};
 
 #[derive(Debug, Args)]
@@ -58,7 +59,7 @@ pub struct ProdArgs {
     )]
     receiver_ports: Vec<u16>,
     /// Session uid to use instead of a fresh one: one an app controller was already given
-    #[arg(long, value_name = "UID")]
+    #[arg(long, value_parser = parse_uid, value_name = "UID")]
     uid: Option<String>,
     #[command(flatten)]
     hop: HopArgs,
@@ -71,6 +72,7 @@ pub struct ConsArgs {
     #[command(flatten)]
     session: SessionArgs,
     /// The session uid printed by `req prod`
+    #[arg(value_parser = parse_uid)]
     uid: String,
     /// The PROD session's listeners, comma-separated host:port
     #[arg(value_delimiter = ',', required = true, value_parser = endpoint::parse, value_name = "PROD_LISTENERS")]
