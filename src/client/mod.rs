@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use tonic::metadata::MetadataValue;
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
 
@@ -27,7 +27,8 @@ pub use gateway::Gateway;
 #[derive(Clone)]
 pub struct Client {
     inner: ControlClient<Channel>,
-    token: Option<Secret>,
+    /// The `authorization` value, marked sensitive so that no log shows it.
+    token: Option<MetadataValue<Ascii>>,
     s2cs: String,
     deadlines: Deadlines,
 }
@@ -107,6 +108,7 @@ impl Client {
         token: Option<Secret>,
         deadlines: Deadlines,
     ) -> Result<Client> {
+        let token = token.map(|t| authorization(&t, s2cs)).transpose()?;
         // Always an http URI: TLS, when on, is ours (tls::ClientTls), below tonic.
         let endpoint = Endpoint::from_shared(format!("http://{s2cs}"))
             .map_err(|e| anyhow::anyhow!("--s2cs {s2cs:?} is not a valid host:port ({e})"))?;
@@ -133,12 +135,10 @@ impl Client {
 
     fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
-        if let Some(token) = self
-            .token
-            .as_ref()
-            .and_then(|t| MetadataValue::try_from(t.expose()).ok())
-        {
-            request.metadata_mut().insert("authorization", token);
+        if let Some(token) = &self.token {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
         }
         request
     }
@@ -331,6 +331,19 @@ impl Client {
             Err(status)
         })
     }
+}
+
+/// The token as the `authorization` header carries it. A token a header cannot carry (control
+/// characters: a damaged config file) is refused here rather than silently left out.
+fn authorization(token: &Secret, s2cs: &str) -> Result<MetadataValue<Ascii>> {
+    let mut value = MetadataValue::try_from(token.expose()).map_err(|_| {
+        Failure::AuthRequired(format!(
+            "the access token for s2cs {s2cs} holds characters a request header cannot carry \
+             (a damaged config file?); log in again with `scistream login --scope SCOPE --force`"
+        ))
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// A server that accepted the connection (or not even that) but never answered.

@@ -85,3 +85,30 @@ fn an_unmapped_server_address_is_named_with_the_command_that_maps_it() {
             "no scope is mapped for 10.0.0.1; add it with scistream login --scope {S1} --map 10.0.0.1"
         )));
 }
+
+#[test]
+fn a_stored_token_a_header_cannot_carry_is_refused_not_silently_left_out() {
+    let auth = OAuthServer::start();
+    let user = User::new(&auth);
+    user.write_config(&format!(
+        "tokens:\n  {S1}:\n    access_token: \"tok\\u0007en\"\n    refresh_token: rt\n    \
+         expires_at: 2999-01-01T00:00:00Z\n    scope: x\n"
+    ));
+    let list = [
+        "req",
+        "list",
+        "--no-tls",
+        "--s2cs",
+        "127.0.0.1:9",
+        "--scope",
+        S1,
+    ];
+    user.cmd(&list)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains(
+            "holds characters a request header cannot carry",
+        ))
+        .stderr(predicate::str::contains("scistream login --scope"))
+        .stderr(predicate::str::contains("tok\u{7}en").not());
+}
