@@ -375,20 +375,26 @@ impl Sessions {
         plaintext: bool,
         caller: &Caller,
     ) -> Result<Option<HopCredential>, Error> {
-        let mut table = self.lock();
-        let session = table.session_for(uid, |s| caller.owns(s))?;
-        require_role(uid, session, Role::Prod)?;
-        if plaintext {
-            session.relay.set_hop(Hop::Plain);
-            return Ok(None);
+        let mut fresh = None;
+        loop {
+            let mut table = self.lock();
+            let session = table.session_for(uid, |s| caller.owns(s))?;
+            require_role(uid, session, Role::Prod)?;
+            if plaintext {
+                session.relay.set_hop(Hop::Plain);
+                return Ok(None);
+            }
+            if let Some(identity) = session.hop_identity.clone().or(fresh.take()) {
+                session.hop_identity = Some(identity.clone());
+                session.relay.set_hop(Hop::Admit(identity.clone()));
+                return Ok(Some(identity.credential().clone()));
+            }
+            drop(table);
+            // Making a key and certificate takes milliseconds: not under the lock every call
+            // takes. The loop then checks the session again, and keeps an identity another
+            // call made meanwhile.
+            fresh = Some(HopIdentity::generate().map_err(|e| Error::Hop(e.to_string()))?);
         }
-        let identity = match &session.hop_identity {
-            Some(identity) => identity.clone(),
-            None => HopIdentity::generate().map_err(|e| Error::Hop(e.to_string()))?,
-        };
-        session.hop_identity = Some(identity.clone());
-        session.relay.set_hop(Hop::Admit(identity.clone()));
-        Ok(Some(identity.credential().clone()))
     }
 
     /// Stops the session's listeners and connections and frees its ports.
