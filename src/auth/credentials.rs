@@ -6,9 +6,10 @@ use std::path::Path;
 use anyhow::Context;
 use chrono::{TimeDelta, Utc};
 
-use super::{AuthSettings, NativeClient, ScopeId};
+use super::{AuthSettings, NativeClient};
 use crate::config::file::{self, LockedConfig};
 use crate::config::{Config, ServerAddr, TokenSet};
+use crate::scope::ScopeId;
 use crate::secret::Secret;
 
 /// A token this close to expiry is refreshed first, so it cannot expire in flight.
@@ -188,7 +189,7 @@ mod tests {
             fix(credentials(Some(OTHER), Some("t"))),
             format!("run: scistream login --scope {OTHER} --force")
         );
-        let default = crate::auth::DEFAULT_SCOPE;
+        let default = crate::scope::DEFAULT_SCOPE;
         assert_eq!(
             fix(credentials(Some(default), Some("t"))),
             format!("run: scistream login --scope {OTHER} --map gw")

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use super::{AuthSettings, ScopeId};
+use super::AuthSettings;
 use crate::prometheus::Histogram;
+use crate::scope::ScopeId;
 use crate::secret::Secret;
 use cache::Verdict;
 use single_flight::SingleFlight;
@@ -245,7 +246,7 @@ pub fn token_from_headers(headers: &tonic::codegen::http::HeaderMap) -> Option<&
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::DEFAULT_SCOPE;
+    use crate::scope::DEFAULT_SCOPE;
     use tonic::codegen::http::HeaderMap;
 
     fn token(value: &str) -> Option<String> {

@@ -17,14 +17,12 @@ use std::time::Duration;
 mod credentials;
 mod introspect;
 mod native;
-mod scope;
 mod settings;
 pub mod token_store;
 
 pub use credentials::{credentials_for, unmapped_hint, Credentials, NO_TOKEN};
 pub use introspect::{token_from_headers, AuthError, Identity, Introspector, DEFAULT_CACHE_TTL};
 pub use native::{NativeClient, PendingLogin};
-pub use scope::{ScopeId, DEFAULT_SCOPE};
 pub use settings::{AuthSettings, AUTH_URL_ENV, DEFAULT_AUTH_URL, DEFAULT_NATIVE_CLIENT_ID};
 
 /// The HTTP client for every auth server call. Redirects are not followed: credentials must

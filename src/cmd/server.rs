@@ -13,8 +13,9 @@ use ipnet::IpNet;
 use tokio::net::TcpListener;
 
 use super::GlobalArgs;
-use crate::auth::{AuthSettings, Introspector, ScopeId, DEFAULT_CACHE_TTL, DEFAULT_SCOPE};
+use crate::auth::{AuthSettings, Introspector, DEFAULT_CACHE_TTL};
 use crate::relay::Limits;
+use crate::scope::{ScopeId, DEFAULT_SCOPE};
 use crate::secret::Secret;
 use crate::server::{self, ConnectionLimits, ServerOptions};
 use crate::{config, paths, tls};

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::auth::ScopeId;
+use crate::scope::ScopeId;
 use crate::secret::Secret;
 
 pub mod file;
@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn round_trips_through_yaml() {
-        let scope: ScopeId = crate::auth::DEFAULT_SCOPE.parse().unwrap();
+        let scope: ScopeId = crate::scope::DEFAULT_SCOPE.parse().unwrap();
         let mut config = Config::default();
         config.tokens.insert(
             scope.clone(),

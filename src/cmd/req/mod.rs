@@ -8,9 +8,10 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use super::GlobalArgs;
-use crate::auth::{self, Credentials, ScopeId};
+use crate::auth::{self, Credentials};
 use crate::client::{Client, Deadlines, NoAnswer};
 use crate::exit::Failure;
+use crate::scope::ScopeId;
 use crate::{endpoint, paths, tls};
 
 mod hop;

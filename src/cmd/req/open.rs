@@ -11,8 +11,8 @@ use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
 
 use super::hop::{self, Gateway, HopArgs};
 use super::{credentials, dial, GlobalArgs, ServerAddr};
-use crate::auth::ScopeId;
 use crate::client::OpenedSession;
+use crate::scope::ScopeId;
 use crate::{endpoint, pb};
 
 #[derive(Debug, Args)]

@@ -11,7 +11,7 @@ use clap::Args;
 use super::hop::{self, Gateway, HopArgs};
 use super::open::{print_header, set_up, HopPlan, Opened, SessionArgs};
 use super::{GlobalArgs, ServerAddr};
-use crate::auth::ScopeId;
+use crate::scope::ScopeId;
 
 #[derive(Debug, Args)]
 pub struct StreamArgs {

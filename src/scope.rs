@@ -1,4 +1,6 @@
 //! Scope ids: the UUID of the resource server (a SciStream control server's Globus client id).
+//! The bottom floor under `config` (which maps servers to scopes) and `auth` (which logs in to
+//! and checks them).
 
 use std::fmt;
 use std::str::FromStr;
