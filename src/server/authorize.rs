@@ -14,6 +14,7 @@ use tower::BoxError;
 use super::metrics::{rpc_of, Metrics};
 use super::peer::peer_of;
 use crate::auth::{AuthError, Identity, Introspector};
+use crate::scope::SCOPE_METADATA_KEY;
 
 /// Lets a call through when it carries a token the introspector accepts; with no introspector
 /// (the server has no client secret) every call goes through. Refusals are logged and counted.
@@ -79,7 +80,14 @@ impl From<AuthError> for tonic::Status {
     fn from(err: AuthError) -> Self {
         let message = err.to_string();
         match err {
-            AuthError::Missing { .. } | AuthError::Invalid { .. } => Self::unauthenticated(message),
+            AuthError::Missing { scope } | AuthError::Invalid { scope } => {
+                let mut status = Self::unauthenticated(message);
+                // A scope id is a UUID, always valid ASCII metadata.
+                if let Ok(scope) = scope.as_str().parse() {
+                    status.metadata_mut().insert(SCOPE_METADATA_KEY, scope);
+                }
+                status
+            }
             AuthError::Unavailable { .. } => Self::unavailable(message),
             // The caller can do nothing about the server's own credentials.
             AuthError::CredentialsRejected { .. } => Self::internal(message),
@@ -109,7 +117,7 @@ mod tests {
     }
 
     #[test]
-    fn unauthenticated_status_carries_the_exact_message() {
+    fn unauthenticated_status_carries_the_exact_message_and_the_scope() {
         let status = tonic::Status::from(AuthError::Invalid {
             scope: DEFAULT_SCOPE.parse().unwrap(),
         });
@@ -118,5 +126,7 @@ mod tests {
             status.message(),
             "Authentication token is invalid for scope c42c0dac-0a52-408e-a04f-5d31bfe0aef8"
         );
+        let scope = status.metadata().get(SCOPE_METADATA_KEY).unwrap();
+        assert_eq!(scope.to_str().unwrap(), DEFAULT_SCOPE);
     }
 }

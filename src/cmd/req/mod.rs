@@ -11,7 +11,7 @@ use super::GlobalArgs;
 use crate::auth::{self, Credentials};
 use crate::client::{Client, Deadlines, NoAnswer};
 use crate::exit::Failure;
-use crate::scope::ScopeId;
+use crate::scope::{ScopeId, SCOPE_METADATA_KEY};
 use crate::{endpoint, paths, tls};
 
 mod hop;
@@ -149,7 +149,9 @@ pub(super) fn call_failed(
     }
     match status.code() {
         tonic::Code::Unauthenticated => {
-            Failure::AuthRequired(credentials.refusal(s2cs, &message)).into()
+            let wanted = status.metadata().get(SCOPE_METADATA_KEY);
+            let wanted = wanted.and_then(|scope| scope.to_str().ok()?.parse().ok());
+            Failure::AuthRequired(credentials.refusal(s2cs, &message, wanted)).into()
         }
         tonic::Code::NotFound => Failure::NotFound(format!("{message} (s2cs {s2cs})")).into(),
         tonic::Code::PermissionDenied => Failure::NotPermitted(format!(
