@@ -200,7 +200,7 @@ mod tests {
     }
 
     #[test]
-    fn the_scope_comes_from_the_metadata_not_the_message() {
+    fn the_hint_names_the_wanted_scope_not_the_one_in_the_message() {
         let message = format!("Authentication token is invalid for scope {OTHER}");
         let hint = |wanted: Option<&str>| {
             let c = credentials(Some(OTHER), Some("t"));
