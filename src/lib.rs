@@ -13,6 +13,7 @@ pub mod logging;
 pub mod paths;
 pub mod prometheus;
 pub mod relay;
+pub mod scope;
 pub mod secret;
 pub mod server;
 pub mod session;

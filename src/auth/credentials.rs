@@ -6,9 +6,10 @@ use std::path::Path;
 use anyhow::Context;
 use chrono::{TimeDelta, Utc};
 
-use super::{AuthSettings, NativeClient, ScopeId};
+use super::{AuthSettings, NativeClient};
 use crate::config::file::{self, LockedConfig};
 use crate::config::{Config, ServerAddr, TokenSet};
+use crate::scope::ScopeId;
 use crate::secret::Secret;
 
 /// A token this close to expiry is refreshed first, so it cannot expire in flight.
@@ -41,13 +42,10 @@ impl Credentials {
     }
 
     /// What to tell the user when `s2cs` refused the call as unauthenticated: the server's
-    /// message (which names the scope it expects) and the login command that fixes it.
-    pub fn refusal(&self, s2cs: &str, server_message: &str) -> String {
+    /// message and the login command that fixes it, for the scope the server said it expects
+    /// (`wanted`, from the status metadata; a Python server sends none: then a placeholder).
+    pub fn refusal(&self, s2cs: &str, server_message: &str, wanted: Option<ScopeId>) -> String {
         let host = host_of(s2cs);
-        let wanted = server_message
-            .rsplit(' ')
-            .next()
-            .and_then(|word| word.parse::<ScopeId>().ok());
         let fix = match (wanted, &self.scope) {
             // The right scope was sent: its token is stale (revoked, or replaced elsewhere).
             (Some(wanted), Some(sent)) if wanted == *sent => {
@@ -178,7 +176,7 @@ mod tests {
     fn a_refusal_names_the_login_that_fixes_it() {
         let message = format!("Authentication token is invalid for scope {OTHER}");
         let fix = |c: Credentials| {
-            c.refusal("gw:5000", &message)
+            c.refusal("gw:5000", &message, OTHER.parse().ok())
                 .lines()
                 .last()
                 .unwrap()
@@ -188,7 +186,7 @@ mod tests {
             fix(credentials(Some(OTHER), Some("t"))),
             format!("run: scistream login --scope {OTHER} --force")
         );
-        let default = crate::auth::DEFAULT_SCOPE;
+        let default = crate::scope::DEFAULT_SCOPE;
         assert_eq!(
             fix(credentials(Some(default), Some("t"))),
             format!("run: scistream login --scope {OTHER} --map gw")
@@ -197,7 +195,24 @@ mod tests {
             fix(credentials(None, None)),
             format!("run: scistream login --scope {OTHER} --map gw")
         );
-        let first = credentials(None, None).refusal("gw:5000", &message);
+        let first = credentials(None, None).refusal("gw:5000", &message, None);
         assert!(first.starts_with(&format!("Please obtain new credentials: {message}\n")));
+    }
+
+    #[test]
+    fn the_hint_names_the_wanted_scope_not_the_one_in_the_message() {
+        let message = format!("Authentication token is invalid for scope {OTHER}");
+        let hint = |wanted: Option<&str>| {
+            let c = credentials(Some(OTHER), Some("t"));
+            let refusal = c.refusal("gw:5000", &message, wanted.map(|w| w.parse().unwrap()));
+            refusal.lines().last().unwrap().to_owned()
+        };
+        // A Python server names the scope in its message only: the hint has a placeholder.
+        assert_eq!(hint(None), "run: scistream login --scope <SCOPE> --map gw");
+        let default = crate::scope::DEFAULT_SCOPE;
+        assert_eq!(
+            hint(Some(default)),
+            format!("run: scistream login --scope {default} --map gw")
+        );
     }
 }

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use super::{AuthSettings, ScopeId};
+use super::AuthSettings;
 use crate::prometheus::Histogram;
+use crate::scope::ScopeId;
 use crate::secret::Secret;
 use cache::Verdict;
 use single_flight::SingleFlight;
@@ -47,18 +48,6 @@ impl AuthError {
             AuthError::Invalid { .. } => "invalid_token",
             AuthError::CredentialsRejected { .. } => "credentials_rejected",
             AuthError::Unavailable { .. } => "auth_server_unavailable",
-        }
-    }
-}
-
-impl From<AuthError> for tonic::Status {
-    fn from(err: AuthError) -> Self {
-        let message = err.to_string();
-        match err {
-            AuthError::Missing { .. } | AuthError::Invalid { .. } => Self::unauthenticated(message),
-            AuthError::Unavailable { .. } => Self::unavailable(message),
-            // The caller can do nothing about the server's own credentials.
-            AuthError::CredentialsRejected { .. } => Self::internal(message),
         }
     }
 }
@@ -227,51 +216,4 @@ fn seconds_until(exp: u64) -> Duration {
         .unwrap_or_default()
         .as_secs();
     Duration::from_secs(exp.saturating_sub(now))
-}
-
-/// The token in a call's `authorization` metadata (an HTTP/2 header): the bare token, as the
-/// Python client sends it, or `Bearer <token>`.
-pub fn token_from_headers(headers: &tonic::codegen::http::HeaderMap) -> Option<&str> {
-    let value = headers.get("authorization")?.to_str().ok()?.trim();
-    let token = match value.split_once(' ') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-        // A scheme with nothing after it is a missing token, not a token named "Bearer".
-        None if value.eq_ignore_ascii_case("bearer") => "",
-        _ => value,
-    };
-    (!token.is_empty()).then_some(token)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::auth::DEFAULT_SCOPE;
-    use tonic::codegen::http::HeaderMap;
-
-    fn token(value: &str) -> Option<String> {
-        let mut headers = HeaderMap::new();
-        headers.insert("authorization", value.parse().unwrap());
-        token_from_headers(&headers).map(String::from)
-    }
-
-    #[test]
-    fn accepts_bare_and_bearer_tokens() {
-        assert_eq!(token("abc").as_deref(), Some("abc"));
-        assert_eq!(token("Bearer abc").as_deref(), Some("abc"));
-        assert_eq!(token("bearer  abc ").as_deref(), Some("abc"));
-        assert_eq!(token("Bearer "), None);
-        assert_eq!(token_from_headers(&HeaderMap::new()), None);
-    }
-
-    #[test]
-    fn unauthenticated_status_carries_the_exact_message() {
-        let status = tonic::Status::from(AuthError::Invalid {
-            scope: DEFAULT_SCOPE.parse().unwrap(),
-        });
-        assert_eq!(status.code(), tonic::Code::Unauthenticated);
-        assert_eq!(
-            status.message(),
-            "Authentication token is invalid for scope c42c0dac-0a52-408e-a04f-5d31bfe0aef8"
-        );
-    }
 }

@@ -9,22 +9,19 @@
 //! Server side (`scistream server`, a resource server):
 //! - [`Introspector`]: checks each call's token by RFC 7662 introspection (cached briefly)
 //!   and names its [`Identity`], the owner of the sessions it opens;
-//! - [`token_from_headers`]: the token out of a call's `authorization` metadata;
-//! - [`AuthError`]: the refusals, with one conversion to `tonic::Status`.
+//! - [`AuthError`]: the refusals (the server maps them to gRPC statuses).
 
 use std::time::Duration;
 
 mod credentials;
 mod introspect;
 mod native;
-mod scope;
 mod settings;
 pub mod token_store;
 
 pub use credentials::{credentials_for, unmapped_hint, Credentials, NO_TOKEN};
-pub use introspect::{token_from_headers, AuthError, Identity, Introspector, DEFAULT_CACHE_TTL};
+pub use introspect::{AuthError, Identity, Introspector, DEFAULT_CACHE_TTL};
 pub use native::{NativeClient, PendingLogin};
-pub use scope::{ScopeId, DEFAULT_SCOPE};
 pub use settings::{AuthSettings, AUTH_URL_ENV, DEFAULT_AUTH_URL, DEFAULT_NATIVE_CLIENT_ID};
 
 /// The HTTP client for every auth server call. Redirects are not followed: credentials must

@@ -12,9 +12,10 @@ use oauth2::{
     TokenResponse, TokenUrl,
 };
 
-use super::{AuthSettings, ScopeId};
+use super::AuthSettings;
 use crate::config::TokenSet;
 use crate::exit::Failure;
+use crate::scope::ScopeId;
 use crate::secret::Secret;
 
 type OAuthClient =

@@ -1,6 +1,6 @@
 //! Where the auth server is and who this client is: defaults, the file, then the environment.
 
-use crate::config::Config;
+use crate::config::{check_auth_url, Config};
 
 pub const DEFAULT_AUTH_URL: &str = "https://auth.globus.org";
 pub const DEFAULT_NATIVE_CLIENT_ID: &str = "4787c84e-9c55-4881-b941-cb6720cea11c";
@@ -27,7 +27,9 @@ impl AuthSettings {
             .or_else(|| config.auth_url.clone())
             .unwrap_or_else(|| DEFAULT_AUTH_URL.to_owned());
         let base = base.trim().trim_end_matches('/').to_owned();
-        check_transport(&base)?;
+        check_auth_url(&base).map_err(|err| {
+            anyhow::anyhow!("{err}; fix auth_url in the config file or SCISTREAM_AUTH_URL")
+        })?;
         Ok(Self {
             base,
             native_client_id: config
@@ -64,27 +66,6 @@ impl AuthSettings {
 
     pub fn introspect_url(&self) -> String {
         format!("{}/v2/oauth2/token/introspect", self.base)
-    }
-}
-
-/// Tokens and client secrets cross this connection: plain http only to a loopback test server.
-fn check_transport(base: &str) -> anyhow::Result<()> {
-    let url = reqwest::Url::parse(base).map_err(|err| {
-        anyhow::anyhow!("the auth URL '{base}' is not a URL ({err}); fix auth_url in the config file or SCISTREAM_AUTH_URL")
-    })?;
-    let loopback = match url.host() {
-        Some(oauth2::url::Host::Domain(name)) => name == "localhost",
-        Some(oauth2::url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(oauth2::url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        _ => anyhow::bail!(
-            "the auth URL '{base}' must use https:// (plain http:// is accepted only on loopback, \
-             for tests); fix auth_url in the config file or SCISTREAM_AUTH_URL"
-        ),
     }
 }
 

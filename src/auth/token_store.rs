@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::ScopeId;
 use crate::config::file::LockedConfig;
 use crate::config::{ServerAddr, TokenSet};
+use crate::scope::ScopeId;
 
 /// Stores `tokens` for `scope` (when given) and maps each of `servers` to `scope`.
 /// Returns the token set it replaced, which the caller should revoke.

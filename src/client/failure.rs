@@ -3,6 +3,7 @@
 
 use crate::auth::Credentials;
 use crate::exit::Failure;
+use crate::scope::SCOPE_METADATA_KEY;
 
 use super::NoAnswer;
 
@@ -35,7 +36,9 @@ pub fn explain_failure(
     }
     match status.code() {
         tonic::Code::Unauthenticated => {
-            Failure::AuthRequired(credentials.refusal(s2cs, &message)).into()
+            let wanted = status.metadata().get(SCOPE_METADATA_KEY);
+            let wanted = wanted.and_then(|scope| scope.to_str().ok()?.parse().ok());
+            Failure::AuthRequired(credentials.refusal(s2cs, &message, wanted)).into()
         }
         tonic::Code::NotFound => Failure::NotFound(format!("{message} (s2cs {s2cs})")).into(),
         tonic::Code::PermissionDenied => Failure::NotPermitted(format!(

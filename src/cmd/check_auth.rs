@@ -4,10 +4,11 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use serde::Serialize;
 
-use crate::auth::{unmapped_hint, ScopeId, DEFAULT_SCOPE};
+use crate::auth::unmapped_hint;
 use crate::config::{file, Config};
 use crate::exit::Failure;
 use crate::paths;
+use crate::scope::{ScopeId, DEFAULT_SCOPE};
 
 #[derive(Debug, Args)]
 pub struct CheckAuthArgs {

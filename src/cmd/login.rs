@@ -6,9 +6,10 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
 
-use crate::auth::{token_store, AuthSettings, NativeClient, ScopeId, DEFAULT_SCOPE};
+use crate::auth::{token_store, AuthSettings, NativeClient};
 use crate::config::{file, ServerAddr};
 use crate::paths;
+use crate::scope::{ScopeId, DEFAULT_SCOPE};
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {

@@ -2,10 +2,11 @@
 
 use clap::Args;
 
-use crate::auth::{token_store, AuthSettings, NativeClient, ScopeId};
+use crate::auth::{token_store, AuthSettings, NativeClient};
 use crate::config::file;
 use crate::exit::Failure;
 use crate::paths;
+use crate::scope::ScopeId;
 
 #[derive(Debug, Args)]
 pub struct LogoutArgs {

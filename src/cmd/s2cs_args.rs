@@ -9,8 +9,9 @@ use clap::Args;
 
 use super::values::parse_seconds;
 use super::GlobalArgs;
-use crate::auth::{self, Credentials, ScopeId};
+use crate::auth::{self, Credentials};
 use crate::client::{Client, Deadlines, Gateway};
+use crate::scope::ScopeId;
 use crate::{endpoint, paths, tls};
 
 /// How to reach the control server.

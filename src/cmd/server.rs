@@ -14,8 +14,9 @@ use tokio::net::TcpListener;
 
 use super::values::parse_seconds;
 use super::GlobalArgs;
-use crate::auth::{AuthSettings, Introspector, ScopeId, DEFAULT_CACHE_TTL, DEFAULT_SCOPE};
+use crate::auth::{AuthSettings, Introspector, DEFAULT_CACHE_TTL};
 use crate::relay::Limits;
+use crate::scope::{ScopeId, DEFAULT_SCOPE};
 use crate::secret::Secret;
 use crate::server::{self, ConnectionLimits, ServerOptions};
 use crate::{config, paths, tls};

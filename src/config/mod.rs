@@ -8,12 +8,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::auth::ScopeId;
+use crate::scope::ScopeId;
 use crate::secret::Secret;
 
+mod auth_url;
 pub mod file;
 mod server_addr;
 
+pub use auth_url::check_auth_url;
 pub use server_addr::ServerAddr;
 
 /// Everything the file may hold. Unknown keys are errors so a typo is never silently ignored.
@@ -23,7 +25,7 @@ pub struct Config {
     /// Base URL of the Globus Auth server (env `SCISTREAM_AUTH_URL` wins over it).
     #[serde(
         default,
-        deserialize_with = "http_url",
+        deserialize_with = "auth_url",
         skip_serializing_if = "Option::is_none"
     )]
     pub auth_url: Option<String>,
@@ -152,15 +154,10 @@ impl Config {
     }
 }
 
-fn http_url<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+fn auth_url<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
     let url = String::deserialize(de)?;
-    if url.starts_with("https://") || url.starts_with("http://") {
-        Ok(Some(url))
-    } else {
-        Err(serde::de::Error::custom(format!(
-            "auth_url '{url}' must start with https:// (or http:// for a local test server)"
-        )))
-    }
+    check_auth_url(&url).map_err(serde::de::Error::custom)?;
+    Ok(Some(url))
 }
 
 fn identities<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
@@ -199,7 +196,7 @@ mod tests {
 
     #[test]
     fn round_trips_through_yaml() {
-        let scope: ScopeId = crate::auth::DEFAULT_SCOPE.parse().unwrap();
+        let scope: ScopeId = crate::scope::DEFAULT_SCOPE.parse().unwrap();
         let mut config = Config::default();
         config.tokens.insert(
             scope.clone(),

@@ -22,6 +22,7 @@ use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 use tonic::transport::ServerTlsConfig;
 
+pub use authorize::token_from_headers;
 pub use connections::ConnectionLimits;
 pub use error::Error;
 pub use sessions::{Sessions, Totals};

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{ArgAction, Parser};
 
-use crate::auth::DEFAULT_SCOPE;
+use crate::scope::DEFAULT_SCOPE;
 use crate::secret::Secret;
 
 /// Upstream's data-plane kinds; the built-in relay serves them all.

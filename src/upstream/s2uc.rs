@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::auth::DEFAULT_SCOPE;
 use crate::exit;
+use crate::scope::DEFAULT_SCOPE;
 
 /// The uid `--mock True` requests use, as upstream's.
 pub const MOCK_UID: &str = "4f8583bc-a4d3-11ee-9fd6-034d1fcbd7c3";

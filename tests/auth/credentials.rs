@@ -1,7 +1,8 @@
 use std::time::Duration;
 
-use scistream::auth::{credentials_for, ScopeId};
+use scistream::auth::credentials_for;
 use scistream::config::Config;
+use scistream::scope::ScopeId;
 
 use crate::common::oauth::{scistream_scope, Minted, OAuthServer};
 use crate::common::user::User;

@@ -1,9 +1,10 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use scistream::auth::{token_from_headers, AuthError, AuthSettings, Identity, Introspector};
+use scistream::auth::{AuthError, AuthSettings, Identity, Introspector};
 use scistream::config::Config;
 use scistream::secret::Secret;
+use scistream::server::token_from_headers;
 
 use crate::common::oauth::{OAuthServer, USER_SUB};
 use crate::{S1, S2};

@@ -9,6 +9,7 @@ mod config_files;
 mod credentials;
 mod introspect;
 mod login;
+mod login_hint;
 mod logout;
 mod ownership;
 mod scenarios;

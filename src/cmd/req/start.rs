@@ -11,11 +11,11 @@ use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
 
 use super::hop::{self, HopArgs};
 use super::GlobalArgs;
-use crate::auth::ScopeId;
 use crate::client::Gateway;
 use crate::client::Routed;
 use crate::cmd::s2cs_args::S2csArgs;
 use crate::cmd::values::parse_uid;
+use crate::scope::ScopeId;
 use crate::{endpoint, pb};
 
 #[derive(Debug, Args)]

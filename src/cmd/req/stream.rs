@@ -11,8 +11,8 @@ use clap::Args;
 use super::hop::{self, HopArgs};
 use super::start::{print_header, set_up, HopPlan, SessionArgs, Started};
 use super::GlobalArgs;
-use crate::auth::ScopeId;
 use crate::cmd::s2cs_args::S2csArgs;
+use crate::scope::ScopeId;
 
 #[derive(Debug, Args)]
 pub struct StreamArgs {

@@ -1,4 +1,6 @@
 //! Scope ids: the UUID of the resource server (a SciStream control server's Globus client id).
+//! The bottom floor under `config` (which maps servers to scopes) and `auth` (which logs in to
+//! and checks them).
 
 use std::fmt;
 use std::str::FromStr;
@@ -7,6 +9,11 @@ use serde::{Deserialize, Serialize};
 
 /// The default SciStream resource server, as in the Python client.
 pub const DEFAULT_SCOPE: &str = "c42c0dac-0a52-408e-a04f-5d31bfe0aef8";
+
+/// The response metadata key in which a server names the scope it expects, on every
+/// UNAUTHENTICATED status: the client's login hint reads it, never the message text (kept
+/// word for word as upstream's, for Python clients).
+pub const SCOPE_METADATA_KEY: &str = "scistream-scope";
 
 /// A scope id, always a canonical (lower-case, hyphenated) UUID, so that map keys written by
 /// hand in different spellings still name the same scope.
