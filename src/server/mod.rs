@@ -10,6 +10,7 @@ mod error;
 mod metrics;
 mod peer;
 mod ports;
+mod rpc;
 mod sessions;
 
 use std::future::Future;
@@ -24,6 +25,7 @@ use tonic::transport::ServerTlsConfig;
 
 pub use connections::ConnectionLimits;
 pub use error::Error;
+pub use metrics::introspection_latency;
 pub use sessions::{Sessions, Totals};
 
 use crate::auth::Introspector;
@@ -99,8 +101,8 @@ pub async fn serve(
     let source = metrics::Source {
         metrics: metrics.clone(),
         sessions: sessions.clone(),
-        introspector: options.auth.clone(),
         capacity,
+        introspection_latency: options.auth.as_ref().and_then(|a| a.latency().cloned()),
     };
     let _endpoint = options
         .metrics
