@@ -14,7 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::TypedMetric;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::Code;
@@ -105,10 +105,9 @@ impl Source {
             self.metrics.auth_failures.clone(),
         );
         if let Some(latency) = self.introspection_latency {
-            registry.register_with_unit(
-                "scistream_introspection_duration",
+            registry.register(
+                "scistream_introspection_duration_seconds",
                 "Time of each token introspection call to the auth server",
-                Unit::Seconds,
                 latency,
             );
         }
@@ -340,7 +339,6 @@ mod tests {
             &text,
             &[
                 "# TYPE scistream_introspection_duration_seconds histogram",
-                "# UNIT scistream_introspection_duration_seconds seconds",
                 "scistream_introspection_duration_seconds_bucket{le=\"0.005\"} 1",
                 "scistream_introspection_duration_seconds_bucket{le=\"0.01\"} 1",
                 "scistream_introspection_duration_seconds_bucket{le=\"0.1\"} 3",
