@@ -55,6 +55,7 @@ pub struct ServerOptions {
     /// None: plaintext.
     pub tls: Option<ServerTlsConfig>,
     /// Checks every call's token; None: authentication is off and every call is accepted.
+    /// `/metrics` shows the histogram it was given with `with_latency(introspection_latency())`.
     pub auth: Option<Arc<Introspector>>,
     /// Where to serve Prometheus metrics on `/metrics`; None: nowhere.
     pub metrics: Option<TcpListener>,

@@ -4,7 +4,7 @@
 
 use crate::pb::control_server::SERVICE_NAME;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rpc {
     Req,
     Hello,
