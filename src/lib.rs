@@ -11,7 +11,6 @@ pub mod exit;
 pub mod limits;
 pub mod logging;
 pub mod paths;
-pub mod prometheus;
 pub mod relay;
 pub mod scope;
 pub mod secret;

@@ -317,7 +317,8 @@ async fn server_auth(global: &GlobalArgs, args: &ServerArgs) -> Result<Option<Ar
     let config = config::file::load(&paths::config_file(global.config.as_deref()))?;
     let settings = AuthSettings::load(&config)?;
     let introspector = Introspector::new(&settings, args.client_id.clone(), secret)?
-        .with_cache_ttl(Duration::from_secs(args.auth_cache_secs));
+        .with_cache_ttl(Duration::from_secs(args.auth_cache_secs))
+        .with_latency(server::introspection_latency());
     introspector
         .verify_credentials()
         .await

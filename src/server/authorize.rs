@@ -11,8 +11,9 @@ use tonic::codegen::http;
 use tower::filter::AsyncPredicate;
 use tower::BoxError;
 
-use super::metrics::{rpc_of, Metrics};
+use super::metrics::Metrics;
 use super::peer::peer_of;
+use super::rpc::{self, Rpc};
 use crate::auth::{AuthError, Identity, Introspector};
 use crate::scope::SCOPE_METADATA_KEY;
 
@@ -44,15 +45,16 @@ impl<B: Send + 'static> AsyncPredicate<http::Request<B>> for Authorize {
                 }
                 Err(err) => err,
             };
-            let rpc = rpc_of(request.uri().path());
+            let rpc = Rpc::from_path(request.uri().path());
+            let label = rpc::label(rpc);
             let peer = peer_of(request.extensions());
             let reason = err.reason();
             match err {
                 // The caller's problem: a warning. Below, the server cannot check tokens.
                 AuthError::Missing { .. } | AuthError::Invalid { .. } => {
-                    tracing::warn!(event = "auth_failure", rpc, %peer, reason, "{err}");
+                    tracing::warn!(event = "auth_failure", rpc = label, %peer, reason, "{err}");
                 }
-                _ => tracing::error!(event = "auth_failure", rpc, %peer, reason, "{err}"),
+                _ => tracing::error!(event = "auth_failure", rpc = label, %peer, reason, "{err}"),
             }
             metrics.record_auth_failure(reason);
             let status = tonic::Status::from(err);

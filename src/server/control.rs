@@ -12,6 +12,7 @@ use tonic::{Code, Request, Response, Status};
 use super::error::Error;
 use super::metrics::Metrics;
 use super::peer::peer_of;
+use super::rpc::Rpc;
 use super::sessions::{Caller, NewSession, Sessions};
 use crate::auth::Identity;
 use crate::endpoint;
@@ -49,12 +50,12 @@ fn require_uid(uid: &str) -> Result<(), Error> {
     check_uid(uid).map_err(Error::InvalidArgument)
 }
 
-/// Logs a failed call as one warning line and turns the error into its status. A req whose
-/// hello never came is its own event: the session was dropped.
-fn refused(event: &'static str, uid: &str, peer: &str, err: Error) -> Status {
+/// Logs a failed call as one warning line (its event is the RPC's name) and turns the error
+/// into its status. A req whose hello never came is its own event: the session was dropped.
+fn refused(rpc: Rpc, uid: &str, peer: &str, err: Error) -> Status {
     let event = match err {
         Error::HelloTimeout => "timeout",
-        _ => event,
+        _ => rpc.as_str(),
     };
     tracing::warn!(event, uid = %quote(uid), peer, error = %err, "{event} failed");
     Status::from(err)
@@ -101,9 +102,9 @@ impl Control {
     }
 
     /// Counts the call under `rpc` with the status it ended with.
-    fn counted<T>(&self, rpc: &'static str, result: Result<T, Status>) -> Result<T, Status> {
+    fn counted<T>(&self, rpc: Rpc, result: Result<T, Status>) -> Result<T, Status> {
         let code = result.as_ref().map_or_else(Status::code, |_| Code::Ok);
-        self.metrics.record_call(rpc, code);
+        self.metrics.record_call(Some(rpc), code);
         result
     }
 
@@ -120,13 +121,14 @@ impl Control {
         let r = request.into_inner();
         let opened = async {
             let new = self.validate(&r, caller.sub.clone())?;
-            tracing::info!(event = "req", uid = %r.uid, role = new.role.as_str(),
+            tracing::info!(event = Rpc::Req.as_str(), uid = %r.uid, role = new.role.as_str(),
                 num_conn = r.num_conn, rate = r.rate, owner = caller.sub.as_deref(),
                 username = username.as_deref(), %peer, "req received, waiting for its hello");
             self.sessions.create(new).await
         };
-        let (listeners, prod_listeners) =
-            opened.await.map_err(|e| refused("req", &r.uid, &peer, e))?;
+        let (listeners, prod_listeners) = opened
+            .await
+            .map_err(|e| refused(Rpc::Req, &r.uid, &peer, e))?;
         tracing::debug!(uid = %r.uid, listeners = %listeners.join(","),
             prod_listeners = %prod_listeners.join(","), %peer, "req answered");
         Ok(Response::new(pb::Response {
@@ -152,8 +154,8 @@ impl Control {
         };
         let (listeners, prod_listeners) = delivered
             .await
-            .map_err(|e| refused("hello", &h.uid, &peer, e))?;
-        tracing::info!(event = "hello", uid = %h.uid, role = %quote(&h.role),
+            .map_err(|e| refused(Rpc::Hello, &h.uid, &peer, e))?;
+        tracing::info!(event = Rpc::Hello.as_str(), uid = %h.uid, role = %quote(&h.role),
             %prod_listeners, %peer, "hello delivered");
         Ok(Response::new(pb::AppResponse {
             message: "Hello message sent successfully".into(),
@@ -208,8 +210,10 @@ impl Control {
             self.check_targets(&targets).await?;
             self.sessions.update(uid, targets, pin, caller)
         };
-        let (listeners, targets) = updated.await.map_err(|e| refused("update", uid, peer, e))?;
-        tracing::info!(event = "update", uid, listeners = %listeners.join(","),
+        let (listeners, targets) = updated
+            .await
+            .map_err(|e| refused(Rpc::Update, uid, peer, e))?;
+        tracing::info!(event = Rpc::Update.as_str(), uid, listeners = %listeners.join(","),
             targets = %targets.join(","), encrypted_hop = credential.is_some(), peer,
             "relaying");
         Ok(Response::new(pb::Response {
@@ -276,9 +280,9 @@ impl Control {
             require_uid(&r.uid)?;
             self.sessions.hop(&r.uid, r.plaintext, &caller)
         };
-        let credential = armed().map_err(|e| refused("hop", &r.uid, &peer, e))?;
-        tracing::info!(event = "hop", uid = %r.uid, encrypted = credential.is_some(), %peer,
-            "hop set");
+        let credential = armed().map_err(|e| refused(Rpc::Hop, &r.uid, &peer, e))?;
+        tracing::info!(event = Rpc::Hop.as_str(), uid = %r.uid,
+            encrypted = credential.is_some(), %peer, "hop set");
         Ok(
             credential.map_or_else(Default::default, |c| pb::HopCredential {
                 certificate_sha256: c.certificate_sha256.to_vec(),
@@ -297,11 +301,11 @@ impl Control {
         };
         let released = released
             .await
-            .map_err(|e| refused("release", &uid, &peer, e))?;
+            .map_err(|e| refused(Rpc::Release, &uid, &peer, e))?;
         let s = released.stats;
-        tracing::info!(event = "release", %uid, %peer, bytes_to_target = s.bytes_to_target,
-            bytes_from_target = s.bytes_from_target, connections = s.connections_total,
-            "released");
+        tracing::info!(event = Rpc::Release.as_str(), %uid, %peer,
+            bytes_to_target = s.bytes_to_target, bytes_from_target = s.bytes_from_target,
+            connections = s.connections_total, "released");
         Ok(Response::new(pb::Response {
             listeners: released.listeners,
             prod_listeners: released.targets,
@@ -319,55 +323,55 @@ impl Control {
 #[tonic::async_trait]
 impl pb::control_server::Control for Control {
     async fn req(&self, request: Request<pb::Request>) -> Result<Response<pb::Response>, Status> {
-        self.counted("req", self.create(request).await)
+        self.counted(Rpc::Req, self.create(request).await)
     }
 
     async fn hello(
         &self,
         request: Request<pb::Hello>,
     ) -> Result<Response<pb::AppResponse>, Status> {
-        self.counted("hello", self.deliver_hello(request).await)
+        self.counted(Rpc::Hello, self.deliver_hello(request).await)
     }
 
     async fn update(
         &self,
         request: Request<pb::UpdateTargets>,
     ) -> Result<Response<pb::Response>, Status> {
-        self.counted("update", self.set_targets(request).await)
+        self.counted(Rpc::Update, self.set_targets(request).await)
     }
 
     async fn release(
         &self,
         request: Request<pb::Release>,
     ) -> Result<Response<pb::Response>, Status> {
-        self.counted("release", self.close(request).await)
+        self.counted(Rpc::Release, self.close(request).await)
     }
 
     async fn hop(
         &self,
         request: Request<pb::HopRequest>,
     ) -> Result<Response<pb::HopCredential>, Status> {
-        self.counted("hop", self.arm_hop(request).map(Response::new))
+        self.counted(Rpc::Hop, self.arm_hop(request).map(Response::new))
     }
 
     async fn update_hop(
         &self,
         request: Request<pb::HopUpdate>,
     ) -> Result<Response<pb::Response>, Status> {
-        self.counted("update_hop", self.set_hop_targets(request).await)
+        self.counted(Rpc::UpdateHop, self.set_hop_targets(request).await)
     }
 
     async fn list(
         &self,
         request: Request<pb::ListRequest>,
     ) -> Result<Response<pb::SessionList>, Status> {
-        self.counted("list", self.list_page(request).map(Response::new))
+        self.counted(Rpc::List, self.list_page(request).map(Response::new))
     }
 
     async fn status(
         &self,
         request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::SessionInfo>, Status> {
-        self.counted("status", self.describe(request).map(Response::new))
+        self.counted(Rpc::Status, self.describe(request).map(Response::new))
     }
 }

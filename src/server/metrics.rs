@@ -1,61 +1,75 @@
-//! `--metrics ADDR`: the server's counters, served in the Prometheus text format on `/metrics`.
+//! `--metrics ADDR`: the server's metrics, served in the OpenMetrics text format on `/metrics`.
 
-use std::collections::BTreeMap;
+use std::fmt;
 use std::future::IntoFuture;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use axum::Router;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{text, DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::TypedMetric;
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::Code;
 
+use super::rpc::{self, Rpc};
 use super::sessions::Sessions;
-use crate::auth::Introspector;
-use crate::prometheus::{self, Exposition};
 use crate::relay::{Capacity, Rejection};
 
-/// The RPC names a request can be counted under; anything else is "unknown", so a client
-/// cannot grow the label set.
-const RPCS: [&str; 8] = [
-    "req",
-    "hello",
-    "update",
-    "release",
-    "list",
-    "status",
-    "hop",
-    "update_hop",
+/// What `/metrics` answers with (Prometheus asks for it and reads it).
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Buckets (seconds) of the introspection latency: an HTTPS round trip to the auth server.
+const INTROSPECTION_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+
+/// A histogram for the introspector to time its calls to the auth server in
+/// (`Introspector::with_latency`); `/metrics` shows the one the server's introspector has.
+pub fn introspection_latency() -> Histogram {
+    Histogram::new(INTROSPECTION_BUCKETS)
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Call {
+    rpc: &'static str,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuthFailure {
+    reason: &'static str,
+}
 
 /// Counters the control service and the authorize filter feed.
 #[derive(Default)]
 pub struct Metrics {
-    /// (rpc, status code) -> calls.
-    requests: Mutex<BTreeMap<(&'static str, String), u64>>,
-    /// reason -> refused calls.
-    auth_failures: Mutex<BTreeMap<&'static str, u64>>,
+    requests: Family<Call, Counter>,
+    auth_failures: Family<AuthFailure, Counter>,
 }
 
 impl Metrics {
-    pub fn record_call(&self, rpc: &'static str, code: Code) {
-        *lock(&self.requests)
-            .entry((rpc, code_name(code)))
-            .or_default() += 1;
+    /// Counts a call to `rpc` (None: its path names no RPC) that ended with `code`.
+    pub fn record_call(&self, rpc: Option<Rpc>, code: Code) {
+        let call = Call {
+            rpc: rpc::label(rpc),
+            code: code_name(code),
+        };
+        self.requests.get_or_create(&call).inc();
     }
 
     pub fn record_auth_failure(&self, reason: &'static str) {
-        *lock(&self.auth_failures).entry(reason).or_default() += 1;
+        self.auth_failures
+            .get_or_create(&AuthFailure { reason })
+            .inc();
     }
-}
-
-/// The RPC a gRPC path (`/scistream.Control/req`) names.
-pub fn rpc_of(path: &str) -> &'static str {
-    let method = path.rsplit('/').next().unwrap_or_default();
-    RPCS.into_iter()
-        .find(|rpc| *rpc == method)
-        .unwrap_or("unknown")
 }
 
 /// gRPC's own spelling of the codes (`OK`, `InvalidArgument`...), as other exporters label them.
@@ -66,149 +80,165 @@ fn code_name(code: Code) -> String {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Counters stay meaningful even if a panic interrupted an increment.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Everything one scrape reads.
-#[derive(Clone)]
+/// Everything `/metrics` shows.
 pub struct Source {
     pub metrics: Arc<Metrics>,
     pub sessions: Arc<Sessions>,
-    pub introspector: Option<Arc<Introspector>>,
     pub capacity: Arc<Capacity>,
+    /// The introspector's histogram; None: authentication is off.
+    pub introspection_latency: Option<Histogram>,
 }
 
 impl Source {
-    pub fn render(&self) -> String {
-        let mut out = Exposition::default();
-        self.render_sessions(&mut out);
-        self.render_capacity(&mut out);
-        self.render_calls(&mut out);
-        if let Some(introspector) = &self.introspector {
-            out.histogram(
+    /// The metrics kept as they happen, and the tables' state, read at each scrape. (The
+    /// registry adds the `_total` of counters, and a period to each help.)
+    fn registry(self) -> Registry {
+        let mut registry = Registry::default();
+        registry.register(
+            "scistream_requests",
+            "Control calls answered, by RPC and gRPC status code",
+            self.metrics.requests.clone(),
+        );
+        registry.register(
+            "scistream_auth_failures",
+            "Calls refused by the token check, by reason",
+            self.metrics.auth_failures.clone(),
+        );
+        if let Some(latency) = self.introspection_latency {
+            registry.register(
                 "scistream_introspection_duration_seconds",
-                "Time of each token introspection call to the auth server.",
-                introspector.latency(),
+                "Time of each token introspection call to the auth server",
+                latency,
             );
         }
-        out.finish()
+        registry.register_collector(Box::new(Tables {
+            sessions: self.sessions,
+            capacity: self.capacity,
+        }));
+        registry
     }
+}
 
-    fn render_sessions(&self, out: &mut Exposition) {
+/// The session table and the relay's capacity, read at each scrape.
+struct Tables {
+    sessions: Arc<Sessions>,
+    capacity: Arc<Capacity>,
+}
+
+/// A collector must be `Debug`; the tables are too large to print.
+impl fmt::Debug for Tables {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tables").finish_non_exhaustive()
+    }
+}
+
+impl Collector for Tables {
+    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
         let totals = self.sessions.totals();
         let relay = totals.relay;
-        out.family("scistream_sessions", "gauge", "Sessions in the table.")
-            .sample(
-                "scistream_sessions",
-                &[("role", "PROD")],
-                totals.prod_sessions,
-            )
-            .sample(
-                "scistream_sessions",
-                &[("role", "CONS")],
-                totals.cons_sessions,
-            )
-            .family("scistream_listeners", "gauge", "Bound data listeners.")
-            .sample("scistream_listeners", &[], totals.listeners)
-            .family(
-                "scistream_early_hellos",
-                "gauge",
-                "Hellos waiting for their req.",
-            )
-            .sample("scistream_early_hellos", &[], totals.early_hellos)
-            .family(
-                "scistream_connections_active",
-                "gauge",
-                "Relayed connections open now.",
-            )
-            .sample(
-                "scistream_connections_active",
-                &[],
-                relay.connections_active,
-            )
-            .family(
-                "scistream_connections_total",
-                "counter",
-                "Relayed connections accepted.",
-            )
-            .sample("scistream_connections_total", &[], relay.connections_total)
-            .family(
-                "scistream_relayed_bytes_total",
-                "counter",
-                "Bytes relayed, to the targets and back from them.",
-            )
-            .sample(
-                "scistream_relayed_bytes_total",
-                &[("direction", "to_target")],
-                relay.bytes_to_target,
-            )
-            .sample(
-                "scistream_relayed_bytes_total",
-                &[("direction", "from_target")],
-                relay.bytes_from_target,
-            );
-    }
-
-    fn render_capacity(&self, out: &mut Exposition) {
-        let limit = self.capacity.limits().max_connections;
-        out.family(
+        let capacity = &self.capacity;
+        family(
+            &mut out,
+            "scistream_sessions",
+            "Sessions in the table.",
+            "role",
+            [
+                ("PROD", totals.prod_sessions),
+                ("CONS", totals.cons_sessions),
+            ]
+            .map(|(role, n)| (role, ConstGauge::new(n))),
+        )?;
+        one(
+            &mut out,
+            "scistream_listeners",
+            "Bound data listeners.",
+            ConstGauge::new(totals.listeners),
+        )?;
+        one(
+            &mut out,
+            "scistream_early_hellos",
+            "Hellos waiting for their req.",
+            ConstGauge::new(totals.early_hellos),
+        )?;
+        one(
+            &mut out,
+            "scistream_connections_active",
+            "Relayed connections open now.",
+            ConstGauge::new(relay.connections_active),
+        )?;
+        one(
+            &mut out,
+            "scistream_connections",
+            "Relayed connections accepted.",
+            ConstCounter::new(relay.connections_total),
+        )?;
+        family(
+            &mut out,
+            "scistream_relayed_bytes",
+            "Bytes relayed, to the targets and back from them.",
+            "direction",
+            [
+                ("to_target", relay.bytes_to_target),
+                ("from_target", relay.bytes_from_target),
+            ]
+            .map(|(direction, n)| (direction, ConstCounter::new(n))),
+        )?;
+        one(
+            &mut out,
             "scistream_connections_limit",
-            "gauge",
             "Relayed connections the server holds at once (--max-connections).",
-        )
-        .sample("scistream_connections_limit", &[], limit)
-        .family(
-            "scistream_connections_rejected_total",
-            "counter",
+            ConstGauge::new(capacity.limits().max_connections),
+        )?;
+        family(
+            &mut out,
+            "scistream_connections_rejected",
             "Connections reset as soon as accepted, by reason: connection_limit, fd_limit.",
-        );
-        for reason in Rejection::ALL {
-            out.sample(
-                "scistream_connections_rejected_total",
-                &[("reason", reason.as_str())],
-                self.capacity.rejected(reason),
-            );
-        }
-        out.family(
-            "scistream_hop_rejected_total",
-            "counter",
+            "reason",
+            Rejection::ALL.map(|reason| {
+                (
+                    reason.as_str(),
+                    ConstCounter::new(capacity.rejected(reason)),
+                )
+            }),
+        )?;
+        one(
+            &mut out,
+            "scistream_hop_rejected",
             "Connections to encrypted PROD listeners refused: no TLS, or not the session's secret.",
+            ConstCounter::new(capacity.hop_rejections()),
         )
-        .sample(
-            "scistream_hop_rejected_total",
-            &[],
-            self.capacity.hop_rejections(),
-        );
     }
+}
 
-    fn render_calls(&self, out: &mut Exposition) {
-        out.family(
-            "scistream_requests_total",
-            "counter",
-            "Control calls answered, by RPC and gRPC status code.",
-        );
-        for ((rpc, code), calls) in lock(&self.metrics.requests).iter() {
-            out.sample(
-                "scistream_requests_total",
-                &[("rpc", rpc), ("code", code)],
-                calls,
-            );
-        }
-        out.family(
-            "scistream_auth_failures_total",
-            "counter",
-            "Calls refused by the token check, by reason.",
-        );
-        for (reason, calls) in lock(&self.metrics.auth_failures).iter() {
-            out.sample(
-                "scistream_auth_failures_total",
-                &[("reason", reason)],
-                calls,
-            );
-        }
+/// A metric with one sample and no labels.
+fn one<M: EncodeMetric + TypedMetric>(
+    out: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    metric: M,
+) -> fmt::Result {
+    metric.encode(out.encode_descriptor(name, help, None, M::TYPE)?)
+}
+
+/// A metric with one sample per value of one label.
+fn family<M: EncodeMetric + TypedMetric, const N: usize>(
+    out: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    label: &str,
+    samples: [(&str, M); N],
+) -> fmt::Result {
+    let mut encoder = out.encode_descriptor(name, help, None, M::TYPE)?;
+    for (value, metric) in samples {
+        metric.encode(encoder.encode_family(&[(label, value)])?)?;
     }
+    Ok(())
+}
+
+fn render(registry: &Registry) -> String {
+    let mut body = String::new();
+    text::encode(&mut body, registry).expect("a String takes any text");
+    body
 }
 
 /// The running `/metrics` endpoint; it stops when this is dropped, so it never outlives the
@@ -223,12 +253,103 @@ impl Drop for Endpoint {
 
 /// Serves `GET /metrics` on `listener`.
 pub fn spawn(listener: TcpListener, source: Source) -> Endpoint {
+    let registry = Arc::new(source.registry());
     let app = Router::new().route(
         "/metrics",
         get(move || {
-            let body = source.render();
-            async move { ([(CONTENT_TYPE, prometheus::CONTENT_TYPE)], body) }
+            let body = render(&registry);
+            async move { ([(CONTENT_TYPE, OPENMETRICS)], body) }
         }),
     );
     Endpoint(tokio::spawn(axum::serve(listener, app).into_future()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::relay::{Limits, TargetPolicy};
+
+    fn source(introspection_latency: Option<Histogram>) -> Source {
+        let capacity = Capacity::new(Limits {
+            max_connections: 7,
+            max_pipes: 2,
+        });
+        let sessions = Sessions::new(
+            Ipv4Addr::LOCALHOST.into(),
+            1..=1,
+            Duration::from_secs(30),
+            TargetPolicy::anywhere(),
+            capacity.clone(),
+        );
+        Source {
+            metrics: Arc::default(),
+            sessions: Arc::new(sessions),
+            capacity,
+            introspection_latency,
+        }
+    }
+
+    fn assert_lines(text: &str, lines: &[&str]) {
+        for line in lines {
+            assert!(
+                text.lines().any(|l| l == *line),
+                "{line:?} missing in\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn counters_gauges_and_labels_keep_their_names() {
+        let source = source(None);
+        source.metrics.record_call(Some(Rpc::UpdateHop), Code::Ok);
+        source.metrics.record_call(None, Code::Unauthenticated);
+        source.metrics.record_auth_failure("missing_token");
+        let text = render(&source.registry());
+        assert_lines(
+            &text,
+            &[
+                "# TYPE scistream_requests counter",
+                "scistream_requests_total{rpc=\"update_hop\",code=\"OK\"} 1",
+                "scistream_requests_total{rpc=\"unknown\",code=\"Unauthenticated\"} 1",
+                "scistream_auth_failures_total{reason=\"missing_token\"} 1",
+                "scistream_sessions{role=\"PROD\"} 0",
+                "scistream_sessions{role=\"CONS\"} 0",
+                "scistream_connections_total 0",
+                "scistream_connections_limit 7",
+                "scistream_relayed_bytes_total{direction=\"from_target\"} 0",
+                "scistream_connections_rejected_total{reason=\"fd_limit\"} 0",
+                "scistream_hop_rejected_total 0",
+            ],
+        );
+        assert!(!text.contains("introspection"), "{text}");
+        assert!(text.ends_with("\n# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_inf_counts_everything() {
+        let histogram = introspection_latency();
+        for ms in [5, 50, 60, 2000] {
+            histogram.observe(Duration::from_millis(ms).as_secs_f64());
+        }
+        let text = render(&source(Some(histogram)).registry());
+        assert_lines(
+            &text,
+            &[
+                "# TYPE scistream_introspection_duration_seconds histogram",
+                "scistream_introspection_duration_seconds_bucket{le=\"0.005\"} 1",
+                "scistream_introspection_duration_seconds_bucket{le=\"0.01\"} 1",
+                "scistream_introspection_duration_seconds_bucket{le=\"0.1\"} 3",
+                "scistream_introspection_duration_seconds_bucket{le=\"+Inf\"} 4",
+                "scistream_introspection_duration_seconds_count 4",
+            ],
+        );
+        let sum = text
+            .lines()
+            .find_map(|l| l.strip_prefix("scistream_introspection_duration_seconds_sum "))
+            .expect("a sum");
+        assert!((sum.parse::<f64>().unwrap() - 2.115).abs() < 1e-9, "{sum}");
+    }
 }

@@ -10,6 +10,7 @@ mod error;
 mod metrics;
 mod peer;
 mod ports;
+mod rpc;
 mod sessions;
 
 use std::future::Future;
@@ -25,6 +26,7 @@ use tonic::transport::ServerTlsConfig;
 pub use authorize::token_from_headers;
 pub use connections::ConnectionLimits;
 pub use error::Error;
+pub use metrics::introspection_latency;
 pub use sessions::{Sessions, Totals};
 
 use crate::auth::Introspector;
@@ -54,6 +56,7 @@ pub struct ServerOptions {
     /// None: plaintext.
     pub tls: Option<ServerTlsConfig>,
     /// Checks every call's token; None: authentication is off and every call is accepted.
+    /// `/metrics` shows the histogram it was given with `with_latency(introspection_latency())`.
     pub auth: Option<Arc<Introspector>>,
     /// Where to serve Prometheus metrics on `/metrics`; None: nowhere.
     pub metrics: Option<TcpListener>,
@@ -100,8 +103,8 @@ pub async fn serve(
     let source = metrics::Source {
         metrics: metrics.clone(),
         sessions: sessions.clone(),
-        introspector: options.auth.clone(),
         capacity,
+        introspection_latency: options.auth.as_ref().and_then(|a| a.latency().cloned()),
     };
     let _endpoint = options
         .metrics

@@ -7,7 +7,7 @@ use predicates::prelude::*;
 use predicates::str::contains;
 use scistream::config::Config;
 
-use crate::common::metrics::{scrape, value};
+use crate::common::metrics::{documented_families, families, scrape, value};
 use crate::common::net::wait_until;
 use crate::common::oauth::OAuthServer;
 use crate::common::server_process::{ServerProcess, ServerSetup};
@@ -461,6 +461,18 @@ fn s6_session_events_and_refusals_are_logged_as_json_counted_and_never_show_secr
         ),
         1.0
     );
+}
+
+#[test]
+fn a_live_scrape_is_openmetrics_text_with_every_metric_the_readme_documents() {
+    let auth = OAuthServer::start();
+    let server = server_for(&auth, "127.0.0.1", S1, &["--metrics=127.0.0.1:0"]);
+    let metrics = server.metrics.clone().expect("the metrics address printed");
+    // A refused call gives the request and auth failure counters a sample each.
+    let user = User::new(&auth);
+    user.cmd(&req_args(&server, "list", &[])).assert().code(3);
+    let text = scrape(&metrics);
+    assert_eq!(families(&text), documented_families(), "in\n{text}");
 }
 
 #[test]

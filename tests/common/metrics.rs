@@ -1,9 +1,13 @@
 //! Scraping a server's `/metrics`, and reading one series out of the text.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-/// The body of `GET /metrics` at `addr` (`ip:port`); panics unless the answer is a 200.
+use openmetrics_parser::openmetrics::parse_openmetrics;
+
+/// The body of `GET /metrics` at `addr` (`ip:port`); panics unless the answer is a 200 in
+/// OpenMetrics text that a parser of the format accepts.
 pub fn scrape(addr: &str) -> String {
     let mut stream = TcpStream::connect(addr).expect("metrics endpoint reachable");
     write!(
@@ -17,10 +21,31 @@ pub fn scrape(addr: &str) -> String {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(
         head.to_ascii_lowercase()
-            .contains("content-type: text/plain; version=0.0.4"),
+            .contains("content-type: application/openmetrics-text; version=1.0.0"),
         "{head}"
     );
+    families(body);
     body.to_owned()
+}
+
+/// The metric families in `text` (a counter's without its `_total`); panics unless it parses.
+pub fn families(text: &str) -> BTreeSet<String> {
+    let exposition =
+        parse_openmetrics(text).unwrap_or_else(|e| panic!("not OpenMetrics text ({e}):\n{text}"));
+    exposition.families.into_keys().collect()
+}
+
+/// The families README's metrics table documents, named as [`families`] names them.
+pub fn documented_families() -> BTreeSet<String> {
+    include_str!("../../README.md")
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `scistream_"))
+        .map(|rest| {
+            let name = rest.split(['`', '{']).next().unwrap_or_default();
+            let family = name.strip_suffix("_total").unwrap_or(name);
+            format!("scistream_{family}")
+        })
+        .collect()
 }
 
 /// The value of one series, e.g. `scistream_sessions{role="PROD"}`; panics if it is absent.
