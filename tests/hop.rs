@@ -695,3 +695,39 @@ fn the_hop_secret_shows_in_no_status_list_or_log() {
         }
     }
 }
+
+#[test]
+fn a_refused_hop_update_is_logged_as_update_hop() {
+    let gateways = Gateways::start();
+    let prod = gateways.prod_session(9);
+    let uid = prod["uid"].as_str().unwrap();
+    // A CONS session relaying into its own control port: its update_hop is refused.
+    let args = [
+        "req",
+        "cons",
+        "--no-tls",
+        "--s2cs",
+        &gateways.cons.addr,
+        "--prod-s2cs",
+        &gateways.prod.addr,
+        "--num-conn",
+        "1",
+        uid,
+        &gateways.cons.addr,
+    ];
+    let cmd = gateways
+        .user
+        .cmd(&args)
+        .timeout(TEST_LIMIT)
+        .assert()
+        .code(2);
+    cmd.stderr(predicates::str::contains(
+        "cannot relay into its own server",
+    ));
+    let log = gateways.cons.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("event=\"update_hop\"") && l.contains("update_hop failed")),
+        "no update_hop refusal in:\n{log}"
+    );
+}

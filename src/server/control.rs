@@ -201,6 +201,10 @@ impl Control {
         remote_listeners: &[String],
         credential: Option<&pb::HopCredential>,
     ) -> Result<Response<pb::Response>, Status> {
+        let rpc = match credential {
+            Some(_) => Rpc::UpdateHop,
+            None => Rpc::Update,
+        };
         let updated = async {
             require_uid(uid)?;
             let targets = endpoint::parse_list("remote_listeners", remote_listeners, self.max_conn)
@@ -210,10 +214,8 @@ impl Control {
             self.check_targets(&targets).await?;
             self.sessions.update(uid, targets, pin, caller)
         };
-        let (listeners, targets) = updated
-            .await
-            .map_err(|e| refused(Rpc::Update, uid, peer, e))?;
-        tracing::info!(event = Rpc::Update.as_str(), uid, listeners = %listeners.join(","),
+        let (listeners, targets) = updated.await.map_err(|e| refused(rpc, uid, peer, e))?;
+        tracing::info!(event = rpc.as_str(), uid, listeners = %listeners.join(","),
             targets = %targets.join(","), encrypted_hop = credential.is_some(), peer,
             "relaying");
         Ok(Response::new(pb::Response {
