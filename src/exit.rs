@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 /// What went wrong, when a script may want to branch on it.
 #[derive(Debug, thiserror::Error)]
-pub enum Failure {
+pub(crate) enum Failure {
     #[error("{0}")]
     AuthRequired(String),
     #[error("{0}")]
@@ -19,12 +19,12 @@ pub enum Failure {
     Usage(String),
 }
 
-pub const GENERAL: u8 = 1;
-pub const USAGE: u8 = 2;
-pub const AUTH: u8 = 3;
-pub const UNREACHABLE: u8 = 4;
-pub const NOT_FOUND: u8 = 5;
-pub const NOT_PERMITTED: u8 = 6;
+pub(crate) const GENERAL: u8 = 1;
+pub(crate) const USAGE: u8 = 2;
+pub(crate) const AUTH: u8 = 3;
+pub(crate) const UNREACHABLE: u8 = 4;
+pub(crate) const NOT_FOUND: u8 = 5;
+pub(crate) const NOT_PERMITTED: u8 = 6;
 
 /// The exit-code table shown in `--help`.
 pub const TABLE: &str = "Exit codes:

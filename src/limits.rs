@@ -8,20 +8,20 @@
 pub const MAX_UID_LEN: usize = 128;
 
 /// The longest host name DNS allows, in bytes.
-pub const MAX_HOST_LEN: usize = 253;
+pub(crate) const MAX_HOST_LEN: usize = 253;
 
 /// The most bytes of a refused value (escaped) an error or a log line shows.
 pub const QUOTED_CHARS: usize = 64;
 
 /// The largest call a client may send: a hello or update of `--max-conn` long host names
 /// fits many times over.
-pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+pub(crate) const MAX_REQUEST_BYTES: usize = 1 << 20;
 
 /// The largest reply: one session's lists (each at most one request) plus its listeners.
-pub const MAX_REPLY_BYTES: usize = 8 << 20;
+pub(crate) const MAX_REPLY_BYTES: usize = 8 << 20;
 
 /// How much of [`MAX_REPLY_BYTES`] one page of `list` fills before it says "more".
-pub const LIST_PAGE_BYTES: usize = 1 << 20;
+pub(crate) const LIST_PAGE_BYTES: usize = 1 << 20;
 
 /// Checks that `uid` is 1 to [`MAX_UID_LEN`] printable ASCII characters without spaces: safe
 /// to store, log and echo as it is.

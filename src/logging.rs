@@ -15,7 +15,7 @@ pub enum LogFormat {
     Json,
 }
 
-pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
+pub(crate) fn init(verbose: u8, quiet: bool, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter(verbose, quiet))
         .with_writer(std::io::stderr);

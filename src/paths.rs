@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 /// The config file: `--config`/`SCISTREAM_CONFIG`, else `$XDG_CONFIG_HOME/scistream/config.yaml`,
 /// else `~/.config/scistream/config.yaml`.
-pub fn config_file(explicit: Option<&Path>) -> PathBuf {
+pub(crate) fn config_file(explicit: Option<&Path>) -> PathBuf {
     if let Some(path) = explicit {
         return path.to_path_buf();
     }
@@ -17,7 +17,7 @@ pub fn config_file(explicit: Option<&Path>) -> PathBuf {
 }
 
 /// The directory beside the config file, which also holds the generated server certificate.
-pub fn config_dir(explicit: Option<&Path>) -> PathBuf {
+pub(crate) fn config_dir(explicit: Option<&Path>) -> PathBuf {
     let file = config_file(explicit);
     file.parent().map(Path::to_path_buf).unwrap_or_default()
 }

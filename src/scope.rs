@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// The default SciStream resource server, as in the Python client.
-pub const DEFAULT_SCOPE: &str = "c42c0dac-0a52-408e-a04f-5d31bfe0aef8";
+pub(crate) const DEFAULT_SCOPE: &str = "c42c0dac-0a52-408e-a04f-5d31bfe0aef8";
 
 /// The response metadata key in which a server names the scope it expects, on every
 /// UNAUTHENTICATED status: the client's login hint reads it, never the message text (kept
@@ -27,7 +27,7 @@ impl ScopeId {
     }
 
     /// The scope string requested at login and required by the server at introspection.
-    pub fn scistream_scope(&self) -> String {
+    pub(crate) fn scistream_scope(&self) -> String {
         format!("https://auth.globus.org/scopes/{}/scistream", self.0)
     }
 }

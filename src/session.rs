@@ -6,7 +6,7 @@ use crate::pb;
 use crate::relay::RelayStats;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum Role {
+pub(crate) enum Role {
     #[serde(rename = "PROD")]
     Prod,
     #[serde(rename = "CONS")]
@@ -14,7 +14,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
+    pub(crate) fn parse(s: &str) -> Option<Role> {
         match s.to_ascii_uppercase().as_str() {
             "PROD" => Some(Role::Prod),
             "CONS" => Some(Role::Cons),
@@ -22,7 +22,7 @@ impl Role {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Role::Prod => "PROD",
             Role::Cons => "CONS",
@@ -32,7 +32,7 @@ impl Role {
 
 /// Where a session is between its req and its release.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum State {
+pub(crate) enum State {
     /// The req is waiting for the hello that names the producer's side.
     #[serde(rename = "awaiting hello")]
     AwaitingHello,
@@ -46,7 +46,7 @@ pub enum State {
 impl State {
     const ALL: [State; 3] = [State::AwaitingHello, State::AwaitingUpdate, State::Relaying];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             State::AwaitingHello => "awaiting hello",
             State::AwaitingUpdate => "awaiting update",
@@ -54,23 +54,23 @@ impl State {
         }
     }
 
-    pub fn parse(s: &str) -> Option<State> {
+    pub(crate) fn parse(s: &str) -> Option<State> {
         State::ALL.into_iter().find(|state| state.as_str() == s)
     }
 }
 
 /// One session of a server's table. Listener i relays to `targets[i % targets.len()]`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SessionView {
-    pub uid: String,
-    pub role: Role,
-    pub rate: i32,
-    pub state: State,
-    pub listeners: Vec<String>,
-    pub prod_listeners: Vec<String>,
-    pub targets: Vec<String>,
-    pub age_secs: u64,
-    pub stats: RelayStats,
+pub(crate) struct SessionView {
+    pub(crate) uid: String,
+    pub(crate) role: Role,
+    pub(crate) rate: i32,
+    pub(crate) state: State,
+    pub(crate) listeners: Vec<String>,
+    pub(crate) prod_listeners: Vec<String>,
+    pub(crate) targets: Vec<String>,
+    pub(crate) age_secs: u64,
+    pub(crate) stats: RelayStats,
 }
 
 impl From<SessionView> for pb::SessionInfo {

@@ -35,7 +35,7 @@ pub const GENERATED_CERT: &str = "server.crt";
 const GENERATED_KEY: &str = "server.key";
 
 /// Loads a PEM certificate and key given by the operator.
-pub fn load_identity(cert: &Path, key: &Path) -> Result<ServerTlsConfig> {
+pub(crate) fn load_identity(cert: &Path, key: &Path) -> Result<ServerTlsConfig> {
     let cert_pem = fs::read(cert)
         .with_context(|| format!("could not read TLS certificate {}", cert.display()))?;
     let key_pem =
@@ -76,7 +76,7 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 }
 
 /// A TLS connection to a control server, as the gRPC channel reads and writes it.
-pub type TlsIo = TokioIo<TlsStream<TcpStream>>;
+pub(crate) type TlsIo = TokioIo<TlsStream<TcpStream>>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What a client trusts, and how it dials: TCP, then a TLS handshake whose failure says why.
@@ -89,7 +89,7 @@ pub struct ClientTls {
 
 /// What a client trusts: an explicit certificate, else the certificate a server generated on this
 /// machine (in `config_dir`), else the system's roots.
-pub fn client_config(server_cert: Option<&Path>, config_dir: &Path) -> Result<ClientTls> {
+pub(crate) fn client_config(server_cert: Option<&Path>, config_dir: &Path) -> Result<ClientTls> {
     let local = config_dir.join(GENERATED_CERT);
     let path = match server_cert {
         Some(path) => path,
@@ -130,7 +130,7 @@ impl ClientTls {
     }
 
     /// What a gRPC channel dials each connection with (`Endpoint::connect_with_connector`).
-    pub fn connector(
+    pub(crate) fn connector(
         self,
     ) -> impl tower::Service<
         Uri,
@@ -285,7 +285,7 @@ fn check_dates(cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), Certifica
 
 /// Why a TLS handshake with a control server failed, and what to do about it.
 #[derive(Debug, thiserror::Error)]
-pub enum HandshakeError {
+pub(crate) enum HandshakeError {
     #[error(
         "its TLS certificate is for {presented}, not {expected}: connect by a name the \
          certificate holds (--s2cs), or give the server a certificate for {expected} (openssl \

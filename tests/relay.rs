@@ -170,8 +170,15 @@ async fn slow_reader_holds_back_the_writer() {
 async fn silent_target_is_given_up_after_the_connect_timeout() {
     bounded(async {
         let target = unresponsive().await;
-        let (relay, listeners) = relay_to(&[target.addr], 1).await;
-        relay.set_connect_timeout(Duration::from_millis(200));
+        let limits = Limits {
+            connect_timeout: Duration::from_millis(200),
+            ..RELAY_LIMITS
+        };
+        let (_relay, listeners) = relay_within(
+            Capacity::new(limits),
+            vec![listener().await],
+            &[target.addr],
+        );
         let mut client = connect(listeners[0]).await;
         let reset = tokio::time::timeout(Duration::from_secs(5), assert_reset(&mut client));
         reset.await.expect("client left hanging");

@@ -12,7 +12,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 /// Why a hello did not arrive.
 #[derive(Debug, thiserror::Error)]
-pub enum Failed {
+pub(crate) enum Failed {
     #[error("{0:#}")]
     Unreachable(anyhow::Error),
     #[error("{}", .0.message())]
@@ -40,7 +40,7 @@ impl Failed {
 
 /// Connects with `connect` and sends `hello`, up to `attempts` times while the failure may
 /// pass; `retrying` hears about each failure that is retried.
-pub async fn deliver<F, Fut>(
+pub(crate) async fn deliver<F, Fut>(
     connect: F,
     hello: &pb::Hello,
     attempts: u32,

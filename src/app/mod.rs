@@ -6,21 +6,21 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub mod hello;
-pub mod recv;
-pub mod send;
+pub(crate) mod hello;
+pub(crate) mod recv;
+pub(crate) mod send;
 mod wire;
 
-pub use wire::MAX_STREAMS;
+pub(crate) use wire::MAX_STREAMS;
 
 /// What one end of a transfer saw; both ends print the same `checksum` for the same bytes.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub bytes: u64,
-    pub seconds: f64,
-    pub gbit_per_s: f64,
-    pub streams: u32,
-    pub checksum: String,
+pub(crate) struct Report {
+    pub(crate) bytes: u64,
+    pub(crate) seconds: f64,
+    pub(crate) gbit_per_s: f64,
+    pub(crate) streams: u32,
+    pub(crate) checksum: String,
 }
 
 impl Report {
@@ -41,7 +41,7 @@ impl Report {
     }
 
     /// Two lines for people: `verb` ("sent", "received"), amount, time and rate; the checksum.
-    pub fn text(&self, verb: &str) -> String {
+    pub(crate) fn text(&self, verb: &str) -> String {
         let plural = if self.streams == 1 { "" } else { "s" };
         format!(
             "{verb} {} bytes ({:.1} MiB) in {:.2} s: {:.2} Gbit/s over {} stream{plural}\nchecksum: {}",

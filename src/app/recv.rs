@@ -76,7 +76,7 @@ enum Outcome {
 
 /// Receives on `listener` until every stream of one `app send` has ended and matched; drops
 /// connections that are not its streams with a warning.
-pub async fn accept(listener: TcpListener, progress: &ProgressBar) -> Result<Report> {
+pub(crate) async fn accept(listener: TcpListener, progress: &ProgressBar) -> Result<Report> {
     let transfer = Arc::new(Mutex::new(Transfer::default()));
     let mut tasks = JoinSet::new();
     let mut sums: Vec<Option<StreamSum>> = Vec::new();
@@ -108,7 +108,7 @@ pub async fn accept(listener: TcpListener, progress: &ProgressBar) -> Result<Rep
 
 /// Opens `streams` connections to `target` (`app send --listen`, or a session's listener in
 /// front of it) and receives on them until all have ended and matched.
-pub async fn connect(target: &str, streams: u32, progress: &ProgressBar) -> Result<Report> {
+pub(crate) async fn connect(target: &str, streams: u32, progress: &ProgressBar) -> Result<Report> {
     let transfer = Arc::new(Mutex::new(Transfer::expecting(streams)));
     let mut tasks = JoinSet::new();
     for _ in 0..streams {

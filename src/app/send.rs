@@ -16,7 +16,7 @@ use super::Report;
 
 /// How much to send.
 #[derive(Debug, Clone, Copy)]
-pub enum Amount {
+pub(crate) enum Amount {
     /// In all, split evenly over the streams.
     Bytes(u64),
     /// On every stream, for this long.
@@ -25,7 +25,7 @@ pub enum Amount {
 
 /// Opens `streams` connections to `target`, then sends on them; returns what was sent (and
 /// acknowledged).
-pub async fn connect(
+pub(crate) async fn connect(
     target: &str,
     amount: Amount,
     streams: u32,
@@ -48,7 +48,7 @@ pub async fn connect(
 /// Accepts `streams` connections on `listener` and sends on each as it arrives, numbering the
 /// streams in accept order; returns what was sent (and acknowledged). Every connection counts:
 /// the receiver sends nothing before the header that would tell it from a stranger.
-pub async fn accept(
+pub(crate) async fn accept(
     listener: TcpListener,
     amount: Amount,
     streams: u32,

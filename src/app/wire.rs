@@ -14,21 +14,21 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MAGIC: &[u8; 8] = b"SCISTRM1";
-pub const HEADER_LEN: usize = 16;
+pub(crate) const HEADER_LEN: usize = 16;
 /// The largest frame; also the one buffer each stream holds, which bounds memory.
-pub const FRAME: usize = 1 << 20;
+pub(crate) const FRAME: usize = 1 << 20;
 /// The most streams one transfer may have.
-pub const MAX_STREAMS: u32 = 64;
-pub const ACK: u8 = 1;
+pub(crate) const MAX_STREAMS: u32 = 64;
+pub(crate) const ACK: u8 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
-    pub index: u32,
-    pub streams: u32,
+pub(crate) struct Header {
+    pub(crate) index: u32,
+    pub(crate) streams: u32,
 }
 
 impl Header {
-    pub fn encode(&self) -> [u8; HEADER_LEN] {
+    pub(crate) fn encode(&self) -> [u8; HEADER_LEN] {
         let mut bytes = [0; HEADER_LEN];
         bytes[..8].copy_from_slice(MAGIC);
         bytes[8..12].copy_from_slice(&self.index.to_be_bytes());
@@ -37,7 +37,7 @@ impl Header {
     }
 
     /// Checks that `bytes` start a stream of a transfer of at most [`MAX_STREAMS`] streams.
-    pub fn decode(bytes: &[u8; HEADER_LEN]) -> Result<Header, String> {
+    pub(crate) fn decode(bytes: &[u8; HEADER_LEN]) -> Result<Header, String> {
         if &bytes[..8] != MAGIC {
             return Err("it does not start like a `scistream app send` stream".into());
         }
@@ -58,25 +58,25 @@ impl Header {
 
 /// What one stream carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StreamSum {
-    pub bytes: u64,
-    pub sha256: [u8; 32],
+pub(crate) struct StreamSum {
+    pub(crate) bytes: u64,
+    pub(crate) sha256: [u8; 32],
 }
 
 /// Hashes a stream's payload as it passes.
 #[derive(Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     hasher: Sha256,
     bytes: u64,
 }
 
 impl Tally {
-    pub fn add(&mut self, payload: &[u8]) {
+    pub(crate) fn add(&mut self, payload: &[u8]) {
         self.hasher.update(payload);
         self.bytes += payload.len() as u64;
     }
 
-    pub fn finish(self) -> StreamSum {
+    pub(crate) fn finish(self) -> StreamSum {
         StreamSum {
             bytes: self.bytes,
             sha256: self.hasher.finalize().into(),
@@ -85,7 +85,7 @@ impl Tally {
 }
 
 /// Writes the end-of-payload marker and the sender's account of the stream.
-pub async fn write_trailer<W: AsyncWriteExt + Unpin>(
+pub(crate) async fn write_trailer<W: AsyncWriteExt + Unpin>(
     out: &mut W,
     sum: &StreamSum,
 ) -> std::io::Result<()> {
@@ -96,7 +96,9 @@ pub async fn write_trailer<W: AsyncWriteExt + Unpin>(
 }
 
 /// Reads the trailer's account (after its zero length has been read).
-pub async fn read_trailer<R: AsyncReadExt + Unpin>(input: &mut R) -> std::io::Result<StreamSum> {
+pub(crate) async fn read_trailer<R: AsyncReadExt + Unpin>(
+    input: &mut R,
+) -> std::io::Result<StreamSum> {
     let mut rest = [0u8; 8 + 32];
     input.read_exact(&mut rest).await?;
     Ok(StreamSum {
@@ -106,7 +108,7 @@ pub async fn read_trailer<R: AsyncReadExt + Unpin>(input: &mut R) -> std::io::Re
 }
 
 /// The transfer's checksum: sha256 over each stream's index, length and sha256, in index order.
-pub fn checksum(sums: &[StreamSum]) -> String {
+pub(crate) fn checksum(sums: &[StreamSum]) -> String {
     let mut hasher = Sha256::new();
     for (index, sum) in (0u32..).zip(sums) {
         hasher.update(index.to_be_bytes());

@@ -28,12 +28,12 @@ pub struct Credentials {
 }
 
 /// What the session header shows for no token: the Python client's placeholder.
-pub const NO_TOKEN: &str = "INVALID_TOKEN";
+const NO_TOKEN: &str = "INVALID_TOKEN";
 
 impl Credentials {
     /// The token as the session header shows it: [`NO_TOKEN`], the whole token when `show`,
     /// else enough of it to tell tokens apart.
-    pub fn shown_token(&self, show: bool) -> String {
+    pub(crate) fn shown_token(&self, show: bool) -> String {
         match &self.access_token {
             None => NO_TOKEN.to_owned(),
             Some(token) if show => token.expose().to_owned(),
@@ -44,7 +44,12 @@ impl Credentials {
     /// What to tell the user when `s2cs` refused the call as unauthenticated: the server's
     /// message and the login command that fixes it, for the scope the server said it expects
     /// (`wanted`, from the status metadata; a Python server sends none: then a placeholder).
-    pub fn refusal(&self, s2cs: &str, server_message: &str, wanted: Option<ScopeId>) -> String {
+    pub(crate) fn refusal(
+        &self,
+        s2cs: &str,
+        server_message: &str,
+        wanted: Option<ScopeId>,
+    ) -> String {
         let host = host_of(s2cs);
         let fix = match (wanted, &self.scope) {
             // The right scope was sent: its token is stale (revoked, or replaced elsewhere).
@@ -110,7 +115,7 @@ fn expires_soon(tokens: &TokenSet) -> bool {
 }
 
 /// Names the address that has no scope and the command that maps it.
-pub fn unmapped_hint(config: &Config, s2cs: &str) -> String {
+pub(crate) fn unmapped_hint(config: &Config, s2cs: &str) -> String {
     let host =
         ServerAddr::parse(s2cs).map_or_else(|_| s2cs.to_owned(), |a| a.host_only().to_string());
     // With one scope logged in, the fix is almost certainly that scope.

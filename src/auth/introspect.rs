@@ -17,7 +17,7 @@ mod cache;
 mod single_flight;
 
 /// How long a positive answer is trusted; a revoked token is refused at most this late.
-pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// Why a call was not let in, or why tokens cannot be checked at all.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -37,7 +37,7 @@ pub enum AuthError {
 
 impl AuthError {
     /// A short name for metrics labels.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             AuthError::Missing { .. } => "missing_token",
             AuthError::Invalid { .. } => "invalid_token",
@@ -159,14 +159,14 @@ impl Introspector {
     }
 
     /// Times each call to the auth server in `histogram` (shared: a clone is the same one).
-    pub fn with_latency(self, histogram: Histogram) -> Self {
+    pub(crate) fn with_latency(self, histogram: Histogram) -> Self {
         Self {
             latency: Some(histogram),
             ..self
         }
     }
 
-    pub fn latency(&self) -> Option<&Histogram> {
+    pub(crate) fn latency(&self) -> Option<&Histogram> {
         self.latency.as_ref()
     }
 

@@ -17,12 +17,14 @@ mod credentials;
 mod introspect;
 mod native;
 mod settings;
-pub mod token_store;
+pub(crate) mod token_store;
 
-pub use credentials::{credentials_for, unmapped_hint, Credentials, NO_TOKEN};
-pub use introspect::{AuthError, Identity, Introspector, DEFAULT_CACHE_TTL};
-pub use native::{NativeClient, PendingLogin};
-pub use settings::{AuthSettings, AUTH_URL_ENV, DEFAULT_AUTH_URL, DEFAULT_NATIVE_CLIENT_ID};
+pub(crate) use credentials::unmapped_hint;
+pub use credentials::{credentials_for, Credentials};
+pub(crate) use introspect::DEFAULT_CACHE_TTL;
+pub use introspect::{AuthError, Identity, Introspector};
+pub(crate) use native::NativeClient;
+pub use settings::AuthSettings;
 
 /// The HTTP client for every auth server call. Redirects are not followed: credentials must
 /// go to the configured server only.

@@ -22,22 +22,22 @@ type OAuthClient =
     BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// The OAuth2 client of the `scistream` command line.
-pub struct NativeClient {
+pub(crate) struct NativeClient {
     oauth: OAuthClient,
     http: reqwest::Client,
     settings: AuthSettings,
 }
 
 /// A login waiting for the user to bring back the code from the browser.
-pub struct PendingLogin {
+pub(crate) struct PendingLogin {
     /// The URL the user opens.
-    pub authorize_url: String,
+    pub(crate) authorize_url: String,
     scope: ScopeId,
     verifier: PkceCodeVerifier,
 }
 
 impl NativeClient {
-    pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
+    pub(crate) fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
         let oauth = BasicClient::new(ClientId::new(settings.native_client_id().to_owned()))
             .set_auth_uri(AuthUrl::new(settings.authorize_url()).context("invalid auth URL")?)
             .set_token_uri(TokenUrl::new(settings.token_url()).context("invalid auth URL")?)
@@ -52,7 +52,7 @@ impl NativeClient {
     }
 
     /// Builds the authorize URL with a fresh PKCE (S256) verifier and a random `state`.
-    pub fn start_login(&self, scope: &ScopeId) -> PendingLogin {
+    pub(crate) fn start_login(&self, scope: &ScopeId) -> PendingLogin {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, _state) = self
             .oauth
@@ -71,7 +71,7 @@ impl NativeClient {
     }
 
     /// Trades the code the user pasted for tokens.
-    pub async fn exchange_code(
+    pub(crate) async fn exchange_code(
         &self,
         pending: PendingLogin,
         code: &str,
@@ -87,7 +87,11 @@ impl NativeClient {
     }
 
     /// A new access token from the refresh token; the refresh token is kept unless rotated.
-    pub async fn refresh(&self, scope: &ScopeId, tokens: &TokenSet) -> anyhow::Result<TokenSet> {
+    pub(crate) async fn refresh(
+        &self,
+        scope: &ScopeId,
+        tokens: &TokenSet,
+    ) -> anyhow::Result<TokenSet> {
         let refresh = tokens.refresh_token.as_ref().with_context(|| {
             format!("no refresh token is stored for scope {scope}; run: scistream login --scope {scope} --force")
         })?;
@@ -102,7 +106,7 @@ impl NativeClient {
     }
 
     /// Revokes the access and the refresh token (RFC 7009).
-    pub async fn revoke(&self, tokens: &TokenSet) -> anyhow::Result<()> {
+    pub(crate) async fn revoke(&self, tokens: &TokenSet) -> anyhow::Result<()> {
         self.revoke_one(&tokens.access_token, "access_token")
             .await?;
         if let Some(refresh) = &tokens.refresh_token {

@@ -2,10 +2,10 @@
 
 use crate::config::{check_auth_url, Config};
 
-pub const DEFAULT_AUTH_URL: &str = "https://auth.globus.org";
-pub const DEFAULT_NATIVE_CLIENT_ID: &str = "4787c84e-9c55-4881-b941-cb6720cea11c";
+pub(crate) const DEFAULT_AUTH_URL: &str = "https://auth.globus.org";
+pub(crate) const DEFAULT_NATIVE_CLIENT_ID: &str = "4787c84e-9c55-4881-b941-cb6720cea11c";
 /// Overrides `auth_url` from the file; this is how tests point the binary at a local server.
-pub const AUTH_URL_ENV: &str = "SCISTREAM_AUTH_URL";
+pub(crate) const AUTH_URL_ENV: &str = "SCISTREAM_AUTH_URL";
 
 /// The auth server's endpoints and this native app's client id.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,7 +16,7 @@ pub struct AuthSettings {
 
 impl AuthSettings {
     /// Settings for `config`, with `SCISTREAM_AUTH_URL` taken from the environment.
-    pub fn load(config: &Config) -> anyhow::Result<Self> {
+    pub(crate) fn load(config: &Config) -> anyhow::Result<Self> {
         Self::resolve(config, std::env::var(AUTH_URL_ENV).ok())
     }
 
@@ -39,32 +39,32 @@ impl AuthSettings {
         })
     }
 
-    pub fn base_url(&self) -> &str {
+    pub(crate) fn base_url(&self) -> &str {
         &self.base
     }
 
-    pub fn native_client_id(&self) -> &str {
+    pub(crate) fn native_client_id(&self) -> &str {
         &self.native_client_id
     }
 
-    pub fn authorize_url(&self) -> String {
+    pub(crate) fn authorize_url(&self) -> String {
         format!("{}/v2/oauth2/authorize", self.base)
     }
 
     /// Globus shows the code on this page for the user to copy; nothing listens locally.
-    pub fn redirect_url(&self) -> String {
+    pub(crate) fn redirect_url(&self) -> String {
         format!("{}/v2/web/auth-code", self.base)
     }
 
-    pub fn token_url(&self) -> String {
+    pub(crate) fn token_url(&self) -> String {
         format!("{}/v2/oauth2/token", self.base)
     }
 
-    pub fn revoke_url(&self) -> String {
+    pub(crate) fn revoke_url(&self) -> String {
         format!("{}/v2/oauth2/token/revoke", self.base)
     }
 
-    pub fn introspect_url(&self) -> String {
+    pub(crate) fn introspect_url(&self) -> String {
         format!("{}/v2/oauth2/token/introspect", self.base)
     }
 }

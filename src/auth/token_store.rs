@@ -9,7 +9,7 @@ use crate::scope::ScopeId;
 
 /// Stores `tokens` for `scope` (when given) and maps each of `servers` to `scope`.
 /// Returns the token set it replaced, which the caller should revoke.
-pub async fn store(
+pub(crate) async fn store(
     path: &Path,
     scope: &ScopeId,
     tokens: Option<TokenSet>,
@@ -26,7 +26,7 @@ pub async fn store(
 
 /// Removes the tokens of `scope`, or of every scope, and returns what it removed.
 /// The server map stays: it describes the servers, not the login.
-pub async fn remove(
+pub(crate) async fn remove(
     path: &Path,
     scope: Option<&ScopeId>,
 ) -> anyhow::Result<BTreeMap<ScopeId, TokenSet>> {

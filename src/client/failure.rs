@@ -8,7 +8,7 @@ use crate::scope::SCOPE_METADATA_KEY;
 use super::NoAnswer;
 
 /// Turns a failed call to `s2cs` into an error that says what to do, with the exit code's kind.
-pub fn explain_failure(
+pub(crate) fn explain_failure(
     s2cs: &str,
     credentials: &Credentials,
     status: tonic::Status,

@@ -5,15 +5,15 @@ use crate::auth::Credentials;
 
 use super::{explain_failure, Client};
 
-pub struct Gateway {
-    pub client: Client,
+pub(crate) struct Gateway {
+    pub(crate) client: Client,
     /// The server's address, as the user gave it.
-    pub s2cs: String,
+    pub(crate) s2cs: String,
     credentials: Credentials,
 }
 
 impl Gateway {
-    pub fn new(client: Client, s2cs: &str, credentials: Credentials) -> Gateway {
+    pub(crate) fn new(client: Client, s2cs: &str, credentials: Credentials) -> Gateway {
         Gateway {
             client,
             s2cs: s2cs.to_owned(),
@@ -22,18 +22,18 @@ impl Gateway {
     }
 
     /// The access token as the header line shows it: its first characters, or `whole`.
-    pub fn shown_token(&self, whole: bool) -> String {
+    pub(crate) fn shown_token(&self, whole: bool) -> String {
         self.credentials.shown_token(whole)
     }
 
     /// The error a refused or failed call becomes, saying what to do next.
-    pub fn failed(&self, status: tonic::Status) -> anyhow::Error {
+    pub(crate) fn failed(&self, status: tonic::Status) -> anyhow::Error {
         explain_failure(&self.s2cs, &self.credentials, status)
     }
 
     /// Releases a session this command opened before it failed; the failure is what gets
     /// reported, so a release that fails too is only mentioned.
-    pub async fn release_after_failure(&self, uid: &str) {
+    pub(crate) async fn release_after_failure(&self, uid: &str) {
         if let Err(status) = self.client.release(uid).await {
             eprintln!(
                 "warning: could not release session {uid} on s2cs {}: {}; release it with \

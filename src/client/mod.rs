@@ -20,8 +20,8 @@ use crate::tls::{ClientTls, HandshakeError};
 mod failure;
 mod gateway;
 
-pub use failure::explain_failure;
-pub use gateway::Gateway;
+pub(crate) use failure::explain_failure;
+pub(crate) use gateway::Gateway;
 
 /// A connection to one control server (`s2cs`), with the token its calls carry.
 #[derive(Clone)]
@@ -35,13 +35,13 @@ pub struct Client {
 
 /// How long the client waits for the server before giving up.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Deadlines {
+pub(crate) struct Deadlines {
     /// For the connection (TCP, and the TLS handshake).
-    pub connect: Duration,
+    pub(crate) connect: Duration,
     /// For a `req`, which the server answers only once the session's hello arrived.
-    pub req: Duration,
+    pub(crate) req: Duration,
     /// For every other call.
-    pub call: Duration,
+    pub(crate) call: Duration,
 }
 
 impl Default for Deadlines {
@@ -58,7 +58,7 @@ impl Default for Deadlines {
 
 impl Deadlines {
     /// One deadline for the connection and for each call.
-    pub fn all(limit: Duration) -> Self {
+    pub(crate) fn all(limit: Duration) -> Self {
         Deadlines {
             connect: limit,
             req: limit,
@@ -70,14 +70,14 @@ impl Deadlines {
 /// The server did not answer within a deadline: carried as the source of the call's status.
 #[derive(Debug, thiserror::Error)]
 #[error("no answer from {s2cs} within {} s", .after.as_secs_f64())]
-pub struct NoAnswer {
-    pub s2cs: String,
-    pub after: Duration,
+pub(crate) struct NoAnswer {
+    pub(crate) s2cs: String,
+    pub(crate) after: Duration,
 }
 
 impl NoAnswer {
     /// The deadline a failed call ran out of, if that is why it failed.
-    pub fn of(status: &Status) -> Option<&NoAnswer> {
+    pub(crate) fn of(status: &Status) -> Option<&NoAnswer> {
         status.source()?.downcast_ref()
     }
 }
@@ -85,8 +85,8 @@ impl NoAnswer {
 /// A session's listeners and where they relay to, as its update left them.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Routed {
-    pub listeners: Vec<String>,
-    pub targets: Vec<String>,
+    pub(crate) listeners: Vec<String>,
+    pub(crate) targets: Vec<String>,
 }
 
 impl Client {
@@ -102,7 +102,7 @@ impl Client {
 
     /// [`Client::connect`] with the given deadlines: past them, the connection or a call fails
     /// with "no answer from <s2cs> within N s" (exit code 4).
-    pub async fn connect_with(
+    pub(crate) async fn connect_with(
         s2cs: &str,
         tls: Option<ClientTls>,
         token: Option<Secret>,
@@ -203,7 +203,11 @@ impl Client {
     }
 
     /// A PROD session's hop credential (encrypting its hop), or with `plaintext`, a plain hop.
-    pub async fn hop(&self, uid: &str, plaintext: bool) -> Result<pb::HopCredential, Status> {
+    pub(crate) async fn hop(
+        &self,
+        uid: &str,
+        plaintext: bool,
+    ) -> Result<pb::HopCredential, Status> {
         let request = pb::HopRequest {
             uid: uid.to_string(),
             plaintext,
@@ -248,7 +252,7 @@ impl Client {
             .await
     }
 
-    pub async fn hello(&self, hello: pb::Hello) -> Result<pb::AppResponse, Status> {
+    pub(crate) async fn hello(&self, hello: pb::Hello) -> Result<pb::AppResponse, Status> {
         self.call(hello, |mut c, r| async move { c.hello(r).await })
             .await
     }
@@ -280,7 +284,7 @@ impl Client {
         }
     }
 
-    pub async fn status(&self, uid: &str) -> Result<pb::SessionInfo, Status> {
+    pub(crate) async fn status(&self, uid: &str) -> Result<pb::SessionInfo, Status> {
         let query = pb::StatusRequest {
             uid: uid.to_string(),
         };

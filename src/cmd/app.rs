@@ -141,7 +141,7 @@ enum Ready {
     Listen(TcpListener),
 }
 
-pub async fn run(global: &GlobalArgs, args: AppArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: AppArgs) -> Result<()> {
     match args.action {
         Action::Hello(a) => send_hello(global, a).await,
         Action::Send(a) => {

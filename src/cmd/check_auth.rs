@@ -14,13 +14,13 @@ use crate::scope::{ScopeId, DEFAULT_SCOPE};
 pub struct CheckAuthArgs {
     /// Only this scope [default: every stored scope]
     #[arg(long, value_name = "UUID", conflicts_with = "s2cs")]
-    pub scope: Option<ScopeId>,
+    pub(crate) scope: Option<ScopeId>,
     /// Only the scope the server map gives this control server
     #[arg(long, value_name = "HOST[:PORT]")]
-    pub s2cs: Option<String>,
+    pub(crate) s2cs: Option<String>,
     /// Print a JSON array of {scope, access_token, expires_at, expired}
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Serialize)]
@@ -31,7 +31,7 @@ struct Entry<'a> {
     expired: bool,
 }
 
-pub async fn run(global: &super::GlobalArgs, args: CheckAuthArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(global: &super::GlobalArgs, args: CheckAuthArgs) -> anyhow::Result<()> {
     let path = paths::config_file(global.config.as_deref());
     let config = file::load(&path)?;
     let scopes = selected_scopes(&config, &args)?;

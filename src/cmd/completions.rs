@@ -14,10 +14,10 @@ use clap_complete::Shell;
 pub struct CompletionsArgs {
     /// The shell to print the script for
     #[arg(value_enum)]
-    pub shell: Shell,
+    pub(crate) shell: Shell,
 }
 
-pub fn run(args: CompletionsArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: CompletionsArgs) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     clap_complete::generate(
         args.shell,

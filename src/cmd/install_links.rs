@@ -17,7 +17,7 @@ pub struct InstallLinksArgs {
     dir: PathBuf,
 }
 
-pub fn run(args: InstallLinksArgs) -> Result<()> {
+pub(crate) fn run(args: InstallLinksArgs) -> Result<()> {
     let binary = std::env::current_exe().context("could not find the path of this binary")?;
     fs::create_dir_all(&args.dir)
         .with_context(|| format!("could not create {}", args.dir.display()))?;

@@ -15,18 +15,18 @@ use crate::scope::{ScopeId, DEFAULT_SCOPE};
 pub struct LoginArgs {
     /// Scope to log in to: the client id of the control servers you will use
     #[arg(long, value_name = "UUID", default_value = DEFAULT_SCOPE)]
-    pub scope: ScopeId,
+    pub(crate) scope: ScopeId,
     /// Log in again even if a valid token for the scope is stored
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
     /// Record that this server address uses the scope (repeatable); works when already logged in
     #[arg(long = "map", value_name = "HOST[:PORT]")]
-    pub map: Vec<ServerAddr>,
+    pub(crate) map: Vec<ServerAddr>,
 }
 
 const LINK_PROMPT: &str = "Please authenticate with Globus here";
 
-pub async fn run(global: &super::GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(global: &super::GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
     let path = paths::config_file(global.config.as_deref());
     let config = file::load(&path)?;
     let logged_in = config

@@ -12,10 +12,10 @@ use crate::scope::ScopeId;
 pub struct LogoutArgs {
     /// Log out of this scope only [default: every stored scope]
     #[arg(long, value_name = "UUID")]
-    pub scope: Option<ScopeId>,
+    pub(crate) scope: Option<ScopeId>,
 }
 
-pub async fn run(global: &super::GlobalArgs, args: LogoutArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(global: &super::GlobalArgs, args: LogoutArgs) -> anyhow::Result<()> {
     let path = paths::config_file(global.config.as_deref());
     let client = NativeClient::new(&AuthSettings::load(&file::load(&path)?)?)?;
     // Forget first: the local copies go even when the auth server cannot be reached.

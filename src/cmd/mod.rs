@@ -37,13 +37,13 @@ pub struct GlobalArgs {
     /// Configuration file with scopes, tokens and the server-to-scope map
     /// [default: $XDG_CONFIG_HOME/scistream/config.yaml]
     #[arg(long, global = true, env = "SCISTREAM_CONFIG", value_name = "PATH")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// More log output (-v: debug, -vv: trace); RUST_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+    pub(crate) verbose: u8,
     /// Only errors on stderr
     #[arg(short, long, global = true, conflicts_with = "verbose")]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// Log lines as text, or as one JSON object per line for log shippers
     #[arg(
         long,

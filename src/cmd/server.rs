@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use super::values::parse_seconds;
 use super::GlobalArgs;
 use crate::auth::{AuthSettings, Introspector, DEFAULT_CACHE_TTL};
-use crate::relay::Limits;
+use crate::relay::{Limits, DEFAULT_CONNECT_TIMEOUT};
 use crate::scope::{ScopeId, DEFAULT_SCOPE};
 use crate::secret::Secret;
 use crate::server::{self, ConnectionLimits, ServerOptions};
@@ -137,7 +137,7 @@ fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
     Ok(start..=end)
 }
 
-pub async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     if args.listener_ip.is_unspecified() {
         bail!(
             "--listener-ip {} cannot be advertised to clients: give this gateway's address \
@@ -240,6 +240,7 @@ fn relay_limits(fd_limit: u64, reserved: usize, max_connections: Option<usize>) 
     Ok(Limits {
         max_connections,
         max_pipes: budget.saturating_sub(2 * max_connections) / 2,
+        connect_timeout: DEFAULT_CONNECT_TIMEOUT,
     })
 }
 

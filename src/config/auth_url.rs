@@ -6,7 +6,7 @@ use url::{Host, Url};
 
 /// Tokens and client secrets cross this connection: https anywhere, plain http only to a
 /// loopback test server.
-pub fn check_auth_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_auth_url(url: &str) -> Result<(), String> {
     let must_use_https = || {
         format!(
             "the auth URL '{url}' must use https:// (plain http:// is accepted only on \

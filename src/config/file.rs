@@ -11,7 +11,7 @@ use anyhow::Context;
 use super::Config;
 
 /// Reads the file; a missing file is an empty config. Never writes.
-pub fn load(path: &Path) -> anyhow::Result<Config> {
+pub(crate) fn load(path: &Path) -> anyhow::Result<Config> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Config::default()),
@@ -32,9 +32,9 @@ pub fn load(path: &Path) -> anyhow::Result<Config> {
 
 /// The config file held under its lock: read it, change it, [`LockedConfig::save`] it.
 /// The lock is released when this is dropped.
-pub struct LockedConfig {
+pub(crate) struct LockedConfig {
     path: PathBuf,
-    pub config: Config,
+    pub(crate) config: Config,
     // Held for its flock; the lock lives on a sidecar file because the config file itself is
     // replaced by rename, and a lock on the replaced inode would protect nothing.
     _lock: File,
@@ -42,7 +42,7 @@ pub struct LockedConfig {
 
 impl LockedConfig {
     /// Waits for the lock (on a blocking thread, since flock blocks), then reads the file.
-    pub async fn acquire(path: &Path) -> anyhow::Result<Self> {
+    pub(crate) async fn acquire(path: &Path) -> anyhow::Result<Self> {
         let path = path.to_owned();
         tokio::task::spawn_blocking(move || Self::acquire_blocking(path))
             .await
@@ -72,7 +72,7 @@ impl LockedConfig {
     }
 
     /// Replaces the file atomically with the current contents.
-    pub fn save(&self) -> anyhow::Result<()> {
+    pub(crate) fn save(&self) -> anyhow::Result<()> {
         write_atomically(&self.path, self.config.to_yaml().as_bytes())
             .with_context(|| format!("could not write config file {}", self.path.display()))
     }

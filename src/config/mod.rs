@@ -12,10 +12,10 @@ use crate::scope::ScopeId;
 use crate::secret::Secret;
 
 mod auth_url;
-pub mod file;
+pub(crate) mod file;
 mod server_addr;
 
-pub use auth_url::check_auth_url;
+pub(crate) use auth_url::check_auth_url;
 pub use server_addr::ServerAddr;
 
 /// Everything the file may hold. Unknown keys are errors so a typo is never silently ignored.
@@ -146,7 +146,7 @@ impl Config {
     }
 
     /// The scope mapped for a server address: `host:port` first, then `host`.
-    pub fn scope_for(&self, s2cs: &str) -> Option<&ScopeId> {
+    pub(crate) fn scope_for(&self, s2cs: &str) -> Option<&ScopeId> {
         let exact = ServerAddr::parse(s2cs).ok()?;
         self.servers
             .get(&exact)

@@ -24,7 +24,7 @@ impl ServerAddr {
     }
 
     /// The address without its port, for the map's fallback lookup and for hints.
-    pub fn host_only(&self) -> Self {
+    pub(crate) fn host_only(&self) -> Self {
         Self(split_host_port(&self.0).0.to_owned())
     }
 }

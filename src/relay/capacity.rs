@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[cfg(target_os = "linux")]
 use super::pipe::PipePool;
@@ -17,6 +18,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Pipes open at once (two fds each), idle or carrying bytes.
     pub max_pipes: usize,
+    /// How long a new connection waits for its target to accept before it is reset.
+    pub connect_timeout: Duration,
 }
 
 /// Why a connection was reset as soon as it was accepted.
@@ -29,9 +32,9 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 2] = [Rejection::ConnectionLimit, Rejection::FdLimit];
+    pub(crate) const ALL: [Rejection; 2] = [Rejection::ConnectionLimit, Rejection::FdLimit];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Rejection::ConnectionLimit => "connection_limit",
             Rejection::FdLimit => "fd_limit",
@@ -65,7 +68,7 @@ impl Capacity {
         })
     }
 
-    pub fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         self.limits
     }
 
@@ -75,7 +78,7 @@ impl Capacity {
     }
 
     /// Connections to encrypted PROD listeners refused for want of the session's credential.
-    pub fn hop_rejections(&self) -> u64 {
+    pub(crate) fn hop_rejections(&self) -> u64 {
         self.hop_rejected.load(Ordering::Relaxed)
     }
 

@@ -80,7 +80,7 @@ impl AcceptLoop {
         let relay = connection::relay(
             client,
             target.to_owned(),
-            routes.connect_timeout,
+            self.session.capacity.limits().connect_timeout,
             routes.hop.clone(),
             self.session.clone(),
             slot,

@@ -34,13 +34,13 @@ use tokio::task::JoinSet;
 
 use capacity::Shedding;
 pub use capacity::{Capacity, Limits, Rejection};
-pub use hop::{Hop, HopCredential, HopIdentity, HopPin, CREDENTIAL_LEN};
+pub(crate) use hop::{Hop, HopCredential, HopIdentity, HopPin, CREDENTIAL_LEN};
 use listener::AcceptLoop;
 use target_policy::Claim;
-pub use target_policy::{Refused, TargetPolicy};
+pub use target_policy::TargetPolicy;
 
 /// How long a target may take to accept a relayed connection before the client is dropped.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Counters of one session, summed over its connections.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -107,7 +107,6 @@ struct SessionShared {
 #[derive(Clone, Debug)]
 struct Routes {
     targets: Vec<String>,
-    connect_timeout: Duration,
     hop: Hop,
 }
 
@@ -153,7 +152,6 @@ impl SessionRelay {
         });
         let (routes, _) = watch::channel(Routes {
             targets: Vec::new(),
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             hop: Hop::Plain,
         });
         let (stop, _) = watch::channel(false);
@@ -182,14 +180,8 @@ impl SessionRelay {
     }
 
     /// How connections accepted from now on cross the hop ([`Hop::Plain`] until then).
-    pub fn set_hop(&self, hop: Hop) {
+    pub(crate) fn set_hop(&self, hop: Hop) {
         self.routes.send_modify(|routes| routes.hop = hop);
-    }
-
-    /// Applies to connections accepted from now on ([`DEFAULT_CONNECT_TIMEOUT`] until then).
-    pub fn set_connect_timeout(&self, timeout: Duration) {
-        self.routes
-            .send_modify(|routes| routes.connect_timeout = timeout);
     }
 
     pub fn stats(&self) -> RelayStats {

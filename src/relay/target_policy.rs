@@ -25,7 +25,7 @@ pub struct TargetPolicy {
 
 /// Why a target is refused.
 #[derive(Debug, thiserror::Error)]
-pub enum Refused {
+pub(crate) enum Refused {
     #[error("could not be resolved ({0}): check the name")]
     Unresolvable(io::Error),
     #[error("is this server itself ({0}): a session cannot relay into its own server")]
@@ -51,7 +51,7 @@ impl TargetPolicy {
     }
 
     /// The addresses `target` (`host:port`) resolves to, if every one of them is allowed.
-    pub async fn resolve(&self, target: &str) -> Result<Vec<SocketAddr>, Refused> {
+    pub(crate) async fn resolve(&self, target: &str) -> Result<Vec<SocketAddr>, Refused> {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host(target)
             .await
             .map_err(Refused::Unresolvable)?

@@ -20,9 +20,9 @@ use crate::scope::SCOPE_METADATA_KEY;
 /// Lets a call through when it carries a token the introspector accepts; with no introspector
 /// (the server has no client secret) every call goes through. Refusals are logged and counted.
 #[derive(Clone)]
-pub struct Authorize {
-    pub introspector: Option<Arc<Introspector>>,
-    pub metrics: Arc<Metrics>,
+pub(crate) struct Authorize {
+    pub(crate) introspector: Option<Arc<Introspector>>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 type Checked<B> = Pin<Box<dyn Future<Output = Result<http::Request<B>, BoxError>> + Send>>;

@@ -126,7 +126,7 @@ impl Drop for Slot {
 }
 
 /// The connections accepted on `listener` that fit under `limits`; the others are closed at once.
-pub fn incoming(
+pub(crate) fn incoming(
     listener: TcpListener,
     limits: ConnectionLimits,
 ) -> impl Stream<Item = io::Result<Admitted>> {
@@ -207,14 +207,14 @@ impl Drop for Call {
 /// What each call on a connection carries in its extensions: the client's address, and the
 /// connection's call count for [`TrackCalls`].
 #[derive(Clone)]
-pub struct ConnectionInfo {
-    pub remote_addr: SocketAddr,
+pub(crate) struct ConnectionInfo {
+    pub(crate) remote_addr: SocketAddr,
     calls: Arc<Calls>,
 }
 
 impl ConnectionInfo {
     /// The connection a request came on, plain or TLS.
-    pub fn of(extensions: &http::Extensions) -> Option<&ConnectionInfo> {
+    pub(crate) fn of(extensions: &http::Extensions) -> Option<&ConnectionInfo> {
         let tls = || {
             extensions
                 .get::<TlsConnectInfo<ConnectionInfo>>()
@@ -227,7 +227,7 @@ impl ConnectionInfo {
 /// An admitted control connection. Reading from it ends (EOF) once it has had no call in
 /// progress for the idle timeout: hyper then closes it, whether it was still in its TLS
 /// handshake, before its HTTP/2 preface, or between calls.
-pub struct Admitted {
+pub(crate) struct Admitted {
     stream: TcpStream,
     peer: SocketAddr,
     calls: Arc<Calls>,
@@ -310,7 +310,7 @@ impl Connected for Admitted {
 /// Counts each call as in progress on its connection until its response is ready, so that a
 /// long call (a `req` waiting for its hello) never looks idle.
 #[derive(Clone)]
-pub struct TrackCalls<S>(pub S);
+pub(crate) struct TrackCalls<S>(pub S);
 
 type Tracked<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
 

@@ -24,14 +24,14 @@ use crate::session::Role;
 /// The longest `update` waits for its targets' names to resolve.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub struct Control {
-    pub sessions: Arc<Sessions>,
-    pub max_conn: usize,
-    pub metrics: Arc<Metrics>,
+pub(crate) struct Control {
+    pub(crate) sessions: Arc<Sessions>,
+    pub(crate) max_conn: usize,
+    pub(crate) metrics: Arc<Metrics>,
     /// The `sub`s that see and release every session.
-    pub admins: HashSet<String>,
+    pub(crate) admins: HashSet<String>,
     /// Where sessions may relay.
-    pub policy: Arc<TargetPolicy>,
+    pub(crate) policy: Arc<TargetPolicy>,
 }
 
 /// The pin of a credential as a client sent it, once both parts have the right length.

@@ -7,7 +7,7 @@ use tonic::{Code, Status};
 use crate::limits::quote;
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("{0}")]
     InvalidArgument(String),
     #[error("a session with uid {} already exists; pick a new uid or release it first", quote(.0))]

@@ -33,7 +33,7 @@ const INTROSPECTION_BUCKETS: [f64; 11] = [
 
 /// A histogram for the introspector to time its calls to the auth server in
 /// (`Introspector::with_latency`); `/metrics` shows the one the server's introspector has.
-pub fn introspection_latency() -> Histogram {
+pub(crate) fn introspection_latency() -> Histogram {
     Histogram::new(INTROSPECTION_BUCKETS)
 }
 
@@ -50,14 +50,14 @@ struct AuthFailure {
 
 /// Counters the control service and the authorize filter feed.
 #[derive(Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     requests: Family<Call, Counter>,
     auth_failures: Family<AuthFailure, Counter>,
 }
 
 impl Metrics {
     /// Counts a call to `rpc` (None: its path names no RPC) that ended with `code`.
-    pub fn record_call(&self, rpc: Option<Rpc>, code: Code) {
+    pub(crate) fn record_call(&self, rpc: Option<Rpc>, code: Code) {
         let call = Call {
             rpc: rpc::label(rpc),
             code: code_name(code),
@@ -65,7 +65,7 @@ impl Metrics {
         self.requests.get_or_create(&call).inc();
     }
 
-    pub fn record_auth_failure(&self, reason: &'static str) {
+    pub(crate) fn record_auth_failure(&self, reason: &'static str) {
         self.auth_failures
             .get_or_create(&AuthFailure { reason })
             .inc();
@@ -81,12 +81,12 @@ fn code_name(code: Code) -> String {
 }
 
 /// Everything `/metrics` shows.
-pub struct Source {
-    pub metrics: Arc<Metrics>,
-    pub sessions: Arc<Sessions>,
-    pub capacity: Arc<Capacity>,
+pub(crate) struct Source {
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) sessions: Arc<Sessions>,
+    pub(crate) capacity: Arc<Capacity>,
     /// The introspector's histogram; None: authentication is off.
-    pub introspection_latency: Option<Histogram>,
+    pub(crate) introspection_latency: Option<Histogram>,
 }
 
 impl Source {
@@ -243,7 +243,7 @@ fn render(registry: &Registry) -> String {
 
 /// The running `/metrics` endpoint; it stops when this is dropped, so it never outlives the
 /// server, however the server stops.
-pub struct Endpoint(JoinHandle<std::io::Result<()>>);
+pub(crate) struct Endpoint(JoinHandle<std::io::Result<()>>);
 
 impl Drop for Endpoint {
     fn drop(&mut self) {
@@ -252,7 +252,7 @@ impl Drop for Endpoint {
 }
 
 /// Serves `GET /metrics` on `listener`.
-pub fn spawn(listener: TcpListener, source: Source) -> Endpoint {
+pub(crate) fn spawn(listener: TcpListener, source: Source) -> Endpoint {
     let registry = Arc::new(source.registry());
     let app = Router::new().route(
         "/metrics",
@@ -276,6 +276,7 @@ mod tests {
         let capacity = Capacity::new(Limits {
             max_connections: 7,
             max_pipes: 2,
+            connect_timeout: Duration::from_secs(1),
         });
         let sessions = Sessions::new(
             Ipv4Addr::LOCALHOST.into(),

@@ -25,9 +25,8 @@ use tonic::transport::ServerTlsConfig;
 
 pub use authorize::token_from_headers;
 pub use connections::ConnectionLimits;
-pub use error::Error;
-pub use metrics::introspection_latency;
-pub use sessions::{Sessions, Totals};
+pub(crate) use metrics::introspection_latency;
+pub(crate) use sessions::Sessions;
 
 use crate::auth::Introspector;
 use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};

@@ -6,7 +6,7 @@ use super::connections::ConnectionInfo;
 
 /// The client's `ip:port`, or "unknown" when the transport recorded none. Works on the
 /// extensions of a tonic request and of the raw HTTP request a layer sees.
-pub fn peer_of(extensions: &Extensions) -> String {
+pub(crate) fn peer_of(extensions: &Extensions) -> String {
     ConnectionInfo::of(extensions)
         .map_or_else(|| "unknown".into(), |info| info.remote_addr.to_string())
 }

@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpSocket};
 
 use super::error::Error;
 
-pub struct PortPool {
+pub(crate) struct PortPool {
     ip: IpAddr,
     range: RangeInclusive<u16>,
     in_use: BTreeSet<u16>,
@@ -19,7 +19,7 @@ pub struct PortPool {
 }
 
 impl PortPool {
-    pub fn new(ip: IpAddr, range: RangeInclusive<u16>) -> Self {
+    pub(crate) fn new(ip: IpAddr, range: RangeInclusive<u16>) -> Self {
         let cursor = *range.start();
         PortPool {
             ip,
@@ -31,7 +31,7 @@ impl PortPool {
 
     /// Binds `n` listeners on free ports of the range. Ports that the OS reports busy (another
     /// program, or a listener still closing) are skipped. All or nothing.
-    pub fn reserve(&mut self, n: usize) -> Result<Vec<TcpListener>, Error> {
+    pub(crate) fn reserve(&mut self, n: usize) -> Result<Vec<TcpListener>, Error> {
         let mut bound = Vec::with_capacity(n);
         let mut busy = 0;
         for port in self.scan_order() {
@@ -72,14 +72,10 @@ impl PortPool {
         Ok(bound)
     }
 
-    pub fn free(&mut self, ports: impl IntoIterator<Item = u16>) {
+    pub(crate) fn free(&mut self, ports: impl IntoIterator<Item = u16>) {
         for port in ports {
             self.in_use.remove(&port);
         }
-    }
-
-    pub fn in_use(&self) -> usize {
-        self.in_use.len()
     }
 
     fn scan_order(&self) -> impl Iterator<Item = u16> {
@@ -114,7 +110,7 @@ mod tests {
         let mut pool = pool_of(&probe, 0);
         drop(probe);
         let listeners = pool.reserve(1).expect("the probed port is free again");
-        assert_eq!(pool.in_use(), 1);
+        assert_eq!(pool.in_use.len(), 1);
         assert!(matches!(pool.reserve(1), Err(Error::PortsExhausted { .. })));
         let port = listeners[0].local_addr().unwrap().port();
         drop(listeners);
@@ -158,6 +154,6 @@ mod tests {
             }) => {}
             other => panic!("expected exhaustion, got {:?}", other.map(|v| v.len())),
         }
-        assert_eq!(pool.in_use(), 0);
+        assert_eq!(pool.in_use.len(), 0);
     }
 }

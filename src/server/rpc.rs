@@ -5,7 +5,7 @@
 use crate::pb::control_server::SERVICE_NAME;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rpc {
+pub(crate) enum Rpc {
     Req,
     Hello,
     Update,
@@ -17,7 +17,7 @@ pub enum Rpc {
 }
 
 impl Rpc {
-    pub const ALL: [Rpc; 8] = [
+    pub(crate) const ALL: [Rpc; 8] = [
         Rpc::Req,
         Rpc::Hello,
         Rpc::Update,
@@ -29,7 +29,7 @@ impl Rpc {
     ];
 
     /// The method's name in the proto, which is also its metrics label and log event.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Rpc::Req => "req",
             Rpc::Hello => "hello",
@@ -43,7 +43,7 @@ impl Rpc {
     }
 
     /// The RPC a gRPC path (`/scistream.Control/req`) names; None for any other path.
-    pub fn from_path(path: &str) -> Option<Rpc> {
+    pub(crate) fn from_path(path: &str) -> Option<Rpc> {
         let method = path
             .strip_prefix('/')?
             .strip_prefix(SERVICE_NAME)?
@@ -54,7 +54,7 @@ impl Rpc {
 
 /// What a call is counted and logged under: its RPC, or "unknown" for a path that names none,
 /// so a client cannot grow the label set.
-pub fn label(rpc: Option<Rpc>) -> &'static str {
+pub(crate) fn label(rpc: Option<Rpc>) -> &'static str {
     rpc.map_or("unknown", Rpc::as_str)
 }
 

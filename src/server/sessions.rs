@@ -24,25 +24,25 @@ use crate::session::{Role, SessionView, State};
 const EARLY_HELLO_GRACE: Duration = Duration::from_secs(10);
 
 /// The most hellos that may wait for their req at once: each holds a call and its lists.
-pub const MAX_EARLY_HELLOS: usize = 1024;
+pub(crate) const MAX_EARLY_HELLOS: usize = 1024;
 
 /// A validated `req`.
-pub struct NewSession {
-    pub uid: String,
-    pub role: Role,
-    pub num_conn: usize,
-    pub rate: i32,
+pub(crate) struct NewSession {
+    pub(crate) uid: String,
+    pub(crate) role: Role,
+    pub(crate) num_conn: usize,
+    pub(crate) rate: i32,
     /// The caller's `sub`: see [`Caller::sub`].
-    pub owner: Option<String>,
+    pub(crate) owner: Option<String>,
 }
 
 /// Who makes a call, as far as sessions go.
-pub struct Caller {
+pub(crate) struct Caller {
     /// The `sub` of the call's token; None with authentication off, where sessions have no
     /// owner either, so every caller owns every session.
-    pub sub: Option<String>,
+    pub(crate) sub: Option<String>,
     /// An admin identity (`--admin-identity`): sees and releases every session.
-    pub admin: bool,
+    pub(crate) admin: bool,
 }
 
 impl Caller {
@@ -189,14 +189,14 @@ struct Removed {
 
 /// The whole table at one moment, for the metrics endpoint.
 #[derive(Debug, Default)]
-pub struct Totals {
-    pub prod_sessions: usize,
-    pub cons_sessions: usize,
-    pub listeners: usize,
+pub(crate) struct Totals {
+    pub(crate) prod_sessions: usize,
+    pub(crate) cons_sessions: usize,
+    pub(crate) listeners: usize,
     /// Hellos waiting for their req.
-    pub early_hellos: usize,
+    pub(crate) early_hellos: usize,
     /// Live sessions' counters plus the released ones': bytes and `connections_total` only grow.
-    pub relay: RelayStats,
+    pub(crate) relay: RelayStats,
 }
 
 /// Adds what counters gained between two readings to `total` (all but the live gauge).
@@ -206,7 +206,7 @@ fn add_growth(total: &mut RelayStats, from: RelayStats, to: RelayStats) {
     total.connections_total += to.connections_total.saturating_sub(from.connections_total);
 }
 
-pub struct Sessions {
+pub(crate) struct Sessions {
     table: Mutex<Table>,
     hello_timeout: Duration,
     /// Where the sessions' relays may connect.
@@ -216,7 +216,7 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn new(
+    pub(crate) fn new(
         listener_ip: IpAddr,
         port_range: RangeInclusive<u16>,
         hello_timeout: Duration,
@@ -245,7 +245,10 @@ impl Sessions {
 
     /// Registers the session, binds its listeners, then waits up to the hello timeout for its hello.
     /// Returns (listeners, prod_listeners). If the caller goes away first, the session is dropped.
-    pub async fn create(&self, new: NewSession) -> Result<(Vec<String>, Vec<String>), Error> {
+    pub(crate) async fn create(
+        &self,
+        new: NewSession,
+    ) -> Result<(Vec<String>, Vec<String>), Error> {
         let uid = new.uid.clone();
         let Registered {
             listeners,
@@ -314,7 +317,7 @@ impl Sessions {
 
     /// Delivers a hello to its session, waiting briefly for a req that has not arrived yet.
     /// Returns the session's listeners.
-    pub async fn hello(
+    pub(crate) async fn hello(
         &self,
         uid: &str,
         prod_listeners: Vec<String>,
@@ -340,14 +343,14 @@ impl Sessions {
     }
 
     /// Whether `uid` may be updated now, checked before its targets are resolved.
-    pub fn check_update(&self, uid: &str, caller: &Caller) -> Result<(), Error> {
+    pub(crate) fn check_update(&self, uid: &str, caller: &Caller) -> Result<(), Error> {
         self.lock().updatable(uid, caller).map(drop)
     }
 
     /// Sets the relay targets (listener i -> targets[i % n]); returns (listeners, targets).
     /// With a `pin`, a CONS session reaches them over the encrypted hop; without, it keeps the
     /// hop it had.
-    pub fn update(
+    pub(crate) fn update(
         &self,
         uid: &str,
         targets: Vec<String>,
@@ -369,7 +372,7 @@ impl Sessions {
     /// Makes a PROD session's listeners admit only the CONS gateway that proves its credential,
     /// and returns that credential; with `plaintext`, makes them relay in clear and returns None.
     /// Applies to connections accepted from now on.
-    pub fn hop(
+    pub(crate) fn hop(
         &self,
         uid: &str,
         plaintext: bool,
@@ -398,7 +401,7 @@ impl Sessions {
     }
 
     /// Stops the session's listeners and connections and frees its ports.
-    pub async fn release(&self, uid: &str, caller: &Caller) -> Result<SessionView, Error> {
+    pub(crate) async fn release(&self, uid: &str, caller: &Caller) -> Result<SessionView, Error> {
         let removed = {
             let mut table = self.lock();
             table.session_for(uid, |s| caller.oversees(s))?;
@@ -411,7 +414,7 @@ impl Sessions {
     }
 
     /// Releases every session (server shutdown).
-    pub async fn release_all(&self) -> usize {
+    pub(crate) async fn release_all(&self) -> usize {
         let removed: Vec<Removed> = {
             let mut table = self.lock();
             let uids: Vec<String> = table.sessions.keys().cloned().collect();
@@ -424,7 +427,7 @@ impl Sessions {
         count
     }
 
-    pub fn view(&self, uid: &str, caller: &Caller) -> Result<SessionView, Error> {
+    pub(crate) fn view(&self, uid: &str, caller: &Caller) -> Result<SessionView, Error> {
         let mut table = self.lock();
         table
             .session_for(uid, |s| caller.oversees(s))
@@ -433,7 +436,7 @@ impl Sessions {
 
     /// The sessions `caller` oversees opened after the one numbered `after` (0: all), oldest
     /// first, each with its number: a cursor that stays right while sessions come and go.
-    pub fn list_after(&self, after: u64, caller: &Caller) -> Vec<(u64, SessionView)> {
+    pub(crate) fn list_after(&self, after: u64, caller: &Caller) -> Vec<(u64, SessionView)> {
         let table = self.lock();
         let mut all: Vec<(u64, SessionView)> = table
             .sessions
@@ -445,11 +448,7 @@ impl Sessions {
         all
     }
 
-    pub fn ports_in_use(&self) -> usize {
-        self.lock().ports.in_use()
-    }
-
-    pub fn totals(&self) -> Totals {
+    pub(crate) fn totals(&self) -> Totals {
         let table = self.lock();
         let mut totals = Totals {
             relay: table.released,
@@ -586,6 +585,7 @@ mod tests {
             Capacity::new(crate::relay::Limits {
                 max_connections: 1,
                 max_pipes: 2,
+                connect_timeout: crate::relay::DEFAULT_CONNECT_TIMEOUT,
             }),
         ))
     }

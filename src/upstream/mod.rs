@@ -15,7 +15,7 @@ pub mod s2cs;
 pub mod s2uc;
 
 /// The upstream programs, each a symlink to this binary (`scistream install-links`).
-pub const PROGRAMS: [&str; 3] = ["s2cs", "s2uc", "appctrl"];
+pub(crate) const PROGRAMS: [&str; 3] = ["s2cs", "s2uc", "appctrl"];
 
 /// The upstream program that `argv0` names, if it names one.
 pub fn program(argv0: &OsStr) -> Option<&'static str> {

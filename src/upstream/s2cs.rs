@@ -23,7 +23,7 @@ const TYPES: [&str; 6] = [
 /// SciStream control server (upstream's `s2cs` command line; the native one is `scistream server`)
 #[derive(Debug, Parser)]
 #[command(name = "s2cs", disable_version_flag = true)]
-pub struct S2csArgs {
+pub(crate) struct S2csArgs {
     /// Address the data listeners bind to and advertise (0.0.0.0 cannot be advertised: then
     /// 127.0.0.1)
     #[arg(long = "listener_ip", default_value = "0.0.0.0", value_name = "IP")]

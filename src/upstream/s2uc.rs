@@ -11,7 +11,7 @@ use crate::exit;
 use crate::scope::DEFAULT_SCOPE;
 
 /// The uid `--mock True` requests use, as upstream's.
-pub const MOCK_UID: &str = "4f8583bc-a4d3-11ee-9fd6-034d1fcbd7c3";
+pub(crate) const MOCK_UID: &str = "4f8583bc-a4d3-11ee-9fd6-034d1fcbd7c3";
 /// The certificate upstream trusts unless told otherwise, in the working directory.
 const DEFAULT_CERT: &str = "server.crt";
 
@@ -22,7 +22,7 @@ const DEFAULT_CERT: &str = "server.crt";
     disable_version_flag = true,
     arg_required_else_help = true
 )]
-pub struct S2ucArgs {
+pub(crate) struct S2ucArgs {
     /// Print the version
     #[arg(short = 'v', long)]
     version: bool,

@@ -22,6 +22,7 @@ const LOOPBACK: &str = "127.0.0.1:0";
 pub const RELAY_LIMITS: Limits = Limits {
     max_connections: 4096,
     max_pipes: 1024,
+    connect_timeout: Duration::from_secs(10),
 };
 /// No relay test may take longer than this, so a bug fails a test instead of hanging CI.
 pub const TEST_LIMIT: Duration = Duration::from_secs(30);

@@ -43,7 +43,7 @@ enum Action {
     Status(sessions::StatusArgs),
 }
 
-pub async fn run(global: &GlobalArgs, args: ReqArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: ReqArgs) -> Result<()> {
     match args.action {
         Action::Prod(a) => start::prod(global, a).await,
         Action::Cons(a) => start::cons(global, a).await,

@@ -8,7 +8,7 @@ use crate::cmd::s2cs_args::S2csArgs;
 use crate::cmd::values::parse_uid;
 
 #[derive(Debug, Args)]
-pub struct ReleaseArgs {
+pub(crate) struct ReleaseArgs {
     #[command(flatten)]
     server: S2csArgs,
     /// Print one JSON object (uid, s2cs, listeners, targets) instead of text
@@ -19,7 +19,7 @@ pub struct ReleaseArgs {
     uid: String,
 }
 
-pub async fn run(global: &GlobalArgs, args: ReleaseArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: ReleaseArgs) -> Result<()> {
     let gateway = args.server.connect(global).await?;
     let released = gateway
         .client

@@ -13,7 +13,7 @@ use crate::cmd::values::parse_uid;
 use crate::session::SessionView;
 
 #[derive(Debug, Args)]
-pub struct ListArgs {
+pub(crate) struct ListArgs {
     #[command(flatten)]
     server: S2csArgs,
     /// Print a JSON array of sessions instead of a table
@@ -22,7 +22,7 @@ pub struct ListArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     #[command(flatten)]
     server: S2csArgs,
     /// Print one JSON object instead of text
@@ -33,7 +33,7 @@ pub struct StatusArgs {
     uid: String,
 }
 
-pub async fn list(global: &GlobalArgs, args: ListArgs) -> Result<()> {
+pub(crate) async fn list(global: &GlobalArgs, args: ListArgs) -> Result<()> {
     let gateway = args.server.connect(global).await?;
     let listed = gateway.client.list().await.map_err(|s| gateway.failed(s))?;
     let sessions = listed
@@ -50,7 +50,7 @@ pub async fn list(global: &GlobalArgs, args: ListArgs) -> Result<()> {
     Ok(())
 }
 
-pub async fn status(global: &GlobalArgs, args: StatusArgs) -> Result<()> {
+pub(crate) async fn status(global: &GlobalArgs, args: StatusArgs) -> Result<()> {
     let gateway = args.server.connect(global).await?;
     let info = gateway
         .client

@@ -35,7 +35,7 @@ pub(super) struct SessionArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ProdArgs {
+pub(crate) struct ProdArgs {
     #[command(flatten)]
     server: S2csArgs,
     #[command(flatten)]
@@ -66,7 +66,7 @@ pub struct ProdArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ConsArgs {
+pub(crate) struct ConsArgs {
     #[command(flatten)]
     server: S2csArgs,
     #[command(flatten)]
@@ -123,7 +123,7 @@ pub(super) enum HopPlan<'a> {
     },
 }
 
-pub async fn prod(global: &GlobalArgs, args: ProdArgs) -> Result<()> {
+pub(crate) async fn prod(global: &GlobalArgs, args: ProdArgs) -> Result<()> {
     let uid = args
         .uid
         .clone()
@@ -149,7 +149,7 @@ pub async fn prod(global: &GlobalArgs, args: ProdArgs) -> Result<()> {
     .await
 }
 
-pub async fn cons(global: &GlobalArgs, args: ConsArgs) -> Result<()> {
+pub(crate) async fn cons(global: &GlobalArgs, args: ConsArgs) -> Result<()> {
     let prod = match args.prod_server() {
         Some(server) if !args.hop.plaintext_hop => Some(server.connect(global).await?),
         _ => None,

@@ -15,7 +15,7 @@ use crate::cmd::s2cs_args::S2csArgs;
 use crate::scope::ScopeId;
 
 #[derive(Debug, Args)]
-pub struct StreamArgs {
+pub(crate) struct StreamArgs {
     /// Seconds to wait for each server: to connect, and for each call [default: as `req prod`]
     #[arg(long, value_parser = crate::cmd::values::parse_seconds, value_name = "SECS")]
     timeout: Option<Duration>,
@@ -74,7 +74,7 @@ impl StreamArgs {
     }
 }
 
-pub async fn run(global: &GlobalArgs, args: StreamArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, args: StreamArgs) -> Result<()> {
     let prod_server = args.server(&args.prod_s2cs, &args.prod_server_cert, &args.prod_scope);
     let cons_server = args.server(&args.cons_s2cs, &args.cons_server_cert, &args.cons_scope);
     // Both connected before anything is started: an unreachable CONS server leaves no trace.

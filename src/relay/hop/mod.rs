@@ -31,7 +31,7 @@ pub(super) type Admitted<'a> = HopStream<server::TlsStream<&'a mut TcpStream>>;
 pub(super) type Dialled<'a> = HopStream<client::TlsStream<&'a mut TcpStream>>;
 
 /// Bytes of a secret and of a certificate fingerprint.
-pub const CREDENTIAL_LEN: usize = 32;
+pub(crate) const CREDENTIAL_LEN: usize = 32;
 
 /// Buffer per direction of the encrypted leg: a TLS record is 16 KiB, so this lets one read
 /// fill many records and one write carry them.
@@ -39,7 +39,7 @@ const BUFFER: usize = 256 * 1024;
 
 /// The secret a CONS gateway proves. `Debug` prints a placeholder.
 #[derive(Clone, PartialEq, Eq)]
-pub struct HopSecret([u8; CREDENTIAL_LEN]);
+pub(crate) struct HopSecret([u8; CREDENTIAL_LEN]);
 
 impl fmt::Debug for HopSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -48,21 +48,21 @@ impl fmt::Debug for HopSecret {
 }
 
 impl HopSecret {
-    pub fn expose(&self) -> &[u8] {
+    pub(crate) fn expose(&self) -> &[u8] {
         &self.0
     }
 }
 
 /// What a CONS gateway needs to reach one PROD session: whom to trust, what to prove.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HopCredential {
-    pub certificate_sha256: [u8; CREDENTIAL_LEN],
-    pub secret: HopSecret,
+pub(crate) struct HopCredential {
+    pub(crate) certificate_sha256: [u8; CREDENTIAL_LEN],
+    pub(crate) secret: HopSecret,
 }
 
 impl HopCredential {
     /// None unless both parts have the right length.
-    pub fn from_parts(certificate_sha256: &[u8], secret: &[u8]) -> Option<Self> {
+    pub(crate) fn from_parts(certificate_sha256: &[u8], secret: &[u8]) -> Option<Self> {
         Some(HopCredential {
             certificate_sha256: certificate_sha256.try_into().ok()?,
             secret: HopSecret(secret.try_into().ok()?),
@@ -71,13 +71,13 @@ impl HopCredential {
 }
 
 /// The data-plane identity of one PROD session.
-pub struct HopIdentity {
+pub(crate) struct HopIdentity {
     acceptor: TlsAcceptor,
     credential: HopCredential,
 }
 
 impl HopIdentity {
-    pub fn generate() -> Result<Arc<Self>, rustls::Error> {
+    pub(crate) fn generate() -> Result<Arc<Self>, rustls::Error> {
         let generated = rcgen::generate_simple_self_signed(vec!["scistream-hop".to_string()])
             .map_err(|e| {
                 rustls::Error::General(format!("could not generate a certificate: {e}"))
@@ -100,19 +100,19 @@ impl HopIdentity {
         }))
     }
 
-    pub fn credential(&self) -> &HopCredential {
+    pub(crate) fn credential(&self) -> &HopCredential {
         &self.credential
     }
 }
 
 /// How a CONS gateway reaches the PROD session it was given the credential of.
-pub struct HopPin {
+pub(crate) struct HopPin {
     connector: TlsConnector,
     secret: HopSecret,
 }
 
 impl HopPin {
-    pub fn new(credential: HopCredential) -> Result<Arc<Self>, rustls::Error> {
+    pub(crate) fn new(credential: HopCredential) -> Result<Arc<Self>, rustls::Error> {
         let provider = provider();
         let verifier = PinnedCertificate {
             sha256: credential.certificate_sha256,
@@ -145,7 +145,7 @@ fn provider() -> rustls::crypto::CryptoProvider {
 
 /// How a session's listeners treat the hop.
 #[derive(Clone, Default)]
-pub enum Hop {
+pub(crate) enum Hop {
     /// Plain TCP both ways, as SciStream 1.2 gateways relay.
     #[default]
     Plain,
