@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use crate::upstream::PROGRAMS;
+use crate::program;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Example:
@@ -21,8 +21,8 @@ pub(crate) fn run(args: InstallLinksArgs) -> Result<()> {
     let binary = std::env::current_exe().context("could not find the path of this binary")?;
     fs::create_dir_all(&args.dir)
         .with_context(|| format!("could not create {}", args.dir.display()))?;
-    for program in PROGRAMS {
-        let link = args.dir.join(program);
+    for name in program::UPSTREAM {
+        let link = args.dir.join(name);
         replace_link(&binary, &link)?;
         println!("{} -> {}", link.display(), binary.display());
     }
