@@ -24,7 +24,6 @@ use super::{SessionShared, TargetPolicy};
 pub(super) async fn relay(
     client: TcpStream,
     target: String,
-    connect_timeout: Duration,
     hop: Hop,
     session: Arc<SessionShared>,
     _slot: Slot,
@@ -36,7 +35,7 @@ pub(super) async fn relay(
     let _ = client.stream.set_nodelay(true);
     let route = Route {
         target: &target,
-        connect_timeout,
+        connect_timeout: session.capacity.limits().connect_timeout,
         session: &session,
     };
     let transferred = match &hop {

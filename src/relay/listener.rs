@@ -80,7 +80,6 @@ impl AcceptLoop {
         let relay = connection::relay(
             client,
             target.to_owned(),
-            self.session.capacity.limits().connect_timeout,
             routes.hop.clone(),
             self.session.clone(),
             slot,
