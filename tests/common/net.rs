@@ -50,10 +50,19 @@ pub async fn bounded_alone<F: Future>(body: F) -> F::Output {
 /// Counts this process's fds that hold pipes or TCP sockets: what a relay opens. Other kinds
 /// (each test runtime's epoll, eventfd and signal socket) come and go with other tests.
 pub fn open_fds() -> usize {
+    pipe_and_tcp_fds("/proc/self/fd", |_| true)
+}
+
+/// Counts the fds in `dir` (a `/proc/PID/fd`) that hold pipes, or TCP sockets that `counted`
+/// picks by their ports.
+pub fn pipe_and_tcp_fds(dir: &str, counted: impl Fn(&TcpPorts) -> bool) -> usize {
     let tcp = tcp_sockets();
-    fd_links("/proc/self/fd")
+    fd_links(dir)
         .filter(|link| {
-            link.starts_with("pipe:") || socket_inode(link).is_some_and(|i| tcp.contains_key(i))
+            link.starts_with("pipe:")
+                || socket_inode(link)
+                    .and_then(|i| tcp.get(i))
+                    .is_some_and(&counted)
         })
         .count()
 }
@@ -66,14 +75,14 @@ pub fn open_pipe_fds() -> usize {
 }
 
 /// What each fd in `dir` (a `/proc/PID/fd`) points at (`pipe:[123]`, `socket:[456]`...).
-pub fn fd_links(dir: &str) -> impl Iterator<Item = String> {
+fn fd_links(dir: &str) -> impl Iterator<Item = String> {
     let fds = std::fs::read_dir(dir).unwrap();
     fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
         .map(|link| link.to_string_lossy().into_owned())
 }
 
 /// The inode of a `socket:[456]` fd link.
-pub fn socket_inode(link: &str) -> Option<&str> {
+fn socket_inode(link: &str) -> Option<&str> {
     link.strip_prefix("socket:[")?.strip_suffix(']')
 }
 
@@ -86,7 +95,7 @@ pub struct TcpPorts {
 
 /// The TCP sockets of this network namespace by inode (the tenth column of /proc/net/tcp{,6}),
 /// with their ports (the port after the colon of the second and third columns, in hex).
-pub fn tcp_sockets() -> HashMap<String, TcpPorts> {
+fn tcp_sockets() -> HashMap<String, TcpPorts> {
     let mut sockets = HashMap::new();
     for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
         let Ok(table) = std::fs::read_to_string(table) else {

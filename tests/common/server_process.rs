@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use super::net::{fd_links, socket_inode, tcp_sockets, TcpPorts};
+use super::net::pipe_and_tcp_fds;
 use super::oauth::OAuthServer;
 
 pub struct ServerProcess {
@@ -117,18 +117,9 @@ impl ServerProcess {
     /// and every pipe (its stdout's among them, which never changes). Control and metrics
     /// connections are left out: they close a moment after each call, at no fixed time.
     pub fn relay_fds(&self, listener: SocketAddr, target: SocketAddr) -> usize {
-        let tcp = tcp_sockets();
-        let relayed = |ports: &TcpPorts| {
+        pipe_and_tcp_fds(&format!("/proc/{}/fd", self.child.id()), |ports| {
             (ports.local == listener.port() && ports.remote != 0) || ports.remote == target.port()
-        };
-        fd_links(&format!("/proc/{}/fd", self.child.id()))
-            .filter(|link| {
-                link.starts_with("pipe:")
-                    || socket_inode(link)
-                        .and_then(|i| tcp.get(i))
-                        .is_some_and(relayed)
-            })
-            .count()
+        })
     }
 
     /// Whether it is still running (it should survive refused calls).
