@@ -1,11 +1,11 @@
 //! A session as both sides see it: what `req list` / `req status` show, and its wire form.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::pb;
 use crate::relay::RelayStats;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Role {
     #[serde(rename = "PROD")]
     Prod,
