@@ -24,6 +24,7 @@ pub mod secret;
 pub mod server;
 pub(crate) mod session;
 pub(crate) mod store;
+pub(crate) mod handover;
 pub mod tls;
 pub mod upstream;
 
