@@ -13,7 +13,9 @@ pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod endpoint;
+pub(crate) mod etcd;
 pub mod exit;
+pub(crate) mod handover;
 pub mod limits;
 pub mod logging;
 pub(crate) mod paths;
@@ -24,7 +26,6 @@ pub mod secret;
 pub mod server;
 pub(crate) mod session;
 pub(crate) mod store;
-pub(crate) mod handover;
 pub mod tls;
 pub mod upstream;
 
