@@ -310,7 +310,10 @@ async fn server_auth(global: &GlobalArgs, args: &ServerArgs) -> Result<Option<Ar
     let Some(secret) = client_secret(args)? else {
         tracing::warn!(
             "authentication is OFF: no client secret, so every call is accepted and sessions \
-             are open to anyone who can reach this port (to list, redirect and release); give \
+             are open to anyone who can reach this port (to list, redirect and release); their \
+             streams are exposed too (a session redirected by a stranger relays to the \
+             stranger), and so is each session's hop credential to any host that shares the \
+             address its req came from (behind one NAT, on one login node); give \
              --client-secret-file or SCISTREAM_CLIENT_SECRET to check tokens"
         );
         return Ok(None);

@@ -4,13 +4,16 @@
 //! port 0 in-process and `scistream server` passes the real port and SIGINT/SIGTERM.
 
 mod authorize;
+mod call;
 mod connections;
 mod control;
 mod error;
 mod metrics;
 mod peer;
 mod ports;
+mod replies;
 mod rpc;
+mod service;
 mod sessions;
 
 use std::future::Future;
@@ -92,12 +95,13 @@ pub async fn serve(
         capacity.clone(),
     ));
     let metrics = Arc::new(metrics::Metrics::default());
-    let control = control::Control {
-        sessions: sessions.clone(),
-        max_conn: options.max_conn,
-        metrics: metrics.clone(),
+    let service = service::Service {
+        control: control::Control {
+            sessions: sessions.clone(),
+            max_conn: options.max_conn,
+            policy,
+        },
         admins: options.admin_identities.into_iter().collect(),
-        policy,
     };
     let source = metrics::Source {
         metrics: metrics.clone(),
@@ -131,14 +135,21 @@ pub async fn serve(
         tracing::warn!("clients still connected after {SHUTDOWN_GRACE:?}: stopping anyway");
     };
     let incoming = connections::incoming(listener, options.connections);
+    let auth_off = options.auth.is_none();
+    let replies_metrics = metrics.clone();
     let server = builder
         .layer(tower::layer::layer_fn(connections::TrackCalls))
+        .layer(tower::layer::layer_fn(move |inner| replies::Replies {
+            inner,
+            metrics: replies_metrics.clone(),
+            auth_off,
+        }))
         .layer(tower::filter::AsyncFilterLayer::new(authorize::Authorize {
             introspector: options.auth,
             metrics,
         }))
         .add_service(
-            ControlServer::new(control)
+            ControlServer::new(service)
                 .max_decoding_message_size(MAX_REQUEST_BYTES)
                 .max_encoding_message_size(MAX_REPLY_BYTES),
         )
