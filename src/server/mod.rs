@@ -15,6 +15,7 @@ mod replies;
 mod rpc;
 mod service;
 mod sessions;
+mod startup;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -28,8 +29,8 @@ use tonic::transport::ServerTlsConfig;
 
 pub use authorize::token_from_headers;
 pub use connections::ConnectionLimits;
-pub(crate) use metrics::introspection_latency;
 pub(crate) use sessions::Sessions;
+pub(crate) use startup::{admin_identities, certificate_names, token_checks};
 
 use crate::auth::Introspector;
 use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
