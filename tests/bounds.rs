@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::metrics::{scrape, value};
 use common::net::wait_until;
 use common::oauth::OAuthServer;
-use common::server::{private_loopback, Options, TestServer};
+use common::server::{grpc_from, private_loopback, Options, TestServer};
 use common::server_process::{ServerProcess, ServerSetup};
 use scistream::pb;
 use tonic::Code;
@@ -176,12 +176,7 @@ async fn cancelled_early_hellos_leave_the_table() {
     // addresses of their own (one address may have at most 64 hellos waiting).
     let mut connections = Vec::new();
     for _ in 0..6 {
-        let endpoint = format!("http://{}", server.addr);
-        let endpoint = tonic::transport::Endpoint::from_shared(endpoint).unwrap();
-        let channel = endpoint.local_address(Some(private_loopback()));
-        connections.push(pb::control_client::ControlClient::new(
-            channel.connect().await.unwrap(),
-        ));
+        connections.push(grpc_from(&server.s2cs(), Some(private_loopback())).await);
     }
     let waiting: Vec<_> = (0..300)
         .map(|i| {

@@ -5,30 +5,22 @@
 
 mod common;
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use common::metrics::{scrape, value};
 use common::net::wait_until;
 use common::oauth::OAuthServer;
-use common::server::{private_loopback, Options, TestServer};
+use common::server::{grpc_from, private_loopback, Options, TestServer};
 use common::server_process::{ServerProcess, ServerSetup};
 use common::user::User;
 use scistream::pb;
 use scistream::pb::control_client::ControlClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::Code;
 
 const AUTH_METADATA_KEY: &str = "scistream-auth";
 /// The early hellos one client may have waiting (the server's table holds 1024).
 const EARLY_HELLO_SHARE: usize = 64;
-
-/// A plaintext client of `addr` whose connections come from `source` (any address: None).
-async fn client_from(addr: &str, source: Option<IpAddr>) -> ControlClient<Channel> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}")).unwrap();
-    let channel = endpoint.local_address(source).connect().await.unwrap();
-    ControlClient::new(channel)
-}
 
 /// A server process on `ip` with authentication off, JSON logs and `/metrics`.
 fn open_server(auth: &OAuthServer, ip: &str) -> ServerProcess {
@@ -57,7 +49,7 @@ fn events(server: &ServerProcess, name: &str) -> Vec<serde_json::Value> {
 async fn a_failed_status_or_list_is_logged_once_and_counted_once() {
     let auth = OAuthServer::start();
     let server = open_server(&auth, "127.0.0.1");
-    let mut client = client_from(&server.addr, None).await;
+    let mut client = grpc_from(&server.addr, None).await;
     let status = client
         .status(pb::StatusRequest {
             uid: "no-such-session".into(),
@@ -126,8 +118,8 @@ fn hop(uid: &str, plaintext: bool) -> pb::HopRequest {
 #[tokio::test(flavor = "multi_thread")]
 async fn with_auth_off_only_the_address_that_opened_a_session_gets_its_hop() {
     let server = TestServer::start(Options::default());
-    let opener = client_from(&server.s2cs(), Some("127.0.0.1".parse().unwrap())).await;
-    let mut stranger = client_from(&server.s2cs(), Some(private_loopback())).await;
+    let opener = grpc_from(&server.s2cs(), Some("127.0.0.1".parse().unwrap())).await;
+    let mut stranger = grpc_from(&server.s2cs(), Some(private_loopback())).await;
     open_session(&opener, "s1").await;
 
     for plaintext in [false, true] {
@@ -170,7 +162,7 @@ async fn a_server_that_checks_tokens_does_not_say_it_is_open() {
             extra_args: &[],
         },
     );
-    let mut client = client_from(&server.addr, None).await;
+    let mut client = grpc_from(&server.addr, None).await;
     let refused = client.list(pb::ListRequest::default()).await.unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated);
     assert!(refused.metadata().get(AUTH_METADATA_KEY).is_none());
@@ -215,7 +207,7 @@ async fn one_address_cannot_fill_the_early_hello_table_for_everyone() {
         ..Options::default()
     });
     let metrics = server.metrics.unwrap().to_string();
-    let flooder = client_from(&server.s2cs(), Some("127.0.0.1".parse().unwrap())).await;
+    let flooder = grpc_from(&server.s2cs(), Some("127.0.0.1".parse().unwrap())).await;
     let waiting: Vec<_> = (0..EARLY_HELLO_SHARE)
         .map(|i| {
             let mut flooder = flooder.clone();
@@ -231,7 +223,7 @@ async fn one_address_cannot_fill_the_early_hello_table_for_everyone() {
     assert!(refused.message().contains("hellos of yours"), "{refused:?}");
 
     // Another client's hello still waits for its req, and its session opens.
-    let user = client_from(&server.s2cs(), Some(private_loopback())).await;
+    let user = grpc_from(&server.s2cs(), Some(private_loopback())).await;
     let early = tokio::spawn({
         let mut user = user.clone();
         async move { user.hello(hello("real")).await }

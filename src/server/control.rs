@@ -97,7 +97,11 @@ impl Control {
             .await
     }
 
-    pub(crate) fn hop(&self, call: &Call, r: &pb::HopRequest) -> Result<pb::HopCredential, Error> {
+    pub(crate) async fn hop(
+        &self,
+        call: &Call,
+        r: &pb::HopRequest,
+    ) -> Result<pb::HopCredential, Error> {
         require_uid(&r.uid)?;
         let credential = self.sessions.hop(&r.uid, r.plaintext, &call.caller)?;
         tracing::info!(event = call.rpc.as_str(), uid = %r.uid,
@@ -127,7 +131,7 @@ impl Control {
         })
     }
 
-    pub(crate) fn status(
+    pub(crate) async fn status(
         &self,
         call: &Call,
         r: &pb::StatusRequest,
@@ -138,7 +142,11 @@ impl Control {
 
     /// One page of sessions after the `page_token` cursor, at most [`LIST_PAGE_BYTES`] (or one
     /// session, if a single one is larger), with the cursor of the next page if more remain.
-    pub(crate) fn list(&self, call: &Call, r: &pb::ListRequest) -> Result<pb::SessionList, Error> {
+    pub(crate) async fn list(
+        &self,
+        call: &Call,
+        r: &pb::ListRequest,
+    ) -> Result<pb::SessionList, Error> {
         let after = match r.page_token.as_str() {
             "" => 0,
             token => token.parse().map_err(|_| {

@@ -79,86 +79,30 @@ fn refused(call: &Call, uid: Option<&str>, err: Error) -> Status {
     Status::from(err)
 }
 
-#[tonic::async_trait]
-impl pb::control_server::Control for Service {
-    async fn req(&self, request: Request<pb::Request>) -> Result<Response<pb::Response>, Status> {
-        let control = &self.control;
-        self.serve(Rpc::Req, request, async |call, r| {
-            control.req(call, r).await
-        })
-        .await
-    }
+/// Implements the generated service trait: each RPC goes through [`Service::serve`] to the
+/// handler of [`Control`] that bears its name.
+macro_rules! each_rpc_to_its_handler {
+    ($($name:ident: $rpc:ident, $message:ty => $reply:ty;)+) => {
+        #[tonic::async_trait]
+        impl pb::control_server::Control for Service {
+            $(async fn $name(&self, request: Request<$message>) -> Result<Response<$reply>, Status> {
+                let control = &self.control;
+                self.serve(Rpc::$rpc, request, async |call, message| {
+                    control.$name(call, message).await
+                })
+                .await
+            })+
+        }
+    };
+}
 
-    async fn hello(
-        &self,
-        request: Request<pb::Hello>,
-    ) -> Result<Response<pb::AppResponse>, Status> {
-        let control = &self.control;
-        self.serve(Rpc::Hello, request, async |call, h| {
-            control.hello(call, h).await
-        })
-        .await
-    }
-
-    async fn update(
-        &self,
-        request: Request<pb::UpdateTargets>,
-    ) -> Result<Response<pb::Response>, Status> {
-        let control = &self.control;
-        self.serve(Rpc::Update, request, async |call, u| {
-            control.update(call, u).await
-        })
-        .await
-    }
-
-    async fn release(
-        &self,
-        request: Request<pb::Release>,
-    ) -> Result<Response<pb::Response>, Status> {
-        let control = &self.control;
-        self.serve(Rpc::Release, request, async |call, r| {
-            control.release(call, r).await
-        })
-        .await
-    }
-
-    async fn hop(
-        &self,
-        request: Request<pb::HopRequest>,
-    ) -> Result<Response<pb::HopCredential>, Status> {
-        let control = &self.control;
-        self.serve(Rpc::Hop, request, async |call, r| control.hop(call, r))
-            .await
-    }
-
-    async fn update_hop(
-        &self,
-        request: Request<pb::HopUpdate>,
-    ) -> Result<Response<pb::Response>, Status> {
-        let control = &self.control;
-        self.serve(Rpc::UpdateHop, request, async |call, u| {
-            control.update_hop(call, u).await
-        })
-        .await
-    }
-
-    async fn list(
-        &self,
-        request: Request<pb::ListRequest>,
-    ) -> Result<Response<pb::SessionList>, Status> {
-        let control = &self.control;
-        self.serve(Rpc::List, request, async |call, r| control.list(call, r))
-            .await
-    }
-
-    async fn status(
-        &self,
-        request: Request<pb::StatusRequest>,
-    ) -> Result<Response<pb::SessionInfo>, Status> {
-        let control = &self.control;
-        self.serve(Rpc::Status, request, async |call, r| {
-            control.status(call, r)
-        })
-        .await
-    }
+each_rpc_to_its_handler! {
+    req: Req, pb::Request => pb::Response;
+    hello: Hello, pb::Hello => pb::AppResponse;
+    update: Update, pb::UpdateTargets => pb::Response;
+    release: Release, pb::Release => pb::Response;
+    hop: Hop, pb::HopRequest => pb::HopCredential;
+    update_hop: UpdateHop, pb::HopUpdate => pb::Response;
+    list: List, pb::ListRequest => pb::SessionList;
+    status: Status, pb::StatusRequest => pb::SessionInfo;
 }
