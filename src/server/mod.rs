@@ -2,6 +2,11 @@
 //!
 //! [`serve`] takes an already-bound listener and a shutdown future, so tests run servers on
 //! port 0 in-process and `scistream server` passes the real port and SIGINT/SIGTERM.
+//!
+//! A call passes, in order: [`connections`] (its connection's caps and idle clock), [`replies`]
+//! (every reply counted once, and marked when authentication is off), [`authorize`] (the
+//! token), then [`service`], which builds its [`call::Call`] and runs the handler of
+//! [`control`] named after the RPC over the session table ([`sessions`]).
 
 mod authorize;
 mod call;
@@ -59,7 +64,7 @@ pub struct ServerOptions {
     /// None: plaintext.
     pub tls: Option<ServerTlsConfig>,
     /// Checks every call's token; None: authentication is off and every call is accepted.
-    /// `/metrics` shows the histogram it was given with `with_latency(introspection_latency())`.
+    /// `/metrics` shows the latency histogram [`token_checks`] gives it.
     pub auth: Option<Arc<Introspector>>,
     /// Where to serve Prometheus metrics on `/metrics`; None: nowhere.
     pub metrics: Option<TcpListener>,
