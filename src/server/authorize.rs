@@ -45,7 +45,8 @@ impl<B: Send + 'static> AsyncPredicate<http::Request<B>> for Authorize {
                 }
                 Err(err) => err,
             };
-            let label = rpc::label(Rpc::from_path(request.uri().path()));
+            let rpc = Rpc::from_path(request.uri().path());
+            let label = rpc::label(rpc);
             let peer = peer_of(request.extensions());
             let reason = err.reason();
             match err {
