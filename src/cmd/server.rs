@@ -178,6 +178,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
             max_total: args.max_control_connections,
             max_per_ip: args.max_control_connections_per_ip,
             idle_timeout: args.control_idle_timeout,
+            ..ConnectionLimits::default()
         },
     };
     println!(
