@@ -16,7 +16,7 @@ use common::server_process::{ServerProcess, ServerSetup};
 use scistream::pb;
 use scistream::pb::control_client::ControlClient;
 use scistream::server::ConnectionLimits;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinSet;
 use tonic::codegen::http::uri::PathAndQuery;
@@ -110,6 +110,34 @@ async fn a_real_client_gets_through_a_flood_of_idle_connections() {
         }
         drop(flood);
     }
+}
+
+/// A connection that has not sent a call's headers within the handshake timeout is closed,
+/// however long the idle timeout: one that sends nothing, and one stuck in its TLS handshake.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_without_a_call_is_closed_at_the_handshake_timeout() {
+    let server = TestServer::start(Options {
+        tls: true,
+        connections: ConnectionLimits {
+            handshake_timeout: Duration::from_millis(300),
+            idle_timeout: BOUND * 3,
+            ..ConnectionLimits::default()
+        },
+        ..Options::default()
+    });
+    let mut silent = raw_from(private_loopback(), server.addr).await.unwrap();
+    let mut stalled = raw_from(private_loopback(), server.addr).await.unwrap();
+    // The first bytes of a TLS handshake record, and then nothing.
+    stalled.write_all(&[0x16, 0x03, 0x01, 0x00]).await.unwrap();
+    for stream in [&mut silent, &mut stalled] {
+        let closed = tokio::time::timeout(BOUND, stream.read_to_end(&mut Vec::new())).await;
+        assert!(
+            closed.is_ok(),
+            "the connection was still open after {BOUND:?}"
+        );
+    }
+    // A real client sends its call at once and is served.
+    server.req("list", &[]).assert().success();
 }
 
 /// A call on `channel` whose headers are sent and whose body never is.
@@ -292,15 +320,13 @@ async fn out_of_fds_the_control_accept_loop_backs_off_instead_of_spinning() {
     let spun = spin_for(Duration::from_secs(2));
     let used = server.cpu_time() - before;
     assert!(
-        used * 4 < spun.max(Duration::from_millis(100)),
+        used * 8 < spun.max(Duration::from_millis(200)),
         "the server used {used:?} of CPU while a spinning thread got {spun:?}"
     );
     let log = server.log();
-    assert_eq!(
-        log.matches("could not accept a control connection").count(),
-        1,
-        "{log}"
-    );
+    // Said, and not once per attempt (the throttle allows a line every 10 s).
+    let said = log.matches("could not accept a control connection").count();
+    assert!((1..=2).contains(&said), "{log}");
 
     drop(held);
     wait_until("fds are free again", || {
