@@ -356,8 +356,12 @@ fn client_secret(args: &ServerArgs) -> Result<Option<Secret>> {
             .clone()
             .filter(|s| !s.expose().is_empty()));
     };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("could not read --client-secret-file {}", path.display()))?;
+    let text = config::read_trusted(path, "--client-secret-file")?.with_context(|| {
+        format!(
+            "could not read --client-secret-file {}: no such file",
+            path.display()
+        )
+    })?;
     if text.trim().is_empty() {
         bail!(
             "--client-secret-file {} is empty: put the client secret in it",
