@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use tokio::time::Sleep;
@@ -107,8 +107,8 @@ impl Drop for CallOver {
 struct Arrival {
     body: Body,
     call: Arc<Call>,
-    deadline: Pin<Box<Sleep>>,
-    arrived: bool,
+    /// Until the body has arrived.
+    deadline: Option<Pin<Box<Sleep>>>,
 }
 
 impl Arrival {
@@ -117,8 +117,7 @@ impl Arrival {
         let mut arrival = Arrival {
             body,
             call,
-            deadline,
-            arrived: false,
+            deadline: Some(deadline),
         };
         if arrival.body.is_end_stream() {
             arrival.mark_arrived();
@@ -127,15 +126,21 @@ impl Arrival {
     }
 
     fn mark_arrived(&mut self) {
-        self.arrived = true;
-        self.call.arrived();
+        if self.deadline.take().is_some() {
+            self.call.arrived();
+        }
     }
 
-    fn timed_out(&self) -> Status {
-        Status::deadline_exceeded(format!(
+    /// The error that ends the body if its deadline has passed.
+    fn poll_late(&mut self, cx: &mut Context<'_>) -> Poll<Status> {
+        let Some(deadline) = &mut self.deadline else {
+            return Poll::Pending;
+        };
+        ready!(deadline.as_mut().poll(cx));
+        Poll::Ready(Status::deadline_exceeded(format!(
             "the request's body did not arrive within {} s of its headers",
             self.call.conn.body_timeout().as_secs_f64()
-        ))
+        )))
     }
 }
 
@@ -149,22 +154,13 @@ impl HttpBody for Arrival {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.get_mut();
         match Pin::new(&mut this.body).poll_frame(cx) {
-            Poll::Ready(None) => {
-                if !this.arrived {
+            Poll::Ready(frame) => {
+                if frame.is_none() || this.body.is_end_stream() {
                     this.mark_arrived();
                 }
-                Poll::Ready(None)
+                Poll::Ready(frame)
             }
-            Poll::Ready(Some(frame)) => {
-                if !this.arrived && this.body.is_end_stream() {
-                    this.mark_arrived();
-                }
-                Poll::Ready(Some(frame))
-            }
-            Poll::Pending if !this.arrived && this.deadline.as_mut().poll(cx).is_ready() => {
-                Poll::Ready(Some(Err(this.timed_out())))
-            }
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => this.poll_late(cx).map(|late| Some(Err(late))),
         }
     }
 
