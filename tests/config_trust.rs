@@ -91,13 +91,19 @@ fn a_client_config_others_can_write_is_refused_before_its_auth_url_hears_of_it()
     }
 }
 
+/// A valid client config in the directory `name` of a temporary one (kept until dropped).
+fn config_in_dir(auth: &OAuthServer, name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join(name);
+    fs::create_dir(&dir).unwrap();
+    let config = client_config(&dir, &auth.base_url(), VALID);
+    (parent, dir, config)
+}
+
 #[test]
 fn a_config_in_a_directory_others_can_write_is_refused_unless_the_directory_is_sticky() {
     let auth = OAuthServer::start();
-    let parent = tempfile::tempdir().unwrap();
-    let dir = parent.path().join("scistream");
-    fs::create_dir(&dir).unwrap();
-    let config = client_config(&dir, &auth.base_url(), VALID);
+    let (_parent, dir, config) = config_in_dir(&auth, "scistream");
     for mode in [0o770, 0o707] {
         chmod(&dir, mode);
         let stderr = stderr_of_failure(scistream(&config).arg("check-auth"));
@@ -113,10 +119,7 @@ fn a_config_in_a_directory_others_can_write_is_refused_unless_the_directory_is_s
 #[test]
 fn a_symlinked_config_is_checked_where_it_points() {
     let auth = OAuthServer::start();
-    let home = tempfile::tempdir().unwrap();
-    let dotfiles = home.path().join("dotfiles");
-    fs::create_dir(&dotfiles).unwrap();
-    let real = client_config(&dotfiles, &auth.base_url(), VALID);
+    let (home, dotfiles, real) = config_in_dir(&auth, "dotfiles");
     let link = home.path().join("config.yaml");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     scistream(&link).arg("check-auth").assert().success();

@@ -350,22 +350,11 @@ mod tests {
 
     #[test]
     fn ipv6_addresses_count_by_their_64_and_mapped_ipv4_as_ipv4() {
-        assert_eq!(
-            source_of("2001:db8::1".parse().unwrap()),
-            source_of("2001:db8::ffff:2".parse().unwrap())
-        );
-        assert_ne!(
-            source_of("2001:db8::1".parse().unwrap()),
-            source_of("2001:db8:0:1::1".parse().unwrap())
-        );
-        assert_eq!(
-            source_of("::ffff:10.0.0.1".parse().unwrap()),
-            source_of("10.0.0.1".parse().unwrap())
-        );
-        assert_ne!(
-            source_of("10.0.0.1".parse().unwrap()),
-            source_of("10.0.0.2".parse().unwrap())
-        );
+        let source = |ip: &str| source_of(ip.parse().unwrap());
+        assert_eq!(source("2001:db8::1"), source("2001:db8::ffff:2"));
+        assert_ne!(source("2001:db8::1"), source("2001:db8:0:1::1"));
+        assert_eq!(source("::ffff:10.0.0.1"), source("10.0.0.1"));
+        assert_ne!(source("10.0.0.1"), source("10.0.0.2"));
     }
 
     #[test]
