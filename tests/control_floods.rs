@@ -74,14 +74,11 @@ impl Flood {
 async fn hold(from: IpAddr, server: SocketAddr, closed: Arc<AtomicUsize>) {
     let mut sink = Vec::new();
     loop {
-        match raw_from(from, server).await {
-            Ok(mut stream) => {
-                let _ = stream.read_to_end(&mut sink).await;
-                sink.clear();
-                closed.fetch_add(1, Ordering::Relaxed);
-            }
-            // Out of ephemeral ports or the like: the flood goes on a moment later.
-            Err(_) => {}
+        // Out of ephemeral ports or the like, connecting fails: the flood goes on a moment later.
+        if let Ok(mut stream) = raw_from(from, server).await {
+            let _ = stream.read_to_end(&mut sink).await;
+            sink.clear();
+            closed.fetch_add(1, Ordering::Relaxed);
         }
         // Each reopening evicts another of the source's connections once it is at its cap:
         // a short pause keeps that chain from taking this machine's CPUs from the real client.
