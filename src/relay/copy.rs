@@ -40,12 +40,9 @@ impl BufferBudget {
         }
     }
 
-    pub(crate) fn max(&self) -> usize {
-        self.max
-    }
-
     /// Bytes lent out now.
-    pub(crate) fn lent(&self) -> usize {
+    #[cfg(test)]
+    fn lent(&self) -> usize {
         self.lent.load(Ordering::Relaxed)
     }
 
@@ -419,7 +416,7 @@ mod tests {
         }
         let held: usize = directions.iter().map(|d| d.buf.capacity()).sum();
         assert!(held <= 10 * (16 << 10) + (512 << 10), "{held} bytes held");
-        assert!(budget.lent() <= budget.max());
+        assert!(budget.lent() <= budget.max);
         assert!(
             directions[0].buf.capacity() >= 256 << 10,
             "the first direction did not grow: {}",

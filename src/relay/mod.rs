@@ -41,6 +41,9 @@ use tokio::task::JoinSet;
 use capacity::Shedding;
 pub use capacity::{Capacity, Limits, Rejection};
 pub(crate) use hop::{Hop, HopCredential, HopIdentity, HopPin, CREDENTIAL_LEN};
+pub(crate) use hop::{
+    BUFFER_BUDGET as HOP_BUFFER_BUDGET, CONNECTION_MEMORY as HOP_CONNECTION_MEMORY,
+};
 use listener::AcceptLoop;
 use meter::Meter;
 pub use meter::Throughput;

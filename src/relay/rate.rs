@@ -6,6 +6,7 @@
 //! bytes while that moment is less than one burst ahead of now, and otherwise sleeps on a timer
 //! until it is; there is no polling. Taking bytes never waits on a lock: one atomic update.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +41,24 @@ impl BitRate {
 
     fn bytes_per_sec(self) -> u64 {
         (self.0 / 8).max(1)
+    }
+}
+
+impl fmt::Display for BitRate {
+    /// In the largest decimal unit it reaches, to at most two decimals: `1.5 Gbit/s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(u64, &str); 4] = [
+            (1_000_000_000_000, "Tbit/s"),
+            (1_000_000_000, "Gbit/s"),
+            (1_000_000, "Mbit/s"),
+            (1_000, "kbit/s"),
+        ];
+        let Some((scale, unit)) = UNITS.into_iter().find(|(scale, _)| self.0 >= *scale) else {
+            return write!(f, "{} bit/s", self.0);
+        };
+        let shown = format!("{:.2}", self.0 as f64 / scale as f64);
+        let shown = shown.trim_end_matches('0').trim_end_matches('.');
+        write!(f, "{shown} {unit}")
     }
 }
 
@@ -178,6 +197,16 @@ mod tests {
 
     fn rate(bits_per_sec: u64) -> BitRate {
         BitRate::new(bits_per_sec).unwrap()
+    }
+
+    #[test]
+    fn rates_show_in_their_largest_unit() {
+        let shown = |bits| rate(bits).to_string();
+        assert_eq!(shown(1_500_000_000), "1.5 Gbit/s");
+        assert_eq!(shown(10_000_000), "10 Mbit/s");
+        assert_eq!(shown(40_000_000_000_000), "40 Tbit/s");
+        assert_eq!(shown(999), "999 bit/s");
+        assert_eq!(shown(1_234_567), "1.23 Mbit/s");
     }
 
     #[test]

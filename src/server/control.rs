@@ -21,6 +21,9 @@ use crate::pb;
 use crate::relay::{HopCredential, HopPin, TargetPolicy, CREDENTIAL_LEN};
 use crate::session::Role;
 
+/// The most networks one req may restrict its listeners to.
+const MAX_ALLOW_FROM: usize = 64;
+
 /// The longest `update` waits for its targets' names to resolve.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -44,6 +47,22 @@ fn hop_pin(credential: &pb::HopCredential) -> Result<Arc<HopPin>, Error> {
             ))
         })?;
     HopPin::new(parsed).map_err(|e| Error::Hop(e.to_string()))
+}
+
+/// The networks of a req's `allow_from`, at most [`MAX_ALLOW_FROM`].
+fn allow_from(networks: &[String]) -> Result<Vec<ipnet::IpNet>, Error> {
+    if networks.len() > MAX_ALLOW_FROM {
+        return Err(Error::InvalidArgument(format!(
+            "allow_from has {} networks: at most {MAX_ALLOW_FROM}",
+            networks.len()
+        )));
+    }
+    let parse = |n: &String| endpoint::parse_network(n).map_err(|e| format!("allow_from: {e}"));
+    networks
+        .iter()
+        .map(parse)
+        .collect::<Result<_, _>>()
+        .map_err(Error::InvalidArgument)
 }
 
 fn require_uid(uid: &str) -> Result<(), Error> {
@@ -98,6 +117,7 @@ impl Control {
             num_conn,
             rate: r.rate,
             owner,
+            allow_from: allow_from(&r.allow_from)?,
         })
     }
 
@@ -122,7 +142,8 @@ impl Control {
         let opened = async {
             let new = self.validate(&r, caller.sub.clone())?;
             tracing::info!(event = Rpc::Req.as_str(), uid = %r.uid, role = new.role.as_str(),
-                num_conn = r.num_conn, rate = r.rate, owner = caller.sub.as_deref(),
+                num_conn = r.num_conn, rate = r.rate, allow_from = %new.allow_from.len(),
+                owner = caller.sub.as_deref(),
                 username = username.as_deref(), %peer, "req received, waiting for its hello");
             self.sessions.create(new).await
         };

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use tonic::{Code, Status};
 
+use super::bandwidth::Kbps;
 use crate::limits::quote;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,16 @@ pub(crate) enum Error {
         role: &'static str,
         wanted: &'static str,
     },
+    #[error(
+        "the rate asked for, {wanted}, does not fit: {free} free of this gateway's \
+         {bandwidth} (--rate-policy reserve); ask for at most what is free (--rate), or retry \
+         once sessions are released"
+    )]
+    BandwidthExhausted {
+        wanted: Kbps,
+        free: Kbps,
+        bandwidth: Kbps,
+    },
     #[error("could not set up the encrypted hop: {0}")]
     Hop(String),
     #[error("could not bind data listener {addr}: {source}; check --listener-ip")]
@@ -85,7 +96,9 @@ impl From<Error> for Status {
             }
             Error::HelloTimeout => Code::DeadlineExceeded,
             Error::ReleasedBeforeHello(_) => Code::Aborted,
-            Error::PortsExhausted { .. } | Error::EarlyHellosFull(_) => Code::ResourceExhausted,
+            Error::PortsExhausted { .. }
+            | Error::EarlyHellosFull(_)
+            | Error::BandwidthExhausted { .. } => Code::ResourceExhausted,
             Error::Bind { .. } | Error::Hop(_) => Code::Internal,
         };
         Status::new(code, err.to_string())
