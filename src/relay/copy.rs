@@ -264,6 +264,7 @@ impl Drop for Direction<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
 
@@ -302,6 +303,42 @@ mod tests {
         assert_eq!((traffic.to_target, traffic.from_target), (7, 17));
         let stats = counters.snapshot();
         assert_eq!((stats.bytes_to_target, stats.bytes_from_target), (7, 17));
+    }
+
+    /// The loop of the encrypted hop and of the fallback holds a limited session to its rate.
+    #[tokio::test(start_paused = true)]
+    async fn a_limited_session_copies_no_faster_than_its_rate() {
+        let (mut app, mut client) = connected_pair().await;
+        let (mut server, mut target) = connected_pair().await;
+        let counters = Counters::default();
+        // 8 Mbit/s: 1 MB/s each way.
+        let buckets = Buckets::new(crate::relay::BitRate::new(8_000_000).unwrap());
+        let start = tokio::time::Instant::now();
+        let relayed = relay(&mut client, &mut server, &counters, PLAIN, Some(&buckets));
+        let exchange = async {
+            let (mut request, mut response) = (Vec::new(), Vec::new());
+            let to_target = async {
+                app.write_all(&[1; 1_000_000]).await.unwrap();
+                app.shutdown().await.unwrap();
+                app.read_to_end(&mut response).await.unwrap();
+            };
+            let from_target = async {
+                target.write_all(&[2; 500_000]).await.unwrap();
+                target.shutdown().await.unwrap();
+                target.read_to_end(&mut request).await.unwrap();
+            };
+            tokio::join!(to_target, from_target);
+            (request.len(), response.len())
+        };
+        let ((_, result), moved) = tokio::join!(relayed, exchange);
+        result.unwrap();
+        assert_eq!(moved, (1_000_000, 500_000));
+        // Less the two 16 KiB bursts the bucket may lend.
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(960),
+            "1 MB took {took:?} at 1 MB/s"
+        );
     }
 
     const SIZING: Sizing<'static> = Sizing {
