@@ -56,18 +56,19 @@ impl Gateway {
         cmd
     }
 
-    /// A plain-hop PROD session relaying to `producer`, with `flags`: its uid and listeners.
-    fn prod(&self, producer: SocketAddr, flags: &[&str]) -> (String, Vec<SocketAddr>) {
+    /// `req prod` of a plain-hop session relaying to `producer`, with `flags`.
+    fn prod_cmd(&self, producer: SocketAddr, flags: &[&str]) -> assert_cmd::Command {
         let (ip, port) = (producer.ip().to_string(), producer.port().to_string());
         let mut args = vec!["--json", "--plaintext-hop", "--remote-ip", &ip];
         args.extend(["--receiver-ports", &port]);
         args.extend_from_slice(flags);
-        let output = self
-            .req("prod", &args)
-            .assert()
-            .success()
-            .get_output()
-            .clone();
+        self.req("prod", &args)
+    }
+
+    /// The uid and listeners of a session [`prod_cmd`](Self::prod_cmd) opened.
+    fn prod(&self, producer: SocketAddr, flags: &[&str]) -> (String, Vec<SocketAddr>) {
+        let mut cmd = self.prod_cmd(producer, flags);
+        let output = cmd.assert().success().get_output().clone();
         let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         let listeners = json["listeners"].as_array().unwrap().iter();
         let listeners = listeners.map(|l| l.as_str().unwrap().parse().unwrap());
@@ -194,19 +195,8 @@ fn reserve_refuses_a_session_past_the_bandwidth_and_admits_it_after_a_release() 
     let gateway = Gateway::start(&["--rate-policy", "reserve", "--bandwidth", "4G"]);
     let target: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let (first, _) = gateway.prod(target, &["--num-conn", "1", "--rate", "3G"]);
-    let args = [
-        "--plaintext-hop",
-        "--num-conn",
-        "1",
-        "--remote-ip",
-        "127.0.0.1",
-        "--receiver-ports",
-        "9",
-        "--rate",
-        "2G",
-    ];
     gateway
-        .req("prod", &args)
+        .prod_cmd(target, &["--num-conn", "1", "--rate", "2G"])
         .assert()
         .failure()
         .stderr(contains("does not fit"))
@@ -216,15 +206,8 @@ fn reserve_refuses_a_session_past_the_bandwidth_and_admits_it_after_a_release() 
     gateway.prod(target, &["--num-conn", "1", "--rate", "1G"]);
     gateway.req("release", &[&first]).assert().success();
     gateway.prod(target, &["--num-conn", "1", "--rate", "2G"]);
-    let unlimited = [
-        "--plaintext-hop",
-        "--remote-ip",
-        "127.0.0.1",
-        "--receiver-ports",
-        "9",
-    ];
     gateway
-        .req("prod", &[&unlimited[..], &["--rate", "0"]].concat())
+        .prod_cmd(target, &["--rate", "0"])
         .assert()
         .failure()
         .stderr(contains("cannot reserve"));

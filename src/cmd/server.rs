@@ -220,12 +220,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     );
     print_terms(&options);
     if !options.allow_targets.is_empty() {
-        let networks: Vec<String> = options
-            .allow_targets
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        tracing::info!(allow_targets = %networks.join(","), "sessions may relay only to these networks");
+        let networks = joined(&options.allow_targets);
+        tracing::info!(allow_targets = %networks, "sessions may relay only to these networks");
     }
     if let Some(metrics) = &options.metrics {
         println!("Metrics on http://{}/metrics", metrics.local_addr()?);
@@ -247,16 +243,16 @@ fn print_terms(options: &ServerOptions) {
         _ => {}
     }
     if !options.listener_allow_from.is_empty() {
-        let networks: Vec<String> = options
-            .listener_allow_from
-            .iter()
-            .map(ToString::to_string)
-            .collect();
         println!(
             "Listeners admit only {} unless a session names its own networks",
-            networks.join(",")
+            joined(&options.listener_allow_from)
         );
     }
+}
+
+fn joined(networks: &[IpNet]) -> String {
+    let shown: Vec<String> = networks.iter().map(ToString::to_string).collect();
+    shown.join(",")
 }
 
 /// Fds kept out of the relay's budget for the control plane besides its connections: stdio,

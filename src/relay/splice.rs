@@ -198,15 +198,7 @@ impl<'a> Transfer<'a> {
     /// direction gave its own back while waiting.
     async fn fill(&self, mut kept: Option<Carrier<'a>>) -> io::Result<(Carrier<'a>, usize)> {
         loop {
-            let mut limit = usize::MAX;
-            if let Some(bucket) = self.bucket {
-                if bucket.delay().is_some() {
-                    // Waiting with an empty carrier: as for the source, hold no pipe.
-                    kept = None;
-                    bucket.ready().await;
-                }
-                limit = bucket.grant();
-            }
+            let limit = self.allowance(&mut kept).await;
             poll_fn(|cx| {
                 let ready = self.source.poll_read_ready(cx);
                 if ready.is_pending() {
@@ -232,6 +224,19 @@ impl<'a> Transfer<'a> {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The most the next fill may take: unbounded without a bucket; with one, a burst once the
+    /// bucket allows it, having given back the (empty) carrier while it did not.
+    async fn allowance(&self, kept: &mut Option<Carrier<'a>>) -> usize {
+        let Some(bucket) = self.bucket else {
+            return usize::MAX;
+        };
+        if bucket.delay().is_some() {
+            *kept = None;
+            bucket.ready().await;
+        }
+        bucket.grant()
     }
 
     async fn drain(&mut self, carrier: &mut Carrier<'_>, left: usize) -> io::Result<usize> {

@@ -40,9 +40,11 @@ pub(crate) const CREDENTIAL_LEN: usize = 32;
 /// direction holds none: an idle encrypted connection costs its sockets and TLS state only.
 const BUFFER_FLOOR: usize = 16 << 10;
 const BUFFER_CEILING: usize = 256 << 10;
-/// The growth all encrypted connections of a server may hold at once: 256 directions moving
-/// bytes at full size, whatever their destinations do.
-pub(crate) const BUFFER_BUDGET: usize = 64 << 20;
+/// The growth all encrypted connections of a server may hold at once: 64 directions moving
+/// bytes at full size, more than a gateway's cores encrypt at once. A direction whose
+/// destination stops reading keeps what it holds until it drains, so this, not the number of
+/// connections, bounds what stalled streams take.
+pub(crate) const BUFFER_BUDGET: usize = 16 << 20;
 /// What one encrypted connection may hold besides its sockets: a floor buffer per direction,
 /// and its TLS state (rustls keeps up to 64 KiB of records waiting for the socket, and the
 /// record being received).
