@@ -188,6 +188,7 @@ async fn a_req_waiting_for_its_hello_outlives_the_idle_timeout() {
                 role: "PROD".into(),
                 num_conn: 1,
                 rate: 0,
+                ..Default::default()
             })
             .await
     });
@@ -228,6 +229,7 @@ async fn a_burst_of_session_setups_on_one_connection_all_succeed() {
                     role: "PROD".into(),
                     num_conn: 1,
                     rate: 0,
+                    ..Default::default()
                 }),
                 hello.hello(pb::Hello {
                     uid,
