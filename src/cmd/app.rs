@@ -12,8 +12,8 @@ use tokio::net::TcpListener;
 use super::s2cs_args::S2csArgs;
 use super::values::{parse_seconds, parse_uid};
 use super::GlobalArgs;
-use crate::app::{self, hello, send::Amount, Report};
-use crate::client::explain_failure;
+use crate::app::{self, send::Amount, Report};
+use crate::client::{explain_failure, hello};
 use crate::{endpoint, pb};
 
 #[derive(Debug, Args)]

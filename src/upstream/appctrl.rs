@@ -12,8 +12,8 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::ProgressBar;
 use tonic::Code;
 
-use crate::app::{self, hello, send::Amount};
-use crate::client::Client;
+use crate::app::{self, send::Amount};
+use crate::client::{hello, Client};
 use crate::exit::Failure;
 use crate::logging::{self, LogFormat};
 use crate::secret::Secret;
