@@ -10,7 +10,7 @@ pub(crate) mod recv;
 pub(crate) mod send;
 mod wire;
 
-pub(crate) use wire::MAX_STREAMS;
+pub(crate) use wire::{RunToken, MAX_STREAMS};
 
 /// What one end of a transfer saw; both ends print the same `checksum` for the same bytes.
 #[derive(Debug, Clone, Serialize)]

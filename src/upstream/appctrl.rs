@@ -158,7 +158,8 @@ impl Session {
                 "AppCtrl: sending on {address} for {} s",
                 SEND_TIME.as_secs()
             );
-            let report = app::send::accept(listener, Amount::Time(SEND_TIME), 1, &hidden).await?;
+            let report =
+                app::send::accept(listener, Amount::Time(SEND_TIME), 1, None, &hidden).await?;
             println!("{}", report.text("sent"));
         } else {
             let listeners = self.announce().await?;
@@ -166,7 +167,7 @@ impl Session {
                 .first()
                 .ok_or_else(|| anyhow!("AppCtrl: session {} has no listeners", self.uid))?;
             println!("AppCtrl: receiving from {target}");
-            let report = app::recv::connect(target, 1, &hidden).await?;
+            let report = app::recv::connect(target, 1, None, &hidden).await?;
             println!("{}", report.text("received"));
         }
         Ok(())
