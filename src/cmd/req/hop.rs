@@ -9,26 +9,30 @@ use crate::client::setup::HopPolicy;
 pub(super) struct HopArgs {
     /// Relay the gateway-to-gateway hop unencrypted and unauthenticated, as SciStream 1.2 does:
     /// anyone who reaches the PROD listeners reads the stream. Only on a network you trust
-    #[arg(long, conflicts_with_all = ["require_encryption", "allow_plaintext_fallback"])]
+    #[arg(long, conflicts_with = "require_encryption")]
     pub(super) plaintext_hop: bool,
     /// Fail (exit 1, the session released) instead of falling back to a plaintext hop when a
     /// gateway lacks the encrypted hop
-    #[arg(long, conflicts_with = "allow_plaintext_fallback")]
+    #[arg(long)]
     require_encryption: bool,
+}
+
+/// For the commands that give a CONS session its hop: whether it may turn an encrypted PROD
+/// session plaintext.
+#[derive(Debug, Args)]
+pub(super) struct FallbackArgs {
     /// When the CONS gateway lacks the encrypted hop, turn the encrypted PROD session's hop
     /// plaintext (with a warning) instead of failing: anyone who reaches the PROD listeners then
     /// reads the stream. Only on a network you trust
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["plaintext_hop", "require_encryption"])]
     allow_plaintext_fallback: bool,
 }
 
 impl HopArgs {
-    pub(super) fn policy(&self) -> HopPolicy {
-        match (
-            self.plaintext_hop,
-            self.require_encryption,
-            self.allow_plaintext_fallback,
-        ) {
+    /// The policy these flags (and, for a CONS session, `fallback`'s) choose.
+    pub(super) fn policy(&self, fallback: Option<&FallbackArgs>) -> HopPolicy {
+        let fallback = fallback.is_some_and(|f| f.allow_plaintext_fallback);
+        match (self.plaintext_hop, self.require_encryption, fallback) {
             (true, _, _) => HopPolicy::Plaintext,
             (_, true, _) => HopPolicy::Required,
             (_, _, true) => HopPolicy::FallBack,

@@ -9,9 +9,9 @@ use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
 
-use super::hop::{this_command, HopArgs};
+use super::hop::{this_command, FallbackArgs, HopArgs};
 use super::GlobalArgs;
-use crate::client::setup::{Opened, Setup};
+use crate::client::setup::{HopPolicy, Opened, Setup};
 use crate::client::Gateway;
 use crate::cmd::s2cs_args::S2csArgs;
 use crate::cmd::values::parse_uid;
@@ -93,6 +93,8 @@ pub(crate) struct ConsArgs {
     prod_scope: Option<ScopeId>,
     #[command(flatten)]
     hop: HopArgs,
+    #[command(flatten)]
+    fallback: FallbackArgs,
 }
 
 impl ConsArgs {
@@ -184,22 +186,16 @@ pub(crate) async fn prod(global: &GlobalArgs, args: ProdArgs) -> Result<()> {
         None => Vec::new(),
     };
     let half = Half::Prod { producer };
-    start(global, &args.server, &args.session, &args.hop, &uid, half).await
+    let policy = args.hop.policy(None);
+    start(global, &args.server, &args.session, policy, &uid, half).await
 }
 
 pub(crate) async fn cons(global: &GlobalArgs, args: ConsArgs) -> Result<()> {
     let prod = args.prod_gateway(global).await?.map(Box::new);
     let targets = args.prod_listeners.clone();
     let half = Half::Cons { prod, targets };
-    start(
-        global,
-        &args.server,
-        &args.session,
-        &args.hop,
-        &args.uid,
-        half,
-    )
-    .await
+    let policy = args.hop.policy(Some(&args.fallback));
+    start(global, &args.server, &args.session, policy, &args.uid, half).await
 }
 
 /// Opens the session on `server` and prints the result, with a spinner while it waits.
@@ -207,7 +203,7 @@ async fn start(
     global: &GlobalArgs,
     server: &S2csArgs,
     session: &SessionArgs,
-    hop: &HopArgs,
+    policy: HopPolicy,
     uid: &str,
     half: Half,
 ) -> Result<()> {
@@ -228,7 +224,7 @@ async fn start(
     });
     let warn = |warning: &str| spinner.suspend(|| eprintln!("warning: {warning}"));
     let command = this_command();
-    let setup = session.setup(uid, hop, &command, &warn);
+    let setup = session.setup(uid, policy, &command, &warn);
     let opened = match half {
         Half::Prod { producer } => setup.prod(&gateway, producer).await,
         Half::Cons { prod, targets } => setup.cons(&gateway, prod.as_deref(), targets).await,
@@ -242,7 +238,7 @@ impl SessionArgs {
     pub(super) fn setup<'a>(
         &self,
         uid: &'a str,
-        hop: &HopArgs,
+        hop: HopPolicy,
         command: &'a str,
         warn: &'a dyn Fn(&str),
     ) -> Setup<'a> {
@@ -250,7 +246,7 @@ impl SessionArgs {
             uid,
             num_conn: self.num_conn,
             rate: self.rate,
-            hop: hop.policy(),
+            hop,
             command,
             warn,
         }

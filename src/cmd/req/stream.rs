@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use super::hop::{this_command, HopArgs};
+use super::hop::{this_command, FallbackArgs, HopArgs};
 use super::start::{print_header, SessionArgs};
 use super::GlobalArgs;
 use crate::client::setup::Opened;
@@ -61,6 +61,8 @@ pub(crate) struct StreamArgs {
     receiver_ports: Vec<u16>,
     #[command(flatten)]
     hop: HopArgs,
+    #[command(flatten)]
+    fallback: FallbackArgs,
 }
 
 impl StreamArgs {
@@ -93,7 +95,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: StreamArgs) -> Result<()> {
         .collect();
     let warn = |warning: &str| eprintln!("warning: {warning}");
     let command = this_command();
-    let setup = args.session.setup(&uid, &args.hop, &command, &warn);
+    let policy = args.hop.policy(Some(&args.fallback));
+    let setup = args.session.setup(&uid, policy, &command, &warn);
     let (prod_half, cons_half) = setup.stream(&prod, &cons, producer).await?;
     print_stream(&args, &uid, &prod_half, &cons_half);
     Ok(())
