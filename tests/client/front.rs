@@ -14,13 +14,24 @@ use tonic::{Request, Response, Status};
 use crate::common::server::TestServer;
 
 /// How the front differs from the server behind it.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct Twists {
     /// Answer UNIMPLEMENTED to `update_hop`, as a scistream-proto 1.2 gateway does.
     pub no_update_hop: bool,
     /// Put `scistream-auth: off` on every reply, failed ones too: a server with
     /// authentication off says so.
     pub auth_off: bool,
+}
+
+impl Twists {
+    pub const AUTH_OFF: Twists = Twists {
+        no_update_hop: false,
+        auth_off: true,
+    };
+    pub const NO_UPDATE_HOP: Twists = Twists {
+        no_update_hop: true,
+        auth_off: false,
+    };
 }
 
 struct Front {

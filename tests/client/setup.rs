@@ -38,6 +38,28 @@ fn consume(rt: &Runtime, listener: &str) -> Vec<u8> {
     })
 }
 
+/// A producer and two gateways for a stream: PROD and CONS.
+struct Gateways {
+    // First: dropped before the servers, with the connections of its fronts.
+    rt: Runtime,
+    /// The producer's port on 127.0.0.1.
+    port: String,
+    prod: TestServer,
+    cons: TestServer,
+}
+
+impl Gateways {
+    fn start() -> Gateways {
+        let rt = Runtime::new().unwrap();
+        Gateways {
+            port: producer(&rt),
+            rt,
+            prod: TestServer::start(Options::default()),
+            cons: TestServer::start(Options::default()),
+        }
+    }
+}
+
 /// `scistream req ACTION --no-tls ARGS` with `via`'s config.
 fn req(via: &TestServer, action: &str, args: &[&str]) -> assert_cmd::Command {
     let mut cmd = via.cli();
@@ -63,11 +85,9 @@ fn sessions_on(rt: &Runtime, server: &TestServer) -> Vec<pb::SessionInfo> {
     })
 }
 
-/// `req prod --json` of one listener at `s2cs` for a producer on 127.0.0.1:`port`.
-fn prod_args<'a>(s2cs: &'a str, port: &'a str) -> Vec<&'a str> {
-    vec![
-        "--s2cs",
-        s2cs,
+/// One listener, relayed to a producer on 127.0.0.1:`port`, printed as JSON.
+fn session_args(port: &str) -> [&str; 7] {
+    [
         "--num-conn",
         "1",
         "--remote-ip",
@@ -78,20 +98,15 @@ fn prod_args<'a>(s2cs: &'a str, port: &'a str) -> Vec<&'a str> {
     ]
 }
 
+/// `req prod` arguments for [`session_args`] at `s2cs`.
+fn prod_args<'a>(s2cs: &'a str, port: &'a str) -> Vec<&'a str> {
+    [&["--s2cs", s2cs][..], &session_args(port)].concat()
+}
+
+/// `req stream` arguments for [`session_args`] from `prod` to `cons`.
 fn stream_args<'a>(prod: &'a str, cons: &'a str, port: &'a str) -> Vec<&'a str> {
-    vec![
-        "--prod-s2cs",
-        prod,
-        "--cons-s2cs",
-        cons,
-        "--num-conn",
-        "1",
-        "--remote-ip",
-        "127.0.0.1",
-        "--receiver-ports",
-        port,
-        "--json",
-    ]
+    let servers = ["--prod-s2cs", prod, "--cons-s2cs", cons];
+    [&servers[..], &session_args(port)].concat()
 }
 
 #[test]
@@ -230,37 +245,29 @@ fn a_full_early_hello_table_does_not_lose_the_session() {
 
 #[test]
 fn req_prod_and_req_stream_warn_when_the_prod_gateway_has_authentication_off() {
-    let rt = Runtime::new().unwrap();
-    let port = producer(&rt);
-    let prod_gw = TestServer::start(Options::default());
-    let cons_gw = TestServer::start(Options::default());
-    let open_prod = front(
-        &rt,
-        &prod_gw,
-        Twists {
-            auth_off: true,
-            ..Twists::default()
-        },
-    );
+    let gateways = Gateways::start();
+    let (rt, port) = (&gateways.rt, &gateways.port);
+    let (prod_gw, cons_gw) = (&gateways.prod, &gateways.cons);
+    let open_prod = front(rt, prod_gw, Twists::AUTH_OFF);
     let warning = format!("warning: s2cs {open_prod} has authentication off");
-    let out = req(&prod_gw, "prod", &prod_args(&open_prod, &port))
+    let out = req(prod_gw, "prod", &prod_args(&open_prod, port))
         .assert()
         .success();
     assert!(stderr(out.get_output()).contains(&warning));
     let cons = cons_gw.s2cs();
-    let out = req(&prod_gw, "stream", &stream_args(&open_prod, &cons, &port))
+    let out = req(prod_gw, "stream", &stream_args(&open_prod, &cons, port))
         .assert()
         .success();
     assert!(stderr(out.get_output()).contains(&warning));
-    assert_eq!(consume(&rt, &first_listener(&json(&out))), PRODUCED);
+    assert_eq!(consume(rt, &first_listener(&json(&out))), PRODUCED);
 
     // A server that does not say is not taken to have authentication off.
     let silent = prod_gw.s2cs();
     for (action, args) in [
-        ("prod", prod_args(&silent, &port)),
-        ("stream", stream_args(&silent, &cons, &port)),
+        ("prod", prod_args(&silent, port)),
+        ("stream", stream_args(&silent, &cons, port)),
     ] {
-        let out = req(&prod_gw, action, &args).assert().success();
+        let out = req(prod_gw, action, &args).assert().success();
         let err = stderr(out.get_output());
         assert!(!err.contains("authentication off"), "{action}: {err}");
     }
@@ -275,11 +282,10 @@ fn as_if_remote(server: &TestServer) -> String {
 
 #[test]
 fn a_hop_credential_never_crosses_a_plaintext_channel_to_another_host() {
-    let rt = Runtime::new().unwrap();
-    let port = producer(&rt);
-    let prod_gw = TestServer::start(Options::default());
-    let cons_gw = TestServer::start(Options::default());
-    let (remote_prod, remote_cons) = (as_if_remote(&prod_gw), as_if_remote(&cons_gw));
+    let gateways = Gateways::start();
+    let (rt, port) = (&gateways.rt, &gateways.port);
+    let (prod_gw, cons_gw) = (&gateways.prod, &gateways.cons);
+    let (remote_prod, remote_cons) = (as_if_remote(prod_gw), as_if_remote(cons_gw));
     let prod = prod_gw.s2cs();
     let cons_args = [
         "--s2cs",
@@ -290,16 +296,16 @@ fn a_hop_credential_never_crosses_a_plaintext_channel_to_another_host() {
         "127.0.0.1:9",
     ];
     let refused = [
-        ("prod", prod_args(&remote_prod, &port), &remote_prod),
+        ("prod", prod_args(&remote_prod, port), &remote_prod),
         ("cons", cons_args.to_vec(), &remote_cons),
         (
             "stream",
-            stream_args(&prod, &remote_cons, &port),
+            stream_args(&prod, &remote_cons, port),
             &remote_cons,
         ),
     ];
     for (action, args, exposed) in refused {
-        let out = req(&prod_gw, action, &args).assert().code(2);
+        let out = req(prod_gw, action, &args).assert().code(2);
         let err = stderr(out.get_output());
         assert!(
             err.contains(&format!("plaintext control channel to s2cs {exposed}")),
@@ -307,33 +313,25 @@ fn a_hop_credential_never_crosses_a_plaintext_channel_to_another_host() {
         );
         assert!(err.contains("--plaintext-hop"), "{action}: {err}");
     }
-    assert!(sessions_on(&rt, &prod_gw).is_empty());
-    assert!(sessions_on(&rt, &cons_gw).is_empty());
+    assert!(sessions_on(rt, prod_gw).is_empty());
+    assert!(sessions_on(rt, cons_gw).is_empty());
 
     // Asked for, a plaintext hop carries no credential, and says what it is.
-    let mut args = prod_args(&remote_prod, &port);
+    let mut args = prod_args(&remote_prod, port);
     args.push("--plaintext-hop");
-    let opened = json(&req(&prod_gw, "prod", &args).assert().success());
+    let opened = json(&req(prod_gw, "prod", &args).assert().success());
     assert_eq!(opened["hop"], "plaintext");
-    assert_eq!(consume(&rt, &first_listener(&opened)), PRODUCED);
+    assert_eq!(consume(rt, &first_listener(&opened)), PRODUCED);
 }
 
 #[test]
 fn a_cons_gateway_without_the_encrypted_hop_does_not_turn_the_prod_session_plaintext() {
-    let rt = Runtime::new().unwrap();
-    let port = producer(&rt);
-    let prod_gw = TestServer::start(Options::default());
-    let cons_gw = TestServer::start(Options::default());
-    let old_cons = front(
-        &rt,
-        &cons_gw,
-        Twists {
-            no_update_hop: true,
-            ..Twists::default()
-        },
-    );
+    let gateways = Gateways::start();
+    let (rt, port) = (&gateways.rt, &gateways.port);
+    let (prod_gw, cons_gw) = (&gateways.prod, &gateways.cons);
+    let old_cons = front(rt, cons_gw, Twists::NO_UPDATE_HOP);
     let prod = prod_gw.s2cs();
-    let out = req(&prod_gw, "stream", &stream_args(&prod, &old_cons, &port))
+    let out = req(prod_gw, "stream", &stream_args(&prod, &old_cons, port))
         .assert()
         .code(1);
     let err = stderr(out.get_output());
@@ -345,40 +343,34 @@ fn a_cons_gateway_without_the_encrypted_hop_does_not_turn_the_prod_session_plain
         err.contains("req stream") && err.contains("--allow-plaintext-fallback`"),
         "{err}"
     );
-    assert!(
-        sessions_on(&rt, &prod_gw).is_empty(),
-        "the PROD half stayed"
-    );
-    assert!(
-        sessions_on(&rt, &cons_gw).is_empty(),
-        "the CONS half stayed"
-    );
+    assert!(sessions_on(rt, prod_gw).is_empty(), "the PROD half stayed");
+    assert!(sessions_on(rt, cons_gw).is_empty(), "the CONS half stayed");
 
     // `req cons` for an encrypted PROD session: refused, and the PROD session stays encrypted.
     let opened = json(
-        &req(&prod_gw, "prod", &prod_args(&prod, &port))
+        &req(prod_gw, "prod", &prod_args(&prod, port))
             .assert()
             .success(),
     );
     let (uid, prod_listener) = (opened["uid"].as_str().unwrap(), first_listener(&opened));
     let cons_args = ["--s2cs", &old_cons, "--prod-s2cs", &prod, "--num-conn", "1"];
-    let out = req(&prod_gw, "cons", &cons_args)
+    let out = req(prod_gw, "cons", &cons_args)
         .args([uid, &prod_listener])
         .assert()
         .code(1);
     assert!(stderr(out.get_output()).contains("--allow-plaintext-fallback`"));
     assert!(
-        sessions_on(&rt, &cons_gw).is_empty(),
+        sessions_on(rt, cons_gw).is_empty(),
         "the CONS session stayed"
     );
-    let read = consume(&rt, &prod_listener);
+    let read = consume(rt, &prod_listener);
     assert!(
         !read.windows(PRODUCED.len()).any(|w| w == PRODUCED),
         "a plaintext client read the producer"
     );
 
     // Allowed, the fallback turns it plaintext, with a warning.
-    let out = req(&prod_gw, "cons", &cons_args)
+    let out = req(prod_gw, "cons", &cons_args)
         .args(["--allow-plaintext-fallback", "--json", uid, &prod_listener])
         .assert()
         .success();
@@ -389,5 +381,5 @@ fn a_cons_gateway_without_the_encrypted_hop_does_not_turn_the_prod_session_plain
     );
     let cons = json(&out);
     assert_eq!(cons["hop"], "plaintext");
-    assert_eq!(consume(&rt, &first_listener(&cons)), PRODUCED);
+    assert_eq!(consume(rt, &first_listener(&cons)), PRODUCED);
 }
