@@ -274,13 +274,17 @@ impl Client {
 
     /// The hello, sent again while the server has no room for hellos that arrive before their
     /// req (RESOURCE_EXHAUSTED): the req sent alongside is registered soon, and a hello for a
-    /// registered session needs no room there. The req's answer (or its deadline) ends the
-    /// tries, since the caller stops polling this then.
+    /// registered session needs no room there. The req's answer ends the tries (the caller
+    /// stops polling this then), and so does the req's deadline.
     async fn hello_when_room(&self, hello: pb::Hello) -> Result<pb::AppResponse, Status> {
+        let give_up = tokio::time::Instant::now() + self.deadlines.req;
         let mut pause = Duration::from_millis(10);
         loop {
             match self.hello(hello.clone()).await {
-                Err(full) if full.code() == tonic::Code::ResourceExhausted => {
+                Err(full)
+                    if full.code() == tonic::Code::ResourceExhausted
+                        && tokio::time::Instant::now() + pause < give_up =>
+                {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(500));
                 }
@@ -501,4 +505,32 @@ fn unreachable(s2cs: &str, err: &tonic::transport::Error) -> anyhow::Error {
          is the address right? (a plaintext server needs --no-tls)"
     ))
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_means_this_host_in_every_spelling() {
+        for here in [
+            "127.0.0.1:5000",
+            "127.9.8.7:5000",
+            "localhost:5000",
+            "LOCALHOST:1",
+            "[::1]:5000",
+            "[::ffff:127.0.0.1]:5000",
+        ] {
+            assert!(is_loopback(here), "{here}");
+        }
+        for away in [
+            "10.0.0.1:5000",
+            "gw.example.org:5000",
+            "localhost.example.org:5000",
+            "[2001:db8::1]:5000",
+            "0.0.0.0:5000",
+        ] {
+            assert!(!is_loopback(away), "{away}");
+        }
+    }
 }

@@ -105,11 +105,7 @@ impl ConsArgs {
         let (s2cs, guessed) = match &self.prod_s2cs {
             Some(s2cs) => (s2cs.clone(), None),
             None => {
-                let listener = &self.prod_listeners[0];
-                let host = listener
-                    .rsplit_once(':')
-                    .map_or(listener.as_str(), |(h, _)| h);
-                let s2cs = format!("{host}:{CONTROL_PORT}");
+                let s2cs = default_prod_s2cs(&self.prod_listeners[0]);
                 let guess = format!(
                     "no --prod-s2cs was given, so the PROD session's control server was taken \
                      to be {s2cs} (the PROD listeners' host, port {CONTROL_PORT}): give \
@@ -143,6 +139,13 @@ impl ConsArgs {
             (Err(e), None) => Err(e),
         }
     }
+}
+
+/// Where the PROD session's control server is when not told: on its listener's host (an
+/// `endpoint::parse`d `host:port`), at the default control port.
+fn default_prod_s2cs(listener: &str) -> String {
+    let host = listener.rsplit_once(':').map_or(listener, |(host, _)| host);
+    format!("{host}:{CONTROL_PORT}")
 }
 
 /// The session to open on the command's server.
@@ -299,4 +302,22 @@ fn print_opened(json: bool, uid: &str, s2cs: &str, role: &str, opened: &Opened) 
         println!("Listeners: {}", routed.listeners.join(","));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prod_server_is_guessed_on_the_listeners_host_at_port_5000() {
+        assert_eq!(default_prod_s2cs("10.16.42.61:5100"), "10.16.42.61:5000");
+        assert_eq!(
+            default_prod_s2cs("gw1.example.org:5101"),
+            "gw1.example.org:5000"
+        );
+        assert_eq!(
+            default_prod_s2cs("[2001:db8::7]:5100"),
+            "[2001:db8::7]:5000"
+        );
+    }
 }
