@@ -32,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+pub(crate) use capacity::raise_fd_limit;
 use capacity::Shedding;
 pub use capacity::{Capacity, Limits, Rejection};
 pub(crate) use hop::{Hop, HopCredential, HopIdentity, HopPin, CREDENTIAL_LEN};
