@@ -17,6 +17,7 @@ use crate::exit::Failure;
 use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 use crate::pb;
 use crate::pb::control_client::ControlClient;
+use crate::scope::AUTH_METADATA_KEY;
 use crate::secret::Secret;
 use crate::tls::{ClientTls, HandshakeError};
 
@@ -29,10 +30,6 @@ mod untrusted;
 pub(crate) use failure::explain_failure;
 pub(crate) use gateway::Gateway;
 use untrusted::{escape_status, Untrusted};
-
-/// The response metadata key in which a scistream server says how it authenticates calls; a
-/// server with authentication off sends `off`.
-const AUTH_METADATA_KEY: &str = "scistream-auth";
 
 /// The most pages of sessions `list` follows: 64 MiB of replies, far more sessions than a
 /// server holds, and a bound on what a server that never stops paging can make the client hold.

@@ -253,9 +253,8 @@ impl Setup<'_> {
         if prod.client.auth_off() {
             (self.warn)(&format!(
                 "s2cs {} has authentication off: anyone who can reach its control port can see \
-                 session {}, take its hop credential (or read its plaintext hop), redirect it \
-                 and release it; ask the gateway's operator to turn authentication on (a client \
-                 secret)",
+                 session {}, redirect it (and so read its stream) and release it; ask the \
+                 gateway's operator to turn authentication on (a client secret)",
                 prod.s2cs, self.uid
             ));
         }

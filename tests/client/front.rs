@@ -13,42 +13,36 @@ use tonic::{Request, Response, Status};
 
 use crate::common::server::TestServer;
 
-/// How the front differs from the server behind it.
+/// How the front differs from the server behind it, besides dropping its metadata.
 #[derive(Clone, Copy)]
 pub struct Twists {
     /// Answer UNIMPLEMENTED to `update_hop`, as a scistream-proto 1.2 gateway does.
     pub no_update_hop: bool,
-    /// Put `scistream-auth: off` on every reply, failed ones too: a server with
-    /// authentication off says so.
-    pub auth_off: bool,
 }
 
 impl Twists {
-    pub const AUTH_OFF: Twists = Twists {
+    pub const NONE: Twists = Twists {
         no_update_hop: false,
-        auth_off: true,
     };
     pub const NO_UPDATE_HOP: Twists = Twists {
         no_update_hop: true,
-        auth_off: false,
     };
 }
 
+/// Forwards each call's message and answers with the reply's message or status code and
+/// text, without the metadata (such as `scistream-auth`) that a scistream server adds and a
+/// scistream-proto 1.2 server does not.
 struct Front {
     inner: ControlClient<Channel>,
     twists: Twists,
 }
 
 impl Front {
-    fn said<R>(&self, mut reply: Result<Response<R>, Status>) -> Result<Response<R>, Status> {
-        if self.twists.auth_off {
-            let metadata = match &mut reply {
-                Ok(reply) => reply.metadata_mut(),
-                Err(status) => status.metadata_mut(),
-            };
-            metadata.insert("scistream-auth", "off".parse().unwrap());
+    fn said<R>(&self, reply: Result<Response<R>, Status>) -> Result<Response<R>, Status> {
+        match reply {
+            Ok(reply) => Ok(Response::new(reply.into_inner())),
+            Err(status) => Err(Status::new(status.code(), status.message())),
         }
-        reply
     }
 }
 
