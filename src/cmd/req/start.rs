@@ -225,7 +225,11 @@ async fn start(
         true => format!("waiting for the hello of session {uid} from its app controller"),
         false => format!("setting up session {uid} on s2cs {}", server.s2cs),
     });
-    let warn = |warning: &str| spinner.suspend(|| eprintln!("warning: {warning}"));
+    let warn = |warning: &str| {
+        if !global.quiet {
+            spinner.suspend(|| eprintln!("warning: {warning}"));
+        }
+    };
     let command = this_command();
     let setup = session.setup(uid, policy, &command, &warn);
     let opened = match half {

@@ -93,7 +93,11 @@ pub(crate) async fn run(global: &GlobalArgs, args: StreamArgs) -> Result<()> {
         .iter()
         .map(|port| format!("{}:{port}", args.remote_ip))
         .collect();
-    let warn = |warning: &str| eprintln!("warning: {warning}");
+    let warn = |warning: &str| {
+        if !global.quiet {
+            eprintln!("warning: {warning}");
+        }
+    };
     let command = this_command();
     let policy = args.hop.policy(Some(&args.fallback));
     let setup = args.session.setup(&uid, policy, &command, &warn);
