@@ -334,7 +334,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__app__subcmd__recv)
-            opts="-v -q -h --connect --listen --streams --json --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --connect --listen --streams --run-token --json --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -349,6 +349,10 @@ _scistream() {
                     return 0
                     ;;
                 --streams)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -368,7 +372,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__app__subcmd__send)
-            opts="-v -q -h --connect --listen --bytes --seconds --streams --json --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --connect --listen --bytes --seconds --streams --run-token --json --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -391,6 +395,10 @@ _scistream() {
                     return 0
                     ;;
                 --streams)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -828,7 +836,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__cons)
-            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --allow-from --json --show-token --prod-s2cs --prod-server-cert --prod-scope --plaintext-hop --require-encryption --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --allow-from --json --show-token --prod-s2cs --prod-server-cert --prod-scope --plaintext-hop --require-encryption --allow-plaintext-fallback --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1178,7 +1186,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__stream)
-            opts="-v -q -h --timeout --prod-s2cs --cons-s2cs --server-cert --prod-server-cert --cons-server-cert --no-tls --prod-scope --cons-scope --num-conn --rate --allow-from --json --show-token --prod-allow-from --remote-ip --receiver-ports --plaintext-hop --require-encryption --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --timeout --prod-s2cs --cons-s2cs --server-cert --prod-server-cert --cons-server-cert --no-tls --prod-scope --cons-scope --num-conn --rate --allow-from --json --show-token --prod-allow-from --remote-ip --receiver-ports --plaintext-hop --require-encryption --allow-plaintext-fallback --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

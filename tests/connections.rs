@@ -131,6 +131,7 @@ async fn the_total_cap_refuses_newcomers_only_when_every_connection_is_busy() {
                     role: "PROD".into(),
                     num_conn: 1,
                     rate: 0,
+                    ..Default::default()
                 })
                 .await
         }));

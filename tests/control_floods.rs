@@ -256,6 +256,7 @@ async fn a_connection_that_passed_the_token_check_keeps_its_place() {
         role: "PROD".into(),
         num_conn: 1,
         rate: 0,
+        ..Default::default()
     };
     let waiting = tokio::spawn({
         let req = with_token(req, &token);

@@ -445,7 +445,7 @@ fn sessions_on(server: &TestServer) -> Vec<pb::SessionInfo> {
 }
 
 #[test]
-fn a_proto_12_cons_gateway_gets_the_plain_hop_with_a_warning() {
+fn a_proto_12_cons_gateway_gets_the_plain_hop_with_a_warning_when_allowed() {
     let rt = Runtime::new().unwrap();
     let (producer, _producer) = rt.block_on(serve(|mut stream: TcpStream| async move {
         let _ = stream.write_all(b"in clear").await;
@@ -455,7 +455,9 @@ fn a_proto_12_cons_gateway_gets_the_plain_hop_with_a_warning() {
     let cons_gw = TestServer::start(Options::default());
     let old_cons = proto_12_in_front_of(&rt, &cons_gw);
     let port = producer.port().to_string();
-    let args = stream_args(&prod_gw.s2cs(), &old_cons, &port);
+    let mut args = stream_args(&prod_gw.s2cs(), &old_cons, &port);
+    // Without it, the encrypted PROD session would not be turned plaintext (tests/client).
+    args.push("--allow-plaintext-fallback".into());
     let out = req_stream(&prod_gw, &args).assert().success();
     let err = stderr(out.get_output());
     assert!(

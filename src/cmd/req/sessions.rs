@@ -8,6 +8,7 @@ use clap::Args;
 use indicatif::{FormattedDuration, HumanBytes};
 
 use super::GlobalArgs;
+use crate::client::ListFailed;
 use crate::cmd::s2cs_args::S2csArgs;
 use crate::cmd::values::parse_uid;
 use crate::relay::BitRate;
@@ -37,7 +38,14 @@ pub(crate) struct StatusArgs {
 
 pub(crate) async fn list(global: &GlobalArgs, args: ListArgs) -> Result<()> {
     let gateway = args.server.connect(global).await?;
-    let listed = gateway.client.list().await.map_err(|s| gateway.failed(s))?;
+    let listed = gateway.client.list().await.map_err(|failed| match failed {
+        ListFailed::Refused(status) => gateway.failed(status),
+        broken => anyhow::anyhow!(
+            "could not list the sessions of s2cs {}: {broken}; stopped there (a broken or \
+             hostile server?)",
+            gateway.s2cs
+        ),
+    })?;
     let sessions = listed
         .into_iter()
         .map(SessionView::try_from)
