@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use super::values::parse_seconds;
 use super::GlobalArgs;
 use crate::auth::{AuthSettings, Introspector, DEFAULT_CACHE_TTL};
-use crate::relay::{Limits, DEFAULT_CONNECT_TIMEOUT};
+use crate::relay::{Limits, Shares, DEFAULT_CONNECT_TIMEOUT};
 use crate::scope::{ScopeId, DEFAULT_SCOPE};
 use crate::secret::Secret;
 use crate::server::{self, ConnectionLimits, ServerOptions};
@@ -98,6 +98,23 @@ pub struct ServerArgs {
     /// reset [default: what the open-file limit allows, printed at start]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     max_connections: Option<u32>,
+    /// The most relayed connections open at once from one source address (an IPv6 /64 counts
+    /// as one address), over all sessions; past it, its new ones are reset [default: half of
+    /// --max-connections]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    max_connections_per_source: Option<u32>,
+    /// The most relayed connections open at once in one session; past it, new ones are reset
+    #[arg(long, default_value_t = Shares::default().per_session, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize), value_name = "N")]
+    max_session_connections: usize,
+    /// New relayed connections one session may open per second (as many at once after a
+    /// quiet second); past it, they are reset. Stops two gateways made to relay into each
+    /// other at once
+    #[arg(long, default_value_t = Shares::default().session_rate, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    max_session_connection_rate: u32,
+    /// Seconds a relayed connection may move no data either way before it is reset
+    /// [default: never, so that quiet streams are not cut]
+    #[arg(long, value_parser = parse_seconds, value_name = "SECS")]
+    relay_idle_timeout: Option<Duration>,
 
     /// The most control connections open at once; more are closed as soon as they connect
     #[arg(long, default_value_t = ConnectionLimits::default().max_total, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize), value_name = "N")]
@@ -145,9 +162,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
             args.listener_ip
         );
     }
+    let relay_shares = relay_shares(&args);
     let relay_limits = relay_limits(
         raise_fd_limit(),
-        args.port_range.len() + args.max_control_connections,
+        args.port_range.len() + args.max_control_connections + relay_shares.proving,
         args.max_connections.map(|n| n as usize),
     )?;
     let tls = server_tls(global, &args)?;
@@ -174,6 +192,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         admin_identities,
         allow_targets: args.allow_targets,
         relay_limits,
+        relay_shares,
         connections: ConnectionLimits {
             max_total: args.max_control_connections,
             max_per_ip: args.max_control_connections_per_ip,
@@ -182,8 +201,11 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     };
     println!(
         "Relaying at most {} connections at once (2 fds each, and up to {} pipes of 2 while \
-         bytes move)",
-        relay_limits.max_connections, relay_limits.max_pipes
+         bytes move), {} from one source address, {} in one session",
+        relay_limits.max_connections,
+        relay_limits.max_pipes,
+        relay_shares.per_source_of(relay_limits.max_connections),
+        relay_shares.per_session,
     );
     if !options.allow_targets.is_empty() {
         let networks: Vec<String> = options
@@ -200,6 +222,17 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     server::serve(listener, options, shutdown_signal()).await
 }
 
+/// How much of the relay one source or session may take: the flags over the defaults.
+fn relay_shares(args: &ServerArgs) -> Shares {
+    Shares {
+        per_source: args.max_connections_per_source.map(|n| n as usize),
+        per_session: args.max_session_connections,
+        session_rate: args.max_session_connection_rate,
+        idle_timeout: args.relay_idle_timeout,
+        ..Shares::default()
+    }
+}
+
 /// Fds kept out of the relay's budget for the control plane besides its connections: stdio,
 /// the runtime, the control and metrics listeners and the auth client's connections.
 const CONTROL_PLANE_FDS: usize = 128;
@@ -208,8 +241,9 @@ const CONTROL_PLANE_FDS: usize = 128;
 const CONNECTIONS_PER_PIPE: usize = 16;
 
 /// The relay's share of `fd_limit`: what is left after the control plane and `reserved` fds
-/// (one per port of the range, each may become a listener, and one per control connection
-/// `--max-control-connections` allows). A relayed connection takes two fds (its two
+/// (one per port of the range, each may become a listener, one per control connection
+/// `--max-control-connections` allows, and one per connection the pool of those proving the
+/// hop secret holds). A relayed connection takes two fds (its two
 /// sockets); by default the connections and their pipes share that budget, and with an
 /// explicit `max_connections` the pipes get what the connections leave.
 fn relay_limits(fd_limit: u64, reserved: usize, max_connections: Option<usize>) -> Result<Limits> {
@@ -222,7 +256,8 @@ fn relay_limits(fd_limit: u64, reserved: usize, max_connections: Option<usize>) 
         bail!(
             "the open-file limit {fd_limit} leaves no fds for relayed connections after \
              {CONTROL_PLANE_FDS} for the control plane and {reserved} for the --port-range \
-             listeners and --max-control-connections: raise it (ulimit -n, or LimitNOFILE= \
+             listeners, --max-control-connections and connections proving the hop secret: \
+             raise it (ulimit -n, or LimitNOFILE= \
              under systemd), or narrow --port-range or --max-control-connections"
         );
     }
@@ -395,11 +430,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_default_fd_limit_of_these_machines_relays_over_9000_connections() {
-        // The default --port-range (101 ports) and --max-control-connections.
-        let reserved = 101 + ConnectionLimits::default().max_total;
+    fn the_default_fd_limit_of_these_machines_relays_about_9000_connections() {
+        // The default --port-range (101 ports), --max-control-connections and proving pool.
+        let reserved = 101 + ConnectionLimits::default().max_total + Shares::default().proving;
         let limits = relay_limits(20_000, reserved, None).unwrap();
-        assert!(limits.max_connections >= 9_000, "{limits:?}");
+        assert!(limits.max_connections >= 8_900, "{limits:?}");
         let fds = 2 * (limits.max_connections + limits.max_pipes) + CONTROL_PLANE_FDS + reserved;
         assert!(fds <= 20_000, "{limits:?} needs {fds} fds");
         assert!(limits.max_pipes >= limits.max_connections / CONNECTIONS_PER_PIPE / 2);

@@ -3,26 +3,32 @@
 //! Public API used by the control server (keep it stable):
 //! [`SessionRelay::new`], [`SessionRelay::set_targets`], [`SessionRelay::stats`],
 //! [`SessionRelay::set_hop`], [`SessionRelay::shutdown`], [`RelayStats`], [`TargetPolicy`], and the
-//! server-wide
-//! [`Capacity`] every session shares.
+//! server-wide [`Capacity`] every session shares, with the [`Shares`] each source and session
+//! may take of it.
 //!
 //! Layout: [`listener`] runs one accept loop per listener, [`connection`] relays one accepted
 //! connection, with the Linux [`splice`] engine (its pipes lent by a [`pipe`] pool) or the
 //! portable [`copy`] engine behind the same contract, and the gateway-to-gateway leg through the
-//! TLS of [`hop`]; [`capacity`] bounds connections and pipes over all sessions; [`target_policy`]
-//! says where a connection may go.
+//! TLS of [`hop`]; [`capacity`] bounds connections and pipes over all sessions, and
+//! [`admission`] lets each new connection in or turns it away against those bounds and its
+//! session's, which [`shedding`] logs; [`idle`] finds connections that moved no data;
+//! [`target_policy`] says where a connection may go.
 
+mod admission;
 mod capacity;
 mod connection;
 mod copy;
 mod hop;
+mod idle;
 mod listener;
 #[cfg(target_os = "linux")]
 mod pipe;
+mod shedding;
 #[cfg(target_os = "linux")]
 mod splice;
 mod target_policy;
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,10 +38,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use capacity::Shedding;
-pub use capacity::{Capacity, Limits, Rejection};
+use admission::SessionGate;
+pub use capacity::{Capacity, Limits, Rejection, Shares};
 pub(crate) use hop::{Hop, HopCredential, HopIdentity, HopPin, CREDENTIAL_LEN};
 use listener::AcceptLoop;
+use shedding::Shedding;
 use target_policy::Claim;
 pub use target_policy::TargetPolicy;
 
@@ -100,7 +107,17 @@ struct SessionShared {
     /// Where its connections may go; its listeners count as the server's own meanwhile.
     policy: Claim,
     capacity: Arc<Capacity>,
+    /// Its own bounds, within the capacity's.
+    gate: SessionGate,
     shedding: Shedding,
+}
+
+impl SessionShared {
+    /// Counts a connection from `source` that is reset for `reason`, and logs a burst once.
+    fn rejected(&self, reason: Rejection, source: IpAddr) {
+        self.shedding
+            .rejected(&self.uid, reason, source, &self.capacity);
+    }
 }
 
 /// Where the listeners of a session send their new connections.
@@ -147,6 +164,7 @@ impl SessionRelay {
             uid,
             counters: Counters::default(),
             policy: policy.claim(own),
+            gate: SessionGate::new(capacity.shares().session_rate),
             capacity,
             shedding: Shedding::default(),
         });
