@@ -112,7 +112,7 @@ impl Route<'_> {
             Err(refusal) => {
                 let session = self.session;
                 let (uid, capacity) = (&session.uid, &session.capacity);
-                let peer = self.peer.ip();
+                let peer = self.peer;
                 session.shedding.hop_refused(uid, peer, &refusal, capacity);
                 return None;
             }

@@ -3,7 +3,7 @@
 //! reason logs one warning, and refused hop connections are logged at most every
 //! [`HOP_LOG_INTERVAL`], with how many there were.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -50,7 +50,7 @@ impl Shedding {
     pub(super) fn hop_refused(
         &self,
         uid: &str,
-        peer: IpAddr,
+        peer: SocketAddr,
         refusal: &dyn std::fmt::Display,
         capacity: &Capacity,
     ) {
@@ -65,7 +65,7 @@ impl Shedding {
             %peer,
             refused,
             "refused connections to a PROD listener that did not prove the session's secret \
-             (the latest: {refusal}); logged at most every {}s",
+             (the latest, from this peer: {refusal}); logged at most every {}s",
             HOP_LOG_INTERVAL.as_secs()
         );
     }
