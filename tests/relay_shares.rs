@@ -206,16 +206,27 @@ async fn relayed_of(from: IpAddr, listener: SocketAddr, n: usize) -> usize {
     open.len()
 }
 
-/// Runs the legitimate user's connections while `attack` goes on, prints and returns how many
-/// relayed.
-async fn under_attack(what: &str, attack: &IdleAttack, listener: SocketAddr) -> usize {
-    let relayed = relayed_of(private_loopback(), listener, LEGITIMATE).await;
+/// Starts an idle attack on `attacked` and waits until `gateway` turns some of it away (the
+/// attacker then holds all it may); then opens the legitimate user's connections through
+/// `legit`. Prints and returns how many relayed, and the attack, still going on.
+async fn relayed_under_attack(
+    what: &str,
+    gateway: &Gateway,
+    attacked: SocketAddr,
+    legit: SocketAddr,
+) -> (usize, IdleAttack) {
+    let attack = IdleAttack::start(private_loopback(), attacked, ATTACKERS);
+    wait_until("the attacker holds all it may", || {
+        gateway.rejected_in_all() > 0.0
+    })
+    .await;
+    let relayed = relayed_of(private_loopback(), legit, LEGITIMATE).await;
     eprintln!(
         "{what}: {relayed}/{LEGITIMATE} legitimate connections relayed under {ATTACKERS} idle \
          attacker connections ({} opened by the attacker so far)",
         attack.opened()
     );
-    relayed
+    (relayed, attack)
 }
 
 /// Finding 4: 100 idle connections to someone else's encrypted PROD listener took every place
@@ -227,24 +238,10 @@ async fn strangers_idling_at_an_encrypted_listener_leave_the_relay_to_other_sess
         let (echo, _echo) = serve(echo).await;
         let gateways = Gateways::new();
         let gateway = gateways.start(&["--max-connections", MAX_CONNECTIONS]);
-        let victim = gateways.prod(&gateway, echo, true);
-        let third = gateways.prod(&gateway, echo, false);
-
-        let attack = IdleAttack::start(
-            private_loopback(),
-            listener_of(&victim, "listeners"),
-            ATTACKERS,
-        );
-        wait_until("the attacker holds all it may", || {
-            gateway.rejected_in_all() > 0.0
-        })
-        .await;
-        let relayed = under_attack(
-            "encrypted listener",
-            &attack,
-            listener_of(&third, "listeners"),
-        )
-        .await;
+        let victim = listener_of(&gateways.prod(&gateway, echo, true), "listeners");
+        let third = listener_of(&gateways.prod(&gateway, echo, false), "listeners");
+        let what = "encrypted listener";
+        let (relayed, _attack) = relayed_under_attack(what, &gateway, victim, third).await;
         assert_eq!(relayed, LEGITIMATE);
         assert!(gateway.rejected("proving_limit") > 0.0);
         assert_eq!(gateway.rejected("connection_limit"), 0.0);
@@ -260,20 +257,10 @@ async fn strangers_idling_at_a_plain_listener_hold_only_their_share() {
         let (echo, _echo) = serve(echo).await;
         let gateways = Gateways::new();
         let gateway = gateways.start(&["--max-connections", MAX_CONNECTIONS]);
-        let victim = gateways.prod(&gateway, echo, false);
-        let third = gateways.prod(&gateway, echo, false);
-
-        let attack = IdleAttack::start(
-            private_loopback(),
-            listener_of(&victim, "listeners"),
-            ATTACKERS,
-        );
-        wait_until("the attacker holds all it may", || {
-            gateway.rejected_in_all() > 0.0
-        })
-        .await;
-        let relayed =
-            under_attack("plain listener", &attack, listener_of(&third, "listeners")).await;
+        let victim = listener_of(&gateways.prod(&gateway, echo, false), "listeners");
+        let third = listener_of(&gateways.prod(&gateway, echo, false), "listeners");
+        let what = "plain listener";
+        let (relayed, _attack) = relayed_under_attack(what, &gateway, victim, third).await;
         assert_eq!(relayed, LEGITIMATE);
         assert!(gateway.rejected("source_limit") > 0.0);
         wait_until(
@@ -296,22 +283,12 @@ async fn strangers_idling_at_an_encrypted_listener_do_not_keep_its_cons_gateway_
         let cons = gateways.start(&[]);
         let opened = gateways.stream(&prod, &cons, echo);
         assert_eq!(opened["hop"], "encrypted");
-
-        let attack = IdleAttack::start(
-            private_loopback(),
+        let (victim, consumer) = (
             listener_of(&opened, "prod_listeners"),
-            ATTACKERS,
-        );
-        wait_until("the attacker holds all it may", || {
-            prod.rejected_in_all() > 0.0
-        })
-        .await;
-        let relayed = under_attack(
-            "CONS gateway at an attacked PROD listener",
-            &attack,
             listener_of(&opened, "listeners"),
-        )
-        .await;
+        );
+        let what = "CONS gateway at an attacked PROD listener";
+        let (relayed, _attack) = relayed_under_attack(what, &prod, victim, consumer).await;
         assert_eq!(relayed, LEGITIMATE);
     })
     .await;
