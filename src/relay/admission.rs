@@ -1,18 +1,21 @@
-//! The one place where a new connection is let in or turned away: every check of the relay's
-//! [`Shares`](super::Shares) runs in [`Admission`], and a connection that passes holds what it
-//! took for as long as it lives.
+//! The one place where a new connection is let in or turned away: [`Admission::enter`] runs
+//! every check at accept and says which [`Way`] the connection goes on with the places it took,
+//! which it holds for as long as it lives.
 //!
 //! The checks run in this order, and a new one belongs in it: first those that hold nothing
-//! (where a session's allow-list of sources goes), then the counted places (the session's
-//! cap, where a per-identity quota goes beside it; the source's share and the server's limit),
-//! and the session's rate last, so that only a connection that gets in spends from it.
-//! Whatever a check took is given back by its guard when a later check fails.
+//! (where a session's allow-list of sources goes, at the top of `enter`), then the counted
+//! places (the session's cap, where a per-identity quota goes beside it; the source's share and
+//! the server's limit), and the session's rate last, so that only a connection that gets in
+//! spends from it. Whatever a check took is given back by its guard when a later check fails.
+//! A connection to an encrypted PROD listener takes only a place in the pool of those proving
+//! the secret; once it has proven it, [`Admission::relay`] runs the counted checks for it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::capacity::{Rejection, Slot, Source};
+use super::hop::{Hop, HopIdentity, HopPin};
 use super::SessionShared;
 
 /// One connection at the door of one session.
@@ -21,9 +24,29 @@ pub(super) struct Admission<'a> {
     pub(super) source: Source,
 }
 
+/// How an admitted connection goes on, and the place it holds meanwhile.
+pub(super) enum Way {
+    /// Plain TCP both ways.
+    Plain(Ticket),
+    /// CONS: the target is a PROD listener reached over TLS with this pin.
+    Dial(Ticket, Arc<HopPin>),
+    /// PROD: the client is a CONS gateway that must prove this session's credential first;
+    /// until then it waits in the pool of its own for such connections.
+    Admit(Probation, Arc<HopIdentity>),
+}
+
 impl Admission<'_> {
-    /// For a connection that relays as soon as its target answers (or, at an encrypted PROD
-    /// listener, once it has proven the secret).
+    /// Lets a just-accepted connection to a listener whose hop is `hop` in, or says why not.
+    pub(super) fn enter(&self, hop: &Hop) -> Result<Way, Rejection> {
+        match hop {
+            Hop::Plain => self.relay().map(Way::Plain),
+            Hop::Dial(pin) => self.relay().map(|t| Way::Dial(t, pin.clone())),
+            Hop::Admit(identity) => self.prove().map(|p| Way::Admit(p, identity.clone())),
+        }
+    }
+
+    /// For a connection that relays as soon as its target answers (at an encrypted PROD
+    /// listener: once it has proven the secret).
     pub(super) fn relay(&self) -> Result<Ticket, Rejection> {
         let session = SessionPlace::take(self.session)?;
         let slot = self.session.capacity.admit(self.source)?;
@@ -36,7 +59,7 @@ impl Admission<'_> {
 
     /// For a connection to an encrypted PROD listener while it proves the secret: a place in
     /// the pool of its own that such connections wait in, and nothing of the session's.
-    pub(super) fn prove(&self) -> Result<Probation, Rejection> {
+    fn prove(&self) -> Result<Probation, Rejection> {
         let capacity = &self.session.capacity;
         let slot = capacity.admit_proving(self.source)?;
         Ok(Probation { _slot: slot })

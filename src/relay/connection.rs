@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use super::admission::{Admission, Probation, Ticket};
+use super::admission::{Admission, Probation, Ticket, Way};
 use super::capacity::{is_out_of_fds, Rejection};
 #[cfg(not(target_os = "linux"))]
 use super::copy;
@@ -22,17 +22,6 @@ use super::hop::{self, HopIdentity, HopPin};
 #[cfg(target_os = "linux")]
 use super::splice;
 use super::{idle, SessionShared, TargetPolicy, Traffic};
-
-/// How an admitted connection goes on, and the place it holds meanwhile.
-pub(super) enum Way {
-    /// Plain TCP both ways.
-    Plain(Ticket),
-    /// CONS: the target is a PROD listener reached over TLS with this pin.
-    Dial(Ticket, Arc<HopPin>),
-    /// PROD: the client is a CONS gateway that must prove this session's credential first;
-    /// until then it waits in the pool of its own for such connections.
-    Admit(Probation, Arc<HopIdentity>),
-}
 
 /// Relays `client` (from `peer`) to `target` until both directions have ended or one side
 /// fails.
@@ -110,10 +99,7 @@ impl Route<'_> {
         let mut tls = match hop::admit(client, identity, deadline).await {
             Ok(tls) => tls,
             Err(refusal) => {
-                let session = self.session;
-                let (uid, capacity) = (&session.uid, &session.capacity);
-                let peer = self.peer;
-                session.shedding.hop_refused(uid, peer, &refusal, capacity);
+                self.session.hop_refused(self.peer, &refusal);
                 return None;
             }
         };

@@ -16,8 +16,8 @@ use tokio::task::JoinSet;
 
 use super::admission::Admission;
 use super::capacity::{is_out_of_fds, Rejection};
-use super::connection::{self, Way};
-use super::{Hop, Routes, SessionShared};
+use super::connection;
+use super::{Routes, SessionShared};
 
 /// Pause after a failed accept that shedding cannot resolve: errors such as EMFILE persist
 /// until some connection closes, and retrying at once would spin a core.
@@ -78,12 +78,7 @@ impl AcceptLoop {
             session: &self.session,
             source: peer.ip().into(),
         };
-        let way = match &routes.hop {
-            Hop::Plain => admission.relay().map(Way::Plain),
-            Hop::Dial(pin) => admission.relay().map(|t| Way::Dial(t, pin.clone())),
-            Hop::Admit(identity) => admission.prove().map(|p| Way::Admit(p, identity.clone())),
-        };
-        match way {
+        match admission.enter(&routes.hop) {
             Ok(way) => {
                 let target = target.to_owned();
                 let relay = connection::relay(client, peer, target, way, self.session.clone());

@@ -28,7 +28,8 @@ mod shedding;
 mod splice;
 mod target_policy;
 
-use std::net::IpAddr;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,6 +118,13 @@ impl SessionShared {
     fn rejected(&self, reason: Rejection, source: IpAddr) {
         self.shedding
             .rejected(&self.uid, reason, source, &self.capacity);
+    }
+
+    /// Counts a connection to an encrypted PROD listener that did not prove the secret, and
+    /// logs such refusals in aggregate.
+    fn hop_refused(&self, peer: SocketAddr, refusal: &dyn fmt::Display) {
+        self.shedding
+            .hop_refused(&self.uid, peer, refusal, &self.capacity);
     }
 }
 
