@@ -14,8 +14,9 @@ use tokio::net::TcpListener;
 
 use super::values::parse_seconds;
 use super::GlobalArgs;
-use crate::auth::{AuthSettings, Introspector, DEFAULT_CACHE_TTL};
-use crate::relay::{Limits, Shares, DEFAULT_CONNECT_TIMEOUT};
+use crate::auth::{Introspector, DEFAULT_CACHE_TTL};
+use crate::config::Config;
+use crate::relay::{raise_fd_limit, Limits, Shares};
 use crate::scope::{ScopeId, DEFAULT_SCOPE};
 use crate::secret::Secret;
 use crate::server::{self, ConnectionLimits, ServerOptions};
@@ -128,6 +129,17 @@ pub struct ServerArgs {
     control_idle_timeout: Duration,
 }
 
+/// How much of the relay one source or session may take: the flags over the defaults.
+fn relay_shares(args: &ServerArgs) -> Shares {
+    Shares {
+        per_source: args.max_connections_per_source.map(|n| n as usize),
+        per_session: args.max_session_connections,
+        session_rate: args.max_session_connection_rate,
+        idle_timeout: args.relay_idle_timeout,
+        ..Shares::default()
+    }
+}
+
 /// A network in CIDR notation, or one address.
 fn parse_network(s: &str) -> Result<IpNet, String> {
     let s = s.trim();
@@ -163,14 +175,23 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         );
     }
     let relay_shares = relay_shares(&args);
-    let relay_limits = relay_limits(
+    let relay_limits = Limits::within_fds(
         raise_fd_limit(),
         args.port_range.len() + args.max_control_connections + relay_shares.proving,
         args.max_connections.map(|n| n as usize),
     )?;
     let tls = server_tls(global, &args)?;
-    let auth = server_auth(global, &args).await?;
-    let admin_identities = admin_identities(global, &args, auth.is_some())?;
+    let secret = client_secret(&args)?;
+    // Only a server that checks tokens reads its config file (for the auth URL and the
+    // admins): a broken file does not stop an open one.
+    let config = match secret {
+        Some(_) => Some(config::file::load(&paths::config_file(
+            global.config.as_deref(),
+        ))?),
+        None => None,
+    };
+    let auth = server_auth(&args, secret, config.as_ref()).await?;
+    let admin_identities = admin_identities(&args, config.as_ref());
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = TcpListener::bind(addr)
         .await
@@ -222,92 +243,6 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     server::serve(listener, options, shutdown_signal()).await
 }
 
-/// How much of the relay one source or session may take: the flags over the defaults.
-fn relay_shares(args: &ServerArgs) -> Shares {
-    Shares {
-        per_source: args.max_connections_per_source.map(|n| n as usize),
-        per_session: args.max_session_connections,
-        session_rate: args.max_session_connection_rate,
-        idle_timeout: args.relay_idle_timeout,
-        ..Shares::default()
-    }
-}
-
-/// Fds kept out of the relay's budget for the control plane besides its connections: stdio,
-/// the runtime, the control and metrics listeners and the auth client's connections.
-const CONTROL_PLANE_FDS: usize = 128;
-/// By default one pipe (two fds) is budgeted per this many connections: only directions with
-/// bytes in flight hold one, and past the budget a direction copies through user space.
-const CONNECTIONS_PER_PIPE: usize = 16;
-
-/// The relay's share of `fd_limit`: what is left after the control plane and `reserved` fds
-/// (one per port of the range, each may become a listener, one per control connection
-/// `--max-control-connections` allows, and one per connection the pool of those proving the
-/// hop secret holds). A relayed connection takes two fds (its two
-/// sockets); by default the connections and their pipes share that budget, and with an
-/// explicit `max_connections` the pipes get what the connections leave.
-fn relay_limits(fd_limit: u64, reserved: usize, max_connections: Option<usize>) -> Result<Limits> {
-    let fd_limit = usize::try_from(fd_limit).unwrap_or(usize::MAX);
-    let budget = fd_limit.saturating_sub(CONTROL_PLANE_FDS + reserved);
-    // CONNECTIONS_PER_PIPE connections and their one pipe, in fds.
-    let share = 2 * CONNECTIONS_PER_PIPE + 2;
-    let fitting = budget / share * CONNECTIONS_PER_PIPE;
-    if fitting == 0 && max_connections.is_none() {
-        bail!(
-            "the open-file limit {fd_limit} leaves no fds for relayed connections after \
-             {CONTROL_PLANE_FDS} for the control plane and {reserved} for the --port-range \
-             listeners, --max-control-connections and connections proving the hop secret: \
-             raise it (ulimit -n, or LimitNOFILE= \
-             under systemd), or narrow --port-range or --max-control-connections"
-        );
-    }
-    let max_connections = max_connections.unwrap_or(fitting);
-    if 2 * max_connections > budget {
-        tracing::warn!(
-            "--max-connections {max_connections} needs {} fds but the open-file limit \
-             {fd_limit} leaves {budget} for relayed connections: past about {}, new \
-             connections are reset for want of fds; raise the limit (LimitNOFILE=) to relay \
-             more",
-            2 * max_connections,
-            budget / 2
-        );
-    }
-    Ok(Limits {
-        max_connections,
-        max_pipes: budget.saturating_sub(2 * max_connections) / 2,
-        connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-    })
-}
-
-/// Takes the hard open-file limit the operator allows (the usual soft limit of 1024 would cap
-/// a gateway near 400 connections) and returns the soft limit in effect.
-fn raise_fd_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 1024;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let wanted = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                ..limit
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
-                return wanted.rlim_cur;
-            }
-            tracing::warn!(
-                "could not raise the open-file limit above {}",
-                limit.rlim_cur
-            );
-        }
-    }
-    limit.rlim_cur
-}
-
 fn server_tls(
     global: &GlobalArgs,
     args: &ServerArgs,
@@ -321,14 +256,7 @@ fn server_tls(
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         return tls::load_identity(cert, key).map(Some);
     }
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
-    names.push(args.listener_ip.to_string());
-    if !args.bind.is_unspecified() {
-        names.push(args.bind.to_string());
-    }
-    names.extend(hostname());
-    names.sort();
-    names.dedup();
+    let names = server::certificate_names(args.listener_ip, args.bind);
     let (config, cert) =
         tls::generated_identity(&paths::config_dir(global.config.as_deref()), &names)?;
     println!(
@@ -339,48 +267,40 @@ fn server_tls(
     Ok(Some(config))
 }
 
-/// Token checking, on iff a client secret is given. The credentials are tried now, so a wrong
-/// secret stops the start instead of failing the first user's request.
-async fn server_auth(global: &GlobalArgs, args: &ServerArgs) -> Result<Option<Arc<Introspector>>> {
-    let Some(secret) = client_secret(args)? else {
+/// Token checking, on iff a client secret is given (and the config file then read).
+async fn server_auth(
+    args: &ServerArgs,
+    secret: Option<Secret>,
+    config: Option<&Config>,
+) -> Result<Option<Arc<Introspector>>> {
+    let (Some(secret), Some(config)) = (secret, config) else {
         tracing::warn!(
             "authentication is OFF: no client secret, so every call is accepted and sessions \
-             are open to anyone who can reach this port (to list, redirect and release); give \
+             are open to anyone who can reach this port (to list, redirect and release); their \
+             streams are exposed too (a session redirected by a stranger relays to the \
+             stranger), and so is each session's hop credential to any host that shares the \
+             address its req came from (behind one NAT, on one login node); give \
              --client-secret-file or SCISTREAM_CLIENT_SECRET to check tokens"
         );
         return Ok(None);
     };
-    let config = config::file::load(&paths::config_file(global.config.as_deref()))?;
-    let settings = AuthSettings::load(&config)?;
-    let introspector = Introspector::new(&settings, args.client_id.clone(), secret)?
-        .with_cache_ttl(Duration::from_secs(args.auth_cache_secs))
-        .with_latency(server::introspection_latency());
-    introspector
-        .verify_credentials()
-        .await
-        .context("refusing to start without working token checks")?;
-    tracing::info!(client_id = %args.client_id, auth_url = settings.base_url(), "authentication is ON");
-    Ok(Some(Arc::new(introspector)))
+    let cache_ttl = Duration::from_secs(args.auth_cache_secs);
+    let checks = server::token_checks(config, args.client_id.clone(), secret, cache_ttl);
+    Ok(Some(checks.await?))
 }
 
 /// The identities of --admin-identity and of the config file's `admin_identities`. With
-/// authentication off there are none: every caller may already do everything.
-fn admin_identities(global: &GlobalArgs, args: &ServerArgs, auth: bool) -> Result<Vec<String>> {
-    if !auth {
-        if !args.admin_identity.is_empty() {
-            tracing::warn!("--admin-identity has no effect: authentication is OFF");
+/// authentication off (no config read) there are none: every caller may already do everything.
+fn admin_identities(args: &ServerArgs, config: Option<&Config>) -> Vec<String> {
+    match config {
+        Some(config) => server::admin_identities(config, &args.admin_identity),
+        None => {
+            if !args.admin_identity.is_empty() {
+                tracing::warn!("--admin-identity has no effect: authentication is OFF");
+            }
+            Vec::new()
         }
-        return Ok(Vec::new());
     }
-    let config = config::file::load(&paths::config_file(global.config.as_deref()))?;
-    let mut admins = config.admin_identities;
-    admins.extend(args.admin_identity.iter().cloned());
-    admins.sort();
-    admins.dedup();
-    if !admins.is_empty() {
-        tracing::info!(admins = %admins.join(","), "admin identities see and release every session");
-    }
-    Ok(admins)
 }
 
 fn client_secret(args: &ServerArgs) -> Result<Option<Secret>> {
@@ -401,16 +321,6 @@ fn client_secret(args: &ServerArgs) -> Result<Option<Secret>> {
     Ok(Some(Secret::new(text.trim())))
 }
 
-/// This machine's host name, so that clients may also reach the server by name.
-fn hostname() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most `buf.len()` bytes into the buffer we own.
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    let end = buf.iter().position(|&b| b == 0)?;
-    let name = std::str::from_utf8(&buf[..end]).ok()?;
-    (ok && !name.is_empty()).then(|| name.to_string())
-}
-
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::terminate()) {
@@ -423,35 +333,4 @@ async fn shutdown_signal() {
         }
     }
     tracing::info!("signal received: releasing sessions and stopping");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_default_fd_limit_of_these_machines_relays_about_9000_connections() {
-        // The default --port-range (101 ports), --max-control-connections and proving pool.
-        let reserved = 101 + ConnectionLimits::default().max_total + Shares::default().proving;
-        let limits = relay_limits(20_000, reserved, None).unwrap();
-        assert!(limits.max_connections >= 8_900, "{limits:?}");
-        let fds = 2 * (limits.max_connections + limits.max_pipes) + CONTROL_PLANE_FDS + reserved;
-        assert!(fds <= 20_000, "{limits:?} needs {fds} fds");
-        assert!(limits.max_pipes >= limits.max_connections / CONNECTIONS_PER_PIPE / 2);
-    }
-
-    #[test]
-    fn explicit_max_connections_leave_the_rest_to_pipes() {
-        let limits = relay_limits(2_048, 101, Some(400)).unwrap();
-        assert_eq!(limits.max_connections, 400);
-        assert_eq!(limits.max_pipes, (2_048 - 128 - 101 - 800) / 2);
-        // Beyond the budget: allowed with a warning, and no fd is left for pipes.
-        assert_eq!(relay_limits(320, 101, Some(1000)).unwrap().max_pipes, 0);
-    }
-
-    #[test]
-    fn a_limit_that_leaves_nothing_for_connections_is_refused() {
-        let error = relay_limits(200, 101, None).unwrap_err().to_string();
-        assert!(error.contains("narrow --port-range"), "{error}");
-    }
 }

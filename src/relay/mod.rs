@@ -40,6 +40,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use admission::SessionGate;
+pub(crate) use capacity::raise_fd_limit;
 pub use capacity::{Capacity, Limits, Rejection, Shares};
 pub(crate) use hop::{Hop, HopCredential, HopIdentity, HopPin, CREDENTIAL_LEN};
 use listener::AcceptLoop;

@@ -57,10 +57,8 @@ impl<B: Send + 'static> AsyncPredicate<http::Request<B>> for Authorize {
                 _ => tracing::error!(event = "auth_failure", rpc = label, %peer, reason, "{err}"),
             }
             metrics.record_auth_failure(reason);
-            let status = tonic::Status::from(err);
-            metrics.record_call(rpc, status.code());
-            // tonic turns a `Status` error from a layer into that gRPC status.
-            Err(Box::new(status) as BoxError)
+            // Answered (and counted) as that gRPC status by the replies layer.
+            Err(Box::new(tonic::Status::from(err)) as BoxError)
         })
     }
 }
