@@ -13,6 +13,7 @@ use std::time::Duration;
 
 #[cfg(target_os = "linux")]
 use super::pipe::PipePool;
+use crate::limits::network_of;
 
 /// The bounds of a [`Capacity`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,20 +194,13 @@ impl Rejection {
     }
 }
 
-/// Where a connection comes from, as shares count it: an IPv4 address, or the /64 of an IPv6
-/// one, since one host commonly holds a whole /64.
+/// Where a connection comes from, as shares count it: the [`network_of`] its address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) struct Source(IpAddr);
 
 impl From<IpAddr> for Source {
     fn from(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(v4) => Source(v4.into()),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Source(v4.into()),
-                None => Source((v6.to_bits() & !u128::from(u64::MAX)).to_be_bytes().into()),
-            },
-        }
+        Source(network_of(ip))
     }
 }
 
@@ -424,14 +418,6 @@ mod tests {
 
     fn source(ip: &str) -> Source {
         Source::from(ip.parse::<IpAddr>().unwrap())
-    }
-
-    #[test]
-    fn an_ipv6_host_is_its_64_and_a_mapped_ipv4_address_is_that_address() {
-        assert_eq!(source("2001:db8:1:2::1"), source("2001:db8:1:2:ffff::9"));
-        assert_ne!(source("2001:db8:1:2::1"), source("2001:db8:1:3::1"));
-        assert_eq!(source("::ffff:192.0.2.7"), source("192.0.2.7"));
-        assert_ne!(source("192.0.2.7"), source("192.0.2.8"));
     }
 
     #[test]
