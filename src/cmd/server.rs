@@ -117,10 +117,12 @@ pub struct ServerArgs {
     #[arg(long, value_parser = parse_seconds, value_name = "SECS")]
     relay_idle_timeout: Option<Duration>,
 
-    /// The most control connections open at once; more are closed as soon as they connect
+    /// The most control connections open at once; past it, a new one takes the place of the
+    /// oldest that has no call in progress and no authenticated call, or is closed at once
     #[arg(long, default_value_t = ConnectionLimits::default().max_total, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize), value_name = "N")]
     max_control_connections: usize,
-    /// The most control connections open at once from one client IP address
+    /// The most control connections open at once from one client IP address (from one /64,
+    /// for IPv6)
     #[arg(long, default_value_t = ConnectionLimits::default().max_per_ip, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize), value_name = "N")]
     max_control_connections_per_ip: usize,
     /// Seconds a control connection may stay open with no call in progress (a req waiting
@@ -218,6 +220,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
             max_total: args.max_control_connections,
             max_per_ip: args.max_control_connections_per_ip,
             idle_timeout: args.control_idle_timeout,
+            ..ConnectionLimits::default()
         },
     };
     println!(
@@ -310,8 +313,12 @@ fn client_secret(args: &ServerArgs) -> Result<Option<Secret>> {
             .clone()
             .filter(|s| !s.expose().is_empty()));
     };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("could not read --client-secret-file {}", path.display()))?;
+    let text = config::read_trusted(path, "--client-secret-file")?.with_context(|| {
+        format!(
+            "could not read --client-secret-file {}: no such file",
+            path.display()
+        )
+    })?;
     if text.trim().is_empty() {
         bail!(
             "--client-secret-file {} is empty: put the client secret in it",

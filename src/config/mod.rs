@@ -14,9 +14,11 @@ use crate::secret::Secret;
 mod auth_url;
 pub(crate) mod file;
 mod server_addr;
+mod trusted;
 
 pub(crate) use auth_url::check_auth_url;
 pub use server_addr::ServerAddr;
+pub(crate) use trusted::read_trusted;
 
 /// Everything the file may hold. Unknown keys are errors so a typo is never silently ignored.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ use tonic::codegen::http;
 use tower::filter::AsyncPredicate;
 use tower::BoxError;
 
+use super::connections::mark_authenticated;
 use super::metrics::Metrics;
 use super::peer::peer_of;
 use super::rpc::{self, Rpc};
@@ -40,6 +41,7 @@ impl<B: Send + 'static> AsyncPredicate<http::Request<B>> for Authorize {
             let token = token_from_headers(request.headers()).map(str::to_owned);
             let err = match introspector.check(token.as_deref()).await {
                 Ok(identity) => {
+                    mark_authenticated(request.extensions());
                     request.extensions_mut().insert::<Identity>(identity);
                     return Ok(request);
                 }
