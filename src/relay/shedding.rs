@@ -1,17 +1,14 @@
 //! What a session logs when it turns connections away: a flood of connections must not become
 //! a flood of log lines. Every one is counted in the [`Capacity`]; a run of rejections for one
 //! reason logs one warning, and refused hop connections are logged at most every
-//! [`HOP_LOG_INTERVAL`], with how many there were.
+//! [`THROTTLE_INTERVAL`], with how many there were.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use super::capacity::{Capacity, Rejection};
-
-/// Refused hop connections are logged at most this often.
-const HOP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+use crate::logging::{Throttle, THROTTLE_INTERVAL};
 
 /// A session's runs of rejected connections, per reason, so that a burst is logged once, not
 /// per client.
@@ -56,7 +53,7 @@ impl Shedding {
     ) {
         capacity.hop_rejected();
         let mut throttle = self.hop_refusals.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(refused) = throttle.due(Instant::now()) else {
+        let Some(refused) = throttle.count() else {
             return;
         };
         tracing::warn!(
@@ -66,7 +63,7 @@ impl Shedding {
             refused,
             "refused connections to a PROD listener that did not prove the session's secret \
              (the latest, from this peer: {refusal}); logged at most every {}s",
-            HOP_LOG_INTERVAL.as_secs()
+            THROTTLE_INTERVAL.as_secs()
         );
     }
 }
@@ -118,41 +115,5 @@ fn warn_rejected(uid: &str, reason: Rejection, source: IpAddr, capacity: &Capaci
             "too many connections to encrypted PROD listeners have not proven their session's \
              secret yet: new ones are reset until some prove it or time out"
         ),
-    }
-}
-
-/// Counts events and says when to log them, with how many there were since the last time.
-#[derive(Default)]
-struct Throttle {
-    unlogged: u64,
-    logged: Option<Instant>,
-}
-
-impl Throttle {
-    fn due(&mut self, now: Instant) -> Option<u64> {
-        self.unlogged += 1;
-        if self
-            .logged
-            .is_some_and(|at| now.saturating_duration_since(at) < HOP_LOG_INTERVAL)
-        {
-            return None;
-        }
-        self.logged = Some(now);
-        Some(std::mem::take(&mut self.unlogged))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_throttle_logs_the_first_event_then_the_count_once_per_interval() {
-        let start = Instant::now();
-        let mut throttle = Throttle::default();
-        assert_eq!(throttle.due(start), Some(1));
-        let soon = start + Duration::from_secs(1);
-        assert!((0..1_499).all(|_| throttle.due(soon).is_none()));
-        assert_eq!(throttle.due(start + HOP_LOG_INTERVAL), Some(1_500));
     }
 }
