@@ -16,7 +16,9 @@ use super::values::{parse_bit_rate, parse_seconds};
 use super::GlobalArgs;
 use crate::auth::{Introspector, DEFAULT_CACHE_TTL};
 use crate::config::Config;
-use crate::relay::{raise_fd_limit, BitRate, Limits, HOP_BUFFER_BUDGET, HOP_CONNECTION_MEMORY};
+use crate::relay::{
+    raise_fd_limit, BitRate, Limits, Shares, HOP_BUFFER_BUDGET, HOP_CONNECTION_MEMORY,
+};
 use crate::scope::{ScopeId, DEFAULT_SCOPE};
 use crate::secret::Secret;
 use crate::server::{self, ConnectionLimits, RateOptions, RatePolicy, ServerOptions};
@@ -99,6 +101,23 @@ pub struct ServerArgs {
     /// reset [default: what the open-file limit allows, printed at start]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     max_connections: Option<u32>,
+    /// The most relayed connections open at once from one source address (an IPv6 /64 counts
+    /// as one address), over all sessions; past it, its new ones are reset [default: half of
+    /// --max-connections]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    max_connections_per_source: Option<u32>,
+    /// The most relayed connections open at once in one session; past it, new ones are reset
+    #[arg(long, default_value_t = Shares::default().per_session, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize), value_name = "N")]
+    max_session_connections: usize,
+    /// New relayed connections one session may open per second (as many at once after a
+    /// quiet second); past it, they are reset. Stops two gateways made to relay into each
+    /// other at once
+    #[arg(long, default_value_t = Shares::default().session_rate, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    max_session_connection_rate: u32,
+    /// Seconds a relayed connection may move no data either way before it is reset
+    /// [default: never, so that quiet streams are not cut]
+    #[arg(long, value_parser = parse_seconds, value_name = "SECS")]
+    relay_idle_timeout: Option<Duration>,
 
     /// The most control connections open at once; past it, a new one takes the place of the
     /// oldest that has no call in progress and no authenticated call, or is closed at once
@@ -146,6 +165,17 @@ fn rate_options(args: &ServerArgs) -> Result<RateOptions> {
     })
 }
 
+/// How much of the relay one source or session may take: the flags over the defaults.
+fn relay_shares(args: &ServerArgs) -> Shares {
+    Shares {
+        per_source: args.max_connections_per_source.map(|n| n as usize),
+        per_session: args.max_session_connections,
+        session_rate: args.max_session_connection_rate,
+        idle_timeout: args.relay_idle_timeout,
+        ..Shares::default()
+    }
+}
+
 fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
     let (start, end) = s
         .split_once('-')
@@ -172,9 +202,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
             args.listener_ip
         );
     }
+    let relay_shares = relay_shares(&args);
     let relay_limits = Limits::within_fds(
         raise_fd_limit(),
-        args.port_range.len() + args.max_control_connections,
+        args.port_range.len() + args.max_control_connections + relay_shares.proving,
         args.max_connections.map(|n| n as usize),
     )?;
     let rates = rate_options(&args)?;
@@ -211,6 +242,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         admin_identities,
         allow_targets: args.allow_targets,
         relay_limits,
+        relay_shares,
         connections: ConnectionLimits {
             max_total: args.max_control_connections,
             max_per_ip: args.max_control_connections_per_ip,
@@ -222,10 +254,13 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     };
     println!(
         "Relaying at most {} connections at once (2 fds each, and up to {} pipes of 2 while \
-         bytes move); an encrypted-hop connection also holds up to {} KiB of buffers and TLS \
-         state, and their buffers grow into {} MiB shared",
+         bytes move), {} from one source address, {} in one session; an encrypted-hop \
+         connection also holds up to {} KiB of buffers and TLS state, and their buffers grow \
+         into {} MiB shared",
         relay_limits.max_connections,
         relay_limits.max_pipes,
+        relay_shares.per_source_of(relay_limits.max_connections),
+        relay_shares.per_session,
         HOP_CONNECTION_MEMORY >> 10,
         HOP_BUFFER_BUDGET >> 20
     );

@@ -3,31 +3,37 @@
 //! Public API used by the control server (keep it stable):
 //! [`SessionRelay::new`], [`SessionRelay::set_targets`], [`SessionRelay::stats`],
 //! [`SessionRelay::set_hop`], [`SessionRelay::shutdown`], [`RelayStats`], [`TargetPolicy`], and the
-//! server-wide
-//! [`Capacity`] every session shares. [`SessionRelay::with_terms`] opens a session held to a
-//! rate and open to some source networks only ([`Terms`]).
+//! server-wide [`Capacity`] every session shares, with the [`Shares`] each source and session
+//! may take of it. [`SessionRelay::with_terms`] opens a session held to a rate and open to some
+//! source networks only ([`Terms`]).
 //!
 //! Layout: [`listener`] runs one accept loop per listener, [`connection`] relays one accepted
 //! connection, with the Linux [`splice`] engine (its pipes lent by a [`pipe`] pool) or the
 //! portable [`copy`] engine behind the same contract, and the gateway-to-gateway leg through the
-//! TLS of [`hop`]; [`capacity`] bounds connections and pipes over all sessions; [`target_policy`]
-//! says where a connection may go; [`rate`] holds a limited session to its rate, and [`meter`]
-//! measures what it moves.
+//! TLS of [`hop`]; [`capacity`] bounds connections and pipes over all sessions, and
+//! [`admission`] lets each new connection in or turns it away against those bounds and its
+//! session's, which [`shedding`] logs; [`idle`] finds connections that moved no data;
+//! [`target_policy`] says where a connection may go; [`rate`] holds a limited session to its
+//! rate, and [`meter`] measures what it moves.
 
+mod admission;
 mod capacity;
 mod connection;
 mod copy;
 mod hop;
+mod idle;
 mod listener;
 mod meter;
 #[cfg(target_os = "linux")]
 mod pipe;
 mod rate;
+mod shedding;
 #[cfg(target_os = "linux")]
 mod splice;
 mod target_policy;
 
-use std::net::IpAddr;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,9 +44,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use admission::SessionGate;
 pub(crate) use capacity::raise_fd_limit;
-use capacity::Shedding;
-pub use capacity::{Capacity, Limits, Rejection};
+pub use capacity::{Capacity, Limits, Rejection, Shares};
 pub(crate) use hop::{Hop, HopCredential, HopIdentity, HopPin, CREDENTIAL_LEN};
 pub(crate) use hop::{
     BUFFER_BUDGET as HOP_BUFFER_BUDGET, CONNECTION_MEMORY as HOP_CONNECTION_MEMORY,
@@ -50,6 +56,7 @@ use meter::Meter;
 pub use meter::Throughput;
 pub use rate::BitRate;
 use rate::Buckets;
+use shedding::Shedding;
 use target_policy::Claim;
 pub use target_policy::TargetPolicy;
 
@@ -132,11 +139,28 @@ struct SessionShared {
     /// Where its connections may go; its listeners count as the server's own meanwhile.
     policy: Claim,
     capacity: Arc<Capacity>,
+    /// Its own bounds, within the capacity's.
+    gate: SessionGate,
     shedding: Shedding,
     /// Whom the listeners admit.
     terms: Terms,
     /// Present iff the session is held to a rate.
     buckets: Option<Buckets>,
+}
+
+impl SessionShared {
+    /// Counts a connection from `source` that is reset for `reason`, and logs a burst once.
+    fn rejected(&self, reason: Rejection, source: IpAddr) {
+        self.shedding
+            .rejected(&self.uid, reason, source, &self.capacity);
+    }
+
+    /// Counts a connection to an encrypted PROD listener that did not prove the secret, and
+    /// logs such refusals in aggregate.
+    fn hop_refused(&self, peer: SocketAddr, refusal: &dyn fmt::Display) {
+        self.shedding
+            .hop_refused(&self.uid, peer, refusal, &self.capacity);
+    }
 }
 
 /// Where the listeners of a session send their new connections.
@@ -195,6 +219,7 @@ impl SessionRelay {
             uid,
             counters: Counters::default(),
             policy: policy.claim(own),
+            gate: SessionGate::new(capacity.shares().session_rate),
             capacity,
             shedding: Shedding::default(),
             buckets: terms.rate.map(Buckets::new),

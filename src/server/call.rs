@@ -8,13 +8,14 @@
 //! instead of each handler rebuilding the caller by hand.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 
 use tonic::codegen::http::Extensions;
 
 use super::peer::Peer;
 use super::rpc::Rpc;
 use crate::auth::Identity;
+use crate::limits::network_of;
 
 /// One call: built by [`Call::of`], handed to the handler named after its RPC.
 pub(crate) struct Call {
@@ -75,13 +76,6 @@ pub(crate) enum Account {
     Network(IpAddr),
     /// Neither a token nor an address: every such call shares one account.
     Unknown,
-}
-
-fn network_of(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
-    }
 }
 
 #[cfg(test)]

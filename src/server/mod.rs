@@ -42,7 +42,7 @@ pub(crate) use startup::{admin_identities, certificate_names, token_checks};
 use crate::auth::Introspector;
 use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 use crate::pb::control_server::ControlServer;
-use crate::relay::{Capacity, Limits, TargetPolicy};
+use crate::relay::{Capacity, Limits, Shares, TargetPolicy};
 
 /// How long in-flight calls get to finish after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -77,6 +77,8 @@ pub struct ServerOptions {
     pub allow_targets: Vec<ipnet::IpNet>,
     /// What the data plane may hold at once, over all sessions (from the fd budget).
     pub relay_limits: Limits,
+    /// How much of it one source or session may take, and the relay's idle timeout.
+    pub relay_shares: Shares,
     /// Caps on open control connections and their idle timeout.
     pub connections: ConnectionLimits,
     /// What `Request.rate` means here (`--rate-policy`, `--bandwidth`).
@@ -99,7 +101,7 @@ pub async fn serve(
         .flatten()
         .filter_map(|l| l.local_addr().ok());
     let policy = Arc::new(TargetPolicy::new(options.allow_targets, services.collect()));
-    let capacity = Capacity::new(options.relay_limits);
+    let capacity = Capacity::shared(options.relay_limits, options.relay_shares);
     let sessions = Sessions::new(
         options.listener_ip,
         options.port_range,

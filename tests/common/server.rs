@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use super::net::RELAY_LIMITS;
+use scistream::relay::Shares;
 use scistream::server::{serve, ConnectionLimits, ServerOptions};
 use tokio::sync::oneshot;
 
@@ -91,6 +92,7 @@ impl TestServer {
                     admin_identities: Vec::new(),
                     allow_targets: options.allow_targets,
                     relay_limits: RELAY_LIMITS,
+                    relay_shares: Shares::default(),
                     connections: options.connections,
                     rates: Default::default(),
                     listener_allow_from: Vec::new(),

@@ -18,35 +18,12 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 
 use super::ConnectionLimits;
-
-/// Refusals and evictions are logged at most this often, with how many there were: a flood of
-/// connections must not become a flood of log lines.
-pub(super) const LOG_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Counts events and says when one is due in the log, with how many there were since the last.
-#[derive(Default)]
-pub(super) struct Throttle {
-    unlogged: u64,
-    last: Option<Instant>,
-}
-
-impl Throttle {
-    /// Counts one event; returns how many to report if a log line is due now.
-    pub(super) fn count(&mut self) -> Option<u64> {
-        self.unlogged += 1;
-        if self.last.is_some_and(|t| t.elapsed() < LOG_INTERVAL) {
-            return None;
-        }
-        self.last = Some(Instant::now());
-        Some(std::mem::take(&mut self.unlogged))
-    }
-}
+use crate::limits::network_of;
+use crate::logging::Throttle;
 
 /// The source a connection counts against: an IPv4 address, or an IPv6 /64.
 fn source_of(ip: IpAddr) -> IpNet {
-    let ip = ip.to_canonical();
-    let prefix = if ip.is_ipv4() { 32 } else { 64 };
-    IpNet::new(ip, prefix).map_or_else(|_| IpNet::from(ip), |net| net.trunc())
+    IpNet::from(network_of(ip))
 }
 
 pub(super) struct Census {

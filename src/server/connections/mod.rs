@@ -27,9 +27,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 use tokio_stream::Stream;
 
+use crate::logging::Throttle;
 pub(crate) use admitted::{mark_authenticated, Admitted, ConnectionInfo};
 pub(crate) use calls::TrackCalls;
-use census::{Census, Throttle};
+use census::Census;
 
 /// Pause after a failed accept: errors such as EMFILE persist until some connection closes,
 /// and retrying at once would spin a core.
