@@ -64,6 +64,9 @@ impl State {
 pub(crate) struct SessionView {
     pub(crate) uid: String,
     pub(crate) role: Role,
+    /// The username of the identity that opened it; None with authentication off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) owner: Option<String>,
     pub(crate) rate: i32,
     pub(crate) state: State,
     pub(crate) listeners: Vec<String>,
@@ -88,6 +91,7 @@ impl From<SessionView> for pb::SessionInfo {
             connections_total: view.stats.connections_total,
             bytes_to_target: view.stats.bytes_to_target,
             bytes_from_target: view.stats.bytes_from_target,
+            owner: view.owner.unwrap_or_default(),
         }
     }
 }
@@ -107,6 +111,7 @@ impl TryFrom<pb::SessionInfo> for SessionView {
         let state = State::parse(&info.state).ok_or_else(|| unknown("state", &info.state))?;
         Ok(SessionView {
             role,
+            owner: Some(info.owner).filter(|o| !o.is_empty()),
             state,
             rate: info.rate,
             age_secs: info.age_secs,
@@ -132,6 +137,7 @@ mod tests {
         SessionView {
             uid: "u-1".into(),
             role: Role::Cons,
+            owner: Some("alice@example.org".into()),
             rate: 10,
             state,
             listeners: vec!["127.0.0.1:5100".into()],

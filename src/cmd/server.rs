@@ -15,10 +15,12 @@ use tokio::net::TcpListener;
 use super::values::parse_seconds;
 use super::GlobalArgs;
 use crate::auth::{AuthSettings, Introspector, DEFAULT_CACHE_TTL};
+use crate::config::{Config, DomainPattern, GlobusId, GroupRef, IdentityName, PolicyConfig};
+use crate::policy::{introspection_details, Admins, Policy, OUTBOUND_CONNECTIONS};
 use crate::relay::{Limits, DEFAULT_CONNECT_TIMEOUT};
 use crate::scope::{ScopeId, DEFAULT_SCOPE};
 use crate::secret::Secret;
-use crate::server::{self, ConnectionLimits, ServerOptions};
+use crate::server::{self, Access, ConnectionLimits, ServerOptions};
 use crate::{config, paths, tls};
 
 #[derive(Debug, Args)]
@@ -89,6 +91,35 @@ pub struct ServerArgs {
     /// its own; repeat for several. Adds to `admin_identities` in the config file
     #[arg(long, value_name = "SUB", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     admin_identity: Vec<String>,
+    /// Members of this Globus Group (its id, and a name for messages) are admins too;
+    /// repeatable. Adds to `admin_groups` in the config file
+    #[arg(long, value_name = "ID[=NAME]")]
+    admin_group: Vec<GroupRef>,
+
+    /// Admit identities whose username is in DOMAIN (anl.gov), or in its subdomains
+    /// (*.anl.gov); repeatable. Adds to `policy.allow_domains` in the config file
+    #[arg(long, value_delimiter = ',', value_name = "DOMAIN")]
+    allow_domain: Vec<DomainPattern>,
+    /// Admit members of this Globus Group (its id, and a name for refusals); repeatable. Adds
+    /// to `policy.allow_groups` in the config file
+    #[arg(long, value_name = "ID[=NAME]")]
+    allow_group: Vec<GroupRef>,
+    /// Admit this identity (its id or username); repeatable. Adds to
+    /// `policy.allow_identities` in the config file
+    #[arg(long, value_name = "ID|USERNAME")]
+    allow_identity: Vec<IdentityName>,
+    /// Refuse this identity (its id or username), whatever admits it; repeatable. Adds to
+    /// `policy.deny_identities` in the config file
+    #[arg(long, value_name = "ID|USERNAME")]
+    deny_identity: Vec<IdentityName>,
+    /// Let any identity linked to the token's satisfy --allow-domain and --allow-identity
+    /// (policy.linked_identities)
+    #[arg(long)]
+    linked_identities: bool,
+    /// Require logins that meet this Globus authentication policy (high assurance, MFA...);
+    /// repeatable. Adds to `policy.authentication_policies` in the config file
+    #[arg(long, value_name = "ID")]
+    authentication_policy: Vec<GlobusId>,
     /// Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the
     /// server itself is never a target
     #[arg(long, value_delimiter = ',', value_parser = parse_network, value_name = "CIDR")]
@@ -151,8 +182,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         args.max_connections.map(|n| n as usize),
     )?;
     let tls = server_tls(global, &args)?;
-    let auth = server_auth(global, &args).await?;
-    let admin_identities = admin_identities(global, &args, auth.is_some())?;
+    let auth = server_access(global, &args).await?;
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = TcpListener::bind(addr)
         .await
@@ -171,7 +201,6 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         tls,
         auth,
         metrics,
-        admin_identities,
         allow_targets: args.allow_targets,
         relay_limits,
         connections: ConnectionLimits {
@@ -201,8 +230,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
 }
 
 /// Fds kept out of the relay's budget for the control plane besides its connections: stdio,
-/// the runtime, the control and metrics listeners and the auth client's connections.
-const CONTROL_PLANE_FDS: usize = 128;
+/// the runtime, the control and metrics listeners, and the connections to the auth server and
+/// the Groups API.
+const CONTROL_PLANE_FDS: usize = 64 + OUTBOUND_CONNECTIONS;
 /// By default one pipe (two fds) is budgeted per this many connections: only directions with
 /// bytes in flight hold one, and past the budget a direction copies through user space.
 const CONNECTIONS_PER_PIPE: usize = 16;
@@ -304,10 +334,30 @@ fn server_tls(
     Ok(Some(config))
 }
 
-/// Token checking, on iff a client secret is given. The credentials are tried now, so a wrong
-/// secret stops the start instead of failing the first user's request.
-async fn server_auth(global: &GlobalArgs, args: &ServerArgs) -> Result<Option<Arc<Introspector>>> {
+/// Token checking and the access policy, on iff a client secret is given. The credentials
+/// are tried now, so a wrong secret stops the start instead of failing the first user's
+/// request; so does a policy without authentication to apply it.
+async fn server_access(global: &GlobalArgs, args: &ServerArgs) -> Result<Option<Access>> {
+    let path = paths::config_file(global.config.as_deref());
+    let config = config::file::load(&path)?;
+    let rules = policy_rules(&config, args);
+    let admins = Admins {
+        identities: merged(&config.admin_identities, &args.admin_identity),
+        groups: [config.admin_groups.as_slice(), &args.admin_group].concat(),
+    };
     let Some(secret) = client_secret(args)? else {
+        if !rules.is_empty() || !admins.groups.is_empty() {
+            bail!(
+                "the access policy (policy: or admin_groups: in {}, or the --allow-*, \
+                 --deny-identity, --authentication-policy and --admin-group flags) needs \
+                 authentication, which is OFF without a client secret: give \
+                 --client-secret-file or SCISTREAM_CLIENT_SECRET",
+                path.display()
+            );
+        }
+        if !args.admin_identity.is_empty() {
+            tracing::warn!("--admin-identity has no effect: authentication is OFF");
+        }
         tracing::warn!(
             "authentication is OFF: no client secret, so every call is accepted and sessions \
              are open to anyone who can reach this port (to list, redirect and release); give \
@@ -315,37 +365,65 @@ async fn server_auth(global: &GlobalArgs, args: &ServerArgs) -> Result<Option<Ar
         );
         return Ok(None);
     };
-    let config = config::file::load(&paths::config_file(global.config.as_deref()))?;
     let settings = AuthSettings::load(&config)?;
     let introspector = Introspector::new(&settings, args.client_id.clone(), secret)?
         .with_cache_ttl(Duration::from_secs(args.auth_cache_secs))
+        .with_details(introspection_details(&rules))
         .with_latency(server::introspection_latency());
     introspector
         .verify_credentials()
         .await
         .context("refusing to start without working token checks")?;
     tracing::info!(client_id = %args.client_id, auth_url = settings.base_url(), "authentication is ON");
-    Ok(Some(Arc::new(introspector)))
+    let introspector = Arc::new(introspector);
+    let policy = Policy::load(&config, rules, admins.clone(), &introspector)?;
+    log_policy(&policy, &admins);
+    Ok(Some(Access {
+        introspector,
+        policy: Arc::new(policy),
+    }))
 }
 
-/// The identities of --admin-identity and of the config file's `admin_identities`. With
-/// authentication off there are none: every caller may already do everything.
-fn admin_identities(global: &GlobalArgs, args: &ServerArgs, auth: bool) -> Result<Vec<String>> {
-    if !auth {
-        if !args.admin_identity.is_empty() {
-            tracing::warn!("--admin-identity has no effect: authentication is OFF");
+/// The file's `policy:` with the flags' rules added.
+fn policy_rules(config: &Config, args: &ServerArgs) -> PolicyConfig {
+    let file = &config.policy;
+    PolicyConfig {
+        allow_identities: [file.allow_identities.as_slice(), &args.allow_identity].concat(),
+        deny_identities: [file.deny_identities.as_slice(), &args.deny_identity].concat(),
+        allow_domains: [file.allow_domains.as_slice(), &args.allow_domain].concat(),
+        linked_identities: file.linked_identities || args.linked_identities,
+        allow_groups: [file.allow_groups.as_slice(), &args.allow_group].concat(),
+        authentication_policies: [
+            file.authentication_policies.as_slice(),
+            &args.authentication_policy,
+        ]
+        .concat(),
+        membership_cache_secs: file.membership_cache_secs,
+    }
+}
+
+fn merged(file: &[String], flags: &[String]) -> Vec<String> {
+    let mut all = [file, flags].concat();
+    all.sort();
+    all.dedup();
+    all
+}
+
+fn log_policy(policy: &Policy, admins: &Admins) {
+    match policy.is_open() {
+        true => tracing::info!(
+            "no access policy: any identity with a valid token of this server's scope may use \
+             this gateway (see policy: in the config file, or --allow-domain and --allow-group)"
+        ),
+        false => {
+            tracing::info!(admits = %policy.describe(), "access policy: this gateway admits only these")
         }
-        return Ok(Vec::new());
     }
-    let config = config::file::load(&paths::config_file(global.config.as_deref()))?;
-    let mut admins = config.admin_identities;
-    admins.extend(args.admin_identity.iter().cloned());
-    admins.sort();
-    admins.dedup();
-    if !admins.is_empty() {
-        tracing::info!(admins = %admins.join(","), "admin identities see and release every session");
+    if !admins.identities.is_empty() || !admins.groups.is_empty() {
+        let groups: Vec<&str> = admins.groups.iter().map(GroupRef::label).collect();
+        tracing::info!(admins = %admins.identities.join(","), admin_groups = %groups.join(","),
+            "admin identities and groups see and release every session");
     }
-    Ok(admins)
 }
 
 fn client_secret(args: &ServerArgs) -> Result<Option<Secret>> {

@@ -1,7 +1,6 @@
 //! The gRPC `Control` service: validates each call, hands it to the session table, and logs
 //! one line per session event (with the uid and the caller's address) and counts it.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,10 +13,10 @@ use super::metrics::Metrics;
 use super::peer::peer_of;
 use super::rpc::Rpc;
 use super::sessions::{Caller, NewSession, Sessions};
-use crate::auth::Identity;
 use crate::endpoint;
 use crate::limits::{check_uid, quote, LIST_PAGE_BYTES};
 use crate::pb;
+use crate::policy::Decision;
 use crate::relay::{HopCredential, HopPin, TargetPolicy, CREDENTIAL_LEN};
 use crate::session::Role;
 
@@ -28,8 +27,6 @@ pub(crate) struct Control {
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) max_conn: usize,
     pub(crate) metrics: Arc<Metrics>,
-    /// The `sub`s that see and release every session.
-    pub(crate) admins: HashSet<String>,
     /// Where sessions may relay.
     pub(crate) policy: Arc<TargetPolicy>,
 }
@@ -62,14 +59,21 @@ fn refused(rpc: Rpc, uid: &str, peer: &str, err: Error) -> Status {
 }
 
 impl Control {
-    /// Who sent a call: the identity the authorize filter put in its extensions, if any.
+    /// Who sent a call: the decision the authorize filter put in its extensions, if any.
     fn caller(&self, extensions: &Extensions) -> Caller {
-        let sub = extensions.get::<Identity>().map(|id| id.sub.clone());
-        let admin = sub.as_ref().is_some_and(|sub| self.admins.contains(sub));
-        Caller { sub, admin }
+        let decision = extensions.get::<Decision>();
+        Caller {
+            sub: decision.map(|d| d.identity.sub.clone()),
+            admin: decision.is_some_and(|d| d.admin),
+        }
     }
 
-    fn validate(&self, r: &pb::Request, owner: Option<String>) -> Result<NewSession, Error> {
+    fn validate(
+        &self,
+        r: &pb::Request,
+        owner: Option<String>,
+        owner_name: Option<String>,
+    ) -> Result<NewSession, Error> {
         require_uid(&r.uid)?;
         let role = Role::parse(&r.role).ok_or_else(|| {
             Error::InvalidArgument(format!(
@@ -98,6 +102,7 @@ impl Control {
             num_conn,
             rate: r.rate,
             owner,
+            owner_name,
         })
     }
 
@@ -113,14 +118,12 @@ impl Control {
         request: Request<pb::Request>,
     ) -> Result<Response<pb::Response>, Status> {
         let peer = peer_of(request.extensions());
-        let username = request
-            .extensions()
-            .get::<Identity>()
-            .and_then(|id| id.username.clone());
+        let username =
+            (request.extensions().get::<Decision>()).and_then(|d| d.identity.username.clone());
         let caller = self.caller(request.extensions());
         let r = request.into_inner();
         let opened = async {
-            let new = self.validate(&r, caller.sub.clone())?;
+            let new = self.validate(&r, caller.sub.clone(), username.clone())?;
             tracing::info!(event = Rpc::Req.as_str(), uid = %r.uid, role = new.role.as_str(),
                 num_conn = r.num_conn, rate = r.rate, owner = caller.sub.as_deref(),
                 username = username.as_deref(), %peer, "req received, waiting for its hello");

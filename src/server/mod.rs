@@ -12,6 +12,7 @@ mod peer;
 mod ports;
 mod rpc;
 mod sessions;
+mod throttle;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -23,12 +24,11 @@ use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 use tonic::transport::ServerTlsConfig;
 
-pub use authorize::token_from_headers;
+pub use authorize::{token_from_headers, Access};
 pub use connections::ConnectionLimits;
 pub(crate) use metrics::introspection_latency;
 pub(crate) use sessions::Sessions;
 
-use crate::auth::Introspector;
 use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 use crate::pb::control_server::ControlServer;
 use crate::relay::{Capacity, Limits, TargetPolicy};
@@ -54,14 +54,14 @@ pub struct ServerOptions {
     pub max_conn: usize,
     /// None: plaintext.
     pub tls: Option<ServerTlsConfig>,
-    /// Checks every call's token; None: authentication is off and every call is accepted.
-    /// `/metrics` shows the histogram it was given with `with_latency(introspection_latency())`.
-    pub auth: Option<Arc<Introspector>>,
+    /// Checks every call's token and applies the access policy (which also names the admin
+    /// identities and groups, who see and release every session); None: authentication is off
+    /// and every call is accepted. `/metrics` shows the histogram its introspector was given
+    /// with `with_latency(introspection_latency())`.
+    pub auth: Option<Access>,
     /// Where to serve Prometheus metrics on `/metrics`; None: nowhere.
     pub metrics: Option<TcpListener>,
 
-    /// Identities (token `sub`s) that see and release every session, not only their own.
-    pub admin_identities: Vec<String>,
     /// The networks sessions may relay to (`--allow-targets`); empty: any.
     pub allow_targets: Vec<ipnet::IpNet>,
     /// What the data plane may hold at once, over all sessions (from the fd budget).
@@ -96,14 +96,14 @@ pub async fn serve(
         sessions: sessions.clone(),
         max_conn: options.max_conn,
         metrics: metrics.clone(),
-        admins: options.admin_identities.into_iter().collect(),
         policy,
     };
     let source = metrics::Source {
         metrics: metrics.clone(),
         sessions: sessions.clone(),
         capacity,
-        introspection_latency: options.auth.as_ref().and_then(|a| a.latency().cloned()),
+        introspection_latency: (options.auth.as_ref())
+            .and_then(|a| a.introspector.latency().cloned()),
     };
     let _endpoint = options
         .metrics
@@ -133,10 +133,9 @@ pub async fn serve(
     let incoming = connections::incoming(listener, options.connections);
     let server = builder
         .layer(tower::layer::layer_fn(connections::TrackCalls))
-        .layer(tower::filter::AsyncFilterLayer::new(authorize::Authorize {
-            introspector: options.auth,
-            metrics,
-        }))
+        .layer(tower::filter::AsyncFilterLayer::new(
+            authorize::Authorize::new(options.auth.map(Arc::new), metrics),
+        ))
         .add_service(
             ControlServer::new(control)
                 .max_decoding_message_size(MAX_REQUEST_BYTES)

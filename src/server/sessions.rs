@@ -34,6 +34,8 @@ pub(crate) struct NewSession {
     pub(crate) rate: i32,
     /// The caller's `sub`: see [`Caller::sub`].
     pub(crate) owner: Option<String>,
+    /// The caller's username, which `list` and `status` show.
+    pub(crate) owner_name: Option<String>,
 }
 
 /// Who makes a call, as far as sessions go.
@@ -60,6 +62,8 @@ impl Caller {
 /// One session in the table.
 struct Entry {
     owner: Option<String>,
+    /// How `list` and `status` name the owner: its username, else its `sub`.
+    owner_name: Option<String>,
     role: Role,
     rate: i32,
     /// Distinguishes this session from a later one that reuses its uid.
@@ -90,6 +94,7 @@ impl Entry {
         SessionView {
             uid: uid.to_string(),
             role: self.role,
+            owner: self.owner_name.clone(),
             rate: self.rate,
             state,
             listeners: self.listeners.iter().map(ToString::to_string).collect(),
@@ -286,6 +291,7 @@ impl Sessions {
         let (tx, rx) = oneshot::channel();
         table.generations += 1;
         let session = Entry {
+            owner_name: new.owner_name.or_else(|| new.owner.clone()),
             owner: new.owner,
             role: new.role,
             rate: new.rate,
