@@ -20,7 +20,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request};
 
 use common::oauth::OAuthServer;
-use common::server_process::{ServerProcess, ServerSetup};
+use common::server_process::ServerProcess;
 
 const S1: &str = "c42c0dac-0a52-408e-a04f-5d31bfe0aef8";
 const SECRET: &str = "s1-secret";
@@ -158,15 +158,7 @@ async fn many_addresses_together_stay_under_the_whole_cap_and_its_connections() 
 }
 
 fn gateway(auth: &OAuthServer) -> ServerProcess {
-    auth.accept_client(S1, SECRET);
-    ServerProcess::start(
-        auth,
-        ServerSetup {
-            ip: "127.0.0.1",
-            credentials: Some((S1, SECRET)),
-            extra_args: &[],
-        },
-    )
+    ServerProcess::with_auth(auth, (S1, SECRET), &[])
 }
 
 async fn client(server: &ServerProcess) -> ControlClient<Channel> {

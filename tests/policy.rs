@@ -16,7 +16,7 @@ use scistream::scope::SCOPE_METADATA_KEY;
 use tonic::{Code, Request};
 
 use common::oauth::{OAuthServer, USER_SUB};
-use common::server_process::{ServerProcess, ServerSetup};
+use common::server_process::ServerProcess;
 use common::user::{stderr, User};
 
 const S1: &str = "c42c0dac-0a52-408e-a04f-5d31bfe0aef8";
@@ -37,18 +37,10 @@ struct Gateway {
 
 impl Gateway {
     fn start(auth: &OAuthServer, yaml: &str, flags: &[&str]) -> Gateway {
-        auth.accept_client(S1, SECRET);
         let dir = tempfile::tempdir().unwrap();
         let config = write_config(&dir, &format!("groups_url: {}\n{yaml}", auth.base_url()));
         let args = [&["--config", config.to_str().unwrap()], flags].concat();
-        let server = ServerProcess::start(
-            auth,
-            ServerSetup {
-                ip: "127.0.0.1",
-                credentials: Some((S1, SECRET)),
-                extra_args: &args,
-            },
-        );
+        let server = ServerProcess::with_auth(auth, (S1, SECRET), &args);
         Gateway { server, _dir: dir }
     }
 

@@ -91,6 +91,35 @@ pub struct ServerArgs {
     /// its own; repeat for several. Adds to `admin_identities` in the config file
     #[arg(long, value_name = "SUB", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     admin_identity: Vec<String>,
+    /// Who may use the gateway, besides the config file's `policy:`.
+    #[command(flatten)]
+    policy: Box<PolicyArgs>,
+    /// Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the
+    /// server itself is never a target
+    #[arg(long, value_delimiter = ',', value_parser = parse_network, value_name = "CIDR")]
+    allow_targets: Vec<IpNet>,
+
+    /// The most relayed connections open at once, over all sessions; past it, new ones are
+    /// reset [default: what the open-file limit allows, printed at start]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    max_connections: Option<u32>,
+
+    /// The most control connections open at once; more are closed as soon as they connect
+    #[arg(long, default_value_t = ConnectionLimits::default().max_total, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize), value_name = "N")]
+    max_control_connections: usize,
+    /// The most control connections open at once from one client IP address
+    #[arg(long, default_value_t = ConnectionLimits::default().max_per_ip, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize), value_name = "N")]
+    max_control_connections_per_ip: usize,
+    /// Seconds a control connection may stay open with no call in progress (a req waiting
+    /// for its hello is in progress)
+    #[arg(long, default_value = "60", value_parser = parse_seconds, value_name = "SECS")]
+    control_idle_timeout: Duration,
+}
+
+/// The access policy's flags (boxed in [`ServerArgs`]: they are many).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Who may use this gateway (with authentication on)")]
+pub struct PolicyArgs {
     /// Members of this Globus Group (its id, and a name for messages) are admins too;
     /// repeatable. Adds to `admin_groups` in the config file
     #[arg(long, value_name = "ID[=NAME]")]
@@ -120,26 +149,6 @@ pub struct ServerArgs {
     /// repeatable. Adds to `policy.authentication_policies` in the config file
     #[arg(long, value_name = "ID")]
     authentication_policy: Vec<GlobusId>,
-    /// Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the
-    /// server itself is never a target
-    #[arg(long, value_delimiter = ',', value_parser = parse_network, value_name = "CIDR")]
-    allow_targets: Vec<IpNet>,
-
-    /// The most relayed connections open at once, over all sessions; past it, new ones are
-    /// reset [default: what the open-file limit allows, printed at start]
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
-    max_connections: Option<u32>,
-
-    /// The most control connections open at once; more are closed as soon as they connect
-    #[arg(long, default_value_t = ConnectionLimits::default().max_total, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize), value_name = "N")]
-    max_control_connections: usize,
-    /// The most control connections open at once from one client IP address
-    #[arg(long, default_value_t = ConnectionLimits::default().max_per_ip, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize), value_name = "N")]
-    max_control_connections_per_ip: usize,
-    /// Seconds a control connection may stay open with no call in progress (a req waiting
-    /// for its hello is in progress)
-    #[arg(long, default_value = "60", value_parser = parse_seconds, value_name = "SECS")]
-    control_idle_timeout: Duration,
 }
 
 /// A network in CIDR notation, or one address.
@@ -340,10 +349,10 @@ fn server_tls(
 async fn server_access(global: &GlobalArgs, args: &ServerArgs) -> Result<Option<Access>> {
     let path = paths::config_file(global.config.as_deref());
     let config = config::file::load(&path)?;
-    let rules = policy_rules(&config, args);
+    let rules = policy_rules(&config, &args.policy);
     let admins = Admins {
         identities: merged(&config.admin_identities, &args.admin_identity),
-        groups: [config.admin_groups.as_slice(), &args.admin_group].concat(),
+        groups: [config.admin_groups.as_slice(), &args.policy.admin_group].concat(),
     };
     let Some(secret) = client_secret(args)? else {
         if !rules.is_empty() || !admins.groups.is_empty() {
@@ -385,7 +394,7 @@ async fn server_access(global: &GlobalArgs, args: &ServerArgs) -> Result<Option<
 }
 
 /// The file's `policy:` with the flags' rules added.
-fn policy_rules(config: &Config, args: &ServerArgs) -> PolicyConfig {
+fn policy_rules(config: &Config, args: &PolicyArgs) -> PolicyConfig {
     let file = &config.policy;
     PolicyConfig {
         allow_identities: [file.allow_identities.as_slice(), &args.allow_identity].concat(),

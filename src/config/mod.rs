@@ -17,7 +17,7 @@ pub(crate) mod file;
 mod policy;
 mod server_addr;
 
-pub(crate) use auth_url::check_auth_url;
+pub(crate) use auth_url::{check_auth_url, pick_base_url};
 pub use policy::{DomainPattern, GlobusId, GroupRef, IdentityName, PolicyConfig};
 pub use server_addr::ServerAddr;
 

@@ -41,6 +41,25 @@ impl PolicyConfig {
     }
 }
 
+/// Serde goes through the text form: `TryFrom<String>` by `FromStr`, and back into `String`.
+macro_rules! via_string {
+    ($t:ty) => {
+        impl TryFrom<String> for $t {
+            type Error = String;
+
+            fn try_from(s: String) -> Result<Self, String> {
+                s.parse()
+            }
+        }
+
+        impl From<$t> for String {
+            fn from(value: $t) -> Self {
+                value.0
+            }
+        }
+    };
+}
+
 /// A Globus id (an identity, group or policy UUID), canonical: lower case, hyphenated.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -62,19 +81,7 @@ impl std::str::FromStr for GlobusId {
     }
 }
 
-impl TryFrom<String> for GlobusId {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<GlobusId> for String {
-    fn from(id: GlobusId) -> Self {
-        id.0
-    }
-}
+via_string!(GlobusId);
 
 impl fmt::Display for GlobusId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -110,19 +117,7 @@ impl std::str::FromStr for IdentityName {
     }
 }
 
-impl TryFrom<String> for IdentityName {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<IdentityName> for String {
-    fn from(name: IdentityName) -> Self {
-        name.0
-    }
-}
+via_string!(IdentityName);
 
 /// A username domain (`anl.gov`), or its subdomains (`*.anl.gov`), lower case.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,19 +166,7 @@ impl std::str::FromStr for DomainPattern {
     }
 }
 
-impl TryFrom<String> for DomainPattern {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<DomainPattern> for String {
-    fn from(pattern: DomainPattern) -> Self {
-        pattern.0
-    }
-}
+via_string!(DomainPattern);
 
 /// A Globus Group: its id, and the name refusals call it by. Written as the id alone or as
 /// `{id: ..., name: ...}`.

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use crate::auth::{Introspector, SingleFlight};
-use crate::config::{check_auth_url, Config};
+use crate::config::{pick_base_url, Config};
 use crate::secret::Secret;
 
 /// The Groups API as the dependent token grant names it.
@@ -69,15 +69,11 @@ impl Group {
 
 /// The Groups API base URL: `SCISTREAM_GROUPS_URL`, else the file's `groups_url`, else Globus's.
 pub fn groups_url(config: &Config, env: Option<String>) -> anyhow::Result<String> {
-    let url = env
-        .filter(|url| !url.trim().is_empty())
-        .or_else(|| config.groups_url.clone())
-        .unwrap_or_else(|| DEFAULT_GROUPS_URL.to_owned());
-    let url = url.trim().trim_end_matches('/').to_owned();
-    check_auth_url(&url).map_err(|err| {
-        anyhow::anyhow!("groups URL: {err}; fix groups_url in the config file or {GROUPS_URL_ENV}")
-    })?;
-    Ok(url)
+    pick_base_url(
+        (env, GROUPS_URL_ENV),
+        (config.groups_url.as_ref(), "groups_url"),
+        DEFAULT_GROUPS_URL,
+    )
 }
 
 /// [`groups_url`] with the environment's override.

@@ -53,7 +53,7 @@ pub enum Refusal {
         /// The kind of rule that refused it (`allow_domains`...), for the audit log.
         rule: &'static str,
         /// What a new login would meet; empty when logging in again cannot help.
-        requirements: AuthRequirements,
+        requirements: Box<AuthRequirements>,
     },
     /// Memberships could not be looked up: UNAVAILABLE, never "not allowed".
     #[error("could not check this gateway's access policy: {0}; try again later")]
@@ -274,7 +274,7 @@ impl Policy {
         Err(Refusal::Denied {
             message,
             rule: "allow_domains",
-            requirements,
+            requirements: Box::new(requirements),
         })
     }
 
@@ -326,7 +326,7 @@ impl Policy {
         Err(Refusal::Denied {
             message,
             rule: "authentication_policies",
-            requirements,
+            requirements: Box::new(requirements),
         })
     }
 
@@ -408,7 +408,7 @@ fn denied_by(rule: &'static str, message: String) -> Refusal {
     Refusal::Denied {
         message,
         rule,
-        requirements: AuthRequirements::default(),
+        requirements: Box::default(),
     }
 }
 

@@ -38,7 +38,7 @@ fn refused_by(result: Result<Decision, Refusal>) -> (&'static str, String, AuthR
             rule,
             message,
             requirements,
-        }) => (rule, message, requirements),
+        }) => (rule, message, *requirements),
         other => panic!("not denied: {other:?}"),
     }
 }

@@ -447,6 +447,16 @@ impl AuthState {
         })
     }
 
+    /// Whether the call's HTTP Basic credentials are a resource server's.
+    fn is_client(&self, headers: &HeaderMap) -> bool {
+        basic_credentials(headers)
+            .is_some_and(|(id, secret)| self.clients.get(&id) == Some(&secret))
+    }
+
+    fn live_access(&self, token: &str) -> Option<&Issued> {
+        self.access.get(token).filter(|t| t.is_live())
+    }
+
     fn username(&self, sub: &str) -> String {
         self.usernames
             .get(sub)
@@ -646,20 +656,10 @@ fn answer_introspection(state: &mut AuthState, headers: &HeaderMap, form: Params
             "down for maintenance",
         );
     }
-    let authorized = basic_credentials(&headers)
-        .is_some_and(|(id, secret)| state.clients.get(&id) == Some(&secret));
-    if !authorized {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "bad client credentials",
-        );
+    if !state.is_client(headers) {
+        return bad_client();
     }
-    let Some(issued) = state
-        .access
-        .get(param(&form, "token"))
-        .filter(|t| t.is_live())
-    else {
+    let Some(issued) = state.live_access(param(&form, "token")) else {
         return Json(json!({ "active": false })).into_response();
     };
     let mut answer = json!({
@@ -691,23 +691,21 @@ fn answer_introspection(state: &mut AuthState, headers: &HeaderMap, form: Params
     Json(answer).into_response()
 }
 
+fn bad_client() -> Response {
+    oauth_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        "bad client credentials",
+    )
+}
+
 /// Globus's dependent token grant, for the Groups API only: a resource server (HTTP Basic)
 /// trades a user's live access token for a Groups API token acting for the same identity.
 fn dependent_token(state: &mut AuthState, headers: &HeaderMap, form: &Params) -> Response {
-    let authorized = basic_credentials(headers)
-        .is_some_and(|(id, secret)| state.clients.get(&id) == Some(&secret));
-    if !authorized {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "bad client credentials",
-        );
+    if !state.is_client(headers) {
+        return bad_client();
     }
-    let Some(issued) = state
-        .access
-        .get(param(form, "token"))
-        .filter(|t| t.is_live())
-    else {
+    let Some(issued) = state.live_access(param(form, "token")) else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_grant",
