@@ -342,19 +342,24 @@ fn every_decision_is_logged_once_per_call_with_identity_username_and_rule() {
         .filter(|l| l.contains("event=\"access\""))
         .collect();
     assert_eq!(decisions.len(), 2, "{log}");
-    assert!(decisions[0].contains("decision=\"admitted\"") && decisions[0].contains(ALICE));
+    let (admitted, refused) = (decisions[0], decisions[1]);
+    assert!(admitted.contains("decision=\"admitted\""), "{admitted}");
+    assert!(admitted.contains(&format!("sub={ALICE}")), "{admitted}");
     assert!(
-        decisions[0].contains("username=\"alice@anl.gov\""),
-        "{}",
-        decisions[0]
+        admitted.contains("username=\"alice@anl.gov\""),
+        "{admitted}"
     );
-    assert!(decisions[0].contains("rule=allow_domains anl.gov as alice@anl.gov"));
-    assert!(decisions[1].contains("decision=\"refused\"") && decisions[1].contains(BOB));
     assert!(
-        decisions[1].contains("rule=\"allow_domains\""),
-        "{}",
-        decisions[1]
+        admitted.contains("rule=allow_domains anl.gov as alice@anl.gov"),
+        "{admitted}"
     );
+    assert!(refused.contains("decision=\"refused\""), "{refused}");
+    assert!(refused.contains(&format!("sub={BOB}")), "{refused}");
+    assert!(
+        refused.contains(&format!("username=\"{BOB}@example.org\"")),
+        "{refused}"
+    );
+    assert!(refused.contains("rule=\"allow_domains\""), "{refused}");
 }
 
 /// `scistream server` with `config` as its file and a client secret; it must fail at start.

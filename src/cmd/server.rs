@@ -425,13 +425,15 @@ fn log_policy(policy: &Policy, admins: &Admins) {
              this gateway (see policy: in the config file, or --allow-domain and --allow-group)"
         ),
         false => {
-            tracing::info!(admits = %policy.describe(), "access policy: this gateway admits only these")
+            tracing::info!(admits = %policy.describe(), "access policy: only these may use this gateway")
         }
     }
-    if !admins.identities.is_empty() || !admins.groups.is_empty() {
+    if !admins.identities.is_empty() {
+        tracing::info!(admins = %admins.identities.join(","), "admin identities see and release every session");
+    }
+    if !admins.groups.is_empty() {
         let groups: Vec<&str> = admins.groups.iter().map(GroupRef::label).collect();
-        tracing::info!(admins = %admins.identities.join(","), admin_groups = %groups.join(","),
-            "admin identities and groups see and release every session");
+        tracing::info!(admin_groups = %groups.join(","), "members of these groups see and release every session");
     }
 }
 

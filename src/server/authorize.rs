@@ -2,7 +2,7 @@
 //! call (and any RPC added later) is checked before its handler runs. An async tower filter,
 //! because the check is a network call and tonic's interceptors cannot await. The policy's
 //! [`Decision`] goes on to the handlers in the request's extensions, and the caller's
-//! [`Identity`](crate::auth::Identity) too, for code that needs only that. Every decision is logged once per call; refusals of junk tokens, which a
+//! [`Identity`] too, for code that needs only that. Every decision is logged once per call; refusals of junk tokens, which a
 //! stranger can send at will, are logged as one line per kind every few seconds.
 
 use std::future::{ready, Future};
@@ -21,7 +21,7 @@ use super::metrics::Metrics;
 use super::peer::peer_of;
 use super::rpc::{self, Rpc};
 use super::throttle::{LogThrottle, LOG_INTERVAL};
-use crate::auth::{AuthError, Introspector, AUTH_REQUIREMENTS_METADATA_KEY};
+use crate::auth::{AuthError, Identity, Introspector, AUTH_REQUIREMENTS_METADATA_KEY};
 use crate::policy::{Decision, Policy, Refusal};
 use crate::scope::{ScopeId, SCOPE_METADATA_KEY};
 
@@ -34,7 +34,8 @@ pub struct Access {
 /// Why a call was kept out.
 enum Refused {
     Token(AuthError),
-    Policy(Refusal),
+    /// The policy refused this identity.
+    Policy(Identity, Refusal),
 }
 
 impl Access {
@@ -48,7 +49,7 @@ impl Access {
         let who = self.introspector.authenticate(token, peer).await;
         let who = who.map_err(Refused::Token)?;
         let decided = self.policy.admit(&who, token.unwrap_or_default()).await;
-        decided.map_err(Refused::Policy)
+        decided.map_err(|refusal| Refused::Policy(who.identity, refusal))
     }
 }
 
@@ -128,13 +129,17 @@ impl Authorize {
                 self.log_token_failure(&err, label, peer);
                 (reason, tonic::Status::from(err))
             }
-            Refused::Policy(Refusal::Denied {
-                message,
-                rule,
-                requirements,
-            }) => {
-                tracing::warn!(event = "access", decision = "refused", rpc = label, rule,
-                    %peer, "{message}");
+            Refused::Policy(
+                identity,
+                Refusal::Denied {
+                    message,
+                    rule,
+                    requirements,
+                },
+            ) => {
+                tracing::warn!(event = "access", decision = "refused", rpc = label,
+                    sub = %identity.sub, username = identity.username.as_deref(), rule, %peer,
+                    "{message}");
                 let mut status = tonic::Status::permission_denied(message);
                 insert_scope(&mut status, scope);
                 if !requirements.is_empty() {
@@ -147,7 +152,7 @@ impl Authorize {
                 }
                 ("policy_refused", status)
             }
-            Refused::Policy(err @ Refusal::Unavailable(_)) => {
+            Refused::Policy(_, err @ Refusal::Unavailable(_)) => {
                 if let Some(count) = self.throttle.due("policy_unavailable", Instant::now()) {
                     tracing::error!(event = "auth_failure", rpc = label, %peer,
                         reason = "policy_unavailable", refused = count, "{err}");
