@@ -170,6 +170,27 @@ async fn a_linked_identity_counts_only_with_linked_identities() {
 }
 
 #[tokio::test]
+async fn an_identity_rule_admits_by_id_or_username_and_refuses_others() {
+    let auth = OAuthServer::start();
+    auth.set_username(ALICE, "alice@anl.gov");
+    let flags = [
+        "--allow-identity",
+        "Alice@ANL.gov",
+        "--allow-identity",
+        ADMIN,
+    ];
+    let gateway = Gateway::start(&auth, "", &flags);
+    gateway.list_as(&auth, ALICE).await.unwrap();
+    gateway.list_as(&auth, ADMIN).await.unwrap();
+    let status = assert_denied(gateway.list_as(&auth, BOB).await);
+    assert!(status
+        .message()
+        .contains("admits only the identities its operator listed"));
+    assert!(!status.message().contains("alice"), "the list is not shown");
+    assert!(requirements(&status).is_none());
+}
+
+#[tokio::test]
 async fn deny_beats_allow_and_the_refusal_does_not_show_the_deny_list() {
     let auth = OAuthServer::start();
     auth.set_username(ALICE, "alice@anl.gov");
