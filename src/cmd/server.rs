@@ -3,7 +3,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -14,10 +13,10 @@ use tokio::net::TcpListener;
 
 use super::values::parse_seconds;
 use super::GlobalArgs;
-use crate::auth::{AuthSettings, Introspector, DEFAULT_CACHE_TTL};
+use crate::auth::DEFAULT_CACHE_TTL;
 use crate::config::{Config, DomainPattern, GlobusId, GroupRef, IdentityName, PolicyConfig};
-use crate::policy::{introspection_details, Admins, Policy, OUTBOUND_CONNECTIONS};
-use crate::relay::{Limits, DEFAULT_CONNECT_TIMEOUT};
+use crate::policy::Admins;
+use crate::relay::{raise_fd_limit, Limits};
 use crate::scope::{ScopeId, DEFAULT_SCOPE};
 use crate::secret::Secret;
 use crate::server::{self, Access, ConnectionLimits, ServerOptions};
@@ -185,13 +184,24 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
             args.listener_ip
         );
     }
-    let relay_limits = relay_limits(
+    let relay_limits = Limits::within_fds(
         raise_fd_limit(),
         args.port_range.len() + args.max_control_connections,
         args.max_connections.map(|n| n as usize),
     )?;
     let tls = server_tls(global, &args)?;
-    let auth = server_access(global, &args).await?;
+    let secret = client_secret(&args)?;
+    let path = paths::config_file(global.config.as_deref());
+    // Only a server that checks tokens needs its config file (for the auth URL, the admins and
+    // the policy): a broken file does not stop an open one, but a policy in it does.
+    let config = match secret {
+        Some(_) => Some(config::file::load(&path)?),
+        None => {
+            refuse_policy_without_auth(&args, &path)?;
+            None
+        }
+    };
+    let auth = server_access(&args, secret, config.as_ref()).await?;
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = TcpListener::bind(addr)
         .await
@@ -238,80 +248,6 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     server::serve(listener, options, shutdown_signal()).await
 }
 
-/// Fds kept out of the relay's budget for the control plane besides its connections: stdio,
-/// the runtime, the control and metrics listeners, and the connections to the auth server and
-/// the Groups API.
-const CONTROL_PLANE_FDS: usize = 64 + OUTBOUND_CONNECTIONS;
-/// By default one pipe (two fds) is budgeted per this many connections: only directions with
-/// bytes in flight hold one, and past the budget a direction copies through user space.
-const CONNECTIONS_PER_PIPE: usize = 16;
-
-/// The relay's share of `fd_limit`: what is left after the control plane and `reserved` fds
-/// (one per port of the range, each may become a listener, and one per control connection
-/// `--max-control-connections` allows). A relayed connection takes two fds (its two
-/// sockets); by default the connections and their pipes share that budget, and with an
-/// explicit `max_connections` the pipes get what the connections leave.
-fn relay_limits(fd_limit: u64, reserved: usize, max_connections: Option<usize>) -> Result<Limits> {
-    let fd_limit = usize::try_from(fd_limit).unwrap_or(usize::MAX);
-    let budget = fd_limit.saturating_sub(CONTROL_PLANE_FDS + reserved);
-    // CONNECTIONS_PER_PIPE connections and their one pipe, in fds.
-    let share = 2 * CONNECTIONS_PER_PIPE + 2;
-    let fitting = budget / share * CONNECTIONS_PER_PIPE;
-    if fitting == 0 && max_connections.is_none() {
-        bail!(
-            "the open-file limit {fd_limit} leaves no fds for relayed connections after \
-             {CONTROL_PLANE_FDS} for the control plane and {reserved} for the --port-range \
-             listeners and --max-control-connections: raise it (ulimit -n, or LimitNOFILE= \
-             under systemd), or narrow --port-range or --max-control-connections"
-        );
-    }
-    let max_connections = max_connections.unwrap_or(fitting);
-    if 2 * max_connections > budget {
-        tracing::warn!(
-            "--max-connections {max_connections} needs {} fds but the open-file limit \
-             {fd_limit} leaves {budget} for relayed connections: past about {}, new \
-             connections are reset for want of fds; raise the limit (LimitNOFILE=) to relay \
-             more",
-            2 * max_connections,
-            budget / 2
-        );
-    }
-    Ok(Limits {
-        max_connections,
-        max_pipes: budget.saturating_sub(2 * max_connections) / 2,
-        connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-    })
-}
-
-/// Takes the hard open-file limit the operator allows (the usual soft limit of 1024 would cap
-/// a gateway near 400 connections) and returns the soft limit in effect.
-fn raise_fd_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 1024;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let wanted = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                ..limit
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
-                return wanted.rlim_cur;
-            }
-            tracing::warn!(
-                "could not raise the open-file limit above {}",
-                limit.rlim_cur
-            );
-        }
-    }
-    limit.rlim_cur
-}
-
 fn server_tls(
     global: &GlobalArgs,
     args: &ServerArgs,
@@ -325,14 +261,7 @@ fn server_tls(
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         return tls::load_identity(cert, key).map(Some);
     }
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
-    names.push(args.listener_ip.to_string());
-    if !args.bind.is_unspecified() {
-        names.push(args.bind.to_string());
-    }
-    names.extend(hostname());
-    names.sort();
-    names.dedup();
+    let names = server::certificate_names(args.listener_ip, args.bind);
     let (config, cert) =
         tls::generated_identity(&paths::config_dir(global.config.as_deref()), &names)?;
     println!(
@@ -343,54 +272,54 @@ fn server_tls(
     Ok(Some(config))
 }
 
-/// Token checking and the access policy, on iff a client secret is given. The credentials
-/// are tried now, so a wrong secret stops the start instead of failing the first user's
-/// request; so does a policy without authentication to apply it.
-async fn server_access(global: &GlobalArgs, args: &ServerArgs) -> Result<Option<Access>> {
-    let path = paths::config_file(global.config.as_deref());
-    let config = config::file::load(&path)?;
-    let rules = policy_rules(&config, &args.policy);
-    let admins = Admins {
-        identities: merged(&config.admin_identities, &args.admin_identity),
-        groups: [config.admin_groups.as_slice(), &args.policy.admin_group].concat(),
-    };
-    let Some(secret) = client_secret(args)? else {
-        if !rules.is_empty() || !admins.groups.is_empty() {
-            bail!(
-                "the access policy (policy: or admin_groups: in {}, or the --allow-*, \
-                 --deny-identity, --authentication-policy and --admin-group flags) needs \
-                 authentication, which is OFF without a client secret: give \
-                 --client-secret-file or SCISTREAM_CLIENT_SECRET",
-                path.display()
-            );
-        }
+/// A policy stops a server that could not apply it: with authentication off every call is
+/// accepted, so its rules would be silently ignored.
+fn refuse_policy_without_auth(args: &ServerArgs, path: &std::path::Path) -> Result<()> {
+    // Unreadable or broken, the file holds no policy that would apply; an open server starts.
+    let file = config::file::load(path).unwrap_or_default();
+    let rules = policy_rules(&file, &args.policy);
+    if !rules.is_empty() || !file.admin_groups.is_empty() || !args.policy.admin_group.is_empty() {
+        bail!(
+            "the access policy (policy: or admin_groups: in {}, or the --allow-*, \
+             --deny-identity, --authentication-policy and --admin-group flags) needs \
+             authentication, which is OFF without a client secret: give \
+             --client-secret-file or SCISTREAM_CLIENT_SECRET",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Token checking and the access policy, on iff a client secret is given (and the config file
+/// then read).
+async fn server_access(
+    args: &ServerArgs,
+    secret: Option<Secret>,
+    config: Option<&Config>,
+) -> Result<Option<Access>> {
+    let (Some(secret), Some(config)) = (secret, config) else {
         if !args.admin_identity.is_empty() {
             tracing::warn!("--admin-identity has no effect: authentication is OFF");
         }
         tracing::warn!(
             "authentication is OFF: no client secret, so every call is accepted and sessions \
-             are open to anyone who can reach this port (to list, redirect and release); give \
+             are open to anyone who can reach this port (to list, redirect and release); their \
+             streams are exposed too (a session redirected by a stranger relays to the \
+             stranger), and so is each session's hop credential to any host that shares the \
+             address its req came from (behind one NAT, on one login node); give \
              --client-secret-file or SCISTREAM_CLIENT_SECRET to check tokens"
         );
         return Ok(None);
     };
-    let settings = AuthSettings::load(&config)?;
-    let introspector = Introspector::new(&settings, args.client_id.clone(), secret)?
-        .with_cache_ttl(Duration::from_secs(args.auth_cache_secs))
-        .with_details(introspection_details(&rules))
-        .with_latency(server::introspection_latency());
-    introspector
-        .verify_credentials()
-        .await
-        .context("refusing to start without working token checks")?;
-    tracing::info!(client_id = %args.client_id, auth_url = settings.base_url(), "authentication is ON");
-    let introspector = Arc::new(introspector);
-    let policy = Policy::load(&config, rules, admins.clone(), &introspector)?;
-    log_policy(&policy, &admins);
-    Ok(Some(Access {
-        introspector,
-        policy: Arc::new(policy),
-    }))
+    let admins = Admins {
+        identities: server::admin_identities(config, &args.admin_identity),
+        groups: [config.admin_groups.as_slice(), &args.policy.admin_group].concat(),
+    };
+    let rules = policy_rules(config, &args.policy);
+    let cache_ttl = Duration::from_secs(args.auth_cache_secs);
+    let credentials = (args.client_id.clone(), secret);
+    let access = server::access(config, credentials, cache_ttl, rules, admins);
+    Ok(Some(access.await?))
 }
 
 /// The file's `policy:` with the flags' rules added.
@@ -408,32 +337,6 @@ fn policy_rules(config: &Config, args: &PolicyArgs) -> PolicyConfig {
         ]
         .concat(),
         membership_cache_secs: file.membership_cache_secs,
-    }
-}
-
-fn merged(file: &[String], flags: &[String]) -> Vec<String> {
-    let mut all = [file, flags].concat();
-    all.sort();
-    all.dedup();
-    all
-}
-
-fn log_policy(policy: &Policy, admins: &Admins) {
-    match policy.is_open() {
-        true => tracing::info!(
-            "no access policy: any identity with a valid token of this server's scope may use \
-             this gateway (see policy: in the config file, or --allow-domain and --allow-group)"
-        ),
-        false => {
-            tracing::info!(admits = %policy.describe(), "access policy: only these may use this gateway")
-        }
-    }
-    if !admins.identities.is_empty() {
-        tracing::info!(admins = %admins.identities.join(","), "admin identities see and release every session");
-    }
-    if !admins.groups.is_empty() {
-        let groups: Vec<&str> = admins.groups.iter().map(GroupRef::label).collect();
-        tracing::info!(admin_groups = %groups.join(","), "members of these groups see and release every session");
     }
 }
 
@@ -455,16 +358,6 @@ fn client_secret(args: &ServerArgs) -> Result<Option<Secret>> {
     Ok(Some(Secret::new(text.trim())))
 }
 
-/// This machine's host name, so that clients may also reach the server by name.
-fn hostname() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most `buf.len()` bytes into the buffer we own.
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    let end = buf.iter().position(|&b| b == 0)?;
-    let name = std::str::from_utf8(&buf[..end]).ok()?;
-    (ok && !name.is_empty()).then(|| name.to_string())
-}
-
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::terminate()) {
@@ -477,35 +370,4 @@ async fn shutdown_signal() {
         }
     }
     tracing::info!("signal received: releasing sessions and stopping");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_default_fd_limit_of_these_machines_relays_over_9000_connections() {
-        // The default --port-range (101 ports) and --max-control-connections.
-        let reserved = 101 + ConnectionLimits::default().max_total;
-        let limits = relay_limits(20_000, reserved, None).unwrap();
-        assert!(limits.max_connections >= 9_000, "{limits:?}");
-        let fds = 2 * (limits.max_connections + limits.max_pipes) + CONTROL_PLANE_FDS + reserved;
-        assert!(fds <= 20_000, "{limits:?} needs {fds} fds");
-        assert!(limits.max_pipes >= limits.max_connections / CONNECTIONS_PER_PIPE / 2);
-    }
-
-    #[test]
-    fn explicit_max_connections_leave_the_rest_to_pipes() {
-        let limits = relay_limits(2_048, 101, Some(400)).unwrap();
-        assert_eq!(limits.max_connections, 400);
-        assert_eq!(limits.max_pipes, (2_048 - 128 - 101 - 800) / 2);
-        // Beyond the budget: allowed with a warning, and no fd is left for pipes.
-        assert_eq!(relay_limits(320, 101, Some(1000)).unwrap().max_pipes, 0);
-    }
-
-    #[test]
-    fn a_limit_that_leaves_nothing_for_connections_is_refused() {
-        let error = relay_limits(200, 101, None).unwrap_err().to_string();
-        assert!(error.contains("narrow --port-range"), "{error}");
-    }
 }

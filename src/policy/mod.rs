@@ -21,9 +21,10 @@ pub use groups::{groups_url, Groups, DEFAULT_MEMBERSHIP_CACHE};
 
 /// Connections the server may hold to the auth server and the Groups API together: one per
 /// introspection under way (capped), and one per group lookup under way on each of the two.
-/// The server's fd budget keeps these for them.
 pub const OUTBOUND_CONNECTIONS: usize =
     crate::auth::IntrospectionLimits::DEFAULT_MAX_IN_FLIGHT + 2 * groups::MAX_LOOKUPS;
+// The server's fd budget keeps fds for them.
+const _: () = assert!(OUTBOUND_CONNECTIONS <= crate::relay::AUTH_CONNECTION_FDS);
 
 /// Who sees and releases every session.
 #[derive(Clone, Debug, Default)]

@@ -22,6 +22,77 @@ pub struct Limits {
     pub connect_timeout: Duration,
 }
 
+/// Fds kept for the server's connections to the auth server and the Groups API (the access
+/// policy's pools, which must fit: `policy::OUTBOUND_CONNECTIONS`).
+pub(crate) const AUTH_CONNECTION_FDS: usize = 64;
+/// Fds kept out of the relay's budget for the control plane besides its connections: stdio,
+/// the runtime, the control and metrics listeners, and the auth connections.
+pub(crate) const CONTROL_PLANE_FDS: usize = 64 + AUTH_CONNECTION_FDS;
+/// By default one pipe (two fds) is budgeted per this many connections: only directions with
+/// bytes in flight hold one, and past the budget a direction copies through user space.
+pub(crate) const CONNECTIONS_PER_PIPE: usize = 16;
+
+/// The open-file limit leaves no fd for relayed connections.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the open-file limit {fd_limit} leaves no fds for relayed connections after \
+     {CONTROL_PLANE_FDS} for the control plane and {reserved} for the --port-range listeners \
+     and --max-control-connections: raise it (ulimit -n, or LimitNOFILE= under systemd), or \
+     narrow --port-range or --max-control-connections"
+)]
+pub(crate) struct NoFdsForRelay {
+    fd_limit: usize,
+    reserved: usize,
+}
+
+impl Limits {
+    /// The relay's share of `fd_limit`: what is left after the control plane and `reserved`
+    /// fds (one per port of the range, each may become a listener, and one per control
+    /// connection the server admits). A relayed connection takes two fds (its two sockets); by
+    /// default the connections and their pipes share that budget, and with an explicit
+    /// `max_connections` the pipes get what the connections leave.
+    pub(crate) fn within_fds(
+        fd_limit: u64,
+        reserved: usize,
+        max_connections: Option<usize>,
+    ) -> Result<Limits, NoFdsForRelay> {
+        let fd_limit = usize::try_from(fd_limit).unwrap_or(usize::MAX);
+        let budget = fd_limit.saturating_sub(CONTROL_PLANE_FDS + reserved);
+        // CONNECTIONS_PER_PIPE connections and their one pipe, in fds.
+        let share = 2 * CONNECTIONS_PER_PIPE + 2;
+        let fitting = budget / share * CONNECTIONS_PER_PIPE;
+        if fitting == 0 && max_connections.is_none() {
+            return Err(NoFdsForRelay { fd_limit, reserved });
+        }
+        let max_connections = max_connections.unwrap_or(fitting);
+        if 2 * max_connections > budget {
+            tracing::warn!(
+                "--max-connections {max_connections} needs {} fds but the open-file limit \
+                 {fd_limit} leaves {budget} for relayed connections: past about {}, new \
+                 connections are reset for want of fds; raise the limit (LimitNOFILE=) to \
+                 relay more",
+                2 * max_connections,
+                budget / 2
+            );
+        }
+        Ok(Limits {
+            max_connections,
+            max_pipes: budget.saturating_sub(2 * max_connections) / 2,
+            connect_timeout: super::DEFAULT_CONNECT_TIMEOUT,
+        })
+    }
+}
+
+/// Takes the hard open-file limit the operator allows (the usual soft limit of 1024 would cap
+/// a gateway near 400 connections) and returns the soft limit in effect.
+pub(crate) fn raise_fd_limit() -> u64 {
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or_else(|e| {
+        let (soft, _) = rlimit::Resource::NOFILE.get().unwrap_or((1024, 1024));
+        tracing::warn!("could not raise the open-file limit above {soft}: {e}");
+        soft
+    })
+}
+
 /// Why a connection was reset as soon as it was accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejection {
@@ -172,5 +243,46 @@ impl Shedding {
         if rejected > 0 {
             tracing::info!(%uid, rejected, "accepting connections again");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_fd_limit_of_these_machines_relays_over_9000_connections() {
+        // The default --port-range (101 ports) and --max-control-connections (512).
+        let reserved = 101 + 512;
+        let limits = Limits::within_fds(20_000, reserved, None).unwrap();
+        assert!(limits.max_connections >= 9_000, "{limits:?}");
+        let fds = 2 * (limits.max_connections + limits.max_pipes) + CONTROL_PLANE_FDS + reserved;
+        assert!(fds <= 20_000, "{limits:?} needs {fds} fds");
+        assert!(limits.max_pipes >= limits.max_connections / CONNECTIONS_PER_PIPE / 2);
+    }
+
+    #[test]
+    fn explicit_max_connections_leave_the_rest_to_pipes() {
+        let limits = Limits::within_fds(2_048, 101, Some(400)).unwrap();
+        assert_eq!(limits.max_connections, 400);
+        assert_eq!(limits.max_pipes, (2_048 - 128 - 101 - 800) / 2);
+        // Beyond the budget: allowed with a warning, and no fd is left for pipes.
+        let over = Limits::within_fds(320, 101, Some(1000)).unwrap();
+        assert_eq!(over.max_pipes, 0);
+    }
+
+    #[test]
+    fn a_limit_that_leaves_nothing_for_connections_is_refused() {
+        let error = Limits::within_fds(200, 101, None).unwrap_err().to_string();
+        assert!(error.contains("narrow --port-range"), "{error}");
+    }
+
+    #[test]
+    fn the_soft_limit_is_raised_to_the_hard_one() {
+        let raised = raise_fd_limit();
+        let (soft, hard) = rlimit::Resource::NOFILE.get().unwrap();
+        assert_eq!(raised, soft);
+        // An unlimited hard limit is more than the kernel lets a process have: kept as it was.
+        assert!(soft == hard || hard == rlimit::INFINITY, "{soft} of {hard}");
     }
 }

@@ -33,6 +33,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use capacity::Shedding;
+pub(crate) use capacity::{raise_fd_limit, AUTH_CONNECTION_FDS};
 pub use capacity::{Capacity, Limits, Rejection};
 pub(crate) use hop::{Hop, HopCredential, HopIdentity, HopPin, CREDENTIAL_LEN};
 use listener::AcceptLoop;

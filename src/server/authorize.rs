@@ -1,8 +1,8 @@
 //! Token checking and the access policy in front of the whole `Control` service, so that every
 //! call (and any RPC added later) is checked before its handler runs. An async tower filter,
 //! because the check is a network call and tonic's interceptors cannot await. The policy's
-//! [`Decision`] goes on to the handlers in the request's extensions, and the caller's
-//! [`Identity`] too, for code that needs only that. Every decision is logged once per call; refusals of junk tokens, which a
+//! [`Decision`] (the caller's identity, whether an admin) goes on to the handlers in the
+//! request's extensions. Every decision is logged once per call; refusals of junk tokens, which a
 //! stranger can send at will, are logged as one line per kind every few seconds.
 
 use std::future::{ready, Future};
@@ -91,13 +91,12 @@ impl<B: Send + 'static> AsyncPredicate<http::Request<B>> for Authorize {
             match access.admit(request.headers(), ip).await {
                 Ok(decision) => {
                     audit_admitted(&decision, rpc, &peer);
-                    request.extensions_mut().insert(decision.identity.clone());
                     request.extensions_mut().insert(decision);
                     Ok(request)
                 }
                 Err(refused) => {
                     let status = this.refuse(refused, rpc, &peer, access.introspector.scope());
-                    // tonic turns a `Status` error from a layer into that gRPC status.
+                    // Answered (and counted) as that gRPC status by the replies layer.
                     Err(Box::new(status) as BoxError)
                 }
             }
@@ -164,7 +163,6 @@ impl Authorize {
             }
         };
         self.metrics.record_auth_failure(reason);
-        self.metrics.record_call(rpc, status.code());
         status
     }
 

@@ -31,6 +31,18 @@ pub(crate) enum Error {
          first or retry shortly"
     )]
     EarlyHellosFull(usize),
+    #[error(
+        "{0} hellos of yours already wait for their req, the most one identity (one client \
+         address with authentication off) may have waiting; send the req first or retry shortly"
+    )]
+    EarlyHellosShareFull(usize),
+    #[error(
+        "session {} was opened from another address: with authentication off, this server \
+         gives a session's hop only to the client address that sent its req; ask from there, \
+         or have the operator turn authentication on",
+        quote(.0)
+    )]
+    HopFromElsewhere(String),
     #[error("Hello not received within the timeout period")]
     HelloTimeout,
     #[error("session {} was released before its hello arrived", quote(.0))]
@@ -79,13 +91,15 @@ impl From<Error> for Status {
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::DuplicateUid(_) => Code::AlreadyExists,
             Error::NotFound(_) | Error::HelloWithoutReq(_) => Code::NotFound,
-            Error::NotOwner(_) => Code::PermissionDenied,
+            Error::NotOwner(_) | Error::HopFromElsewhere(_) => Code::PermissionDenied,
             Error::HelloAlreadyReceived(_) | Error::AwaitingHello(_) | Error::WrongRole { .. } => {
                 Code::FailedPrecondition
             }
             Error::HelloTimeout => Code::DeadlineExceeded,
             Error::ReleasedBeforeHello(_) => Code::Aborted,
-            Error::PortsExhausted { .. } | Error::EarlyHellosFull(_) => Code::ResourceExhausted,
+            Error::PortsExhausted { .. }
+            | Error::EarlyHellosFull(_)
+            | Error::EarlyHellosShareFull(_) => Code::ResourceExhausted,
             Error::Bind { .. } | Error::Hop(_) => Code::Internal,
         };
         Status::new(code, err.to_string())

@@ -65,6 +65,16 @@ impl Metrics {
         self.requests.get_or_create(&call).inc();
     }
 
+    /// How many calls to `rpc` ended with `code` so far.
+    #[cfg(test)]
+    pub(crate) fn calls_counted(&self, rpc: Option<Rpc>, code: Code) -> u64 {
+        let call = Call {
+            rpc: rpc::label(rpc),
+            code: code_name(code),
+        };
+        self.requests.get_or_create(&call).get()
+    }
+
     pub(crate) fn record_auth_failure(&self, reason: &'static str) {
         self.auth_failures
             .get_or_create(&AuthFailure { reason })

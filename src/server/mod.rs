@@ -2,16 +2,25 @@
 //!
 //! [`serve`] takes an already-bound listener and a shutdown future, so tests run servers on
 //! port 0 in-process and `scistream server` passes the real port and SIGINT/SIGTERM.
+//!
+//! A call passes, in order: [`connections`] (its connection's caps and idle clock), [`replies`]
+//! (every reply counted once, and marked when authentication is off), [`authorize`] (the
+//! token), then [`service`], which builds its [`call::Call`] and runs the handler of
+//! [`control`] named after the RPC over the session table ([`sessions`]).
 
 mod authorize;
+mod call;
 mod connections;
 mod control;
 mod error;
 mod metrics;
 mod peer;
 mod ports;
+mod replies;
 mod rpc;
+mod service;
 mod sessions;
+mod startup;
 mod throttle;
 
 use std::future::Future;
@@ -26,8 +35,8 @@ use tonic::transport::ServerTlsConfig;
 
 pub use authorize::{token_from_headers, Access};
 pub use connections::ConnectionLimits;
-pub(crate) use metrics::introspection_latency;
 pub(crate) use sessions::Sessions;
+pub(crate) use startup::{access, admin_identities, certificate_names};
 
 use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 use crate::pb::control_server::ControlServer;
@@ -56,8 +65,8 @@ pub struct ServerOptions {
     pub tls: Option<ServerTlsConfig>,
     /// Checks every call's token and applies the access policy (which also names the admin
     /// identities and groups, who see and release every session); None: authentication is off
-    /// and every call is accepted. `/metrics` shows the histogram its introspector was given
-    /// with `with_latency(introspection_latency())`.
+    /// and every call is accepted. `/metrics` shows the latency histogram [`access`] gives its
+    /// introspector.
     pub auth: Option<Access>,
     /// Where to serve Prometheus metrics on `/metrics`; None: nowhere.
     pub metrics: Option<TcpListener>,
@@ -92,11 +101,12 @@ pub async fn serve(
         capacity.clone(),
     ));
     let metrics = Arc::new(metrics::Metrics::default());
-    let control = control::Control {
-        sessions: sessions.clone(),
-        max_conn: options.max_conn,
-        metrics: metrics.clone(),
-        policy,
+    let service = service::Service {
+        control: control::Control {
+            sessions: sessions.clone(),
+            max_conn: options.max_conn,
+            policy,
+        },
     };
     let source = metrics::Source {
         metrics: metrics.clone(),
@@ -131,13 +141,20 @@ pub async fn serve(
         tracing::warn!("clients still connected after {SHUTDOWN_GRACE:?}: stopping anyway");
     };
     let incoming = connections::incoming(listener, options.connections);
+    let auth_off = options.auth.is_none();
+    let replies_metrics = metrics.clone();
     let server = builder
         .layer(tower::layer::layer_fn(connections::TrackCalls))
+        .layer(tower::layer::layer_fn(move |inner| replies::Replies {
+            inner,
+            metrics: replies_metrics.clone(),
+            auth_off,
+        }))
         .layer(tower::filter::AsyncFilterLayer::new(
             authorize::Authorize::new(options.auth.map(Arc::new), metrics),
         ))
         .add_service(
-            ControlServer::new(control)
+            ControlServer::new(service)
                 .max_decoding_message_size(MAX_REQUEST_BYTES)
                 .max_encoding_message_size(MAX_REPLY_BYTES),
         )

@@ -2,7 +2,8 @@
 //!
 //! All state is per uid behind one short-held lock (never held across an await), so concurrent
 //! sessions never see each other's replies. A session belongs to the identity that sent its req:
-//! only that [`Caller`] steers it; admin identities may also look at and release it.
+//! only that [`Caller`] steers it; admin identities may also look at and release it. With
+//! authentication off, its hop is armed only from the address that sent its req.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::call::{Account, Caller};
 use super::error::Error;
 use super::ports::PortPool;
 use crate::relay::{
@@ -25,6 +27,9 @@ const EARLY_HELLO_GRACE: Duration = Duration::from_secs(10);
 
 /// The most hellos that may wait for their req at once: each holds a call and its lists.
 pub(crate) const MAX_EARLY_HELLOS: usize = 1024;
+/// The most of them one [`Account`] may have waiting, so that one user (or one address with
+/// authentication off) cannot keep the table full for everyone else.
+pub(crate) const MAX_EARLY_HELLOS_PER_ACCOUNT: usize = MAX_EARLY_HELLOS / 16;
 
 /// A validated `req`.
 pub(crate) struct NewSession {
@@ -32,19 +37,6 @@ pub(crate) struct NewSession {
     pub(crate) role: Role,
     pub(crate) num_conn: usize,
     pub(crate) rate: i32,
-    /// The caller's `sub`: see [`Caller::sub`].
-    pub(crate) owner: Option<String>,
-    /// The caller's username, which `list` and `status` show.
-    pub(crate) owner_name: Option<String>,
-}
-
-/// Who makes a call, as far as sessions go.
-pub(crate) struct Caller {
-    /// The `sub` of the call's token; None with authentication off, where sessions have no
-    /// owner either, so every caller owns every session.
-    pub(crate) sub: Option<String>,
-    /// An admin identity (`--admin-identity`): sees and releases every session.
-    pub(crate) admin: bool,
 }
 
 impl Caller {
@@ -57,13 +49,23 @@ impl Caller {
     fn oversees(&self, session: &Entry) -> bool {
         self.admin || self.owns(session)
     }
+
+    /// May arm the session's hop (and so learn its credential): its owner; with
+    /// authentication off, where everyone owns every session, only from the address that
+    /// opened it.
+    fn arms_hop(&self, session: &Entry) -> bool {
+        self.owns(session) && (session.owner.is_some() || self.address == session.opened_from)
+    }
 }
 
 /// One session in the table.
 struct Entry {
+    /// The `sub` of its req's token: see [`Caller::sub`].
     owner: Option<String>,
     /// How `list` and `status` name the owner: its username, else its `sub`.
     owner_name: Option<String>,
+    /// The address its req came from.
+    opened_from: Option<IpAddr>,
     role: Role,
     rate: i32,
     /// Distinguishes this session from a later one that reuses its uid.
@@ -76,10 +78,17 @@ struct Entry {
     hello: Option<oneshot::Sender<Vec<String>>>,
     /// PROD: the hop identity, made on the first ask and kept, so every ask gets the same one.
     hop_identity: Option<Arc<HopIdentity>>,
+    /// How the relay crosses the hop now (it holds the same).
+    hop: Hop,
     relay: SessionRelay,
 }
 
 impl Entry {
+    fn set_hop(&mut self, hop: Hop) {
+        self.relay.set_hop(hop.clone());
+        self.hop = hop;
+    }
+
     /// The ports its listeners hold in the pool.
     fn ports(&self) -> Vec<u16> {
         self.listeners.iter().map(SocketAddr::port).collect()
@@ -106,6 +115,14 @@ impl Entry {
     }
 }
 
+/// A session whose update went through.
+pub(crate) struct Relaying {
+    pub(crate) listeners: Vec<String>,
+    pub(crate) targets: Vec<String>,
+    /// Whether its connections cross the hop encrypted (set by its hop or its update_hop).
+    pub(crate) encrypted_hop: bool,
+}
+
 /// A session just entered in the table, waiting for its hello.
 struct Registered {
     listeners: Vec<String>,
@@ -113,10 +130,16 @@ struct Registered {
     hello: oneshot::Receiver<Vec<String>>,
 }
 
+/// A hello that arrived before its req, woken when the req is registered.
+struct EarlyWaiter {
+    account: Account,
+    req: oneshot::Sender<()>,
+}
+
 struct Table {
     sessions: HashMap<String, Entry>,
-    /// Hellos that arrived before their req, woken when it is registered.
-    early_hellos: HashMap<String, Vec<oneshot::Sender<()>>>,
+    /// Hellos that arrived before their req, by uid.
+    early_hellos: HashMap<String, Vec<EarlyWaiter>>,
     ports: PortPool,
     generations: u64,
     /// Counters of the sessions no longer in the table (`connections_active` unused).
@@ -128,23 +151,33 @@ impl Table {
         self.early_hellos.values().map(Vec::len).sum()
     }
 
-    /// Enters a hello whose req has not arrived yet; the receiver fires when it does.
-    fn wait_for_req(&mut self, uid: &str) -> Result<oneshot::Receiver<()>, Error> {
+    /// Enters a hello of `account` whose req has not arrived yet; the receiver fires when it
+    /// does.
+    fn wait_for_req(
+        &mut self,
+        uid: &str,
+        account: Account,
+    ) -> Result<oneshot::Receiver<()>, Error> {
         if self.early_hellos() >= MAX_EARLY_HELLOS {
             return Err(Error::EarlyHellosFull(MAX_EARLY_HELLOS));
         }
-        let (tx, rx) = oneshot::channel();
+        let waiters = self.early_hellos.values().flatten();
+        if waiters.filter(|w| w.account == account).count() >= MAX_EARLY_HELLOS_PER_ACCOUNT {
+            return Err(Error::EarlyHellosShareFull(MAX_EARLY_HELLOS_PER_ACCOUNT));
+        }
+        let (req, woken) = oneshot::channel();
+        let waiter = EarlyWaiter { account, req };
         self.early_hellos
             .entry(uid.to_string())
             .or_default()
-            .push(tx);
-        Ok(rx)
+            .push(waiter);
+        Ok(woken)
     }
 
     /// Forgets the early hellos of `uid` whose callers are gone.
     fn forget_gone_hellos(&mut self, uid: &str) {
         if let Some(waiters) = self.early_hellos.get_mut(uid) {
-            waiters.retain(|w| !w.is_closed());
+            waiters.retain(|w| !w.req.is_closed());
             if waiters.is_empty() {
                 self.early_hellos.remove(uid);
             }
@@ -253,13 +286,14 @@ impl Sessions {
     pub(crate) async fn create(
         &self,
         new: NewSession,
+        caller: &Caller,
     ) -> Result<(Vec<String>, Vec<String>), Error> {
         let uid = new.uid.clone();
         let Registered {
             listeners,
             generation,
             hello,
-        } = self.register(new)?;
+        } = self.register(new, caller)?;
         let mut pending = Pending {
             sessions: self,
             uid: &uid,
@@ -281,7 +315,7 @@ impl Sessions {
         }
     }
 
-    fn register(&self, new: NewSession) -> Result<Registered, Error> {
+    fn register(&self, new: NewSession, caller: &Caller) -> Result<Registered, Error> {
         let mut table = self.lock();
         if table.sessions.contains_key(&new.uid) {
             return Err(Error::DuplicateUid(new.uid));
@@ -291,8 +325,9 @@ impl Sessions {
         let (tx, rx) = oneshot::channel();
         table.generations += 1;
         let session = Entry {
-            owner_name: new.owner_name.or_else(|| new.owner.clone()),
-            owner: new.owner,
+            owner: caller.sub.clone(),
+            owner_name: caller.username.clone().or_else(|| caller.sub.clone()),
+            opened_from: caller.address,
             role: new.role,
             rate: new.rate,
             generation: table.generations,
@@ -302,6 +337,7 @@ impl Sessions {
             created: Instant::now(),
             hello: Some(tx),
             hop_identity: None,
+            hop: Hop::Plain,
             relay: SessionRelay::new(
                 new.uid.clone(),
                 bound,
@@ -311,7 +347,7 @@ impl Sessions {
         };
         let generation = session.generation;
         for early in table.early_hellos.remove(&new.uid).unwrap_or_default() {
-            let _ = early.send(());
+            let _ = early.req.send(());
         }
         table.sessions.insert(new.uid, session);
         Ok(Registered {
@@ -321,12 +357,13 @@ impl Sessions {
         })
     }
 
-    /// Delivers a hello to its session, waiting briefly for a req that has not arrived yet.
-    /// Returns the session's listeners.
+    /// Delivers a hello to its session, waiting briefly for a req that has not arrived yet
+    /// (as one of the `caller`'s share of early hellos). Returns the session's listeners.
     pub(crate) async fn hello(
         &self,
         uid: &str,
         prod_listeners: Vec<String>,
+        caller: &Caller,
     ) -> Result<Vec<String>, Error> {
         let mut early = {
             let mut table = self.lock();
@@ -336,7 +373,7 @@ impl Sessions {
             EarlyHello {
                 sessions: self,
                 uid,
-                req: Some(table.wait_for_req(uid)?),
+                req: Some(table.wait_for_req(uid, caller.account())?),
             }
         };
         early.wait(EARLY_HELLO_GRACE.min(self.hello_timeout)).await;
@@ -353,26 +390,29 @@ impl Sessions {
         self.lock().updatable(uid, caller).map(drop)
     }
 
-    /// Sets the relay targets (listener i -> targets[i % n]); returns (listeners, targets).
-    /// With a `pin`, a CONS session reaches them over the encrypted hop; without, it keeps the
-    /// hop it had.
+    /// Sets the relay targets (listener i -> targets[i % n]). With a `pin`, a CONS session
+    /// reaches them over the encrypted hop; without, it keeps the hop it had.
     pub(crate) fn update(
         &self,
         uid: &str,
         targets: Vec<String>,
         pin: Option<Arc<HopPin>>,
         caller: &Caller,
-    ) -> Result<(Vec<String>, Vec<String>), Error> {
+    ) -> Result<Relaying, Error> {
         let mut table = self.lock();
         let session = table.updatable(uid, caller)?;
         if let Some(pin) = pin {
             require_role(uid, session, Role::Cons)?;
             // Before the targets, so that no connection to them goes out in clear.
-            session.relay.set_hop(Hop::Dial(pin));
+            session.set_hop(Hop::Dial(pin));
         }
         session.relay.set_targets(targets.clone());
         session.targets = targets;
-        Ok((session.view(uid).listeners, session.targets.clone()))
+        Ok(Relaying {
+            listeners: session.view(uid).listeners,
+            targets: session.targets.clone(),
+            encrypted_hop: !matches!(session.hop, Hop::Plain),
+        })
     }
 
     /// Makes a PROD session's listeners admit only the CONS gateway that proves its credential,
@@ -388,14 +428,17 @@ impl Sessions {
         loop {
             let mut table = self.lock();
             let session = table.session_for(uid, |s| caller.owns(s))?;
+            if !caller.arms_hop(session) {
+                return Err(Error::HopFromElsewhere(uid.to_string()));
+            }
             require_role(uid, session, Role::Prod)?;
             if plaintext {
-                session.relay.set_hop(Hop::Plain);
+                session.set_hop(Hop::Plain);
                 return Ok(None);
             }
             if let Some(identity) = session.hop_identity.clone().or(fresh.take()) {
                 session.hop_identity = Some(identity.clone());
-                session.relay.set_hop(Hop::Admit(identity.clone()));
+                session.set_hop(Hop::Admit(identity.clone()));
                 return Ok(Some(identity.credential().clone()));
             }
             drop(table);
@@ -596,35 +639,46 @@ mod tests {
         ))
     }
 
-    /// Sends a hello for each uid, whose req never comes, and waits until all are in the table.
+    /// A caller with no token from `address`, as with authentication off.
+    fn from(address: &str) -> Caller {
+        Caller {
+            address: Some(address.parse().unwrap()),
+            ..Caller::default()
+        }
+    }
+
+    /// Sends a hello for each (uid, caller), whose req never comes, and waits until all are
+    /// in the table.
     async fn early_hellos(
         sessions: &Arc<Sessions>,
-        uids: impl Iterator<Item = String>,
+        hellos: impl Iterator<Item = (String, Caller)>,
     ) -> Vec<tokio::task::JoinHandle<Result<Vec<String>, Error>>> {
-        let waiting: Vec<_> = uids
-            .map(|uid| {
+        let before = sessions.totals().early_hellos;
+        let waiting: Vec<_> = hellos
+            .map(|(uid, caller)| {
                 let sessions = sessions.clone();
-                tokio::spawn(async move { sessions.hello(&uid, Vec::new()).await })
+                tokio::spawn(async move { sessions.hello(&uid, Vec::new(), &caller).await })
             })
             .collect();
-        while sessions.totals().early_hellos < waiting.len() {
+        while sessions.totals().early_hellos < before + waiting.len() {
             tokio::task::yield_now().await;
         }
         waiting
     }
 
-    #[tokio::test]
-    async fn a_cancelled_early_hello_leaves_the_table() {
-        let sessions = sessions();
-        let waiting = early_hellos(
-            &sessions,
-            ["u".to_string(), "u".into(), "v".into()].into_iter(),
-        )
-        .await;
+    async fn cancel(waiting: Vec<tokio::task::JoinHandle<Result<Vec<String>, Error>>>) {
         for call in waiting {
             call.abort();
             let _ = call.await;
         }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_early_hello_leaves_the_table() {
+        let sessions = sessions();
+        let uids = ["u", "u", "v"].map(|uid| (uid.to_string(), from("192.0.2.1")));
+        let waiting = early_hellos(&sessions, uids.into_iter()).await;
+        cancel(waiting).await;
         assert_eq!(sessions.totals().early_hellos, 0);
         assert!(sessions.lock().early_hellos.is_empty());
     }
@@ -632,17 +686,53 @@ mod tests {
     #[tokio::test]
     async fn the_early_hello_table_is_bounded() {
         let sessions = sessions();
-        let uids = (0..MAX_EARLY_HELLOS).map(|i| format!("u{i}"));
-        let waiting = early_hellos(&sessions, uids).await;
-        let refused = sessions.hello("one-more", Vec::new()).await;
+        let hellos = (0..MAX_EARLY_HELLOS).map(|i| {
+            let address = format!("192.0.2.{}", i / MAX_EARLY_HELLOS_PER_ACCOUNT);
+            (format!("u{i}"), from(&address))
+        });
+        let waiting = early_hellos(&sessions, hellos).await;
+        let refused = sessions
+            .hello("one-more", Vec::new(), &from("198.51.100.1"))
+            .await;
         assert!(
             matches!(refused, Err(Error::EarlyHellosFull(_))),
             "{refused:?}"
         );
-        for call in waiting {
-            call.abort();
-            let _ = call.await;
-        }
+        cancel(waiting).await;
+        assert_eq!(sessions.totals().early_hellos, 0);
+    }
+
+    #[tokio::test]
+    async fn one_account_fills_only_its_share_of_the_early_hello_table() {
+        let sessions = sessions();
+        let alice = |address: &str| Caller {
+            sub: Some("alice".into()),
+            ..from(address)
+        };
+        let hellos = (0..MAX_EARLY_HELLOS_PER_ACCOUNT).map(|i| {
+            // One identity from two addresses is one account.
+            let address = ["192.0.2.1", "192.0.2.2"][i % 2];
+            (format!("a{i}"), alice(address))
+        });
+        let mut waiting = early_hellos(&sessions, hellos).await;
+        let refused = sessions
+            .hello("a-more", Vec::new(), &alice("192.0.2.3"))
+            .await;
+        assert!(
+            matches!(refused, Err(Error::EarlyHellosShareFull(_))),
+            "{refused:?}"
+        );
+        // Others still get in: another identity, and tokenless callers from that address.
+        let others = [(
+            "b",
+            Caller {
+                sub: Some("bob".into()),
+                ..alice("192.0.2.1")
+            },
+        )];
+        let others = others.into_iter().chain([("c", from("192.0.2.1"))]);
+        waiting.extend(early_hellos(&sessions, others.map(|(u, c)| (u.to_string(), c))).await);
+        cancel(waiting).await;
         assert_eq!(sessions.totals().early_hellos, 0);
     }
 }

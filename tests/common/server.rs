@@ -188,6 +188,17 @@ impl Drop for TestServer {
     }
 }
 
+/// A plaintext gRPC client of the control server at `addr` (`ip:port`) whose connections come
+/// from the address `source` (None: any), so a test can call as several clients.
+pub async fn grpc_from(
+    addr: &str,
+    source: Option<IpAddr>,
+) -> scistream::pb::control_client::ControlClient<tonic::transport::Channel> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap();
+    let channel = endpoint.local_address(source).connect().await.unwrap();
+    scistream::pb::control_client::ControlClient::new(channel)
+}
+
 /// Whether `addr` is bound right now (by the server under test).
 pub fn is_bound(addr: &str) -> bool {
     matches!(TcpListener::bind(addr), Err(e) if e.kind() == std::io::ErrorKind::AddrInUse)
