@@ -19,6 +19,7 @@ fn request(uid: &str, num_conn: i32) -> pb::Request {
         role: "PROD".into(),
         num_conn,
         rate: 0,
+        ..Default::default()
     }
 }
 

@@ -97,6 +97,7 @@ async fn open_session(client: &ControlClient<Channel>, uid: &str) {
         role: "PROD".into(),
         num_conn: 1,
         rate: 0,
+        ..Default::default()
     };
     let hello = pb::Hello {
         uid: uid.into(),
@@ -237,6 +238,7 @@ async fn one_address_cannot_fill_the_early_hello_table_for_everyone() {
         role: "PROD".into(),
         num_conn: 1,
         rate: 0,
+        ..Default::default()
     };
     let opened = user.clone().req(req).await.unwrap().into_inner();
     assert_eq!(opened.prod_listeners, ["127.0.0.1:7000"]);

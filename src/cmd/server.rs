@@ -11,16 +11,16 @@ use clap::Args;
 use ipnet::IpNet;
 use tokio::net::TcpListener;
 
-use super::values::parse_seconds;
+use super::values::{parse_bit_rate, parse_seconds};
 use super::GlobalArgs;
 use crate::auth::DEFAULT_CACHE_TTL;
 use crate::config::{Config, DomainPattern, GlobusId, GroupRef, IdentityName, PolicyConfig};
 use crate::policy::Admins;
-use crate::relay::{raise_fd_limit, Limits};
+use crate::relay::{raise_fd_limit, BitRate, Limits, HOP_BUFFER_BUDGET, HOP_CONNECTION_MEMORY};
 use crate::scope::{ScopeId, DEFAULT_SCOPE};
 use crate::secret::Secret;
-use crate::server::{self, Access, ConnectionLimits, ServerOptions};
-use crate::{config, paths, tls};
+use crate::server::{self, Access, ConnectionLimits, RateOptions, RatePolicy, ServerOptions};
+use crate::{config, endpoint, paths, tls};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -95,7 +95,7 @@ pub struct ServerArgs {
     policy: Box<PolicyArgs>,
     /// Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the
     /// server itself is never a target
-    #[arg(long, value_delimiter = ',', value_parser = parse_network, value_name = "CIDR")]
+    #[arg(long, value_delimiter = ',', value_parser = endpoint::parse_network, value_name = "CIDR")]
     allow_targets: Vec<IpNet>,
 
     /// The most relayed connections open at once, over all sessions; past it, new ones are
@@ -103,16 +103,32 @@ pub struct ServerArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     max_connections: Option<u32>,
 
-    /// The most control connections open at once; more are closed as soon as they connect
+    /// The most control connections open at once; past it, a new one takes the place of the
+    /// oldest that has no call in progress and no authenticated call, or is closed at once
     #[arg(long, default_value_t = ConnectionLimits::default().max_total, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize), value_name = "N")]
     max_control_connections: usize,
-    /// The most control connections open at once from one client IP address
+    /// The most control connections open at once from one client IP address (from one /64,
+    /// for IPv6)
     #[arg(long, default_value_t = ConnectionLimits::default().max_per_ip, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize), value_name = "N")]
     max_control_connections_per_ip: usize,
     /// Seconds a control connection may stay open with no call in progress (a req waiting
     /// for its hello is in progress)
     #[arg(long, default_value = "60", value_parser = parse_seconds, value_name = "SECS")]
     control_idle_timeout: Duration,
+
+    /// What a session's requested rate (kb/s) means: ignore it, limit the session to it (each
+    /// direction, over its connections; rate 0: no limit), or reserve it out of --bandwidth and
+    /// refuse sessions that do not fit
+    #[arg(long, value_enum, default_value_t, value_name = "POLICY")]
+    rate_policy: RatePolicy,
+    /// The bandwidth --rate-policy reserve shares out: bits per second with a unit (40G, 500M)
+    /// or kb/s
+    #[arg(long, value_parser = parse_bit_rate, value_name = "RATE")]
+    bandwidth: Option<u64>,
+    /// Networks that may connect to the listeners of sessions that name none of their own
+    /// (req --allow-from), e.g. 10.16.0.0/16 [default: anywhere]; others are reset
+    #[arg(long, value_delimiter = ',', value_parser = endpoint::parse_network, value_name = "CIDR")]
+    listener_allow_from: Vec<IpNet>,
 }
 
 /// The access policy's flags (boxed in [`ServerArgs`]: they are many).
@@ -150,12 +166,22 @@ pub struct PolicyArgs {
     authentication_policy: Vec<GlobusId>,
 }
 
-/// A network in CIDR notation, or one address.
-fn parse_network(s: &str) -> Result<IpNet, String> {
-    let s = s.trim();
-    s.parse::<IpNet>()
-        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("{s:?} is not a network (10.16.0.0/16) or an address"))
+/// `--rate-policy` and `--bandwidth`, checked together.
+fn rate_options(args: &ServerArgs) -> Result<RateOptions> {
+    let bandwidth = args.bandwidth.and_then(BitRate::new);
+    match (args.rate_policy, bandwidth) {
+        (RatePolicy::Reserve, None) => bail!(
+            "--rate-policy reserve needs --bandwidth: the rate this gateway may promise to its \
+             sessions in all, e.g. --bandwidth 40G"
+        ),
+        (RatePolicy::Reserve, Some(_)) => {}
+        (_, Some(_)) => tracing::warn!("--bandwidth has no effect without --rate-policy reserve"),
+        (_, None) => {}
+    }
+    Ok(RateOptions {
+        policy: args.rate_policy,
+        bandwidth,
+    })
 }
 
 fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
@@ -189,6 +215,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         args.port_range.len() + args.max_control_connections,
         args.max_connections.map(|n| n as usize),
     )?;
+    let rates = rate_options(&args)?;
     let tls = server_tls(global, &args)?;
     let secret = client_secret(&args)?;
     let path = paths::config_file(global.config.as_deref());
@@ -226,26 +253,55 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
             max_total: args.max_control_connections,
             max_per_ip: args.max_control_connections_per_ip,
             idle_timeout: args.control_idle_timeout,
+            ..ConnectionLimits::default()
         },
+        rates,
+        listener_allow_from: args.listener_allow_from,
     };
     println!(
         "Relaying at most {} connections at once (2 fds each, and up to {} pipes of 2 while \
-         bytes move)",
-        relay_limits.max_connections, relay_limits.max_pipes
+         bytes move); an encrypted-hop connection also holds up to {} KiB of buffers and TLS \
+         state, and their buffers grow into {} MiB shared",
+        relay_limits.max_connections,
+        relay_limits.max_pipes,
+        HOP_CONNECTION_MEMORY >> 10,
+        HOP_BUFFER_BUDGET >> 20
     );
+    print_terms(&options);
     if !options.allow_targets.is_empty() {
-        let networks: Vec<String> = options
-            .allow_targets
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        tracing::info!(allow_targets = %networks.join(","), "sessions may relay only to these networks");
+        let networks = joined(&options.allow_targets);
+        tracing::info!(allow_targets = %networks, "sessions may relay only to these networks");
     }
     if let Some(metrics) = &options.metrics {
         println!("Metrics on http://{}/metrics", metrics.local_addr()?);
     }
     println!("Server started on {}", listener.local_addr()?);
     server::serve(listener, options, shutdown_signal()).await
+}
+
+/// Says what sessions are held to, beyond the capacity.
+fn print_terms(options: &ServerOptions) {
+    match (options.rates.policy, options.rates.bandwidth) {
+        (RatePolicy::Reserve, Some(bandwidth)) => println!(
+            "Reserving each session's rate out of {bandwidth}; sessions that do not fit are \
+             refused (--rate-policy reserve)"
+        ),
+        (RatePolicy::Limit, _) => {
+            println!("Holding each session to its rate (--rate-policy limit)")
+        }
+        _ => {}
+    }
+    if !options.listener_allow_from.is_empty() {
+        println!(
+            "Listeners admit only {} unless a session names its own networks",
+            joined(&options.listener_allow_from)
+        );
+    }
+}
+
+fn joined(networks: &[IpNet]) -> String {
+    let shown: Vec<String> = networks.iter().map(ToString::to_string).collect();
+    shown.join(",")
 }
 
 fn server_tls(
@@ -347,8 +403,12 @@ fn client_secret(args: &ServerArgs) -> Result<Option<Secret>> {
             .clone()
             .filter(|s| !s.expose().is_empty()));
     };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("could not read --client-secret-file {}", path.display()))?;
+    let text = config::read_trusted(path, "--client-secret-file")?.with_context(|| {
+        format!(
+            "could not read --client-secret-file {}: no such file",
+            path.display()
+        )
+    })?;
     if text.trim().is_empty() {
         bail!(
             "--client-secret-file {} is empty: put the client secret in it",

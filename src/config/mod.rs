@@ -16,10 +16,12 @@ mod auth_url;
 pub(crate) mod file;
 mod policy;
 mod server_addr;
+mod trusted;
 
 pub(crate) use auth_url::{check_auth_url, pick_base_url};
 pub use policy::{DomainPattern, GlobusId, GroupRef, IdentityName, PolicyConfig};
 pub use server_addr::ServerAddr;
+pub(crate) use trusted::read_trusted;
 
 /// Everything the file may hold. Unknown keys are errors so a typo is never silently ignored.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::copy::BufferBudget;
+use super::hop;
 #[cfg(target_os = "linux")]
 use super::pipe::PipePool;
 
@@ -100,15 +102,22 @@ pub enum Rejection {
     ConnectionLimit,
     /// The process had no fd left for it.
     FdLimit,
+    /// It came from outside the session's `allow_from` networks.
+    Source,
 }
 
 impl Rejection {
-    pub(crate) const ALL: [Rejection; 2] = [Rejection::ConnectionLimit, Rejection::FdLimit];
+    pub(crate) const ALL: [Rejection; 3] = [
+        Rejection::ConnectionLimit,
+        Rejection::FdLimit,
+        Rejection::Source,
+    ];
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Rejection::ConnectionLimit => "connection_limit",
             Rejection::FdLimit => "fd_limit",
+            Rejection::Source => "source",
         }
     }
 }
@@ -117,10 +126,12 @@ impl Rejection {
 pub struct Capacity {
     limits: Limits,
     active: AtomicUsize,
-    rejected: [AtomicU64; 2],
+    rejected: [AtomicU64; Rejection::ALL.len()],
     hop_rejected: AtomicU64,
     #[cfg(target_os = "linux")]
     pub(super) pipes: PipePool,
+    /// What the copy buffers of encrypted connections may grow into.
+    pub(super) buffers: BufferBudget,
     /// Closed for a moment when accept fails for want of an fd, so that the waiting client
     /// can be accepted and reset instead of hanging in the backlog.
     spare: Mutex<Option<File>>,
@@ -135,6 +146,7 @@ impl Capacity {
             hop_rejected: AtomicU64::new(0),
             #[cfg(target_os = "linux")]
             pipes: PipePool::new(limits.max_pipes),
+            buffers: BufferBudget::new(hop::BUFFER_BUDGET),
             spare: Mutex::new(open_spare()),
         })
     }
@@ -233,6 +245,12 @@ impl Shedding {
                 reason = reason.as_str(),
                 "out of file descriptors: new connections are reset until some close; \
                  raise the open-file limit (LimitNOFILE=) or lower --max-connections"
+            ),
+            Rejection::Source => tracing::warn!(
+                %uid,
+                reason = reason.as_str(),
+                "a connection from outside the session's allowed networks (req --allow-from, \
+                 server --listener-allow-from) was reset"
             ),
         }
     }

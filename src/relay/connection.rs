@@ -93,7 +93,7 @@ impl Route<'_> {
             }
         };
         let mut server = self.open_target().await?;
-        let transferred = hop::relay(&mut tls, &mut server.stream, &self.session.counters).await;
+        let transferred = hop::relay(&mut tls, &mut server.stream, self.session).await;
         server.completed = transferred.1.is_ok();
         Some(transferred)
     }
@@ -114,7 +114,7 @@ impl Route<'_> {
                 return None;
             }
         };
-        let transferred = hop::relay(client, &mut tls, &self.session.counters).await;
+        let transferred = hop::relay(client, &mut tls, self.session).await;
         server.completed = transferred.1.is_ok();
         Some(transferred)
     }
@@ -150,7 +150,8 @@ async fn relay_streams(
     server: &mut TcpStream,
     session: &SessionShared,
 ) -> (super::Traffic, io::Result<()>) {
-    splice::relay(client, server, &session.counters, &session.capacity.pipes).await
+    let (pipes, buckets) = (&session.capacity.pipes, session.buckets.as_ref());
+    splice::relay(client, server, &session.counters, pipes, buckets).await
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -159,7 +160,8 @@ async fn relay_streams(
     server: &mut TcpStream,
     session: &SessionShared,
 ) -> (super::Traffic, io::Result<()>) {
-    copy::relay(client, server, &session.counters, copy::PLAIN_BUFFER).await
+    let buckets = session.buckets.as_ref();
+    copy::relay(client, server, &session.counters, copy::PLAIN, buckets).await
 }
 
 /// Connects to the very addresses the policy checked, never to the name again.

@@ -4,6 +4,7 @@
 //! backlog: a client that the relay cannot serve learns it right away instead of hanging.
 
 use std::io;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -53,7 +54,7 @@ impl AcceptLoop {
             }
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
-                    Ok((client, _)) => self.admit(client, connections),
+                    Ok((client, source)) => self.admit(client, source.ip(), connections),
                     Err(e) if is_out_of_fds(&e) => self.shed_without_fds().await,
                     Err(e) => self.back_off(e).await,
                 },
@@ -63,7 +64,10 @@ impl AcceptLoop {
         }
     }
 
-    fn admit(&self, client: TcpStream, connections: &mut JoinSet<()>) {
+    fn admit(&self, client: TcpStream, source: IpAddr, connections: &mut JoinSet<()>) {
+        if !self.session.terms.admits(source) {
+            return self.shed(client, Rejection::Source);
+        }
         match self.session.capacity.admit() {
             Some(slot) => self.spawn_connection(client, slot, connections),
             None => self.shed(client, Rejection::ConnectionLimit),

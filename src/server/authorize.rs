@@ -16,9 +16,9 @@ use tonic::metadata::MetadataValue;
 use tower::filter::AsyncPredicate;
 use tower::BoxError;
 
-use super::connections::ConnectionInfo;
+use super::connections::mark_authenticated;
 use super::metrics::Metrics;
-use super::peer::peer_of;
+use super::peer::{peer_of, Peer};
 use super::rpc::{self, Rpc};
 use super::throttle::{LogThrottle, LOG_INTERVAL};
 use crate::auth::{AuthError, Identity, Introspector, AUTH_REQUIREMENTS_METADATA_KEY};
@@ -87,10 +87,11 @@ impl<B: Send + 'static> AsyncPredicate<http::Request<B>> for Authorize {
         Box::pin(async move {
             let rpc = Rpc::from_path(request.uri().path());
             let peer = peer_of(request.extensions());
-            let ip = ConnectionInfo::of(request.extensions()).map(|c| c.remote_addr.ip());
+            let ip = Peer::of(request.extensions()).ip();
             match access.admit(request.headers(), ip).await {
                 Ok(decision) => {
                     audit_admitted(&decision, rpc, &peer);
+                    mark_authenticated(request.extensions());
                     request.extensions_mut().insert(decision);
                     Ok(request)
                 }

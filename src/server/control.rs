@@ -17,6 +17,9 @@ use crate::pb;
 use crate::relay::{HopCredential, HopPin, TargetPolicy, CREDENTIAL_LEN};
 use crate::session::Role;
 
+/// The most networks one req may restrict its listeners to.
+const MAX_ALLOW_FROM: usize = 64;
+
 /// The longest `update` waits for its targets' names to resolve.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -39,6 +42,22 @@ fn hop_pin(credential: &pb::HopCredential) -> Result<Arc<HopPin>, Error> {
     HopPin::new(parsed).map_err(|e| Error::Hop(e.to_string()))
 }
 
+/// The networks of a req's `allow_from`, at most [`MAX_ALLOW_FROM`].
+fn allow_from(networks: &[String]) -> Result<Vec<ipnet::IpNet>, Error> {
+    if networks.len() > MAX_ALLOW_FROM {
+        return Err(Error::InvalidArgument(format!(
+            "allow_from has {} networks: at most {MAX_ALLOW_FROM}",
+            networks.len()
+        )));
+    }
+    let parse = |n: &String| endpoint::parse_network(n).map_err(|e| format!("allow_from: {e}"));
+    networks
+        .iter()
+        .map(parse)
+        .collect::<Result<_, _>>()
+        .map_err(Error::InvalidArgument)
+}
+
 fn require_uid(uid: &str) -> Result<(), Error> {
     check_uid(uid).map_err(Error::InvalidArgument)
 }
@@ -48,7 +67,8 @@ impl Control {
         let new = self.validate(r)?;
         let caller = &call.caller;
         tracing::info!(event = call.rpc.as_str(), uid = %r.uid, role = new.role.as_str(),
-            num_conn = r.num_conn, rate = r.rate, owner = caller.sub.as_deref(),
+            num_conn = r.num_conn, rate = r.rate, allow_from = new.allow_from.len(),
+            owner = caller.sub.as_deref(),
             username = caller.username.as_deref(), peer = %call.peer,
             "req received, waiting for its hello");
         let (listeners, prod_listeners) = self.sessions.create(new, caller).await?;
@@ -199,6 +219,7 @@ impl Control {
             role,
             num_conn,
             rate: r.rate,
+            allow_from: allow_from(&r.allow_from)?,
         })
     }
 

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use tonic::{Code, Status};
 
+use super::bandwidth::Kbps;
 use crate::limits::quote;
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,16 @@ pub(crate) enum Error {
         role: &'static str,
         wanted: &'static str,
     },
+    #[error(
+        "the rate asked for, {wanted}, does not fit: {free} free of this gateway's \
+         {bandwidth} (--rate-policy reserve); ask for at most what is free (--rate), or retry \
+         once sessions are released"
+    )]
+    BandwidthExhausted {
+        wanted: Kbps,
+        free: Kbps,
+        bandwidth: Kbps,
+    },
     #[error("could not set up the encrypted hop: {0}")]
     Hop(String),
     #[error("could not bind data listener {addr}: {source}; check --listener-ip")]
@@ -99,7 +110,8 @@ impl From<Error> for Status {
             Error::ReleasedBeforeHello(_) => Code::Aborted,
             Error::PortsExhausted { .. }
             | Error::EarlyHellosFull(_)
-            | Error::EarlyHellosShareFull(_) => Code::ResourceExhausted,
+            | Error::EarlyHellosShareFull(_)
+            | Error::BandwidthExhausted { .. } => Code::ResourceExhausted,
             Error::Bind { .. } | Error::Hop(_) => Code::Internal,
         };
         Status::new(code, err.to_string())

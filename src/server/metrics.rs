@@ -202,7 +202,7 @@ impl Collector for Tables {
         family(
             &mut out,
             "scistream_connections_rejected",
-            "Connections reset as soon as accepted, by reason: connection_limit, fd_limit.",
+            "Connections reset as soon as accepted, by reason: connection_limit, fd_limit, source.",
             "reason",
             Rejection::ALL.map(|reason| {
                 (

@@ -9,6 +9,7 @@
 //! [`control`] named after the RPC over the session table ([`sessions`]).
 
 mod authorize;
+mod bandwidth;
 mod call;
 mod connections;
 mod control;
@@ -34,6 +35,7 @@ use tokio::net::TcpListener;
 use tonic::transport::ServerTlsConfig;
 
 pub use authorize::{token_from_headers, Access};
+pub use bandwidth::{RateOptions, RatePolicy, BITS_PER_KB};
 pub use connections::ConnectionLimits;
 pub(crate) use sessions::Sessions;
 pub(crate) use startup::{access, admin_identities, certificate_names};
@@ -77,6 +79,11 @@ pub struct ServerOptions {
     pub relay_limits: Limits,
     /// Caps on open control connections and their idle timeout.
     pub connections: ConnectionLimits,
+    /// What `Request.rate` means here (`--rate-policy`, `--bandwidth`).
+    pub rates: RateOptions,
+    /// Who may connect to the listeners of sessions that name no networks of their own
+    /// (`--listener-allow-from`); empty: anyone.
+    pub listener_allow_from: Vec<ipnet::IpNet>,
 }
 
 /// Serves the control service on `listener` until `shutdown` completes, then releases every
@@ -93,13 +100,14 @@ pub async fn serve(
         .filter_map(|l| l.local_addr().ok());
     let policy = Arc::new(TargetPolicy::new(options.allow_targets, services.collect()));
     let capacity = Capacity::new(options.relay_limits);
-    let sessions = Arc::new(Sessions::new(
+    let sessions = Sessions::new(
         options.listener_ip,
         options.port_range,
         options.hello_timeout,
         policy.clone(),
         capacity.clone(),
-    ));
+    );
+    let sessions = Arc::new(sessions.with_terms(options.rates, options.listener_allow_from));
     let metrics = Arc::new(metrics::Metrics::default());
     let service = service::Service {
         control: control::Control {

@@ -11,13 +11,16 @@ use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use ipnet::IpNet;
 use tokio::sync::oneshot;
 
+use super::bandwidth::{Kbps, RateOptions, RatePolicy, Reservations};
 use super::call::{Account, Caller};
 use super::error::Error;
 use super::ports::PortPool;
 use crate::relay::{
     Capacity, Hop, HopCredential, HopIdentity, HopPin, RelayStats, SessionRelay, TargetPolicy,
+    Terms,
 };
 use crate::session::{Role, SessionView, State};
 
@@ -37,6 +40,8 @@ pub(crate) struct NewSession {
     pub(crate) role: Role,
     pub(crate) num_conn: usize,
     pub(crate) rate: i32,
+    /// The networks its listeners admit; empty: the server's default.
+    pub(crate) allow_from: Vec<IpNet>,
 }
 
 impl Caller {
@@ -68,6 +73,12 @@ struct Entry {
     opened_from: Option<IpAddr>,
     role: Role,
     rate: i32,
+    /// What the server does with `rate`, and what the session holds of a `reserve` server's
+    /// bandwidth.
+    rate_policy: RatePolicy,
+    reserved: Kbps,
+    /// The networks its listeners admit; empty: any.
+    allow_from: Vec<IpNet>,
     /// Distinguishes this session from a later one that reuses its uid.
     generation: u64,
     listeners: Vec<SocketAddr>,
@@ -105,6 +116,9 @@ impl Entry {
             role: self.role,
             owner: self.owner_name.clone(),
             rate: self.rate,
+            rate_policy: self.rate_policy.as_str().into(),
+            throughput: self.relay.throughput(),
+            allow_from: self.allow_from.iter().map(ToString::to_string).collect(),
             state,
             listeners: self.listeners.iter().map(ToString::to_string).collect(),
             prod_listeners: self.prod_listeners.clone(),
@@ -144,6 +158,8 @@ struct Table {
     generations: u64,
     /// Counters of the sessions no longer in the table (`connections_active` unused).
     released: RelayStats,
+    /// What the sessions hold of a `reserve` server's bandwidth.
+    reservations: Reservations,
 }
 
 impl Table {
@@ -212,6 +228,7 @@ impl Table {
     /// Removes a session, moving its counters so far into the released totals.
     fn remove(&mut self, uid: &str) -> Option<Removed> {
         let session = self.sessions.remove(uid)?;
+        self.reservations.free(session.reserved);
         let counted = session.relay.stats();
         add_growth(&mut self.released, RelayStats::default(), counted);
         Some(Removed { session, counted })
@@ -251,6 +268,10 @@ pub(crate) struct Sessions {
     policy: Arc<TargetPolicy>,
     /// What the relays of all sessions may hold together.
     capacity: Arc<Capacity>,
+    /// What a session's rate means here.
+    rates: RateOptions,
+    /// Whom the listeners of a session that names no networks admit; empty: anyone.
+    listener_allow_from: Vec<IpNet>,
 }
 
 impl Sessions {
@@ -267,13 +288,29 @@ impl Sessions {
             ports: PortPool::new(listener_ip, port_range),
             generations: 0,
             released: RelayStats::default(),
+            reservations: Reservations::default(),
         };
         Sessions {
             table: Mutex::new(table),
             hello_timeout,
             policy,
             capacity,
+            rates: RateOptions::default(),
+            listener_allow_from: Vec::new(),
         }
+    }
+
+    /// Applies `rates` to every session, and `listener_allow_from` to those that name no
+    /// networks of their own.
+    pub(crate) fn with_terms(
+        mut self,
+        rates: RateOptions,
+        listener_allow_from: Vec<IpNet>,
+    ) -> Self {
+        self.lock().reservations = Reservations::new(&rates);
+        self.rates = rates;
+        self.listener_allow_from = listener_allow_from;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
@@ -320,8 +357,20 @@ impl Sessions {
         if table.sessions.contains_key(&new.uid) {
             return Err(Error::DuplicateUid(new.uid));
         }
-        let bound = table.ports.reserve(new.num_conn)?;
+        let rate = Kbps(u64::try_from(new.rate).unwrap_or_default());
+        let grant = self.rates.admit(rate, &mut table.reservations)?;
+        let bound = table.ports.reserve(new.num_conn).inspect_err(|_| {
+            table.reservations.free(grant.reserved);
+        })?;
         let listeners: Vec<SocketAddr> = bound.iter().filter_map(|l| l.local_addr().ok()).collect();
+        let allow_from = match new.allow_from.is_empty() {
+            true => self.listener_allow_from.clone(),
+            false => new.allow_from,
+        };
+        let terms = Terms {
+            rate: grant.limit,
+            allow_from: allow_from.clone(),
+        };
         let (tx, rx) = oneshot::channel();
         table.generations += 1;
         let session = Entry {
@@ -330,6 +379,9 @@ impl Sessions {
             opened_from: caller.address,
             role: new.role,
             rate: new.rate,
+            rate_policy: self.rates.policy,
+            reserved: grant.reserved,
+            allow_from,
             generation: table.generations,
             listeners: listeners.clone(),
             prod_listeners: Vec::new(),
@@ -338,11 +390,12 @@ impl Sessions {
             hello: Some(tx),
             hop_identity: None,
             hop: Hop::Plain,
-            relay: SessionRelay::new(
+            relay: SessionRelay::with_terms(
                 new.uid.clone(),
                 bound,
                 self.policy.clone(),
                 self.capacity.clone(),
+                terms,
             ),
         };
         let generation = session.generation;

@@ -271,6 +271,7 @@ async fn every_rpc_without_a_token_is_unauthenticated() {
                 role: "PROD".into(),
                 num_conn: 1,
                 rate: 1,
+                ..Default::default()
             })
             .await
             .map(drop),

@@ -91,6 +91,8 @@ impl TestServer {
                     allow_targets: options.allow_targets,
                     relay_limits: RELAY_LIMITS,
                     connections: options.connections,
+                    rates: Default::default(),
+                    listener_allow_from: Vec::new(),
                 };
                 serve(listener, server_options, async {
                     let _ = stopped.await;

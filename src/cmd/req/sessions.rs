@@ -10,6 +10,8 @@ use indicatif::{FormattedDuration, HumanBytes};
 use super::GlobalArgs;
 use crate::cmd::s2cs_args::S2csArgs;
 use crate::cmd::values::parse_uid;
+use crate::relay::BitRate;
+use crate::server::BITS_PER_KB;
 use crate::session::SessionView;
 
 #[derive(Debug, Args)]
@@ -154,7 +156,13 @@ fn session_details(s: &SessionView) -> String {
     field("role", s.role.as_str().into());
     field("state", s.state.as_str().into());
     field("age", age(s));
-    field("rate", s.rate.to_string());
+    field("rate", rate(s));
+    if s.throughput.over_ms > 0 {
+        field("throughput", throughput(s));
+    }
+    if !s.allow_from.is_empty() {
+        field("allow from", s.allow_from.join(","));
+    }
     field(
         "connections",
         format!(
@@ -168,6 +176,33 @@ fn session_details(s: &SessionView) -> String {
         field(if i == 0 { "listeners" } else { "" }, route);
     }
     out
+}
+
+/// The rate asked for, in kb/s and in its unit, and what the server does with it.
+fn rate(s: &SessionView) -> String {
+    let kbps = u64::try_from(s.rate).unwrap_or_default();
+    let asked = match BitRate::new(kbps * BITS_PER_KB) {
+        Some(rate) => format!("{} kb/s ({rate})", s.rate),
+        None => "0 (no limit)".into(),
+    };
+    match s.rate_policy.as_str() {
+        "ignore" => format!("{asked}, not enforced (server --rate-policy ignore)"),
+        "limit" if kbps > 0 => format!("{asked}, enforced in each direction"),
+        "reserve" => format!("{asked}, reserved and enforced in each direction"),
+        _ => asked,
+    }
+}
+
+/// What the session moved per second each way, over how long.
+fn throughput(s: &SessionView) -> String {
+    let t = &s.throughput;
+    let shown = |bps| BitRate::new(bps).map_or_else(|| "0 bit/s".into(), |r| r.to_string());
+    format!(
+        "{} to target, {} from target (over {:.1} s)",
+        shown(t.to_target_bps),
+        shown(t.from_target_bps),
+        t.over_ms as f64 / 1000.0
+    )
 }
 
 /// "listener -> target" per listener: listener i relays to `targets[i % targets.len()]`.
@@ -185,7 +220,7 @@ fn routes(s: &SessionView) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relay::RelayStats;
+    use crate::relay::{RelayStats, Throughput};
     use crate::session::{Role, State};
 
     fn session(targets: &[&str]) -> SessionView {
@@ -194,6 +229,13 @@ mod tests {
             role: Role::Prod,
             owner: None,
             rate: 10000,
+            rate_policy: "limit".into(),
+            throughput: Throughput {
+                to_target_bps: 9_990_000,
+                from_target_bps: 0,
+                over_ms: 2_500,
+            },
+            allow_from: vec!["10.0.0.0/8".into()],
             state: State::Relaying,
             listeners: vec!["10.0.0.1:5100".into(), "10.0.0.1:5101".into()],
             prod_listeners: vec![],
@@ -228,6 +270,23 @@ mod tests {
         assert!(lines[1].starts_with("alice@anl.gov  u-1  PROD"), "{text}");
         assert!(lines[2].starts_with("-              u-1  PROD"), "{text}");
         assert!(session_details(&owned).contains("owner        alice@anl.gov\n"));
+    }
+
+    #[test]
+    fn details_show_the_rate_what_is_done_with_it_and_the_throughput() {
+        let text = session_details(&session(&["10.0.0.2:7000"]));
+        for line in [
+            "rate         10000 kb/s (10 Mbit/s), enforced in each direction\n",
+            "throughput   9.99 Mbit/s to target, 0 bit/s from target (over 2.5 s)\n",
+            "allow from   10.0.0.0/8\n",
+        ] {
+            assert!(text.contains(line), "{line:?} not in:\n{text}");
+        }
+        let ignored = SessionView {
+            rate_policy: "ignore".into(),
+            ..session(&[])
+        };
+        assert!(session_details(&ignored).contains("not enforced"));
     }
 
     #[test]

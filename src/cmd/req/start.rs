@@ -8,24 +8,30 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
+use ipnet::IpNet;
 
 use super::hop::{self, HopArgs};
 use super::GlobalArgs;
 use crate::client::Gateway;
 use crate::client::Routed;
 use crate::cmd::s2cs_args::S2csArgs;
-use crate::cmd::values::parse_uid;
+use crate::cmd::values::{parse_rate_kbps, parse_uid};
 use crate::scope::ScopeId;
 use crate::{endpoint, pb};
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(super) struct SessionArgs {
     /// Number of listeners (parallel connections) the session opens
     #[arg(long, alias = "num_conn", default_value_t = 5, value_parser = clap::value_parser!(i32).range(1..), value_name = "N")]
     pub(super) num_conn: i32,
-    /// Requested rate, passed to the server as-is (recorded and logged; not enforced)
-    #[arg(long, default_value_t = 10000)]
+    /// Requested rate of each direction: kb/s, or bits per second with a unit (500M, 2G); 0:
+    /// no limit. The server's --rate-policy decides whether it is ignored, enforced or reserved
+    #[arg(long, default_value = "10000", value_parser = parse_rate_kbps, value_name = "RATE")]
     pub(super) rate: i32,
+    /// Only these networks may connect to the session's listeners (others are reset), e.g.
+    /// 10.20.0.0/16,192.0.2.7 [default: the server's --listener-allow-from, else anywhere]
+    #[arg(long, value_delimiter = ',', value_parser = endpoint::parse_network, value_name = "CIDR")]
+    pub(super) allow_from: Vec<IpNet>,
     /// Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text
     #[arg(long)]
     pub(super) json: bool,
@@ -244,6 +250,7 @@ pub(super) async fn set_up(
         role: role.into(),
         num_conn: session.num_conn,
         rate: session.rate,
+        allow_from: session.allow_from.iter().map(ToString::to_string).collect(),
     };
     // The hello names the producer's side; the Python client sends it with role PROD for both roles.
     let hello = (!hello_list.is_empty()).then(|| pb::Hello {

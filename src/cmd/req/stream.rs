@@ -46,6 +46,10 @@ pub(crate) struct StreamArgs {
     cons_scope: Option<ScopeId>,
     #[command(flatten)]
     session: SessionArgs,
+    /// Only these networks may connect to the PROD session's listeners: the CONS gateway's
+    /// (--allow-from restricts the CONS listeners, which consumers use)
+    #[arg(long, value_delimiter = ',', value_parser = crate::endpoint::parse_network, value_name = "CIDR")]
+    prod_allow_from: Vec<ipnet::IpNet>,
     /// Address of the producer application (sent in the PROD session's hello)
     #[arg(long, alias = "remote_ip", value_name = "IP")]
     remote_ip: String,
@@ -91,7 +95,11 @@ pub(crate) async fn run(global: &GlobalArgs, args: StreamArgs) -> Result<()> {
         .map(|port| format!("{}:{port}", args.remote_ip))
         .collect();
     let plan = HopPlan::Prod(&args.hop);
-    let prod_half = set_up(&prod, &args.session, &uid, "PROD", producer, plan).await?;
+    let prod_session = SessionArgs {
+        allow_from: args.prod_allow_from.clone(),
+        ..args.session.clone()
+    };
+    let prod_half = set_up(&prod, &prod_session, &uid, "PROD", producer, plan).await?;
     let plan = HopPlan::Cons {
         credential: prod_half.hop.clone(),
         prod: Some(&prod),
