@@ -54,6 +54,12 @@ complete -c scistream -n "__fish_scistream_using_subcommand server" -l client-se
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l auth-cache-secs -d 'Seconds a positive token check is reused (0: never); a revoked token is refused at most this late. A rejected token is remembered for 10 s regardless' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l metrics -d 'Serve Prometheus metrics on http://ADDR/metrics (plaintext: keep it on a private address, e.g. 127.0.0.1:9100)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l admin-identity -d 'An identity (the `sub` of its tokens) that sees and releases every session, not only its own; repeat for several. Adds to `admin_identities` in the config file' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l admin-group -d 'Members of this Globus Group (its id, and a name for messages) are admins too; repeatable. Adds to `admin_groups` in the config file' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l allow-domain -d 'Admit identities whose username is in DOMAIN (anl.gov), or in its subdomains (*.anl.gov); repeatable. Adds to `policy.allow_domains` in the config file' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l allow-group -d 'Admit members of this Globus Group (its id, and a name for refusals); repeatable. Adds to `policy.allow_groups` in the config file' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l allow-identity -d 'Admit this identity (its id or username); repeatable. Adds to `policy.allow_identities` in the config file' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l deny-identity -d 'Refuse this identity (its id or username), whatever admits it; repeatable. Adds to `policy.deny_identities` in the config file' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l authentication-policy -d 'Require logins that meet this Globus authentication policy (high assurance, MFA...); repeatable. Adds to `policy.authentication_policies` in the config file' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l allow-targets -d 'Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the server itself is never a target' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l max-connections -d 'The most relayed connections open at once, over all sessions; past it, new ones are reset [default: what the open-file limit allows, printed at start]' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l max-connections-per-source -d 'The most relayed connections open at once from one source address (an IPv6 /64 counts as one address), over all sessions; past it, its new ones are reset [default: half of --max-connections]' -r
@@ -72,6 +78,7 @@ complete -c scistream -n "__fish_scistream_using_subcommand server" -l config -d
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
 json\t'One JSON object per line, event fields at the top level'"
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l no-tls -d 'Serve plaintext gRPC: tokens would cross the network in the clear'
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l linked-identities -d 'Let any identity linked to the token\'s satisfy --allow-domain and --allow-identity (policy.linked_identities)'
 complete -c scistream -n "__fish_scistream_using_subcommand server" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
 complete -c scistream -n "__fish_scistream_using_subcommand server" -s q -l quiet -d 'Only errors on stderr'
 complete -c scistream -n "__fish_scistream_using_subcommand server" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -256,10 +263,14 @@ complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen
 complete -c scistream -n "__fish_scistream_using_subcommand app; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c scistream -n "__fish_scistream_using_subcommand login" -l scope -d 'Scope to log in to: the client id of the control servers you will use' -r
 complete -c scistream -n "__fish_scistream_using_subcommand login" -l map -d 'Record that this server address uses the scope (repeatable); works when already logged in' -r
+complete -c scistream -n "__fish_scistream_using_subcommand login" -l required-domain -d 'Log in with an identity from this domain, as a gateway\'s refusal asks (repeatable: one of them); implies a new login, like --force' -r
+complete -c scistream -n "__fish_scistream_using_subcommand login" -l required-identity -d 'Log in with this identity (its id); repeatable; implies a new login' -r
+complete -c scistream -n "__fish_scistream_using_subcommand login" -l required-policy -d 'Log in so as to meet this Globus authentication policy (high assurance, MFA...); repeatable; implies a new login' -r
 complete -c scistream -n "__fish_scistream_using_subcommand login" -l config -d 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand login" -l log-format -d 'Log lines as text, or as one JSON object per line for log shippers' -r -f -a "text\t'For people; colored on a terminal unless NO_COLOR is set'
 json\t'One JSON object per line, event fields at the top level'"
 complete -c scistream -n "__fish_scistream_using_subcommand login" -l force -d 'Log in again even if a valid token for the scope is stored'
+complete -c scistream -n "__fish_scistream_using_subcommand login" -l required-mfa -d 'Log in with multi-factor authentication; implies a new login'
 complete -c scistream -n "__fish_scistream_using_subcommand login" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
 complete -c scistream -n "__fish_scistream_using_subcommand login" -s q -l quiet -d 'Only errors on stderr'
 complete -c scistream -n "__fish_scistream_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -17,6 +17,7 @@ pub mod exit;
 pub mod limits;
 pub mod logging;
 pub(crate) mod paths;
+pub mod policy;
 pub mod program;
 pub mod relay;
 pub mod scope;

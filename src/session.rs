@@ -64,6 +64,9 @@ impl State {
 pub(crate) struct SessionView {
     pub(crate) uid: String,
     pub(crate) role: Role,
+    /// The username of the identity that opened it; None with authentication off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) owner: Option<String>,
     /// kb/s, as asked for; `rate_policy` says what the server does with it ("" from servers
     /// that predate it).
     pub(crate) rate: i32,
@@ -99,6 +102,7 @@ impl From<SessionView> for pb::SessionInfo {
             throughput_from_target: view.throughput.from_target_bps,
             measured_ms: view.throughput.over_ms,
             allow_from: view.allow_from,
+            owner: view.owner.unwrap_or_default(),
         }
     }
 }
@@ -118,6 +122,7 @@ impl TryFrom<pb::SessionInfo> for SessionView {
         let state = State::parse(&info.state).ok_or_else(|| unknown("state", &info.state))?;
         Ok(SessionView {
             role,
+            owner: Some(info.owner).filter(|o| !o.is_empty()),
             state,
             rate: info.rate,
             throughput: Throughput {
@@ -150,6 +155,7 @@ mod tests {
         SessionView {
             uid: "u-1".into(),
             role: Role::Cons,
+            owner: Some("alice@example.org".into()),
             rate: 10,
             rate_policy: "limit".into(),
             throughput: Throughput {

@@ -3,7 +3,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -14,14 +13,15 @@ use tokio::net::TcpListener;
 
 use super::values::{parse_bit_rate, parse_seconds};
 use super::GlobalArgs;
-use crate::auth::{Introspector, DEFAULT_CACHE_TTL};
-use crate::config::Config;
+use crate::auth::DEFAULT_CACHE_TTL;
+use crate::config::{Config, DomainPattern, GlobusId, GroupRef, IdentityName, PolicyConfig};
+use crate::policy::Admins;
 use crate::relay::{
     raise_fd_limit, BitRate, Limits, Shares, HOP_BUFFER_BUDGET, HOP_CONNECTION_MEMORY,
 };
 use crate::scope::{ScopeId, DEFAULT_SCOPE};
 use crate::secret::Secret;
-use crate::server::{self, ConnectionLimits, RateOptions, RatePolicy, ServerOptions};
+use crate::server::{self, Access, ConnectionLimits, RateOptions, RatePolicy, ServerOptions};
 use crate::{config, endpoint, paths, tls};
 
 #[derive(Debug, Args)]
@@ -92,6 +92,9 @@ pub struct ServerArgs {
     /// its own; repeat for several. Adds to `admin_identities` in the config file
     #[arg(long, value_name = "SUB", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     admin_identity: Vec<String>,
+    /// Who may use the gateway, besides the config file's `policy:`.
+    #[command(flatten)]
+    policy: Box<PolicyArgs>,
     /// Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the
     /// server itself is never a target
     #[arg(long, value_delimiter = ',', value_parser = endpoint::parse_network, value_name = "CIDR")]
@@ -145,6 +148,41 @@ pub struct ServerArgs {
     /// (req --allow-from), e.g. 10.16.0.0/16 [default: anywhere]; others are reset
     #[arg(long, value_delimiter = ',', value_parser = endpoint::parse_network, value_name = "CIDR")]
     listener_allow_from: Vec<IpNet>,
+}
+
+/// The access policy's flags (boxed in [`ServerArgs`]: they are many).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Who may use this gateway (with authentication on)")]
+pub struct PolicyArgs {
+    /// Members of this Globus Group (its id, and a name for messages) are admins too;
+    /// repeatable. Adds to `admin_groups` in the config file
+    #[arg(long, value_name = "ID[=NAME]")]
+    admin_group: Vec<GroupRef>,
+
+    /// Admit identities whose username is in DOMAIN (anl.gov), or in its subdomains
+    /// (*.anl.gov); repeatable. Adds to `policy.allow_domains` in the config file
+    #[arg(long, value_delimiter = ',', value_name = "DOMAIN")]
+    allow_domain: Vec<DomainPattern>,
+    /// Admit members of this Globus Group (its id, and a name for refusals); repeatable. Adds
+    /// to `policy.allow_groups` in the config file
+    #[arg(long, value_name = "ID[=NAME]")]
+    allow_group: Vec<GroupRef>,
+    /// Admit this identity (its id or username); repeatable. Adds to
+    /// `policy.allow_identities` in the config file
+    #[arg(long, value_name = "ID|USERNAME")]
+    allow_identity: Vec<IdentityName>,
+    /// Refuse this identity (its id or username), whatever admits it; repeatable. Adds to
+    /// `policy.deny_identities` in the config file
+    #[arg(long, value_name = "ID|USERNAME")]
+    deny_identity: Vec<IdentityName>,
+    /// Let any identity linked to the token's satisfy --allow-domain and --allow-identity
+    /// (policy.linked_identities)
+    #[arg(long)]
+    linked_identities: bool,
+    /// Require logins that meet this Globus authentication policy (high assurance, MFA...);
+    /// repeatable. Adds to `policy.authentication_policies` in the config file
+    #[arg(long, value_name = "ID")]
+    authentication_policy: Vec<GlobusId>,
 }
 
 /// `--rate-policy` and `--bandwidth`, checked together.
@@ -211,16 +249,17 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     let rates = rate_options(&args)?;
     let tls = server_tls(global, &args)?;
     let secret = client_secret(&args)?;
-    // Only a server that checks tokens reads its config file (for the auth URL and the
-    // admins): a broken file does not stop an open one.
+    let path = paths::config_file(global.config.as_deref());
+    // Only a server that checks tokens needs its config file (for the auth URL, the admins and
+    // the policy): a broken file does not stop an open one, but a policy in it does.
     let config = match secret {
-        Some(_) => Some(config::file::load(&paths::config_file(
-            global.config.as_deref(),
-        ))?),
-        None => None,
+        Some(_) => Some(config::file::load(&path)?),
+        None => {
+            refuse_policy_without_auth(&args, &path)?;
+            None
+        }
     };
-    let auth = server_auth(&args, secret, config.as_ref()).await?;
-    let admin_identities = admin_identities(&args, config.as_ref());
+    let auth = server_access(&args, secret, config.as_ref()).await?;
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = TcpListener::bind(addr)
         .await
@@ -239,7 +278,6 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         tls,
         auth,
         metrics,
-        admin_identities,
         allow_targets: args.allow_targets,
         relay_limits,
         relay_shares,
@@ -325,13 +363,35 @@ fn server_tls(
     Ok(Some(config))
 }
 
-/// Token checking, on iff a client secret is given (and the config file then read).
-async fn server_auth(
+/// A policy stops a server that could not apply it: with authentication off every call is
+/// accepted, so its rules would be silently ignored.
+fn refuse_policy_without_auth(args: &ServerArgs, path: &std::path::Path) -> Result<()> {
+    // Unreadable or broken, the file holds no policy that would apply; an open server starts.
+    let file = config::file::load(path).unwrap_or_default();
+    let rules = policy_rules(&file, &args.policy);
+    if !rules.is_empty() || !file.admin_groups.is_empty() || !args.policy.admin_group.is_empty() {
+        bail!(
+            "the access policy (policy: or admin_groups: in {}, or the --allow-*, \
+             --deny-identity, --authentication-policy and --admin-group flags) needs \
+             authentication, which is OFF without a client secret: give \
+             --client-secret-file or SCISTREAM_CLIENT_SECRET",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Token checking and the access policy, on iff a client secret is given (and the config file
+/// then read).
+async fn server_access(
     args: &ServerArgs,
     secret: Option<Secret>,
     config: Option<&Config>,
-) -> Result<Option<Arc<Introspector>>> {
+) -> Result<Option<Access>> {
     let (Some(secret), Some(config)) = (secret, config) else {
+        if !args.admin_identity.is_empty() {
+            tracing::warn!("--admin-identity has no effect: authentication is OFF");
+        }
         tracing::warn!(
             "authentication is OFF: no client secret, so every call is accepted and sessions \
              are open to anyone who can reach this port (to list, redirect and release); their \
@@ -342,22 +402,32 @@ async fn server_auth(
         );
         return Ok(None);
     };
+    let admins = Admins {
+        identities: server::admin_identities(config, &args.admin_identity),
+        groups: [config.admin_groups.as_slice(), &args.policy.admin_group].concat(),
+    };
+    let rules = policy_rules(config, &args.policy);
     let cache_ttl = Duration::from_secs(args.auth_cache_secs);
-    let checks = server::token_checks(config, args.client_id.clone(), secret, cache_ttl);
-    Ok(Some(checks.await?))
+    let credentials = (args.client_id.clone(), secret);
+    let access = server::access(config, credentials, cache_ttl, rules, admins);
+    Ok(Some(access.await?))
 }
 
-/// The identities of --admin-identity and of the config file's `admin_identities`. With
-/// authentication off (no config read) there are none: every caller may already do everything.
-fn admin_identities(args: &ServerArgs, config: Option<&Config>) -> Vec<String> {
-    match config {
-        Some(config) => server::admin_identities(config, &args.admin_identity),
-        None => {
-            if !args.admin_identity.is_empty() {
-                tracing::warn!("--admin-identity has no effect: authentication is OFF");
-            }
-            Vec::new()
-        }
+/// The file's `policy:` with the flags' rules added.
+fn policy_rules(config: &Config, args: &PolicyArgs) -> PolicyConfig {
+    let file = &config.policy;
+    PolicyConfig {
+        allow_identities: [file.allow_identities.as_slice(), &args.allow_identity].concat(),
+        deny_identities: [file.deny_identities.as_slice(), &args.deny_identity].concat(),
+        allow_domains: [file.allow_domains.as_slice(), &args.allow_domain].concat(),
+        linked_identities: file.linked_identities || args.linked_identities,
+        allow_groups: [file.allow_groups.as_slice(), &args.allow_group].concat(),
+        authentication_policies: [
+            file.authentication_policies.as_slice(),
+            &args.authentication_policy,
+        ]
+        .concat(),
+        membership_cache_secs: file.membership_cache_secs,
     }
 }
 

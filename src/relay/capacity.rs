@@ -28,9 +28,12 @@ pub struct Limits {
     pub connect_timeout: Duration,
 }
 
+/// Fds kept for the server's connections to the auth server and the Groups API (the access
+/// policy's pools, which must fit: `policy::OUTBOUND_CONNECTIONS`).
+pub(crate) const AUTH_CONNECTION_FDS: usize = 64;
 /// Fds kept out of the relay's budget for the control plane besides its connections: stdio,
-/// the runtime, the control and metrics listeners and the auth client's connections.
-pub(crate) const CONTROL_PLANE_FDS: usize = 128;
+/// the runtime, the control and metrics listeners, and the auth connections.
+pub(crate) const CONTROL_PLANE_FDS: usize = 64 + AUTH_CONNECTION_FDS;
 /// By default one pipe (two fds) is budgeted per this many connections: only directions with
 /// bytes in flight hold one, and past the budget a direction copies through user space.
 pub(crate) const CONNECTIONS_PER_PIPE: usize = 16;

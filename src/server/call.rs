@@ -1,21 +1,20 @@
 //! A control call as its handler sees it: which RPC, from which address, by whom.
 //!
 //! [`Call::of`] builds it once per call from what the layers in front of the service put in
-//! the request's extensions: the connection's address, and the [`Identity`] the authorize
-//! filter found for the token. Every check that depends on the caller reads this one value:
-//! session ownership and the hop's address rule today; the access policy's decision (which the
-//! authorize filter puts next to the identity) and per-identity quotas hook in here too,
-//! instead of each handler rebuilding the caller by hand.
+//! the request's extensions: the connection's address, and the access policy's [`Decision`]
+//! the authorize filter made for the token (the identity, and whether an admin). Every check
+//! that depends on the caller reads this one value: session ownership and the hop's address
+//! rule today; per-identity quotas hook in here too, instead of each handler rebuilding the
+//! caller by hand.
 
-use std::collections::HashSet;
 use std::net::IpAddr;
 
 use tonic::codegen::http::Extensions;
 
 use super::peer::Peer;
 use super::rpc::Rpc;
-use crate::auth::Identity;
 use crate::limits::network_of;
+use crate::policy::Decision;
 
 /// One call: built by [`Call::of`], handed to the handler named after its RPC.
 pub(crate) struct Call {
@@ -25,15 +24,15 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    /// The call to `rpc` whose request carries `extensions`; `admins` are the `sub`s of the
-    /// admin identities.
-    pub(crate) fn of(rpc: Rpc, extensions: &Extensions, admins: &HashSet<String>) -> Call {
+    /// The call to `rpc` whose request carries `extensions`: who is calling and whether an
+    /// admin, as the access policy decided.
+    pub(crate) fn of(rpc: Rpc, extensions: &Extensions) -> Call {
         let peer = Peer::of(extensions);
-        let identity = extensions.get::<Identity>();
-        let sub = identity.map(|id| id.sub.clone());
+        let decision = extensions.get::<Decision>();
+        let identity = decision.map(|d| &d.identity);
         let caller = Caller {
-            admin: sub.as_ref().is_some_and(|sub| admins.contains(sub)),
-            sub,
+            admin: decision.is_some_and(|d| d.admin),
+            sub: identity.map(|id| id.sub.clone()),
             username: identity.and_then(|id| id.username.clone()),
             address: peer.ip(),
         };
@@ -49,7 +48,8 @@ pub(crate) struct Caller {
     pub(crate) sub: Option<String>,
     /// The identity's readable name, for logs.
     pub(crate) username: Option<String>,
-    /// An admin identity (`--admin-identity`): sees and releases every session.
+    /// An admin (`--admin-identity`, or a member of an `--admin-group`): sees and releases
+    /// every session.
     pub(crate) admin: bool,
     /// The client's IP address; None when the transport recorded none.
     pub(crate) address: Option<IpAddr>,

@@ -22,6 +22,7 @@ mod rpc;
 mod service;
 mod sessions;
 mod startup;
+mod throttle;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -33,13 +34,12 @@ use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 use tonic::transport::ServerTlsConfig;
 
-pub use authorize::token_from_headers;
+pub use authorize::{token_from_headers, Access};
 pub use bandwidth::{RateOptions, RatePolicy, BITS_PER_KB};
 pub use connections::ConnectionLimits;
 pub(crate) use sessions::Sessions;
-pub(crate) use startup::{admin_identities, certificate_names, token_checks};
+pub(crate) use startup::{access, admin_identities, certificate_names};
 
-use crate::auth::Introspector;
 use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 use crate::pb::control_server::ControlServer;
 use crate::relay::{Capacity, Limits, Shares, TargetPolicy};
@@ -65,14 +65,14 @@ pub struct ServerOptions {
     pub max_conn: usize,
     /// None: plaintext.
     pub tls: Option<ServerTlsConfig>,
-    /// Checks every call's token; None: authentication is off and every call is accepted.
-    /// `/metrics` shows the latency histogram [`token_checks`] gives it.
-    pub auth: Option<Arc<Introspector>>,
+    /// Checks every call's token and applies the access policy (which also names the admin
+    /// identities and groups, who see and release every session); None: authentication is off
+    /// and every call is accepted. `/metrics` shows the latency histogram [`access`] gives its
+    /// introspector.
+    pub auth: Option<Access>,
     /// Where to serve Prometheus metrics on `/metrics`; None: nowhere.
     pub metrics: Option<TcpListener>,
 
-    /// Identities (token `sub`s) that see and release every session, not only their own.
-    pub admin_identities: Vec<String>,
     /// The networks sessions may relay to (`--allow-targets`); empty: any.
     pub allow_targets: Vec<ipnet::IpNet>,
     /// What the data plane may hold at once, over all sessions (from the fd budget).
@@ -117,13 +117,13 @@ pub async fn serve(
             max_conn: options.max_conn,
             policy,
         },
-        admins: options.admin_identities.into_iter().collect(),
     };
     let source = metrics::Source {
         metrics: metrics.clone(),
         sessions: sessions.clone(),
         capacity,
-        introspection_latency: options.auth.as_ref().and_then(|a| a.latency().cloned()),
+        introspection_latency: (options.auth.as_ref())
+            .and_then(|a| a.introspector.latency().cloned()),
     };
     let _endpoint = options
         .metrics
@@ -160,10 +160,9 @@ pub async fn serve(
             metrics: replies_metrics.clone(),
             auth_off,
         }))
-        .layer(tower::filter::AsyncFilterLayer::new(authorize::Authorize {
-            introspector: options.auth,
-            metrics,
-        }))
+        .layer(tower::filter::AsyncFilterLayer::new(
+            authorize::Authorize::new(options.auth.map(Arc::new), metrics),
+        ))
         .add_service(
             ControlServer::new(service)
                 .max_decoding_message_size(MAX_REQUEST_BYTES)

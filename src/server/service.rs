@@ -2,8 +2,6 @@
 //! the call's [`Call`] from the request, runs the handler of [`Control`] named after the RPC,
 //! and logs a failure as one warning line; [`replies`](super::replies) counts every reply.
 
-use std::collections::HashSet;
-
 use tonic::{Request, Response, Status};
 
 use super::call::Call;
@@ -15,8 +13,6 @@ use crate::pb;
 
 pub(crate) struct Service {
     pub(crate) control: Control,
-    /// The `sub`s that see and release every session.
-    pub(crate) admins: HashSet<String>,
 }
 
 /// The session a call's message names, for the log line of its failure.
@@ -58,7 +54,7 @@ impl Service {
         request: Request<M>,
         handler: impl AsyncFnOnce(&Call, &M) -> Result<T, Error>,
     ) -> Result<Response<T>, Status> {
-        let call = Call::of(rpc, request.extensions(), &self.admins);
+        let call = Call::of(rpc, request.extensions());
         let message = request.into_inner();
         match handler(&call, &message).await {
             Ok(reply) => Ok(Response::new(reply)),

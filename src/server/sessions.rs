@@ -67,6 +67,8 @@ impl Caller {
 struct Entry {
     /// The `sub` of its req's token: see [`Caller::sub`].
     owner: Option<String>,
+    /// How `list` and `status` name the owner: its username, else its `sub`.
+    owner_name: Option<String>,
     /// The address its req came from.
     opened_from: Option<IpAddr>,
     role: Role,
@@ -112,6 +114,7 @@ impl Entry {
         SessionView {
             uid: uid.to_string(),
             role: self.role,
+            owner: self.owner_name.clone(),
             rate: self.rate,
             rate_policy: self.rate_policy.as_str().into(),
             throughput: self.relay.throughput(),
@@ -372,6 +375,7 @@ impl Sessions {
         table.generations += 1;
         let session = Entry {
             owner: caller.sub.clone(),
+            owner_name: caller.username.clone().or_else(|| caller.sub.clone()),
             opened_from: caller.address,
             role: new.role,
             rate: new.rate,

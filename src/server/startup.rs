@@ -1,5 +1,5 @@
 //! What a server works out before it serves, from its flags and its config file: the names
-//! its generated certificate is valid for, its token checks and its admin identities.
+//! its generated certificate is valid for, its token checks, its access policy and its admins.
 //! (`scistream server` reads the flags and prints; the relay's fd budget is
 //! [`Limits::within_fds`](crate::relay::Limits::within_fds).)
 
@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use super::authorize::Access;
 use super::metrics::introspection_latency;
 use crate::auth::{AuthSettings, Introspector};
-use crate::config::Config;
+use crate::config::{Config, GroupRef, PolicyConfig};
+use crate::policy::{introspection_details, Admins, Policy};
 use crate::scope::ScopeId;
 use crate::secret::Secret;
 
@@ -37,24 +39,49 @@ fn hostname() -> Option<String> {
 }
 
 /// Token checks for the resource server `client_id` with `secret`, at the auth server of
-/// `config`, reusing a positive answer for `cache_ttl`. The credentials are tried now, so a
-/// wrong secret stops the start instead of failing the first user's request.
-pub(crate) async fn token_checks(
+/// `config`, reusing a positive answer for `cache_ttl`, and the access policy `rules` with its
+/// `admins`. The credentials are tried now, so a wrong secret stops the start instead of
+/// failing the first user's request.
+pub(crate) async fn access(
     config: &Config,
-    client_id: ScopeId,
-    secret: Secret,
+    (client_id, secret): (ScopeId, Secret),
     cache_ttl: Duration,
-) -> Result<Arc<Introspector>> {
+    rules: PolicyConfig,
+    admins: Admins,
+) -> Result<Access> {
     let settings = AuthSettings::load(config)?;
     let introspector = Introspector::new(&settings, client_id.clone(), secret)?
         .with_cache_ttl(cache_ttl)
+        .with_details(introspection_details(&rules))
         .with_latency(introspection_latency());
     introspector
         .verify_credentials()
         .await
         .context("refusing to start without working token checks")?;
     tracing::info!(%client_id, auth_url = settings.base_url(), "authentication is ON");
-    Ok(Arc::new(introspector))
+    let introspector = Arc::new(introspector);
+    let policy = Policy::load(config, rules, admins.clone(), &introspector)?;
+    log_policy(&policy, &admins.groups);
+    Ok(Access {
+        introspector,
+        policy: Arc::new(policy),
+    })
+}
+
+fn log_policy(policy: &Policy, admin_groups: &[GroupRef]) {
+    match policy.is_open() {
+        true => tracing::info!(
+            "no access policy: any identity with a valid token of this server's scope may use \
+             this gateway (see policy: in the config file, or --allow-domain and --allow-group)"
+        ),
+        false => {
+            tracing::info!(admits = %policy.describe(), "access policy: only these may use this gateway")
+        }
+    }
+    if !admin_groups.is_empty() {
+        let groups: Vec<&str> = admin_groups.iter().map(GroupRef::label).collect();
+        tracing::info!(admin_groups = %groups.join(","), "members of these groups see and release every session");
+    }
 }
 
 /// The identities that see and release every session: the config file's `admin_identities`

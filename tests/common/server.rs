@@ -89,7 +89,6 @@ impl TestServer {
                     metrics: metrics_listener
                         .map(tokio::net::TcpListener::from_std)
                         .transpose()?,
-                    admin_identities: Vec::new(),
                     allow_targets: options.allow_targets,
                     relay_limits: RELAY_LIMITS,
                     relay_shares: Shares::default(),

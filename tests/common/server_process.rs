@@ -37,6 +37,22 @@ impl ServerProcess {
         Self::launch(auth, setup, None)
     }
 
+    /// With authentication on: `auth` accepts `client_id` and `secret`, and the server uses
+    /// them; on 127.0.0.1.
+    pub fn with_auth(
+        auth: &OAuthServer,
+        (client_id, secret): (&str, &str),
+        extra_args: &[&str],
+    ) -> Self {
+        auth.accept_client(client_id, secret);
+        let setup = ServerSetup {
+            ip: "127.0.0.1",
+            credentials: Some((client_id, secret)),
+            extra_args,
+        };
+        Self::start(auth, setup)
+    }
+
     /// Like [`start`](Self::start), with the process's open-file limit (soft and hard) set to
     /// `fds`.
     pub fn start_with_fd_limit(auth: &OAuthServer, setup: ServerSetup<'_>, fds: u32) -> Self {

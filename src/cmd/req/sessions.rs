@@ -80,8 +80,27 @@ fn age(session: &SessionView) -> String {
     FormattedDuration(Duration::from_secs(session.age_secs)).to_string()
 }
 
+/// The table, with an OWNER column when the server named owners (authentication on).
 fn session_table(sessions: &[SessionView]) -> String {
-    let header = [
+    let rows = table(
+        session_header(),
+        &sessions.iter().map(session_row).collect::<Vec<_>>(),
+    );
+    if sessions.iter().all(|s| s.owner.is_none()) {
+        return rows;
+    }
+    let owners =
+        std::iter::once("OWNER").chain(sessions.iter().map(|s| s.owner.as_deref().unwrap_or("-")));
+    let width = owners.clone().map(|o| o.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (line, owner) in rows.lines().zip(owners) {
+        let _ = writeln!(out, "{owner:<width$}  {line}");
+    }
+    out
+}
+
+fn session_header() -> [&'static str; 9] {
+    [
         "UID",
         "ROLE",
         "STATE",
@@ -91,27 +110,24 @@ fn session_table(sessions: &[SessionView]) -> String {
         "FROM TARGET",
         "LISTENERS",
         "TARGETS",
-    ];
-    let rows: Vec<[String; 9]> = sessions
-        .iter()
-        .map(|s| {
-            [
-                s.uid.clone(),
-                s.role.as_str().into(),
-                s.state.as_str().into(),
-                age(s),
-                format!(
-                    "{}/{}",
-                    s.stats.connections_active, s.stats.connections_total
-                ),
-                HumanBytes(s.stats.bytes_to_target).to_string(),
-                HumanBytes(s.stats.bytes_from_target).to_string(),
-                s.listeners.join(","),
-                s.targets.join(","),
-            ]
-        })
-        .collect();
-    table(header, &rows)
+    ]
+}
+
+fn session_row(s: &SessionView) -> [String; 9] {
+    [
+        s.uid.clone(),
+        s.role.as_str().into(),
+        s.state.as_str().into(),
+        age(s),
+        format!(
+            "{}/{}",
+            s.stats.connections_active, s.stats.connections_total
+        ),
+        HumanBytes(s.stats.bytes_to_target).to_string(),
+        HumanBytes(s.stats.bytes_from_target).to_string(),
+        s.listeners.join(","),
+        s.targets.join(","),
+    ]
 }
 
 /// Columns padded to their widest cell, two spaces apart.
@@ -142,6 +158,9 @@ fn session_details(s: &SessionView) -> String {
         let _ = writeln!(out, "{name:<13}{value}");
     };
     field("uid", s.uid.clone());
+    if let Some(owner) = &s.owner {
+        field("owner", owner.clone());
+    }
     field("role", s.role.as_str().into());
     field("state", s.state.as_str().into());
     field("age", age(s));
@@ -216,6 +235,7 @@ mod tests {
         SessionView {
             uid: "u-1".into(),
             role: Role::Prod,
+            owner: None,
             rate: 10000,
             rate_policy: "limit".into(),
             throughput: Throughput {
@@ -246,6 +266,18 @@ mod tests {
             "UID  ROLE  STATE     AGE       CONN  TO TARGET  FROM TARGET  LISTENERS                    TARGETS\n\
              u-1  PROD  relaying  00:01:05  1/2   3.00 MiB   10 B         10.0.0.1:5100,10.0.0.1:5101  10.0.0.2:7000\n"
         );
+    }
+
+    #[test]
+    fn owners_get_a_first_column_when_the_server_names_them() {
+        let mut owned = session(&["10.0.0.2:7000"]);
+        owned.owner = Some("alice@anl.gov".into());
+        let text = session_table(&[owned.clone(), session(&[])]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("OWNER          UID  ROLE"), "{text}");
+        assert!(lines[1].starts_with("alice@anl.gov  u-1  PROD"), "{text}");
+        assert!(lines[2].starts_with("-              u-1  PROD"), "{text}");
+        assert!(session_details(&owned).contains("owner        alice@anl.gov\n"));
     }
 
     #[test]
