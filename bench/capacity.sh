@@ -31,9 +31,12 @@ source "$HERE/bench/common.sh"
 start_relays() {
     start scistream_echo python3 "$HERE/bench/capacity.py" echo "$SCISTREAM_ECHO_PORT"
     start haproxy_echo python3 "$HERE/bench/capacity.py" echo "$HAPROXY_ECHO_PORT"
+    # One source and one session take the whole relay here: lift their shares, so that only
+    # the fd limit counts, as for HAProxy.
     start scistream prlimit --nofile="$FD_LIMIT" "$HERE/target/release/scistream" server --no-tls \
         --port "$CONTROL_PORT" --listener-ip 127.0.0.1 --port-range "$DATA_PORTS" \
-        --metrics "127.0.0.1:$METRICS_PORT"
+        --metrics "127.0.0.1:$METRICS_PORT" --max-connections-per-source 1000000 \
+        --max-session-connections 1000000 --max-session-connection-rate 1000000
     # No maxconn: HAProxy derives it (and maxpipes) from the open-file limit, as scistream does.
     cat >"$WORK/haproxy.cfg" <<CFG
 global

@@ -334,7 +334,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__app__subcmd__recv)
-            opts="-v -q -h --connect --listen --streams --json --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --connect --listen --streams --run-token --json --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -349,6 +349,10 @@ _scistream() {
                     return 0
                     ;;
                 --streams)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -368,7 +372,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__app__subcmd__send)
-            opts="-v -q -h --connect --listen --bytes --seconds --streams --json --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --connect --listen --bytes --seconds --streams --run-token --json --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -391,6 +395,10 @@ _scistream() {
                     return 0
                     ;;
                 --streams)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -750,7 +758,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__login)
-            opts="-v -q -h --scope --force --map --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --scope --force --map --required-domain --required-identity --required-policy --required-mfa --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -761,6 +769,18 @@ _scistream() {
                     return 0
                     ;;
                 --map)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --required-domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --required-identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --required-policy)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -828,7 +848,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__cons)
-            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --json --show-token --prod-s2cs --prod-server-cert --prod-scope --plaintext-hop --require-encryption --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --allow-from --json --show-token --prod-s2cs --prod-server-cert --prod-scope --plaintext-hop --require-encryption --allow-plaintext-fallback --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -855,6 +875,10 @@ _scistream() {
                     return 0
                     ;;
                 --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1036,7 +1060,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__prod)
-            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --json --show-token --remote-ip --receiver-ports --uid --plaintext-hop --require-encryption --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --allow-from --json --show-token --remote-ip --receiver-ports --uid --plaintext-hop --require-encryption --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1063,6 +1087,10 @@ _scistream() {
                     return 0
                     ;;
                 --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1170,7 +1198,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__stream)
-            opts="-v -q -h --timeout --prod-s2cs --cons-s2cs --server-cert --prod-server-cert --cons-server-cert --no-tls --prod-scope --cons-scope --num-conn --rate --json --show-token --remote-ip --receiver-ports --plaintext-hop --require-encryption --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --timeout --prod-s2cs --cons-s2cs --server-cert --prod-server-cert --cons-server-cert --no-tls --prod-scope --cons-scope --num-conn --rate --allow-from --json --show-token --prod-allow-from --remote-ip --receiver-ports --plaintext-hop --require-encryption --allow-plaintext-fallback --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1216,6 +1244,14 @@ _scistream() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --allow-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prod-allow-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --remote-ip)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1240,7 +1276,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__server)
-            opts="-v -q -h --port --bind --listener-ip --port-range --hello-timeout --max-conn --tls-cert --tls-key --no-tls --client-id --client-secret --client-secret-file --auth-cache-secs --metrics --admin-identity --allow-targets --max-connections --max-control-connections --max-control-connections-per-ip --control-idle-timeout --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --port --bind --listener-ip --port-range --hello-timeout --max-conn --tls-cert --tls-key --no-tls --client-id --client-secret --client-secret-file --auth-cache-secs --metrics --admin-identity --admin-group --allow-domain --allow-group --allow-identity --deny-identity --linked-identities --authentication-policy --allow-targets --max-connections --max-connections-per-source --max-session-connections --max-session-connection-rate --relay-idle-timeout --max-control-connections --max-control-connections-per-ip --control-idle-timeout --rate-policy --bandwidth --listener-allow-from --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1302,11 +1338,51 @@ _scistream() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --admin-group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --deny-identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --authentication-policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --allow-targets)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections-per-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-session-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-session-connection-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --relay-idle-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1319,6 +1395,18 @@ _scistream() {
                     return 0
                     ;;
                 --control-idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-policy)
+                    COMPREPLY=($(compgen -W "ignore limit reserve" -- "${cur}"))
+                    return 0
+                    ;;
+                --bandwidth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listener-allow-from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -165,6 +165,7 @@ fn session(uid: String, num_conn: i32) -> (pb::Request, pb::Hello) {
         role: "PROD".into(),
         num_conn,
         rate: 0,
+        ..Default::default()
     };
     let hello = pb::Hello {
         uid,

@@ -76,7 +76,7 @@ app=$(wait_for_line "$work/send.log" "Listening on " "app send")
 echo "Listening on $app"
 
 echo "\$ scistream req prod --s2cs $prod_gw --num-conn 1 --remote-ip ${app%:*} --receiver-ports ${app##*:}"
-"$bin" --config "$work/prod/config.yaml" req prod --s2cs "$prod_gw" --num-conn 1 \
+"$bin" --config "$work/prod/config.yaml" -q req prod --s2cs "$prod_gw" --num-conn 1 \
     --remote-ip "${app%:*}" --receiver-ports "${app##*:}" | tee "$work/prod.req"
 uid=$(sed -n 2p "$work/prod.req" | cut -d' ' -f1)
 prod_listeners=$(sed -n 's/^Listeners: //p' "$work/prod.req")
@@ -84,7 +84,7 @@ prod_listeners=$(sed -n 's/^Listeners: //p' "$work/prod.req")
 # --prod-s2cs: req cons asks the PROD gateway for the session's hop credential, so the CONS
 # gateway reaches the PROD listeners over TLS 1.3 pinned to this session.
 echo "\$ scistream req cons --s2cs $cons_gw --prod-s2cs $prod_gw --num-conn 1 $uid $prod_listeners"
-"$bin" --config "$work/cons/config.yaml" req cons --s2cs "$cons_gw" --prod-s2cs "$prod_gw" \
+"$bin" --config "$work/cons/config.yaml" -q req cons --s2cs "$cons_gw" --prod-s2cs "$prod_gw" \
     --prod-server-cert "$work/prod/server.crt" --num-conn 1 "$uid" "$prod_listeners" \
     | tee "$work/cons.req"
 cons_listener=$(sed -n 's/^Listeners: //p' "$work/cons.req")

@@ -1,6 +1,25 @@
-//! `host:port` strings as they travel in the protocol (listeners, targets).
+//! `host:port` strings as they travel in the protocol (listeners, targets), and the networks
+//! that restrict where sessions relay and who may connect to them.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 
 use crate::limits::{quote, MAX_HOST_LEN};
+
+/// A network in CIDR notation (`10.16.0.0/16`), or one address.
+pub fn parse_network(value: &str) -> Result<IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<IpNet>()
+        .or_else(|_| value.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            format!(
+                "{} is not a network (10.16.0.0/16) or an address",
+                quote(value)
+            )
+        })
+}
 
 /// Checks that `value` is `host:port` (IPv6 hosts in brackets; a host of at most
 /// [`MAX_HOST_LEN`] bytes of printable ASCII) and returns it trimmed.

@@ -34,7 +34,7 @@ pub const TABLE: &str = "Exit codes:
   3  authentication required or refused (run the printed `scistream login` command)
   4  server unreachable (address, TLS certificate or network)
   5  not found (unknown session uid)
-  6  not permitted (the session belongs to another identity)";
+  6  not permitted (another identity's session, or the gateway's access policy refuses you)";
 
 pub fn code_for(err: &anyhow::Error) -> ExitCode {
     let code = err

@@ -19,6 +19,7 @@ pub(crate) mod handover;
 pub mod limits;
 pub mod logging;
 pub(crate) mod paths;
+pub mod policy;
 pub mod program;
 pub mod relay;
 pub mod scope;

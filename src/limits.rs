@@ -4,6 +4,8 @@
 //! before it is stored, logged or echoed, and a refused value is only ever shown through
 //! [`quote`], so a megabyte uid cannot become a megabyte of log or a forged log line.
 
+use std::net::{IpAddr, Ipv6Addr};
+
 /// The longest uid a session may have.
 pub const MAX_UID_LEN: usize = 128;
 
@@ -58,9 +60,32 @@ pub fn quote(value: &str) -> String {
     format!("\"{shown}\"")
 }
 
+/// The network a client address counts as for a share of a server-wide pool: an IPv4
+/// address (also when it reaches a dual-stack socket as `::ffff:a.b.c.d`), or the /64 of an
+/// IPv6 one, since one host or link usually holds a whole /64 and counting its addresses apart
+/// would give one client 2^64 shares.
+pub(crate) fn network_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.into(),
+            None => Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX)).into(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_host_is_its_64_and_a_mapped_ipv4_address_is_that_address() {
+        let network = |ip: &str| network_of(ip.parse().unwrap());
+        assert_eq!(network("2001:db8:1:2::1"), network("2001:db8:1:2:ffff::9"));
+        assert_ne!(network("2001:db8:1:2::1"), network("2001:db8:1:3::1"));
+        assert_eq!(network("::ffff:192.0.2.7"), network("192.0.2.7"));
+        assert_ne!(network("192.0.2.7"), network("192.0.2.8"));
+    }
 
     #[test]
     fn short_values_are_quoted_as_debug_would() {

@@ -15,6 +15,10 @@ pub(crate) const DEFAULT_SCOPE: &str = "c42c0dac-0a52-408e-a04f-5d31bfe0aef8";
 /// word for word as upstream's, for Python clients).
 pub const SCOPE_METADATA_KEY: &str = "scistream-scope";
 
+/// The response metadata key a server with authentication off sets to `off` on every reply
+/// (success or failure), so a client can warn that the session is open to anyone.
+pub const AUTH_METADATA_KEY: &str = "scistream-auth";
+
 /// A scope id, always a canonical (lower-case, hyphenated) UUID, so that map keys written by
 /// hand in different spellings still name the same scope.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::pb;
-use crate::relay::RelayStats;
+use crate::relay::{RelayStats, Throughput};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Role {
@@ -64,7 +64,16 @@ impl State {
 pub(crate) struct SessionView {
     pub(crate) uid: String,
     pub(crate) role: Role,
+    /// The username of the identity that opened it; None with authentication off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) owner: Option<String>,
+    /// kb/s, as asked for; `rate_policy` says what the server does with it ("" from servers
+    /// that predate it).
     pub(crate) rate: i32,
+    pub(crate) rate_policy: String,
+    pub(crate) throughput: Throughput,
+    /// The networks its listeners admit; empty: any.
+    pub(crate) allow_from: Vec<String>,
     pub(crate) state: State,
     pub(crate) listeners: Vec<String>,
     pub(crate) prod_listeners: Vec<String>,
@@ -88,6 +97,12 @@ impl From<SessionView> for pb::SessionInfo {
             connections_total: view.stats.connections_total,
             bytes_to_target: view.stats.bytes_to_target,
             bytes_from_target: view.stats.bytes_from_target,
+            rate_policy: view.rate_policy,
+            throughput_to_target: view.throughput.to_target_bps,
+            throughput_from_target: view.throughput.from_target_bps,
+            measured_ms: view.throughput.over_ms,
+            allow_from: view.allow_from,
+            owner: view.owner.unwrap_or_default(),
         }
     }
 }
@@ -107,8 +122,14 @@ impl TryFrom<pb::SessionInfo> for SessionView {
         let state = State::parse(&info.state).ok_or_else(|| unknown("state", &info.state))?;
         Ok(SessionView {
             role,
+            owner: Some(info.owner).filter(|o| !o.is_empty()),
             state,
             rate: info.rate,
+            throughput: Throughput {
+                to_target_bps: info.throughput_to_target,
+                from_target_bps: info.throughput_from_target,
+                over_ms: info.measured_ms,
+            },
             age_secs: info.age_secs,
             stats: RelayStats {
                 bytes_to_target: info.bytes_to_target,
@@ -120,6 +141,8 @@ impl TryFrom<pb::SessionInfo> for SessionView {
             listeners: info.listeners,
             prod_listeners: info.prod_listeners,
             targets: info.targets,
+            rate_policy: info.rate_policy,
+            allow_from: info.allow_from,
         })
     }
 }
@@ -132,7 +155,15 @@ mod tests {
         SessionView {
             uid: "u-1".into(),
             role: Role::Cons,
+            owner: Some("alice@example.org".into()),
             rate: 10,
+            rate_policy: "limit".into(),
+            throughput: Throughput {
+                to_target_bps: 5,
+                from_target_bps: 6,
+                over_ms: 1_000,
+            },
+            allow_from: vec!["10.0.0.0/8".into()],
             state,
             listeners: vec!["127.0.0.1:5100".into()],
             prod_listeners: vec![],

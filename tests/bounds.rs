@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::metrics::{scrape, value};
 use common::net::wait_until;
 use common::oauth::OAuthServer;
-use common::server::{Options, TestServer};
+use common::server::{grpc_from, private_loopback, Options, TestServer};
 use common::server_process::{ServerProcess, ServerSetup};
 use scistream::pb;
 use tonic::Code;
@@ -19,6 +19,7 @@ fn request(uid: &str, num_conn: i32) -> pb::Request {
         role: "PROD".into(),
         num_conn,
         rate: 0,
+        ..Default::default()
     }
 }
 
@@ -172,12 +173,12 @@ async fn cancelled_early_hellos_leave_the_table() {
     });
     let metrics = server.metrics.unwrap().to_string();
     let early = || value(&scrape(&metrics), "scistream_early_hellos");
-    // Spread over connections: the server serves at most 128 calls at once on one.
-    let connections = [
-        server.grpc().await,
-        server.grpc().await,
-        server.grpc().await,
-    ];
+    // Spread over connections (the server serves at most 128 calls at once on one) from
+    // addresses of their own (one address may have at most 64 hellos waiting).
+    let mut connections = Vec::new();
+    for _ in 0..6 {
+        connections.push(grpc_from(&server.s2cs(), Some(private_loopback())).await);
+    }
     let waiting: Vec<_> = (0..300)
         .map(|i| {
             let mut c = connections[i % connections.len()].clone();

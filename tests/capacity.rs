@@ -147,7 +147,16 @@ async fn at_the_connection_limit_idle_connections_cost_two_fds_and_new_ones_are_
     const BURST: usize = 50;
     bounded(async {
         let (echo, _echo) = serve(echo).await;
-        let gateway = Gateway::start(2048, &["--max-connections", "400"]);
+        // One client address and one session take the whole relay here.
+        let args = [
+            "--max-connections",
+            "400",
+            "--max-connections-per-source",
+            "400",
+            "--max-session-connection-rate",
+            "100000",
+        ];
+        let gateway = Gateway::start(2048, &args);
         assert_eq!(gateway.metric("scistream_connections_limit"), LIMIT as f64);
         let (uid, listener) = gateway.open_session(echo);
         let relay_fds = || gateway.server.relay_fds(listener, echo);

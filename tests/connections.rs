@@ -1,9 +1,11 @@
 //! Control connections: idle and slow clients cannot lock out a real one, idle connections are
-//! closed, and a req waiting for its hello keeps its connection.
+//! closed, and a req waiting for its hello keeps its connection. (Floods, eviction and bodies
+//! that never arrive: tests/control_floods.rs.)
 
 mod common;
 
 use std::net::{IpAddr, SocketAddr};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::server::{private_loopback, Options, TestServer};
@@ -23,6 +25,8 @@ fn limited(max_total: usize, max_per_ip: usize, idle_timeout: Duration) -> Optio
             max_total,
             max_per_ip,
             idle_timeout,
+            handshake_timeout: idle_timeout,
+            ..ConnectionLimits::default()
         },
         ..Options::default()
     }
@@ -71,37 +75,75 @@ async fn idle_connections_from_one_address_cannot_lock_out_another_client() {
     for _ in 0..4 {
         idle.push(raw_from(idler, server.addr).await);
     }
-    // The idler's fifth connection is closed at once, whatever it is.
-    let mut fifth = raw_from(idler, server.addr).await;
-    assert!(closed_after(&mut fifth).await < BOUND);
-    assert!(
-        grpc_from(idler, &server).await.is_err(),
-        "a gRPC client from the idler's address got past its cap"
-    );
+    // The idler's fifth connection takes the place of its oldest, which is closed.
+    let _fifth = raw_from(idler, server.addr).await;
+    assert!(closed_after(&mut idle[0]).await < BOUND);
     // Everyone else is served, through the CLI as well.
     grpc_from(private_loopback(), &server).await.unwrap();
     let opened = server.prod("1", "7001", &[]);
     assert!(!common::server::listeners_of(&opened).is_empty());
-    // The cap is on open connections: one freed, the idler gets one again.
-    drop(idle.pop());
-    let mut retries = 0;
-    while grpc_from(idler, &server).await.is_err() {
-        retries += 1;
-        assert!(retries < 200, "the freed slot never came back");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
+/// A `req prod` that waits for its hello (a call in progress on its connection) in a child
+/// process, once the server has bound its listener (the only port of the server's range).
+async fn waiting_prod(server: &TestServer) -> std::process::Child {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scistream"));
+    cmd.env_clear().arg("--config").arg(server.config()).args([
+        "req",
+        "prod",
+        "--num-conn",
+        "1",
+        "--s2cs",
+        &server.s2cs(),
+    ]);
+    if !server.tls {
+        cmd.arg("--no-tls");
+    }
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let listener = format!("{}:{PORT}", server.listener_ip);
+    common::net::wait_until("the req to bind its listener", || {
+        common::server::is_bound(&listener)
+    })
+    .await;
+    child
+}
+
+/// The one port of the servers' range in the tests that fill their caps with waiting reqs.
+const PORT: u16 = 20000;
+
 #[tokio::test(flavor = "multi_thread")]
-async fn the_total_cap_refuses_connections_beyond_it() {
-    let server = TestServer::start(limited(3, 3, Duration::from_secs(60)));
-    let mut open = Vec::new();
-    for _ in 0..3 {
-        open.push(grpc_from(private_loopback(), &server).await.unwrap());
+async fn the_total_cap_refuses_newcomers_only_when_every_connection_is_busy() {
+    let server = TestServer::start(Options {
+        port_range: PORT..=PORT + 2,
+        ..limited(3, 3, BOUND)
+    });
+    let mut waiting = Vec::new();
+    for i in 0..3 {
+        let mut client = grpc_from(private_loopback(), &server).await.unwrap();
+        waiting.push(tokio::spawn(async move {
+            client
+                .req(pb::Request {
+                    uid: format!("waits-{i}"),
+                    role: "PROD".into(),
+                    num_conn: 1,
+                    rate: 0,
+                    ..Default::default()
+                })
+                .await
+        }));
+        let listener = format!("{}:{}", server.listener_ip, PORT + i);
+        common::net::wait_until("the req to bind its listener", || {
+            common::server::is_bound(&listener)
+        })
+        .await;
     }
     let mut fourth = raw_from(private_loopback(), server.addr).await;
     assert!(closed_after(&mut fourth).await < BOUND);
-    drop(open);
+    waiting.iter().for_each(|req| req.abort());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -110,19 +152,7 @@ async fn an_idle_connection_is_closed_after_the_idle_timeout() {
     let server = TestServer::start(limited(16, 1, idle_timeout));
     let mut silent = raw_from(private_loopback(), server.addr).await;
     assert!(closed_after(&mut silent).await >= idle_timeout);
-
-    // A gRPC client whose call has ended is idle too: the server closes its connection (kept
-    // open on the client's side here), which frees its address's only slot.
-    let from = private_loopback();
-    let start = Instant::now();
-    let _quiet = grpc_from(from, &server).await.unwrap();
-    let mut retries = 0;
-    while grpc_from(from, &server).await.is_err() {
-        retries += 1;
-        assert!(retries < 500, "the idle gRPC connection was never closed");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(start.elapsed() >= idle_timeout);
+    // A connection whose calls have ended is idle too: tests/control_floods.rs.
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -159,6 +189,7 @@ async fn a_req_waiting_for_its_hello_outlives_the_idle_timeout() {
                 role: "PROD".into(),
                 num_conn: 1,
                 rate: 0,
+                ..Default::default()
             })
             .await
     });
@@ -199,6 +230,7 @@ async fn a_burst_of_session_setups_on_one_connection_all_succeed() {
                     role: "PROD".into(),
                     num_conn: 1,
                     rate: 0,
+                    ..Default::default()
                 }),
                 hello.hello(pb::Hello {
                     uid,
@@ -227,9 +259,11 @@ async fn a_client_past_the_connection_cap_is_told_so_with_or_without_tls() {
     for tls in [true, false] {
         let server = TestServer::start(Options {
             tls,
+            port_range: PORT..=PORT,
             ..limited(1, 1, BOUND)
         });
-        let _held = raw_from(server.addr.ip(), server.addr).await;
+        // The only slot holds a call in progress: nobody may take its place.
+        let mut held = waiting_prod(&server).await;
         let assert = server.req("list", &[]).assert().code(4);
         let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
         assert!(
@@ -237,5 +271,7 @@ async fn a_client_past_the_connection_cap_is_told_so_with_or_without_tls() {
                 && stderr.contains("--max-control-connections"),
             "tls {tls}: {stderr}"
         );
+        held.kill().unwrap();
+        held.wait().unwrap();
     }
 }

@@ -14,6 +14,7 @@ fn request(uid: &str, role: &str, num_conn: i32) -> pb::Request {
         role: role.into(),
         num_conn,
         rate: 10000,
+        ..Default::default()
     }
 }
 

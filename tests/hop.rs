@@ -231,7 +231,7 @@ fn strangers_get_nothing_from_a_prod_listener_and_are_counted() {
     }));
     let listener = first_listener(&gateways.prod_session(producer.port()));
 
-    let (plain, tls, plain_peer, tls_peer) = rt.block_on(async {
+    let (plain, tls, plain_peer) = rt.block_on(async {
         let mut plain = TcpStream::connect(&listener).await.unwrap();
         let plain_peer = plain.local_addr().unwrap();
         plain.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
@@ -247,12 +247,11 @@ fn strangers_get_nothing_from_a_prod_listener_and_are_counted() {
         .with_no_client_auth();
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let tcp = TcpStream::connect(&listener).await.unwrap();
-        let tls_peer = tcp.local_addr().unwrap();
         let name = ServerName::try_from("127.0.0.1").unwrap();
         let mut tls = connector.connect(name, tcp).await.expect("a TLS handshake");
         tls.write_all(&[0u8; 32]).await.unwrap();
         tls.flush().await.unwrap();
-        (plain, read_what_comes(&mut tls).await, plain_peer, tls_peer)
+        (plain, read_what_comes(&mut tls).await, plain_peer)
     });
     // At most a TLS alert record (content type 21) saying why: nothing of the producer's.
     assert!(
@@ -272,12 +271,14 @@ fn strangers_get_nothing_from_a_prod_listener_and_are_counted() {
         0,
         "the producer was dialled"
     );
+    // Logged in aggregate (relay_shares.rs): the first refusal at once, with its peer.
     let log = gateways.prod.log();
-    for peer in [plain_peer, tls_peer] {
-        let line = log
-            .lines()
-            .find(|l| l.contains("event=\"hop_rejected\"") && l.contains(&peer.to_string()))
-            .unwrap_or_else(|| panic!("no hop_rejected line for {peer} in:\n{log}"));
+    let lines: Vec<&str> = (log.lines())
+        .filter(|l| l.contains("event=\"hop_rejected\""))
+        .collect();
+    let first = lines.first().expect("a hop_rejected line");
+    assert!(first.contains(&plain_peer.to_string()), "{first}");
+    for line in lines {
         assert!(
             !line.contains("secret=") && !line.contains("[0, 0"),
             "{line}"
@@ -445,7 +446,7 @@ fn sessions_on(server: &TestServer) -> Vec<pb::SessionInfo> {
 }
 
 #[test]
-fn a_proto_12_cons_gateway_gets_the_plain_hop_with_a_warning() {
+fn a_proto_12_cons_gateway_gets_the_plain_hop_with_a_warning_when_allowed() {
     let rt = Runtime::new().unwrap();
     let (producer, _producer) = rt.block_on(serve(|mut stream: TcpStream| async move {
         let _ = stream.write_all(b"in clear").await;
@@ -455,7 +456,9 @@ fn a_proto_12_cons_gateway_gets_the_plain_hop_with_a_warning() {
     let cons_gw = TestServer::start(Options::default());
     let old_cons = proto_12_in_front_of(&rt, &cons_gw);
     let port = producer.port().to_string();
-    let args = stream_args(&prod_gw.s2cs(), &old_cons, &port);
+    let mut args = stream_args(&prod_gw.s2cs(), &old_cons, &port);
+    // Without it, the encrypted PROD session would not be turned plaintext (tests/client).
+    args.push("--allow-plaintext-fallback".into());
     let out = req_stream(&prod_gw, &args).assert().success();
     let err = stderr(out.get_output());
     assert!(

@@ -133,7 +133,7 @@ fn random_reqs_get_precise_statuses() {
     let role = prop_oneof![Just("PROD".to_string()), Just("cons".to_string()), text()];
     let cases = (text(), role, num_conn, any::<i32>());
     proptest!(config(), |((uid, role, num_conn, rate) in cases)| {
-        let request = pb::Request { uid: uid.clone(), role: role.clone(), num_conn, rate };
+        let request = pb::Request { uid: uid.clone(), role: role.clone(), num_conn, rate, ..Default::default() };
         let answer = runtime.block_on(client.clone().req(request));
         check_refusal("req", &answer.unwrap_err(), &codes, &[&uid, &role]);
     });

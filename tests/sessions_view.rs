@@ -121,13 +121,16 @@ fn list_and_status_show_each_session_with_its_traffic() {
         keys,
         [
             "age_secs",
+            "allow_from",
             "listeners",
             "prod_listeners",
             "rate",
+            "rate_policy",
             "role",
             "state",
             "stats",
             "targets",
+            "throughput",
             "uid"
         ]
     );
@@ -143,7 +146,9 @@ fn list_and_status_show_each_session_with_its_traffic() {
     assert!(prod["age_secs"].is_u64());
 
     let mut status = status_json(&server, &uid);
+    // Both measured when asked: the throughput of a session this young, over its whole age.
     status["age_secs"] = prod["age_secs"].clone();
+    status["throughput"] = prod["throughput"].clone();
     assert_eq!(&status, prod, "status and list disagree");
     server
         .req("status", &[&uid])

@@ -35,6 +35,7 @@ async fn open_session(server: &TestServer, uid: &str, target: SocketAddr) -> Soc
         role: "PROD".into(),
         num_conn: 1,
         rate: 0,
+        ..Default::default()
     };
     let (r, h) = tokio::join!(a.req(req), b.hello(hello));
     h.unwrap();

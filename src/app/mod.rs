@@ -1,17 +1,16 @@
-//! The app controller: the hello that registers a producer's ports with a session, and a
-//! built-in traffic test (`app send` / `app recv`) that checks a session end to end with no
-//! other tool.
+//! The app controller's traffic test (`app send` / `app recv`), which checks a session end to
+//! end with no other tool. The hello that registers a producer's ports is the client's
+//! (`client::hello`).
 
 use std::time::Duration;
 
 use serde::Serialize;
 
-pub(crate) mod hello;
 pub(crate) mod recv;
 pub(crate) mod send;
 mod wire;
 
-pub(crate) use wire::MAX_STREAMS;
+pub(crate) use wire::{RunToken, MAX_STREAMS};
 
 /// What one end of a transfer saw; both ends print the same `checksum` for the same bytes.
 #[derive(Debug, Clone, Serialize)]

@@ -12,7 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use super::wire::{self, Header, StreamSum, Tally, FRAME, HEADER_LEN, MAX_STREAMS};
+use super::wire::{
+    self, Header, RunToken, StreamSum, Tally, FRAME, HEADER_LEN, MAX_STREAMS, PROOF_LEN,
+};
 use super::Report;
 
 /// How long a new connection may take to send its header before it is dropped.
@@ -75,8 +77,12 @@ enum Outcome {
 }
 
 /// Receives on `listener` until every stream of one `app send` has ended and matched; drops
-/// connections that are not its streams with a warning.
-pub(crate) async fn accept(listener: TcpListener, progress: &ProgressBar) -> Result<Report> {
+/// connections that are not its streams (with a `token`: that do not prove it) with a warning.
+pub(crate) async fn accept(
+    listener: TcpListener,
+    token: Option<&RunToken>,
+    progress: &ProgressBar,
+) -> Result<Report> {
     let transfer = Arc::new(Mutex::new(Transfer::default()));
     let mut tasks = JoinSet::new();
     let mut sums: Vec<Option<StreamSum>> = Vec::new();
@@ -85,8 +91,10 @@ pub(crate) async fn accept(listener: TcpListener, progress: &ProgressBar) -> Res
             // Bounded: at most MAX_STREAMS connections (and frame buffers) at once.
             accepted = listener.accept(), if tasks.len() < MAX_STREAMS as usize => {
                 let (connection, peer) = accepted.context("could not accept a connection")?;
-                let (transfer, progress) = (transfer.clone(), progress.clone());
-                tasks.spawn(async move { recv_stream(connection, peer, &transfer, &progress).await });
+                let (transfer, progress, token) = (transfer.clone(), progress.clone(), token.cloned());
+                tasks.spawn(async move {
+                    recv_stream(connection, peer, token.as_ref(), &transfer, &progress).await
+                });
             }
             Some(joined) = tasks.join_next() => match joined?? {
                 Outcome::Stranger(peer, why) => {
@@ -107,17 +115,28 @@ pub(crate) async fn accept(listener: TcpListener, progress: &ProgressBar) -> Res
 }
 
 /// Opens `streams` connections to `target` (`app send --listen`, or a session's listener in
-/// front of it) and receives on them until all have ended and matched.
-pub(crate) async fn connect(target: &str, streams: u32, progress: &ProgressBar) -> Result<Report> {
+/// front of it) and receives on them until all have ended and matched. With a `token`, each
+/// connection starts with its greeting, and the sender's streams must prove it too.
+pub(crate) async fn connect(
+    target: &str,
+    streams: u32,
+    token: Option<&RunToken>,
+    progress: &ProgressBar,
+) -> Result<Report> {
     let transfer = Arc::new(Mutex::new(Transfer::expecting(streams)));
     let mut tasks = JoinSet::new();
     for _ in 0..streams {
-        let connection = TcpStream::connect(target).await.with_context(|| {
+        let mut connection = TcpStream::connect(target).await.with_context(|| {
             format!("could not connect to {target}: is `scistream app send --listen` (or a session's listener) there?")
         })?;
+        if let Some(token) = token {
+            connection.write_all(&token.greeting()).await?;
+        }
         let peer = connection.peer_addr()?;
-        let (transfer, progress) = (transfer.clone(), progress.clone());
-        tasks.spawn(async move { recv_stream(connection, peer, &transfer, &progress).await });
+        let (transfer, progress, token) = (transfer.clone(), progress.clone(), token.cloned());
+        tasks.spawn(async move {
+            recv_stream(connection, peer, token.as_ref(), &transfer, &progress).await
+        });
     }
     let mut sums = vec![None; streams as usize];
     while let Some(joined) = tasks.join_next().await {
@@ -135,21 +154,14 @@ pub(crate) async fn connect(target: &str, streams: u32, progress: &ProgressBar) 
 async fn recv_stream(
     mut connection: TcpStream,
     peer: SocketAddr,
+    token: Option<&RunToken>,
     transfer: &Mutex<Transfer>,
     progress: &ProgressBar,
 ) -> Result<Outcome> {
-    let mut header = [0u8; HEADER_LEN];
-    let header = match tokio::time::timeout(HEADER_WAIT, connection.read_exact(&mut header)).await {
-        Ok(Ok(_)) => match Header::decode(&header) {
-            Ok(header) => header,
-            Err(why) => return Ok(Outcome::Stranger(peer, why)),
-        },
-        Ok(Err(e)) => {
-            return Ok(Outcome::Stranger(
-                peer,
-                format!("it ended before a header ({e})"),
-            ))
-        }
+    let read = tokio::time::timeout(HEADER_WAIT, read_header(&mut connection, token)).await;
+    let header = match read {
+        Ok(Ok(header)) => header,
+        Ok(Err(why)) => return Ok(Outcome::Stranger(peer, why)),
         Err(_) => {
             return Ok(Outcome::Stranger(
                 peer,
@@ -176,6 +188,24 @@ async fn recv_stream(
     // The ack only reassures the sender; this end has checked everything already.
     let _ = connection.write_all(&[wire::ACK]).await;
     Ok(Outcome::Stream(header, got))
+}
+
+/// Reads a stream's header, and the proof of the run's token when it has one; or why the
+/// connection is not one of this run's streams.
+async fn read_header(
+    connection: &mut TcpStream,
+    token: Option<&RunToken>,
+) -> Result<Header, String> {
+    let ended = |e: std::io::Error| format!("it ended before a header ({e})");
+    let mut header = [0u8; HEADER_LEN];
+    connection.read_exact(&mut header).await.map_err(ended)?;
+    let (header, proved) = Header::decode(&header)?;
+    let mut proof = [0u8; PROOF_LEN];
+    if proved {
+        connection.read_exact(&mut proof).await.map_err(ended)?;
+    }
+    RunToken::admits(token, proved.then_some(&proof))?;
+    Ok(header)
 }
 
 /// Reads frames up to the trailer: returns what arrived and what the sender says it sent.

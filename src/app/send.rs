@@ -11,8 +11,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinError, JoinSet};
 
-use super::wire::{self, Header, StreamSum, Tally, FRAME};
+use super::wire::{self, Header, RunToken, StreamSum, Tally, FRAME, GREETING_LEN, MAX_STREAMS};
 use super::Report;
+
+/// How long a connection may take to greet a listening sender of a run with a token.
+const GREETING_WAIT: Duration = Duration::from_secs(10);
 
 /// How much to send.
 #[derive(Debug, Clone, Copy)]
@@ -23,12 +26,13 @@ pub(crate) enum Amount {
     Time(Duration),
 }
 
-/// Opens `streams` connections to `target`, then sends on them; returns what was sent (and
-/// acknowledged).
+/// Opens `streams` connections to `target`, then sends on them (each header proving `token`,
+/// if given); returns what was sent (and acknowledged).
 pub(crate) async fn connect(
     target: &str,
     amount: Amount,
     streams: u32,
+    token: Option<RunToken>,
     progress: &ProgressBar,
 ) -> Result<Report> {
     let mut connections = Vec::new();
@@ -38,7 +42,7 @@ pub(crate) async fn connect(
         })?;
         connections.push(connection);
     }
-    let mut transfer = Transfer::new(amount, streams, progress);
+    let mut transfer = Transfer::new(amount, streams, token, progress);
     for connection in connections {
         transfer.start(connection, target);
     }
@@ -46,21 +50,37 @@ pub(crate) async fn connect(
 }
 
 /// Accepts `streams` connections on `listener` and sends on each as it arrives, numbering the
-/// streams in accept order; returns what was sent (and acknowledged). Every connection counts:
-/// the receiver sends nothing before the header that would tell it from a stranger.
+/// streams in accept order; returns what was sent (and acknowledged). Without a `token`, every
+/// connection counts: the receiver sends nothing first that would tell it from a stranger.
+/// With one, only connections whose greeting proves it count; others are dropped with a
+/// warning.
 pub(crate) async fn accept(
     listener: TcpListener,
     amount: Amount,
     streams: u32,
+    token: Option<RunToken>,
     progress: &ProgressBar,
 ) -> Result<Report> {
-    let mut transfer = Transfer::new(amount, streams, progress);
+    let mut greetings = JoinSet::new();
+    let mut transfer = Transfer::new(amount, streams, token.clone(), progress);
     while transfer.begun < streams {
         tokio::select! {
-            accepted = listener.accept() => {
+            // Bounded: at most MAX_STREAMS connections wait to greet at once.
+            accepted = listener.accept(), if greetings.len() < MAX_STREAMS as usize => {
                 let (connection, peer) = accepted.context("could not accept a connection")?;
-                transfer.start(connection, &peer.to_string());
+                match token.clone() {
+                    None => transfer.start(connection, &peer.to_string()),
+                    Some(token) => {
+                        greetings.spawn(async move { (peer, greeted(connection, &token).await) });
+                    }
+                }
             }
+            Some(greeted) = greetings.join_next() => match greeted? {
+                (peer, Ok(connection)) => transfer.start(connection, &peer.to_string()),
+                (peer, Err(why)) => tracing::warn!(
+                    %peer, "dropped a connection that is not this run's receiver: {why}"
+                ),
+            },
             // A stream may end, or fail, before the last one is accepted.
             Some(joined) = transfer.tasks.join_next() => transfer.record(joined)?,
         }
@@ -70,10 +90,21 @@ pub(crate) async fn accept(
     transfer.finish().await
 }
 
+/// `connection` once its greeting proved `token`; or why it is not the run's receiver.
+async fn greeted(mut connection: TcpStream, token: &RunToken) -> Result<TcpStream, String> {
+    let mut greeting = [0u8; GREETING_LEN];
+    match tokio::time::timeout(GREETING_WAIT, connection.read_exact(&mut greeting)).await {
+        Ok(Ok(_)) => token.check_greeting(&greeting).map(|()| connection),
+        Ok(Err(e)) => Err(format!("it ended before its greeting ({e})")),
+        Err(_) => Err("it sent no greeting within 10 s".into()),
+    }
+}
+
 /// The streams of one transfer: started in turn, each with the next index.
 struct Transfer {
     amount: Amount,
     streams: u32,
+    token: Option<RunToken>,
     progress: ProgressBar,
     begun: u32,
     started: Option<Instant>,
@@ -82,10 +113,16 @@ struct Transfer {
 }
 
 impl Transfer {
-    fn new(amount: Amount, streams: u32, progress: &ProgressBar) -> Transfer {
+    fn new(
+        amount: Amount,
+        streams: u32,
+        token: Option<RunToken>,
+        progress: &ProgressBar,
+    ) -> Transfer {
         Transfer {
             amount,
             streams,
+            token,
             progress: progress.clone(),
             begun: 0,
             started: None,
@@ -103,7 +140,7 @@ impl Transfer {
             Amount::Bytes(total) => (Some(share(total, streams, index)), None),
             Amount::Time(time) => (None, Some(now + time)),
         };
-        let header = Header { index, streams };
+        let header = Header { index, streams }.encode(self.token.as_ref());
         let (progress, peer) = (self.progress.clone(), peer.to_string());
         self.tasks.spawn(async move {
             let sent = send_stream(connection, header, budget, deadline, &progress).await;
@@ -140,12 +177,12 @@ fn share(total: u64, streams: u32, index: u32) -> u64 {
 
 async fn send_stream(
     mut connection: TcpStream,
-    header: Header,
+    header: Vec<u8>,
     mut budget: Option<u64>,
     deadline: Option<Instant>,
     progress: &ProgressBar,
 ) -> Result<StreamSum> {
-    connection.write_all(&header.encode()).await?;
+    connection.write_all(&header).await?;
     // One frame buffer, reused: a length prefix and FRAME random bytes.
     let mut frame = vec![0u8; 4 + FRAME];
     rand::rng().fill_bytes(&mut frame[4..]);

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 use chrono::{TimeDelta, Utc};
 
-use super::{AuthSettings, NativeClient};
+use super::{AuthRequirements, AuthSettings, NativeClient};
 use crate::config::file::{self, LockedConfig};
 use crate::config::{Config, ServerAddr, TokenSet};
 use crate::scope::ScopeId;
@@ -60,6 +60,24 @@ impl Credentials {
             (None, _) => format!("scistream login --scope <SCOPE> --map {host}"),
         };
         format!("Please obtain new credentials: {server_message}\nrun: {fix}")
+    }
+
+    /// What to tell the user when a gateway's access policy refused the call but a new login
+    /// that meets `asked` can pass: the server's message and the login command that asks for
+    /// exactly that, for the scope the server named (`wanted`), else the one sent.
+    pub(crate) fn login_again(
+        &self,
+        server_message: &str,
+        wanted: Option<ScopeId>,
+        asked: &AuthRequirements,
+    ) -> String {
+        let scope = wanted.or_else(|| self.scope.clone());
+        let scope = scope.map_or_else(|| "<SCOPE>".to_owned(), |s| s.to_string());
+        format!(
+            "the gateway's access policy refused the call: {server_message}\nrun: scistream \
+             login --scope {scope} --force{}",
+            asked.login_flags()
+        )
     }
 }
 
@@ -202,6 +220,22 @@ mod tests {
         );
         let first = credentials(None, None).refusal("gw:5000", &message, None);
         assert!(first.starts_with(&format!("Please obtain new credentials: {message}\n")));
+    }
+
+    #[test]
+    fn a_policy_refusal_names_the_login_that_meets_it() {
+        let asked = AuthRequirements {
+            session_required_policies: vec!["9d0a1e6b-0000-4000-8000-0000000000a1".into()],
+            ..AuthRequirements::default()
+        };
+        let said = credentials(Some(OTHER), Some("t")).login_again("no", None, &asked);
+        assert_eq!(
+            said.lines().last().unwrap(),
+            format!(
+                "run: scistream login --scope {OTHER} --force --required-policy \
+                 9d0a1e6b-0000-4000-8000-0000000000a1"
+            )
+        );
     }
 
     #[test]

@@ -7,32 +7,47 @@
 //!   `scistream req` sends as `authorization` metadata.
 //!
 //! Server side (`scistream server`, a resource server):
-//! - [`Introspector`]: checks each call's token by RFC 7662 introspection (cached briefly)
-//!   and names its [`Identity`], the owner of the sessions it opens;
+//! - [`Introspector`]: checks each call's token by RFC 7662 introspection (cached briefly,
+//!   with a cap on introspections under way) and names its [`Identity`], the owner of the
+//!   sessions it opens, with what the access policy needs ([`Authenticated`]); it also makes
+//!   the dependent token grant for the policy's group lookups;
 //! - [`AuthError`]: the refusals (the server maps them to gRPC statuses).
+//!
+//! Both: [`AuthRequirements`], what a refused login must satisfy, from the gateway's refusal
+//! to the client's `scistream login` command and its authorize URL.
 
 use std::time::Duration;
 
 mod credentials;
 mod introspect;
 mod native;
+mod requirements;
 mod settings;
 pub(crate) mod token_store;
 
 pub(crate) use credentials::unmapped_hint;
 pub use credentials::{credentials_for, Credentials};
-pub(crate) use introspect::DEFAULT_CACHE_TTL;
-pub use introspect::{AuthError, Identity, Introspector};
+pub use introspect::{
+    AuthError, Authenticated, Identity, IntrospectionDetails, IntrospectionLimits, Introspector,
+};
+pub(crate) use introspect::{SingleFlight, DEFAULT_CACHE_TTL};
 pub(crate) use native::NativeClient;
+pub use requirements::{check_entry, AuthRequirements, AUTH_REQUIREMENTS_METADATA_KEY};
 pub use settings::AuthSettings;
 
-/// The HTTP client for every auth server call. Redirects are not followed: credentials must
-/// go to the configured server only.
-fn http_client() -> anyhow::Result<reqwest::Client> {
+/// Idle connections kept per host. Open ones are bounded by the calls made at once (one each
+/// over HTTP/1.1; one connection in all over HTTP/2, which TLS negotiates where the server
+/// speaks it), which their callers cap.
+const IDLE_CONNECTIONS_PER_HOST: usize = 8;
+
+/// The HTTP client for every auth server (and Groups API) call. Redirects are not followed:
+/// credentials must go to the configured server only.
+pub(crate) fn http_client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST)
         .build()
         .map_err(|err| anyhow::anyhow!("could not set up the HTTPS client: {err}"))
 }

@@ -12,7 +12,7 @@ use oauth2::{
     TokenResponse, TokenUrl,
 };
 
-use super::AuthSettings;
+use super::{AuthRequirements, AuthSettings};
 use crate::config::TokenSet;
 use crate::exit::Failure;
 use crate::scope::ScopeId;
@@ -51,18 +51,27 @@ impl NativeClient {
         })
     }
 
-    /// Builds the authorize URL with a fresh PKCE (S256) verifier and a random `state`.
-    pub(crate) fn start_login(&self, scope: &ScopeId) -> PendingLogin {
+    /// Builds the authorize URL with a fresh PKCE (S256) verifier and a random `state`, asking
+    /// Globus for a login that meets `requirements` (what a gateway's refusal named).
+    pub(crate) fn start_login(
+        &self,
+        scope: &ScopeId,
+        requirements: &AuthRequirements,
+    ) -> PendingLogin {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, _state) = self
+        let mut request = self
             .oauth
             .authorize_url(CsrfToken::new_random)
             .add_scope(Scope::new(scope.scistream_scope()))
             .set_pkce_challenge(challenge)
             // Without offline access Globus issues no refresh token.
             .add_extra_param("access_type", "offline")
-            .add_extra_param("prompt", "login")
-            .url();
+            // A fresh authentication, so that requirements such as MFA are met now.
+            .add_extra_param("prompt", "login");
+        for (name, value) in requirements.authorize_params() {
+            request = request.add_extra_param(name, value);
+        }
+        let (url, _state) = request.url();
         PendingLogin {
             authorize_url: url.into(),
             scope: scope.clone(),

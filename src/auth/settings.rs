@@ -1,6 +1,6 @@
 //! Where the auth server is and who this client is: defaults, the file, then the environment.
 
-use crate::config::{check_auth_url, Config};
+use crate::config::{pick_base_url, Config};
 
 pub(crate) const DEFAULT_AUTH_URL: &str = "https://auth.globus.org";
 pub(crate) const DEFAULT_NATIVE_CLIENT_ID: &str = "4787c84e-9c55-4881-b941-cb6720cea11c";
@@ -22,14 +22,11 @@ impl AuthSettings {
 
     /// The one precedence rule: environment over file over default.
     pub fn resolve(config: &Config, env_auth_url: Option<String>) -> anyhow::Result<Self> {
-        let base = env_auth_url
-            .filter(|url| !url.trim().is_empty())
-            .or_else(|| config.auth_url.clone())
-            .unwrap_or_else(|| DEFAULT_AUTH_URL.to_owned());
-        let base = base.trim().trim_end_matches('/').to_owned();
-        check_auth_url(&base).map_err(|err| {
-            anyhow::anyhow!("{err}; fix auth_url in the config file or SCISTREAM_AUTH_URL")
-        })?;
+        let base = pick_base_url(
+            (env_auth_url, AUTH_URL_ENV),
+            (config.auth_url.as_ref(), "auth_url"),
+            DEFAULT_AUTH_URL,
+        )?;
         Ok(Self {
             base,
             native_client_id: config

@@ -1,9 +1,9 @@
 //! What a failed call means to the user: the error that says what to do next, with the kind
 //! that picks the exit code.
 
-use crate::auth::Credentials;
+use crate::auth::{AuthRequirements, Credentials, AUTH_REQUIREMENTS_METADATA_KEY};
 use crate::exit::Failure;
-use crate::scope::SCOPE_METADATA_KEY;
+use crate::scope::{ScopeId, SCOPE_METADATA_KEY};
 
 use super::NoAnswer;
 
@@ -34,13 +34,27 @@ pub(crate) fn explain_failure(
         ))
         .into();
     }
+    let wanted: Option<ScopeId> =
+        metadata(&status, SCOPE_METADATA_KEY).and_then(|s| s.parse().ok());
     match status.code() {
         tonic::Code::Unauthenticated => {
-            let wanted = status.metadata().get(SCOPE_METADATA_KEY);
-            let wanted = wanted.and_then(|scope| scope.to_str().ok()?.parse().ok());
             Failure::AuthRequired(credentials.refusal(s2cs, &message, wanted)).into()
         }
         tonic::Code::NotFound => Failure::NotFound(format!("{message} (s2cs {s2cs})")).into(),
+        // The gateway's access policy: a new login that meets what it asks can pass.
+        tonic::Code::PermissionDenied if wanted.is_some() => {
+            let asked = metadata(&status, AUTH_REQUIREMENTS_METADATA_KEY)
+                .and_then(AuthRequirements::from_metadata);
+            match asked {
+                Some(asked) => {
+                    Failure::AuthRequired(credentials.login_again(&message, wanted, &asked))
+                }
+                None => Failure::NotPermitted(format!(
+                    "{refused}; ask the gateway's operator for access"
+                )),
+            }
+            .into()
+        }
         tonic::Code::PermissionDenied => Failure::NotPermitted(format!(
             "{refused}; use the login of the identity that opened it, or ask the gateway's \
              operator (an admin identity can release it)"
@@ -59,4 +73,9 @@ pub(crate) fn explain_failure(
         ),
         _ => anyhow::anyhow!(refused),
     }
+}
+
+/// A metadata value of `status`, if it is text.
+fn metadata<'a>(status: &'a tonic::Status, key: &str) -> Option<&'a str> {
+    status.metadata().get(key)?.to_str().ok()
 }

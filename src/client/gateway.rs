@@ -30,18 +30,4 @@ impl Gateway {
     pub(crate) fn failed(&self, status: tonic::Status) -> anyhow::Error {
         explain_failure(&self.s2cs, &self.credentials, status)
     }
-
-    /// Releases a session this command opened before it failed; the failure is what gets
-    /// reported, so a release that fails too is only mentioned.
-    pub(crate) async fn release_after_failure(&self, uid: &str) {
-        if let Err(status) = self.client.release(uid).await {
-            eprintln!(
-                "warning: could not release session {uid} on s2cs {}: {}; release it with \
-                 `scistream req release --s2cs {} {uid}`",
-                self.s2cs,
-                status.message(),
-                self.s2cs
-            );
-        }
-    }
 }

@@ -1,7 +1,10 @@
 //! S2UC, the user client: connects to a control server and drives a session's calls.
 
+use std::collections::HashSet;
 use std::error::Error as _;
 use std::future::Future;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,14 +17,23 @@ use crate::exit::Failure;
 use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 use crate::pb;
 use crate::pb::control_client::ControlClient;
+use crate::scope::AUTH_METADATA_KEY;
 use crate::secret::Secret;
 use crate::tls::{ClientTls, HandshakeError};
 
 mod failure;
 mod gateway;
+pub(crate) mod hello;
+pub(crate) mod setup;
+mod untrusted;
 
 pub(crate) use failure::explain_failure;
 pub(crate) use gateway::Gateway;
+use untrusted::{escape_status, Untrusted};
+
+/// The most pages of sessions `list` follows: 64 MiB of replies, far more sessions than a
+/// server holds, and a bound on what a server that never stops paging can make the client hold.
+pub(crate) const MAX_LIST_PAGES: usize = 64;
 
 /// A connection to one control server (`s2cs`), with the token its calls carry.
 #[derive(Clone)]
@@ -31,6 +43,10 @@ pub struct Client {
     token: Option<MetadataValue<Ascii>>,
     s2cs: String,
     deadlines: Deadlines,
+    /// Whether the channel is TLS.
+    tls: bool,
+    /// Set once a reply said that the server has authentication off.
+    auth_off: Arc<AtomicBool>,
 }
 
 /// How long the client waits for the server before giving up.
@@ -109,6 +125,7 @@ impl Client {
         deadlines: Deadlines,
     ) -> Result<Client> {
         let token = token.map(|t| authorization(&t, s2cs)).transpose()?;
+        let over_tls = tls.is_some();
         // Always an http URI: TLS, when on, is ours (tls::ClientTls), below tonic.
         let endpoint = Endpoint::from_shared(format!("http://{s2cs}"))
             .map_err(|e| anyhow::anyhow!("--s2cs {s2cs:?} is not a valid host:port ({e})"))?;
@@ -130,7 +147,27 @@ impl Client {
             token,
             s2cs: s2cs.to_string(),
             deadlines,
+            tls: over_tls,
+            auth_off: Arc::default(),
         })
+    }
+
+    /// Whether what crosses this channel crosses a network in clear: plaintext gRPC to a
+    /// server that is not on this host.
+    pub(crate) fn in_clear(&self) -> bool {
+        !self.tls && !is_loopback(&self.s2cs)
+    }
+
+    /// Whether a reply so far said that the server has authentication off (the
+    /// `scistream-auth: off` metadata); a server that does not say is not taken to have it off.
+    pub(crate) fn auth_off(&self) -> bool {
+        self.auth_off.load(Ordering::Relaxed)
+    }
+
+    fn hear(&self, metadata: &tonic::metadata::MetadataMap) {
+        if metadata.get(AUTH_METADATA_KEY).is_some_and(|v| v == "off") {
+            self.auth_off.store(true, Ordering::Relaxed);
+        }
     }
 
     fn request<T>(&self, message: T) -> Request<T> {
@@ -145,19 +182,19 @@ impl Client {
 
     /// Starts a session: `req` and, when `hello` is given, the session's hello concurrently (as
     /// the Python client does). Returns the req's answer, whose `prod_listeners` are the hello's.
+    /// Releasing a session that started but failed is the caller's (see [`Refused::opened`]).
     pub async fn start(
         &self,
         req: pb::Request,
         hello: Option<pb::Hello>,
-    ) -> Result<pb::Response, Status> {
+    ) -> Result<pb::Response, Refused> {
         match hello {
             Some(hello) => self.req_with_hello(req, hello).await,
-            None => self.req(req).await,
+            None => self.req(req).await.map_err(Refused::before),
         }
     }
 
     /// Gives a started session its targets: `update`, or with a hop `credential`, `update_hop`.
-    /// A refused update releases the session, unless the server lacks the RPC (UNIMPLEMENTED).
     pub async fn update(
         &self,
         uid: &str,
@@ -185,17 +222,7 @@ impl Client {
                 self.call(update, |mut c, r| async move { c.update_hop(r).await })
                     .await
             }
-        };
-        let updated = match updated {
-            Ok(updated) => updated,
-            // A server without the encrypted hop: the caller falls back to a plain update.
-            Err(refused) if refused.code() == tonic::Code::Unimplemented => return Err(refused),
-            Err(refused) => {
-                // Without targets the session is of no use, and it would hold its ports.
-                let _ = self.release(uid).await;
-                return Err(refused);
-            }
-        };
+        }?;
         Ok(Routed {
             listeners: updated.listeners,
             targets: updated.prod_listeners,
@@ -223,27 +250,44 @@ impl Client {
         &self,
         req: pb::Request,
         hello: pb::Hello,
-    ) -> Result<pb::Response, Status> {
-        let uid = req.uid.clone();
+    ) -> Result<pb::Response, Refused> {
         let req = self.req(req);
-        let hello = self.hello(hello);
+        let hello = self.hello_when_room(hello);
         tokio::pin!(req, hello);
         let (response, hello) = tokio::select! {
             hello_done = &mut hello => match hello_done {
                 Err(refused) if refused.code() != tonic::Code::FailedPrecondition => {
-                    return Err(refused)
+                    return Err(Refused::before(refused))
                 }
-                hello_done => (req.await?, hello_done),
+                hello_done => (req.await.map_err(Refused::before)?, hello_done),
             },
             // Answered once a hello arrived: ours is answered at once, too.
-            response = &mut req => (response?, hello.await),
+            response = &mut req => (response.map_err(Refused::before)?, hello.await),
         };
-        if let Err(refused) = hello {
-            // Another hello than ours reached the session first: not the targets asked for.
-            let _ = self.release(&uid).await;
-            return Err(refused);
-        }
+        // Another hello than ours reached the session first: not the targets asked for.
+        hello.map_err(Refused::after)?;
         Ok(response)
+    }
+
+    /// The hello, sent again while the server has no room for hellos that arrive before their
+    /// req (RESOURCE_EXHAUSTED): the req sent alongside is registered soon, and a hello for a
+    /// registered session needs no room there. The req's answer ends the tries (the caller
+    /// stops polling this then), and so does the req's deadline.
+    async fn hello_when_room(&self, hello: pb::Hello) -> Result<pb::AppResponse, Status> {
+        let give_up = tokio::time::Instant::now() + self.deadlines.req;
+        let mut pause = Duration::from_millis(10);
+        loop {
+            match self.hello(hello.clone()).await {
+                Err(full)
+                    if full.code() == tonic::Code::ResourceExhausted
+                        && tokio::time::Instant::now() + pause < give_up =>
+                {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                done => return done,
+            }
+        }
     }
 
     async fn req(&self, req: pb::Request) -> Result<pb::Response, Status> {
@@ -252,7 +296,7 @@ impl Client {
             .await
     }
 
-    pub(crate) async fn hello(&self, hello: pb::Hello) -> Result<pb::AppResponse, Status> {
+    pub async fn hello(&self, hello: pb::Hello) -> Result<pb::AppResponse, Status> {
         self.call(hello, |mut c, r| async move { c.hello(r).await })
             .await
     }
@@ -265,11 +309,14 @@ impl Client {
             .await
     }
 
-    /// The sessions the server holds, oldest first, page after page.
-    pub async fn list(&self) -> Result<Vec<pb::SessionInfo>, Status> {
+    /// The sessions the server holds, oldest first, page after page: at most
+    /// [`MAX_LIST_PAGES`] of them, and never a page token twice (a server that sends one
+    /// again would be followed in a circle).
+    pub async fn list(&self) -> Result<Vec<pb::SessionInfo>, ListFailed> {
         let mut sessions = Vec::new();
         let mut page_token = String::new();
-        loop {
+        let mut seen = HashSet::new();
+        for _ in 0..MAX_LIST_PAGES {
             let request = pb::ListRequest {
                 page_token: page_token.clone(),
             };
@@ -277,11 +324,15 @@ impl Client {
                 .call(request, |mut c, r| async move { c.list(r).await })
                 .await?;
             sessions.extend(page.sessions);
-            if page.next_page_token.is_empty() || page.next_page_token == page_token {
+            if page.next_page_token.is_empty() {
                 return Ok(sessions);
+            }
+            if !seen.insert(page.next_page_token.clone()) {
+                return Err(ListFailed::Circle);
             }
             page_token = page.next_page_token;
         }
+        Err(ListFailed::TooManyPages)
     }
 
     pub(crate) async fn status(&self, uid: &str) -> Result<pb::SessionInfo, Status> {
@@ -301,6 +352,7 @@ impl Client {
     ) -> Result<R, Status>
     where
         Fut: Future<Output = Result<tonic::Response<R>, Status>>,
+        R: Untrusted,
     {
         self.call_within(self.deadlines.call, message, rpc).await
     }
@@ -314,9 +366,19 @@ impl Client {
     ) -> Result<R, Status>
     where
         Fut: Future<Output = Result<tonic::Response<R>, Status>>,
+        R: Untrusted,
     {
         let call = rpc(self.inner.clone(), self.request(message));
-        Ok(self.within(limit, call).await?.into_inner())
+        match self.within(limit, call).await {
+            Ok(reply) => {
+                self.hear(reply.metadata());
+                Ok(reply.into_inner().escape())
+            }
+            Err(refused) => {
+                self.hear(refused.metadata());
+                Err(escape_status(refused))
+            }
+        }
     }
 
     /// `call`'s outcome, or a [`NoAnswer`] status once `limit` has passed.
@@ -334,6 +396,58 @@ impl Client {
             status.set_source(Arc::new(silent));
             Err(status)
         })
+    }
+}
+
+/// A session start that failed.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: Status,
+    /// Whether its req went through: the session then holds its ports on the server until
+    /// it is released.
+    pub opened: bool,
+}
+
+impl Refused {
+    fn before(status: Status) -> Refused {
+        Refused {
+            status,
+            opened: false,
+        }
+    }
+
+    fn after(status: Status) -> Refused {
+        Refused {
+            status,
+            opened: true,
+        }
+    }
+}
+
+impl From<Refused> for Status {
+    fn from(refused: Refused) -> Status {
+        refused.status
+    }
+}
+
+/// Why `list` gave up.
+#[derive(Debug, thiserror::Error)]
+pub enum ListFailed {
+    #[error("{}", .0.message())]
+    Refused(#[from] Status),
+    #[error("the server sent a page token it had sent before: its pages go in a circle")]
+    Circle,
+    #[error("the server sent more than {MAX_LIST_PAGES} pages of sessions")]
+    TooManyPages,
+}
+
+/// Whether `s2cs` (`host:port`) names this host: a loopback IP, or `localhost`.
+fn is_loopback(s2cs: &str) -> bool {
+    let host = s2cs.rsplit_once(':').map_or(s2cs, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<IpAddr>() {
+        Ok(ip) => ip.to_canonical().is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
     }
 }
 
@@ -388,4 +502,32 @@ fn unreachable(s2cs: &str, err: &tonic::transport::Error) -> anyhow::Error {
          is the address right? (a plaintext server needs --no-tls)"
     ))
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_means_this_host_in_every_spelling() {
+        for here in [
+            "127.0.0.1:5000",
+            "127.9.8.7:5000",
+            "localhost:5000",
+            "LOCALHOST:1",
+            "[::1]:5000",
+            "[::ffff:127.0.0.1]:5000",
+        ] {
+            assert!(is_loopback(here), "{here}");
+        }
+        for away in [
+            "10.0.0.1:5000",
+            "gw.example.org:5000",
+            "localhost.example.org:5000",
+            "[2001:db8::1]:5000",
+            "0.0.0.0:5000",
+        ] {
+            assert!(!is_loopback(away), "{away}");
+        }
+    }
 }

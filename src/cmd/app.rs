@@ -12,8 +12,9 @@ use tokio::net::TcpListener;
 use super::s2cs_args::S2csArgs;
 use super::values::{parse_seconds, parse_uid};
 use super::GlobalArgs;
-use crate::app::{self, hello, send::Amount, Report};
-use crate::client::explain_failure;
+use crate::app::{self, send::Amount, Report, RunToken};
+use crate::client::{explain_failure, hello};
+use crate::secret::Secret;
 use crate::{endpoint, pb};
 
 #[derive(Debug, Args)]
@@ -93,12 +94,37 @@ struct SendArgs {
     /// Send for this long [default: 10 unless --bytes is given]
     #[arg(long, value_parser = parse_seconds, value_name = "S")]
     seconds: Option<Duration>,
-    /// Parallel connections (at most 64); with --listen, the first K accepted
+    /// Parallel connections (at most 64); with --listen, the first K accepted (with
+    /// --run-token, the first K that prove it)
     #[arg(long, default_value_t = 1, value_parser = streams(), value_name = "K")]
     streams: u32,
+    #[command(flatten)]
+    run_token: RunTokenArg,
     /// Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text
     #[arg(long)]
     json: bool,
+}
+
+/// The token that ties the two ends of one run together.
+#[derive(Debug, Args)]
+struct RunTokenArg {
+    /// A token of this run, given to both ends (`app send` and `app recv`): each then takes
+    /// only connections that prove it, so a stranger's connection neither counts as a stream
+    /// nor fails the transfer. A sha256 of it crosses, never the token. Prefer the environment
+    /// variable: arguments show in `ps`
+    #[arg(
+        long,
+        env = "SCISTREAM_RUN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    run_token: Option<Secret>,
+}
+
+impl RunTokenArg {
+    fn token(&self) -> Option<RunToken> {
+        self.run_token.as_ref().map(|t| RunToken::new(t.expose()))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +135,8 @@ struct RecvArgs {
     /// sender's headers tell)
     #[arg(long, conflicts_with = "listen", default_value_t = 1, value_parser = streams(), value_name = "K")]
     streams: u32,
+    #[command(flatten)]
+    run_token: RunTokenArg,
     /// Print one JSON object (bytes, seconds, gbit_per_s, streams, checksum) instead of text
     #[arg(long)]
     json: bool,
@@ -151,12 +179,13 @@ pub(crate) async fn run(global: &GlobalArgs, args: AppArgs) -> Result<()> {
             };
             let ready = a.link.prepare().await?;
             let progress = progress(global, a.json, a.bytes);
+            let token = a.run_token.token();
             let report = match ready {
                 Ready::Connect(target) => {
-                    app::send::connect(&target, amount, a.streams, &progress).await
+                    app::send::connect(&target, amount, a.streams, token, &progress).await
                 }
                 Ready::Listen(listener) => {
-                    app::send::accept(listener, amount, a.streams, &progress).await
+                    app::send::accept(listener, amount, a.streams, token, &progress).await
                 }
             };
             progress.finish_and_clear();
@@ -165,9 +194,14 @@ pub(crate) async fn run(global: &GlobalArgs, args: AppArgs) -> Result<()> {
         Action::Recv(a) => {
             let ready = a.link.prepare().await?;
             let progress = progress(global, a.json, None);
+            let token = a.run_token.token();
             let report = match ready {
-                Ready::Connect(target) => app::recv::connect(&target, a.streams, &progress).await,
-                Ready::Listen(listener) => app::recv::accept(listener, &progress).await,
+                Ready::Connect(target) => {
+                    app::recv::connect(&target, a.streams, token.as_ref(), &progress).await
+                }
+                Ready::Listen(listener) => {
+                    app::recv::accept(listener, token.as_ref(), &progress).await
+                }
             };
             progress.finish_and_clear();
             print_report(a.json, "received", &report?)

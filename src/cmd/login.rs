@@ -6,7 +6,7 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
 
-use crate::auth::{token_store, AuthSettings, NativeClient};
+use crate::auth::{check_entry, token_store, AuthRequirements, AuthSettings, NativeClient};
 use crate::config::{file, ServerAddr};
 use crate::paths;
 use crate::scope::{ScopeId, DEFAULT_SCOPE};
@@ -22,6 +22,39 @@ pub struct LoginArgs {
     /// Record that this server address uses the scope (repeatable); works when already logged in
     #[arg(long = "map", value_name = "HOST[:PORT]")]
     pub(crate) map: Vec<ServerAddr>,
+
+    /// Log in with an identity from this domain, as a gateway's refusal asks (repeatable:
+    /// one of them); implies a new login, like --force
+    #[arg(long, value_name = "DOMAIN", value_parser = parse_entry, help_heading = "What a gateway's refusal asks for")]
+    pub(crate) required_domain: Vec<String>,
+    /// Log in with this identity (its id); repeatable; implies a new login
+    #[arg(long, value_name = "ID", value_parser = parse_entry, help_heading = "What a gateway's refusal asks for")]
+    pub(crate) required_identity: Vec<String>,
+    /// Log in so as to meet this Globus authentication policy (high assurance, MFA...);
+    /// repeatable; implies a new login
+    #[arg(long, value_name = "ID", value_parser = parse_entry, help_heading = "What a gateway's refusal asks for")]
+    pub(crate) required_policy: Vec<String>,
+    /// Log in with multi-factor authentication; implies a new login
+    #[arg(long, help_heading = "What a gateway's refusal asks for")]
+    pub(crate) required_mfa: bool,
+}
+
+fn parse_entry(s: &str) -> Result<String, String> {
+    check_entry(s.trim())?;
+    Ok(s.trim().to_owned())
+}
+
+impl LoginArgs {
+    /// What the new login must meet, from the --required-* flags.
+    fn requirements(&self) -> AuthRequirements {
+        AuthRequirements {
+            session_message: None,
+            session_required_identities: self.required_identity.clone(),
+            session_required_single_domain: self.required_domain.clone(),
+            session_required_policies: self.required_policy.clone(),
+            session_required_mfa: self.required_mfa,
+        }
+    }
 }
 
 const LINK_PROMPT: &str = "Please authenticate with Globus here";
@@ -33,7 +66,8 @@ pub(crate) async fn run(global: &super::GlobalArgs, args: LoginArgs) -> anyhow::
         .tokens
         .get(&args.scope)
         .is_some_and(|tokens| !tokens.is_expired(Utc::now()));
-    if logged_in && !args.force {
+    let requirements = args.requirements();
+    if logged_in && !args.force && requirements.is_empty() {
         token_store::store(&path, &args.scope, None, &args.map).await?;
         print_mapped(&args);
         println!("You are already logged in, to try different credentials please log out!");
@@ -41,7 +75,7 @@ pub(crate) async fn run(global: &super::GlobalArgs, args: LoginArgs) -> anyhow::
     }
 
     let client = NativeClient::new(&AuthSettings::load(&config)?)?;
-    let pending = client.start_login(&args.scope);
+    let pending = client.start_login(&args.scope, &requirements);
     let dashes = "-".repeat(LINK_PROMPT.len());
     println!("To obtain token for the scope, please open the URL in your browser and follow the instructions");
     println!(

@@ -3,7 +3,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -12,14 +11,18 @@ use clap::Args;
 use ipnet::IpNet;
 use tokio::net::TcpListener;
 
-use super::values::parse_seconds;
+use super::values::{parse_bit_rate, parse_seconds};
 use super::GlobalArgs;
-use crate::auth::{AuthSettings, Introspector, DEFAULT_CACHE_TTL};
-use crate::relay::{Limits, DEFAULT_CONNECT_TIMEOUT};
+use crate::auth::DEFAULT_CACHE_TTL;
+use crate::config::{Config, DomainPattern, GlobusId, GroupRef, IdentityName, PolicyConfig};
+use crate::policy::Admins;
+use crate::relay::{
+    raise_fd_limit, BitRate, Limits, Shares, HOP_BUFFER_BUDGET, HOP_CONNECTION_MEMORY,
+};
 use crate::scope::{ScopeId, DEFAULT_SCOPE};
 use crate::secret::Secret;
-use crate::server::{self, ConnectionLimits, ServerOptions};
-use crate::{config, paths, tls};
+use crate::server::{self, Access, ConnectionLimits, RateOptions, RatePolicy, ServerOptions};
+use crate::{config, endpoint, paths, tls};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -89,34 +92,126 @@ pub struct ServerArgs {
     /// its own; repeat for several. Adds to `admin_identities` in the config file
     #[arg(long, value_name = "SUB", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     admin_identity: Vec<String>,
+    /// Who may use the gateway, besides the config file's `policy:`.
+    #[command(flatten)]
+    policy: Box<PolicyArgs>,
     /// Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the
     /// server itself is never a target
-    #[arg(long, value_delimiter = ',', value_parser = parse_network, value_name = "CIDR")]
+    #[arg(long, value_delimiter = ',', value_parser = endpoint::parse_network, value_name = "CIDR")]
     allow_targets: Vec<IpNet>,
 
     /// The most relayed connections open at once, over all sessions; past it, new ones are
     /// reset [default: what the open-file limit allows, printed at start]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     max_connections: Option<u32>,
+    /// The most relayed connections open at once from one source address (an IPv6 /64 counts
+    /// as one address), over all sessions; past it, its new ones are reset [default: half of
+    /// --max-connections]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    max_connections_per_source: Option<u32>,
+    /// The most relayed connections open at once in one session; past it, new ones are reset
+    #[arg(long, default_value_t = Shares::default().per_session, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize), value_name = "N")]
+    max_session_connections: usize,
+    /// New relayed connections one session may open per second (as many at once after a
+    /// quiet second); past it, they are reset. Stops two gateways made to relay into each
+    /// other at once
+    #[arg(long, default_value_t = Shares::default().session_rate, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    max_session_connection_rate: u32,
+    /// Seconds a relayed connection may move no data either way before it is reset
+    /// [default: never, so that quiet streams are not cut]
+    #[arg(long, value_parser = parse_seconds, value_name = "SECS")]
+    relay_idle_timeout: Option<Duration>,
 
-    /// The most control connections open at once; more are closed as soon as they connect
+    /// The most control connections open at once; past it, a new one takes the place of the
+    /// oldest that has no call in progress and no authenticated call, or is closed at once
     #[arg(long, default_value_t = ConnectionLimits::default().max_total, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize), value_name = "N")]
     max_control_connections: usize,
-    /// The most control connections open at once from one client IP address
+    /// The most control connections open at once from one client IP address (from one /64,
+    /// for IPv6)
     #[arg(long, default_value_t = ConnectionLimits::default().max_per_ip, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize), value_name = "N")]
     max_control_connections_per_ip: usize,
     /// Seconds a control connection may stay open with no call in progress (a req waiting
     /// for its hello is in progress)
     #[arg(long, default_value = "60", value_parser = parse_seconds, value_name = "SECS")]
     control_idle_timeout: Duration,
+
+    /// What a session's requested rate (kb/s) means: ignore it, limit the session to it (each
+    /// direction, over its connections; rate 0: no limit), or reserve it out of --bandwidth and
+    /// refuse sessions that do not fit
+    #[arg(long, value_enum, default_value_t, value_name = "POLICY")]
+    rate_policy: RatePolicy,
+    /// The bandwidth --rate-policy reserve shares out: bits per second with a unit (40G, 500M)
+    /// or kb/s
+    #[arg(long, value_parser = parse_bit_rate, value_name = "RATE")]
+    bandwidth: Option<u64>,
+    /// Networks that may connect to the listeners of sessions that name none of their own
+    /// (req --allow-from), e.g. 10.16.0.0/16 [default: anywhere]; others are reset
+    #[arg(long, value_delimiter = ',', value_parser = endpoint::parse_network, value_name = "CIDR")]
+    listener_allow_from: Vec<IpNet>,
 }
 
-/// A network in CIDR notation, or one address.
-fn parse_network(s: &str) -> Result<IpNet, String> {
-    let s = s.trim();
-    s.parse::<IpNet>()
-        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("{s:?} is not a network (10.16.0.0/16) or an address"))
+/// The access policy's flags (boxed in [`ServerArgs`]: they are many).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Who may use this gateway (with authentication on)")]
+pub struct PolicyArgs {
+    /// Members of this Globus Group (its id, and a name for messages) are admins too;
+    /// repeatable. Adds to `admin_groups` in the config file
+    #[arg(long, value_name = "ID[=NAME]")]
+    admin_group: Vec<GroupRef>,
+
+    /// Admit identities whose username is in DOMAIN (anl.gov), or in its subdomains
+    /// (*.anl.gov); repeatable. Adds to `policy.allow_domains` in the config file
+    #[arg(long, value_delimiter = ',', value_name = "DOMAIN")]
+    allow_domain: Vec<DomainPattern>,
+    /// Admit members of this Globus Group (its id, and a name for refusals); repeatable. Adds
+    /// to `policy.allow_groups` in the config file
+    #[arg(long, value_name = "ID[=NAME]")]
+    allow_group: Vec<GroupRef>,
+    /// Admit this identity (its id or username); repeatable. Adds to
+    /// `policy.allow_identities` in the config file
+    #[arg(long, value_name = "ID|USERNAME")]
+    allow_identity: Vec<IdentityName>,
+    /// Refuse this identity (its id or username), whatever admits it; repeatable. Adds to
+    /// `policy.deny_identities` in the config file
+    #[arg(long, value_name = "ID|USERNAME")]
+    deny_identity: Vec<IdentityName>,
+    /// Let any identity linked to the token's satisfy --allow-domain and --allow-identity
+    /// (policy.linked_identities)
+    #[arg(long)]
+    linked_identities: bool,
+    /// Require logins that meet this Globus authentication policy (high assurance, MFA...);
+    /// repeatable. Adds to `policy.authentication_policies` in the config file
+    #[arg(long, value_name = "ID")]
+    authentication_policy: Vec<GlobusId>,
+}
+
+/// `--rate-policy` and `--bandwidth`, checked together.
+fn rate_options(args: &ServerArgs) -> Result<RateOptions> {
+    let bandwidth = args.bandwidth.and_then(BitRate::new);
+    match (args.rate_policy, bandwidth) {
+        (RatePolicy::Reserve, None) => bail!(
+            "--rate-policy reserve needs --bandwidth: the rate this gateway may promise to its \
+             sessions in all, e.g. --bandwidth 40G"
+        ),
+        (RatePolicy::Reserve, Some(_)) => {}
+        (_, Some(_)) => tracing::warn!("--bandwidth has no effect without --rate-policy reserve"),
+        (_, None) => {}
+    }
+    Ok(RateOptions {
+        policy: args.rate_policy,
+        bandwidth,
+    })
+}
+
+/// How much of the relay one source or session may take: the flags over the defaults.
+fn relay_shares(args: &ServerArgs) -> Shares {
+    Shares {
+        per_source: args.max_connections_per_source.map(|n| n as usize),
+        per_session: args.max_session_connections,
+        session_rate: args.max_session_connection_rate,
+        idle_timeout: args.relay_idle_timeout,
+        ..Shares::default()
+    }
 }
 
 fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
@@ -145,14 +240,26 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
             args.listener_ip
         );
     }
-    let relay_limits = relay_limits(
+    let relay_shares = relay_shares(&args);
+    let relay_limits = Limits::within_fds(
         raise_fd_limit(),
-        args.port_range.len() + args.max_control_connections,
+        args.port_range.len() + args.max_control_connections + relay_shares.proving,
         args.max_connections.map(|n| n as usize),
     )?;
+    let rates = rate_options(&args)?;
     let tls = server_tls(global, &args)?;
-    let auth = server_auth(global, &args).await?;
-    let admin_identities = admin_identities(global, &args, auth.is_some())?;
+    let secret = client_secret(&args)?;
+    let path = paths::config_file(global.config.as_deref());
+    // Only a server that checks tokens needs its config file (for the auth URL, the admins and
+    // the policy): a broken file does not stop an open one, but a policy in it does.
+    let config = match secret {
+        Some(_) => Some(config::file::load(&path)?),
+        None => {
+            refuse_policy_without_auth(&args, &path)?;
+            None
+        }
+    };
+    let auth = server_access(&args, secret, config.as_ref()).await?;
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = TcpListener::bind(addr)
         .await
@@ -171,27 +278,34 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         tls,
         auth,
         metrics,
-        admin_identities,
         allow_targets: args.allow_targets,
         relay_limits,
+        relay_shares,
         connections: ConnectionLimits {
             max_total: args.max_control_connections,
             max_per_ip: args.max_control_connections_per_ip,
             idle_timeout: args.control_idle_timeout,
+            ..ConnectionLimits::default()
         },
+        rates,
+        listener_allow_from: args.listener_allow_from,
     };
     println!(
         "Relaying at most {} connections at once (2 fds each, and up to {} pipes of 2 while \
-         bytes move)",
-        relay_limits.max_connections, relay_limits.max_pipes
+         bytes move), {} from one source address, {} in one session; an encrypted-hop \
+         connection also holds up to {} KiB of buffers and TLS state, and their buffers grow \
+         into {} MiB shared",
+        relay_limits.max_connections,
+        relay_limits.max_pipes,
+        relay_shares.per_source_of(relay_limits.max_connections),
+        relay_shares.per_session,
+        HOP_CONNECTION_MEMORY >> 10,
+        HOP_BUFFER_BUDGET >> 20
     );
+    print_terms(&options);
     if !options.allow_targets.is_empty() {
-        let networks: Vec<String> = options
-            .allow_targets
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        tracing::info!(allow_targets = %networks.join(","), "sessions may relay only to these networks");
+        let networks = joined(&options.allow_targets);
+        tracing::info!(allow_targets = %networks, "sessions may relay only to these networks");
     }
     if let Some(metrics) = &options.metrics {
         println!("Metrics on http://{}/metrics", metrics.local_addr()?);
@@ -200,77 +314,29 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     server::serve(listener, options, shutdown_signal()).await
 }
 
-/// Fds kept out of the relay's budget for the control plane besides its connections: stdio,
-/// the runtime, the control and metrics listeners and the auth client's connections.
-const CONTROL_PLANE_FDS: usize = 128;
-/// By default one pipe (two fds) is budgeted per this many connections: only directions with
-/// bytes in flight hold one, and past the budget a direction copies through user space.
-const CONNECTIONS_PER_PIPE: usize = 16;
-
-/// The relay's share of `fd_limit`: what is left after the control plane and `reserved` fds
-/// (one per port of the range, each may become a listener, and one per control connection
-/// `--max-control-connections` allows). A relayed connection takes two fds (its two
-/// sockets); by default the connections and their pipes share that budget, and with an
-/// explicit `max_connections` the pipes get what the connections leave.
-fn relay_limits(fd_limit: u64, reserved: usize, max_connections: Option<usize>) -> Result<Limits> {
-    let fd_limit = usize::try_from(fd_limit).unwrap_or(usize::MAX);
-    let budget = fd_limit.saturating_sub(CONTROL_PLANE_FDS + reserved);
-    // CONNECTIONS_PER_PIPE connections and their one pipe, in fds.
-    let share = 2 * CONNECTIONS_PER_PIPE + 2;
-    let fitting = budget / share * CONNECTIONS_PER_PIPE;
-    if fitting == 0 && max_connections.is_none() {
-        bail!(
-            "the open-file limit {fd_limit} leaves no fds for relayed connections after \
-             {CONTROL_PLANE_FDS} for the control plane and {reserved} for the --port-range \
-             listeners and --max-control-connections: raise it (ulimit -n, or LimitNOFILE= \
-             under systemd), or narrow --port-range or --max-control-connections"
+/// Says what sessions are held to, beyond the capacity.
+fn print_terms(options: &ServerOptions) {
+    match (options.rates.policy, options.rates.bandwidth) {
+        (RatePolicy::Reserve, Some(bandwidth)) => println!(
+            "Reserving each session's rate out of {bandwidth}; sessions that do not fit are \
+             refused (--rate-policy reserve)"
+        ),
+        (RatePolicy::Limit, _) => {
+            println!("Holding each session to its rate (--rate-policy limit)")
+        }
+        _ => {}
+    }
+    if !options.listener_allow_from.is_empty() {
+        println!(
+            "Listeners admit only {} unless a session names its own networks",
+            joined(&options.listener_allow_from)
         );
     }
-    let max_connections = max_connections.unwrap_or(fitting);
-    if 2 * max_connections > budget {
-        tracing::warn!(
-            "--max-connections {max_connections} needs {} fds but the open-file limit \
-             {fd_limit} leaves {budget} for relayed connections: past about {}, new \
-             connections are reset for want of fds; raise the limit (LimitNOFILE=) to relay \
-             more",
-            2 * max_connections,
-            budget / 2
-        );
-    }
-    Ok(Limits {
-        max_connections,
-        max_pipes: budget.saturating_sub(2 * max_connections) / 2,
-        connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-    })
 }
 
-/// Takes the hard open-file limit the operator allows (the usual soft limit of 1024 would cap
-/// a gateway near 400 connections) and returns the soft limit in effect.
-fn raise_fd_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 1024;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let wanted = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                ..limit
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
-                return wanted.rlim_cur;
-            }
-            tracing::warn!(
-                "could not raise the open-file limit above {}",
-                limit.rlim_cur
-            );
-        }
-    }
-    limit.rlim_cur
+fn joined(networks: &[IpNet]) -> String {
+    let shown: Vec<String> = networks.iter().map(ToString::to_string).collect();
+    shown.join(",")
 }
 
 fn server_tls(
@@ -286,14 +352,7 @@ fn server_tls(
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         return tls::load_identity(cert, key).map(Some);
     }
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
-    names.push(args.listener_ip.to_string());
-    if !args.bind.is_unspecified() {
-        names.push(args.bind.to_string());
-    }
-    names.extend(hostname());
-    names.sort();
-    names.dedup();
+    let names = server::certificate_names(args.listener_ip, args.bind);
     let (config, cert) =
         tls::generated_identity(&paths::config_dir(global.config.as_deref()), &names)?;
     println!(
@@ -304,48 +363,72 @@ fn server_tls(
     Ok(Some(config))
 }
 
-/// Token checking, on iff a client secret is given. The credentials are tried now, so a wrong
-/// secret stops the start instead of failing the first user's request.
-async fn server_auth(global: &GlobalArgs, args: &ServerArgs) -> Result<Option<Arc<Introspector>>> {
-    let Some(secret) = client_secret(args)? else {
+/// A policy stops a server that could not apply it: with authentication off every call is
+/// accepted, so its rules would be silently ignored.
+fn refuse_policy_without_auth(args: &ServerArgs, path: &std::path::Path) -> Result<()> {
+    // Unreadable or broken, the file holds no policy that would apply; an open server starts.
+    let file = config::file::load(path).unwrap_or_default();
+    let rules = policy_rules(&file, &args.policy);
+    if !rules.is_empty() || !file.admin_groups.is_empty() || !args.policy.admin_group.is_empty() {
+        bail!(
+            "the access policy (policy: or admin_groups: in {}, or the --allow-*, \
+             --deny-identity, --authentication-policy and --admin-group flags) needs \
+             authentication, which is OFF without a client secret: give \
+             --client-secret-file or SCISTREAM_CLIENT_SECRET",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Token checking and the access policy, on iff a client secret is given (and the config file
+/// then read).
+async fn server_access(
+    args: &ServerArgs,
+    secret: Option<Secret>,
+    config: Option<&Config>,
+) -> Result<Option<Access>> {
+    let (Some(secret), Some(config)) = (secret, config) else {
+        if !args.admin_identity.is_empty() {
+            tracing::warn!("--admin-identity has no effect: authentication is OFF");
+        }
         tracing::warn!(
             "authentication is OFF: no client secret, so every call is accepted and sessions \
-             are open to anyone who can reach this port (to list, redirect and release); give \
+             are open to anyone who can reach this port (to list, redirect and release); their \
+             streams are exposed too (a session redirected by a stranger relays to the \
+             stranger), and so is each session's hop credential to any host that shares the \
+             address its req came from (behind one NAT, on one login node); give \
              --client-secret-file or SCISTREAM_CLIENT_SECRET to check tokens"
         );
         return Ok(None);
     };
-    let config = config::file::load(&paths::config_file(global.config.as_deref()))?;
-    let settings = AuthSettings::load(&config)?;
-    let introspector = Introspector::new(&settings, args.client_id.clone(), secret)?
-        .with_cache_ttl(Duration::from_secs(args.auth_cache_secs))
-        .with_latency(server::introspection_latency());
-    introspector
-        .verify_credentials()
-        .await
-        .context("refusing to start without working token checks")?;
-    tracing::info!(client_id = %args.client_id, auth_url = settings.base_url(), "authentication is ON");
-    Ok(Some(Arc::new(introspector)))
+    let admins = Admins {
+        identities: server::admin_identities(config, &args.admin_identity),
+        groups: [config.admin_groups.as_slice(), &args.policy.admin_group].concat(),
+    };
+    let rules = policy_rules(config, &args.policy);
+    let cache_ttl = Duration::from_secs(args.auth_cache_secs);
+    let credentials = (args.client_id.clone(), secret);
+    let access = server::access(config, credentials, cache_ttl, rules, admins);
+    Ok(Some(access.await?))
 }
 
-/// The identities of --admin-identity and of the config file's `admin_identities`. With
-/// authentication off there are none: every caller may already do everything.
-fn admin_identities(global: &GlobalArgs, args: &ServerArgs, auth: bool) -> Result<Vec<String>> {
-    if !auth {
-        if !args.admin_identity.is_empty() {
-            tracing::warn!("--admin-identity has no effect: authentication is OFF");
-        }
-        return Ok(Vec::new());
+/// The file's `policy:` with the flags' rules added.
+fn policy_rules(config: &Config, args: &PolicyArgs) -> PolicyConfig {
+    let file = &config.policy;
+    PolicyConfig {
+        allow_identities: [file.allow_identities.as_slice(), &args.allow_identity].concat(),
+        deny_identities: [file.deny_identities.as_slice(), &args.deny_identity].concat(),
+        allow_domains: [file.allow_domains.as_slice(), &args.allow_domain].concat(),
+        linked_identities: file.linked_identities || args.linked_identities,
+        allow_groups: [file.allow_groups.as_slice(), &args.allow_group].concat(),
+        authentication_policies: [
+            file.authentication_policies.as_slice(),
+            &args.authentication_policy,
+        ]
+        .concat(),
+        membership_cache_secs: file.membership_cache_secs,
     }
-    let config = config::file::load(&paths::config_file(global.config.as_deref()))?;
-    let mut admins = config.admin_identities;
-    admins.extend(args.admin_identity.iter().cloned());
-    admins.sort();
-    admins.dedup();
-    if !admins.is_empty() {
-        tracing::info!(admins = %admins.join(","), "admin identities see and release every session");
-    }
-    Ok(admins)
 }
 
 fn client_secret(args: &ServerArgs) -> Result<Option<Secret>> {
@@ -355,8 +438,12 @@ fn client_secret(args: &ServerArgs) -> Result<Option<Secret>> {
             .clone()
             .filter(|s| !s.expose().is_empty()));
     };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("could not read --client-secret-file {}", path.display()))?;
+    let text = config::read_trusted(path, "--client-secret-file")?.with_context(|| {
+        format!(
+            "could not read --client-secret-file {}: no such file",
+            path.display()
+        )
+    })?;
     if text.trim().is_empty() {
         bail!(
             "--client-secret-file {} is empty: put the client secret in it",
@@ -364,16 +451,6 @@ fn client_secret(args: &ServerArgs) -> Result<Option<Secret>> {
         );
     }
     Ok(Some(Secret::new(text.trim())))
-}
-
-/// This machine's host name, so that clients may also reach the server by name.
-fn hostname() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most `buf.len()` bytes into the buffer we own.
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    let end = buf.iter().position(|&b| b == 0)?;
-    let name = std::str::from_utf8(&buf[..end]).ok()?;
-    (ok && !name.is_empty()).then(|| name.to_string())
 }
 
 async fn shutdown_signal() {
@@ -388,35 +465,4 @@ async fn shutdown_signal() {
         }
     }
     tracing::info!("signal received: releasing sessions and stopping");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_default_fd_limit_of_these_machines_relays_over_9000_connections() {
-        // The default --port-range (101 ports) and --max-control-connections.
-        let reserved = 101 + ConnectionLimits::default().max_total;
-        let limits = relay_limits(20_000, reserved, None).unwrap();
-        assert!(limits.max_connections >= 9_000, "{limits:?}");
-        let fds = 2 * (limits.max_connections + limits.max_pipes) + CONTROL_PLANE_FDS + reserved;
-        assert!(fds <= 20_000, "{limits:?} needs {fds} fds");
-        assert!(limits.max_pipes >= limits.max_connections / CONNECTIONS_PER_PIPE / 2);
-    }
-
-    #[test]
-    fn explicit_max_connections_leave_the_rest_to_pipes() {
-        let limits = relay_limits(2_048, 101, Some(400)).unwrap();
-        assert_eq!(limits.max_connections, 400);
-        assert_eq!(limits.max_pipes, (2_048 - 128 - 101 - 800) / 2);
-        // Beyond the budget: allowed with a warning, and no fd is left for pipes.
-        assert_eq!(relay_limits(320, 101, Some(1000)).unwrap().max_pipes, 0);
-    }
-
-    #[test]
-    fn a_limit_that_leaves_nothing_for_connections_is_refused() {
-        let error = relay_limits(200, 101, None).unwrap_err().to_string();
-        assert!(error.contains("narrow --port-range"), "{error}");
-    }
 }

@@ -26,6 +26,24 @@ pub(crate) fn check_auth_url(url: &str) -> Result<(), String> {
     }
 }
 
+/// A base URL by the one precedence rule, environment (`env`, named `env_name`) over the file
+/// (`file`, its key `key`) over `default`, without a trailing slash, checked by
+/// [`check_auth_url`]; an error says where to fix it.
+pub(crate) fn pick_base_url(
+    (env, env_name): (Option<String>, &str),
+    (file, key): (Option<&String>, &str),
+    default: &str,
+) -> anyhow::Result<String> {
+    let url = env
+        .filter(|url| !url.trim().is_empty())
+        .or_else(|| file.cloned())
+        .unwrap_or_else(|| default.to_owned());
+    let url = url.trim().trim_end_matches('/').to_owned();
+    check_auth_url(&url)
+        .map_err(|err| anyhow::anyhow!("{err}; fix {key} in the config file or {env_name}"))?;
+    Ok(url)
+}
+
 fn is_loopback(host: Option<Host<&str>>) -> bool {
     match host {
         Some(Host::Domain(name)) => name == "localhost",

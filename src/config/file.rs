@@ -1,5 +1,6 @@
 //! Reading and writing the config file: mode 0600 in a 0700 directory, atomic replacement,
-//! and a lock so that concurrent read-modify-write cycles (two `login`s) lose nothing.
+//! and a lock so that concurrent read-modify-write cycles (two `login`s) lose nothing. A file
+//! or directory that someone else could have changed is refused ([`super::trusted`]).
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
@@ -8,17 +9,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::trusted::{check_directories, read_trusted};
 use super::Config;
 
-/// Reads the file; a missing file is an empty config. Never writes.
+/// How errors name the file.
+const WHAT: &str = "config file";
+
+/// Reads the file, if only this user (or root) could have written it; a missing file is an
+/// empty config. Never writes.
 pub(crate) fn load(path: &Path) -> anyhow::Result<Config> {
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Config::default()),
-        Err(err) => {
-            return Err(err)
-                .with_context(|| format!("could not read config file {}", path.display()))
-        }
+    let Some(text) = read_trusted(path, WHAT)? else {
+        return Ok(Config::default());
     };
     Config::from_str(&text).map_err(|err| {
         let place = if err.location().is_some() { " " } else { ": " };
@@ -51,6 +52,8 @@ impl LockedConfig {
 
     fn acquire_blocking(path: PathBuf) -> anyhow::Result<Self> {
         let path = real_path(path)?;
+        // Tokens are about to be written there: not into a directory others could change.
+        check_directories(WHAT, &path)?;
         let lock_path = sidecar(&path, ".lock");
         let lock = create_private_dir(&path)
             .and_then(|()| {
@@ -159,6 +162,24 @@ mod tests {
             .filter(|name| name.contains(".tmp."))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[tokio::test]
+    async fn nothing_is_written_into_a_directory_others_can_write() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let path = tmp.path().join("config.yaml");
+        let error = LockedConfig::acquire(&path)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("chmod go-w"), "{error}");
+        assert_eq!(
+            fs::read_dir(tmp.path()).unwrap().count(),
+            0,
+            "something was written"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The YAML file: auth server overrides, the server-to-scope map and the stored tokens.
+//! The YAML file: auth server overrides, the server-to-scope map and the stored tokens; on a
+//! gateway, its admins and access policy.
 //!
 //! Parsing ([`Config::from_str`]) is kept apart from file I/O ([`file`]) so the format can be
 //! tested from fixture files and so a corrupt file is reported before anything is written.
@@ -13,10 +14,14 @@ use crate::secret::Secret;
 
 mod auth_url;
 pub(crate) mod file;
+mod policy;
 mod server_addr;
+mod trusted;
 
-pub(crate) use auth_url::check_auth_url;
+pub(crate) use auth_url::{check_auth_url, pick_base_url};
+pub use policy::{DomainPattern, GlobusId, GroupRef, IdentityName, PolicyConfig};
 pub use server_addr::ServerAddr;
+pub(crate) use trusted::read_trusted;
 
 /// Everything the file may hold. Unknown keys are errors so a typo is never silently ignored.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -46,6 +51,19 @@ pub struct Config {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub admin_identities: Vec<String>,
+    /// Server side: members of these Globus Groups see and release every session too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub admin_groups: Vec<GroupRef>,
+    /// Server side: who may use the gateway.
+    #[serde(default, skip_serializing_if = "PolicyConfig::is_empty")]
+    pub policy: PolicyConfig,
+    /// Server side: base URL of the Globus Groups API (env `SCISTREAM_GROUPS_URL` wins).
+    #[serde(
+        default,
+        deserialize_with = "auth_url",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub groups_url: Option<String>,
 }
 
 /// The tokens obtained for one scope.

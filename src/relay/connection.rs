@@ -5,28 +5,32 @@
 //! consumer can tell a cut stream from a complete one. That holds for the encrypted hop too: a
 //! TLS stream ended without its close_notify, or with a record that fails to decrypt, is cut.
 
+use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use super::capacity::{is_out_of_fds, Rejection, Slot};
+use super::admission::{Admission, Probation, Ticket, Way};
+use super::capacity::{is_out_of_fds, Rejection};
 #[cfg(not(target_os = "linux"))]
 use super::copy;
-use super::hop::{self, Hop, HopIdentity, HopPin};
+use super::hop::{self, HopIdentity, HopPin};
 #[cfg(target_os = "linux")]
 use super::splice;
-use super::{SessionShared, TargetPolicy};
+use super::{idle, SessionShared, TargetPolicy, Traffic};
 
-/// Relays `client` to `target` until both directions have ended or one side fails. `hop` says
-/// whether one of the two legs is the encrypted hop, and which.
+/// Relays `client` (from `peer`) to `target` until both directions have ended or one side
+/// fails.
 pub(super) async fn relay(
     client: TcpStream,
+    peer: SocketAddr,
     target: String,
-    hop: Hop,
+    way: Way,
     session: Arc<SessionShared>,
-    _slot: Slot,
 ) {
     let _active = session.counters.open_connection();
     let mut client = Relayed::new(client);
@@ -35,13 +39,18 @@ pub(super) async fn relay(
     let _ = client.stream.set_nodelay(true);
     let route = Route {
         target: &target,
+        peer,
         connect_timeout: session.capacity.limits().connect_timeout,
         session: &session,
     };
-    let transferred = match &hop {
-        Hop::Plain => route.plain(&mut client.stream).await,
-        Hop::Admit(identity) => route.admitted(&mut client.stream, identity).await,
-        Hop::Dial(pin) => route.dialled(&mut client.stream, pin).await,
+    let transferred = match way {
+        Way::Plain(_ticket) => route.plain(&mut client.stream).await,
+        Way::Dial(_ticket, pin) => route.dialled(&mut client.stream, &pin).await,
+        Way::Admit(probation, identity) => {
+            route
+                .admitted(&mut client.stream, probation, &identity)
+                .await
+        }
     };
     let Some((traffic, result)) = transferred else {
         return;
@@ -58,44 +67,63 @@ pub(super) async fn relay(
 }
 
 /// Where one accepted connection goes. Each way of getting there returns None when the
-/// connection ended before any byte moved, after logging why.
+/// connection was cut before it ended by itself (nothing relayed yet, or idle too long), after
+/// logging why.
 struct Route<'a> {
     target: &'a str,
+    peer: SocketAddr,
     connect_timeout: Duration,
-    session: &'a SessionShared,
+    session: &'a Arc<SessionShared>,
 }
 
 impl Route<'_> {
-    async fn plain(&self, client: &mut TcpStream) -> Option<(super::Traffic, io::Result<()>)> {
+    async fn plain(&self, client: &mut TcpStream) -> Option<(Traffic, io::Result<()>)> {
         let mut server = self.open_target().await?;
-        let transferred = relay_streams(client, &mut server.stream, self.session).await;
+        let sockets = [client.as_raw_fd(), server.stream.as_raw_fd()];
+        let transfer = relay_streams(client, &mut server.stream, self.session);
+        let transferred = self.unless_idle(sockets, transfer).await?;
         server.completed = transferred.1.is_ok();
         Some(transferred)
     }
 
-    /// PROD: the producer is dialled only once the client proved the session's credential.
+    /// PROD: the producer is dialled only once the client proved the session's credential,
+    /// and only then does the connection take a place among the relayed ones.
     async fn admitted(
         &self,
         client: &mut TcpStream,
+        probation: Probation,
         identity: &HopIdentity,
-    ) -> Option<(super::Traffic, io::Result<()>)> {
-        let peer = client
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let mut tls = match hop::admit(client, identity, self.connect_timeout).await {
+    ) -> Option<(Traffic, io::Result<()>)> {
+        let client_fd = client.as_raw_fd();
+        let deadline = self.session.capacity.shares().proving_deadline;
+        let mut tls = match hop::admit(client, identity, deadline).await {
             Ok(tls) => tls,
             Err(refusal) => {
-                self.session.capacity.hop_rejected();
-                tracing::warn!(event = "hop_rejected", uid = %self.session.uid, %peer,
-                    "refused a connection to a PROD listener: {refusal}");
+                self.session.hop_refused(self.peer, &refusal);
                 return None;
             }
         };
+        let _ticket = self.admit_proven()?;
+        drop(probation);
         let mut server = self.open_target().await?;
-        let transferred = hop::relay(&mut tls, &mut server.stream, &self.session.counters).await;
+        let sockets = [client_fd, server.stream.as_raw_fd()];
+        let transfer = hop::relay(&mut tls, &mut server.stream, self.session);
+        let transferred = self.unless_idle(sockets, transfer).await?;
         server.completed = transferred.1.is_ok();
         Some(transferred)
+    }
+
+    /// The place of a connection that has just proven the hop secret.
+    fn admit_proven(&self) -> Option<Ticket> {
+        let source = self.peer.ip();
+        let admission = Admission {
+            session: self.session,
+            source: source.into(),
+        };
+        admission
+            .relay()
+            .map_err(|reason| self.session.rejected(reason, source))
+            .ok()
     }
 
     /// CONS: the target is a PROD listener that must show the pinned certificate.
@@ -103,8 +131,9 @@ impl Route<'_> {
         &self,
         client: &mut TcpStream,
         pin: &HopPin,
-    ) -> Option<(super::Traffic, io::Result<()>)> {
+    ) -> Option<(Traffic, io::Result<()>)> {
         let mut server = self.open_target().await?;
+        let sockets = [client.as_raw_fd(), server.stream.as_raw_fd()];
         let (uid, target) = (&self.session.uid, self.target);
         let dialled = hop::dial(&mut server.stream, pin, target, self.connect_timeout);
         let mut tls = match dialled.await {
@@ -114,9 +143,33 @@ impl Route<'_> {
                 return None;
             }
         };
-        let transferred = hop::relay(client, &mut tls, &self.session.counters).await;
+        let transfer = hop::relay(client, &mut tls, self.session);
+        let transferred = self.unless_idle(sockets, transfer).await?;
         server.completed = transferred.1.is_ok();
         Some(transferred)
+    }
+
+    /// Runs `transfer` to its end, unless the session's idle timeout is set and `sockets` (the
+    /// connection's two) move no data for that long: then None, counted and logged.
+    async fn unless_idle<T>(
+        &self,
+        sockets: [RawFd; 2],
+        transfer: impl Future<Output = T>,
+    ) -> Option<T> {
+        let capacity = &self.session.capacity;
+        let Some(timeout) = capacity.shares().idle_timeout else {
+            return Some(transfer.await);
+        };
+        tokio::select! {
+            transferred = transfer => Some(transferred),
+            () = idle::quiet(sockets, timeout) => {
+                capacity.idle_closed();
+                let (uid, target, peer) = (&self.session.uid, self.target, self.peer);
+                tracing::debug!(%uid, %target, %peer,
+                    "connection reset: no data moved for {timeout:?} (--relay-idle-timeout)");
+                None
+            }
+        }
     }
 
     async fn open_target(&self) -> Option<Relayed> {
@@ -129,10 +182,7 @@ impl Route<'_> {
             }
             // Logged once per burst: at the fd limit, every new client fails this way.
             Err(e) if is_out_of_fds(&e) => {
-                let capacity = &session.capacity;
-                session
-                    .shedding
-                    .rejected(&session.uid, Rejection::FdLimit, capacity);
+                session.rejected(Rejection::FdLimit, self.peer.ip());
                 None
             }
             Err(e) => {
@@ -149,8 +199,9 @@ async fn relay_streams(
     client: &mut TcpStream,
     server: &mut TcpStream,
     session: &SessionShared,
-) -> (super::Traffic, io::Result<()>) {
-    splice::relay(client, server, &session.counters, &session.capacity.pipes).await
+) -> (Traffic, io::Result<()>) {
+    let (pipes, buckets) = (&session.capacity.pipes, session.buckets.as_ref());
+    splice::relay(client, server, &session.counters, pipes, buckets).await
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -158,8 +209,9 @@ async fn relay_streams(
     client: &mut TcpStream,
     server: &mut TcpStream,
     session: &SessionShared,
-) -> (super::Traffic, io::Result<()>) {
-    copy::relay(client, server, &session.counters, copy::PLAIN_BUFFER).await
+) -> (Traffic, io::Result<()>) {
+    let buckets = session.buckets.as_ref();
+    copy::relay(client, server, &session.counters, copy::PLAIN, buckets).await
 }
 
 /// Connects to the very addresses the policy checked, never to the name again.

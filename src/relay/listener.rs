@@ -1,9 +1,11 @@
 //! One accept loop per session listener: it owns the listener and the connections it accepted.
 //!
-//! Past the server's capacity a connection is accepted and reset at once, never left in the
-//! backlog: a client that the relay cannot serve learns it right away instead of hanging.
+//! Each accepted connection goes through the session's [`Admission`]. One it turns away (past
+//! the server's capacity, its source's or its session's share) is reset at once, never left in
+//! the backlog: a client that the relay cannot serve learns it right away instead of hanging.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -12,8 +14,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::capacity::{is_out_of_fds, Rejection, Slot};
-use super::{connection, Routes, SessionShared};
+use super::admission::Admission;
+use super::capacity::{is_out_of_fds, Rejection};
+use super::connection;
+use super::{Routes, SessionShared};
 
 /// Pause after a failed accept that shedding cannot resolve: errors such as EMFILE persist
 /// until some connection closes, and retrying at once would spin a core.
@@ -53,7 +57,7 @@ impl AcceptLoop {
             }
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
-                    Ok((client, _)) => self.admit(client, connections),
+                    Ok((client, peer)) => self.admit(client, peer, connections),
                     Err(e) if is_out_of_fds(&e) => self.shed_without_fds().await,
                     Err(e) => self.back_off(e).await,
                 },
@@ -63,36 +67,36 @@ impl AcceptLoop {
         }
     }
 
-    fn admit(&self, client: TcpStream, connections: &mut JoinSet<()>) {
-        match self.session.capacity.admit() {
-            Some(slot) => self.spawn_connection(client, slot, connections),
-            None => self.shed(client, Rejection::ConnectionLimit),
+    fn admit(&self, client: TcpStream, peer: SocketAddr, connections: &mut JoinSet<()>) {
+        if !self.session.terms.admits(peer.ip()) {
+            return self.shed(client, peer, Rejection::Source);
         }
-    }
-
-    fn spawn_connection(&self, client: TcpStream, slot: Slot, connections: &mut JoinSet<()>) {
         let routes = self.routes.borrow();
         // Targets cleared between the wait and the accept: nowhere to send this client.
         let Some(target) = routes.target_for(self.index) else {
             connection::reset(client);
             return;
         };
-        let relay = connection::relay(
-            client,
-            target.to_owned(),
-            routes.hop.clone(),
-            self.session.clone(),
-            slot,
-        );
-        connections.spawn(relay);
+        let admission = Admission {
+            session: &self.session,
+            source: peer.ip().into(),
+        };
+        match admission.enter(&routes.hop) {
+            Ok(way) => {
+                let target = target.to_owned();
+                let relay = connection::relay(client, peer, target, way, self.session.clone());
+                connections.spawn(relay);
+            }
+            Err(reason) => {
+                drop(routes);
+                self.shed(client, peer, reason);
+            }
+        }
     }
 
-    fn shed(&self, client: TcpStream, reason: Rejection) {
+    fn shed(&self, client: TcpStream, peer: SocketAddr, reason: Rejection) {
         connection::reset(client);
-        let session = &self.session;
-        session
-            .shedding
-            .rejected(&session.uid, reason, &session.capacity);
+        self.session.rejected(reason, peer.ip());
     }
 
     /// Accept failed for want of an fd: frees the spare one to take the waiting client and
@@ -100,7 +104,7 @@ impl AcceptLoop {
     async fn shed_without_fds(&self) {
         let capacity = &self.session.capacity;
         match capacity.with_spare_fd(|| accept_now(&self.listener)) {
-            Ok(Some(client)) => self.shed(client, Rejection::FdLimit),
+            Ok(Some((client, peer))) => self.shed(client, peer, Rejection::FdLimit),
             // The client gave up before we got to it.
             Ok(None) => {}
             Err(e) => self.back_off(e).await,
@@ -119,10 +123,10 @@ impl AcceptLoop {
 }
 
 /// The next client in the backlog, if one is there now; never waits.
-fn accept_now(listener: &TcpListener) -> io::Result<Option<TcpStream>> {
+fn accept_now(listener: &TcpListener) -> io::Result<Option<(TcpStream, SocketAddr)>> {
     // Nothing waits on this poll: the accept loop polls again, with its own waker, right after.
     match listener.poll_accept(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(accepted) => accepted.map(|(client, _)| Some(client)),
+        Poll::Ready(accepted) => accepted.map(Some),
         Poll::Pending => Ok(None),
     }
 }

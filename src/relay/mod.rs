@@ -3,39 +3,60 @@
 //! Public API used by the control server (keep it stable):
 //! [`SessionRelay::new`], [`SessionRelay::set_targets`], [`SessionRelay::stats`],
 //! [`SessionRelay::set_hop`], [`SessionRelay::shutdown`], [`RelayStats`], [`TargetPolicy`], and the
-//! server-wide
-//! [`Capacity`] every session shares.
+//! server-wide [`Capacity`] every session shares, with the [`Shares`] each source and session
+//! may take of it. [`SessionRelay::with_terms`] opens a session held to a rate and open to some
+//! source networks only ([`Terms`]).
 //!
 //! Layout: [`listener`] runs one accept loop per listener, [`connection`] relays one accepted
 //! connection, with the Linux [`splice`] engine (its pipes lent by a [`pipe`] pool) or the
 //! portable [`copy`] engine behind the same contract, and the gateway-to-gateway leg through the
-//! TLS of [`hop`]; [`capacity`] bounds connections and pipes over all sessions; [`target_policy`]
-//! says where a connection may go.
+//! TLS of [`hop`]; [`capacity`] bounds connections and pipes over all sessions, and
+//! [`admission`] lets each new connection in or turns it away against those bounds and its
+//! session's, which [`shedding`] logs; [`idle`] finds connections that moved no data;
+//! [`target_policy`] says where a connection may go; [`rate`] holds a limited session to its
+//! rate, and [`meter`] measures what it moves.
 
+mod admission;
 mod capacity;
 mod connection;
 mod copy;
 mod hop;
+mod idle;
 mod listener;
+mod meter;
 #[cfg(target_os = "linux")]
 mod pipe;
+mod rate;
+mod shedding;
 #[cfg(target_os = "linux")]
 mod splice;
 mod target_policy;
 
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use capacity::Shedding;
-pub use capacity::{Capacity, Limits, Rejection};
+use admission::SessionGate;
+pub(crate) use capacity::{raise_fd_limit, AUTH_CONNECTION_FDS};
+pub use capacity::{Capacity, Limits, Rejection, Shares};
 pub(crate) use hop::{Hop, HopCredential, HopIdentity, HopPin, CREDENTIAL_LEN};
+pub(crate) use hop::{
+    BUFFER_BUDGET as HOP_BUFFER_BUDGET, CONNECTION_MEMORY as HOP_CONNECTION_MEMORY,
+};
 use listener::AcceptLoop;
+use meter::Meter;
+pub use meter::Throughput;
+pub use rate::BitRate;
+use rate::Buckets;
+use shedding::Shedding;
 use target_policy::Claim;
 pub use target_policy::TargetPolicy;
 
@@ -93,6 +114,24 @@ struct Traffic {
     from_target: u64,
 }
 
+/// What a session's relay is held to, besides the server's [`Capacity`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Terms {
+    /// Each direction's rate, summed over the session's connections; None: unlimited (no
+    /// bucket is consulted at all).
+    pub rate: Option<BitRate>,
+    /// The source networks whose connections the listeners admit; empty: any.
+    pub allow_from: Vec<IpNet>,
+}
+
+impl Terms {
+    /// Whether a connection from `source` may use the session.
+    fn admits(&self, source: IpAddr) -> bool {
+        let source = source.to_canonical();
+        self.allow_from.is_empty() || self.allow_from.iter().any(|net| net.contains(&source))
+    }
+}
+
 /// What every task of a session shares.
 struct SessionShared {
     uid: String,
@@ -100,7 +139,28 @@ struct SessionShared {
     /// Where its connections may go; its listeners count as the server's own meanwhile.
     policy: Claim,
     capacity: Arc<Capacity>,
+    /// Its own bounds, within the capacity's.
+    gate: SessionGate,
     shedding: Shedding,
+    /// Whom the listeners admit.
+    terms: Terms,
+    /// Present iff the session is held to a rate.
+    buckets: Option<Buckets>,
+}
+
+impl SessionShared {
+    /// Counts a connection from `source` that is reset for `reason`, and logs a burst once.
+    fn rejected(&self, reason: Rejection, source: IpAddr) {
+        self.shedding
+            .rejected(&self.uid, reason, source, &self.capacity);
+    }
+
+    /// Counts a connection to an encrypted PROD listener that did not prove the secret, and
+    /// logs such refusals in aggregate.
+    fn hop_refused(&self, peer: SocketAddr, refusal: &dyn fmt::Display) {
+        self.shedding
+            .hop_refused(&self.uid, peer, refusal, &self.capacity);
+    }
 }
 
 /// Where the listeners of a session send their new connections.
@@ -123,6 +183,7 @@ impl Routes {
 /// closes its listeners and connections.
 pub struct SessionRelay {
     session: Arc<SessionShared>,
+    meter: Meter,
     routes: watch::Sender<Routes>,
     stop: watch::Sender<bool>,
     accept_loops: JoinSet<()>,
@@ -139,6 +200,17 @@ impl SessionRelay {
         policy: Arc<TargetPolicy>,
         capacity: Arc<Capacity>,
     ) -> Self {
+        Self::with_terms(uid, listeners, policy, capacity, Terms::default())
+    }
+
+    /// [`new`](Self::new), for a session held to `terms`.
+    pub fn with_terms(
+        uid: String,
+        listeners: Vec<TcpListener>,
+        policy: Arc<TargetPolicy>,
+        capacity: Arc<Capacity>,
+        terms: Terms,
+    ) -> Self {
         let own = listeners
             .iter()
             .filter_map(|l| l.local_addr().ok())
@@ -147,8 +219,11 @@ impl SessionRelay {
             uid,
             counters: Counters::default(),
             policy: policy.claim(own),
+            gate: SessionGate::new(capacity.shares().session_rate),
             capacity,
             shedding: Shedding::default(),
+            buckets: terms.rate.map(Buckets::new),
+            terms,
         });
         let (routes, _) = watch::channel(Routes {
             targets: Vec::new(),
@@ -167,6 +242,7 @@ impl SessionRelay {
         }
         SessionRelay {
             session,
+            meter: Meter::default(),
             routes,
             stop,
             accept_loops,
@@ -186,6 +262,12 @@ impl SessionRelay {
 
     pub fn stats(&self) -> RelayStats {
         self.session.counters.snapshot()
+    }
+
+    /// What the session relays per second, measured since the previous call that is at least
+    /// a second back (at first: since the session started).
+    pub fn throughput(&self) -> Throughput {
+        self.meter.read(self.stats())
     }
 
     /// Closes the listeners and every live connection of the session, waits until all of its

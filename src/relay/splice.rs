@@ -6,6 +6,10 @@
 //! holds nothing but its two sockets. When the pool has no pipe to spare, a direction carries
 //! its bytes through a small user-space buffer instead, so it never waits for another
 //! connection's pipe.
+//!
+//! A session held to a rate takes from the source no more than its direction's [`Bucket`]
+//! allows, and sleeps on a timer meanwhile (holding no pipe); an unlimited one never looks at a
+//! bucket.
 
 use std::future::poll_fn;
 use std::io;
@@ -16,6 +20,7 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use super::pipe::{Lease, PipePool};
+use super::rate::{Bucket, Buckets};
 use super::{copy, Counters, Traffic};
 
 /// Set once splice has failed as unsupported, so later connections go straight to copying.
@@ -30,15 +35,16 @@ pub(super) async fn relay(
     server: &mut TcpStream,
     counters: &Counters,
     pipes: &PipePool,
+    buckets: Option<&Buckets>,
 ) -> (Traffic, io::Result<()>) {
     if !UNSUPPORTED.load(Ordering::Relaxed) {
-        if let Some(spliced) = splice_both_ways(client, server, counters, pipes).await {
+        if let Some(spliced) = splice_both_ways(client, server, counters, pipes, buckets).await {
             return spliced;
         }
         UNSUPPORTED.store(true, Ordering::Relaxed);
         tracing::debug!("splice unsupported on these sockets, copying instead");
     }
-    copy::relay(client, server, counters, copy::PLAIN_BUFFER).await
+    copy::relay(client, server, counters, copy::PLAIN, buckets).await
 }
 
 /// Runs both directions at once; `None` if splice proved unsupported before any byte moved.
@@ -47,9 +53,12 @@ async fn splice_both_ways(
     server: &TcpStream,
     counters: &Counters,
     pipes: &PipePool,
+    buckets: Option<&Buckets>,
 ) -> Option<(Traffic, io::Result<()>)> {
     let mut up = Transfer::new(client, server, pipes, &counters.to_target);
     let mut down = Transfer::new(server, client, pipes, &counters.from_target);
+    up.bucket = buckets.map(|b| &b.to_target);
+    down.bucket = buckets.map(|b| &b.from_target);
     let result = tokio::try_join!(up.run(), down.run()).map(drop);
     let unsupported = matches!(&result, Err(e) if is_unsupported(e));
     if unsupported && up.untouched() && down.untouched() {
@@ -85,14 +94,16 @@ impl<'a> Carrier<'a> {
         )
     }
 
-    /// Takes what `source` has, as much as the carrier holds; 0 at EOF.
-    fn fill(&mut self, source: RawFd) -> io::Result<usize> {
+    /// Takes what `source` has, as much as the carrier holds and at most `limit`; 0 at EOF.
+    fn fill(&mut self, source: RawFd, limit: usize) -> io::Result<usize> {
         match self {
-            Carrier::Pipe(pipe) => splice(source, pipe.write_fd(), pipe.capacity()),
+            Carrier::Pipe(pipe) => splice(source, pipe.write_fd(), pipe.capacity().min(limit)),
             Carrier::Buffer { bytes, end } => {
+                let len = bytes.len().min(limit);
                 *end = retry_interrupted(|| {
-                    // SAFETY: the fd is open for the call and `bytes` is ours to write.
-                    unsafe { libc::recv(source, bytes.as_mut_ptr().cast(), bytes.len(), 0) }
+                    // SAFETY: the fd is open for the call and `bytes` (of at least `len` bytes)
+                    // is ours to write.
+                    unsafe { libc::recv(source, bytes.as_mut_ptr().cast(), len, 0) }
                 })?;
                 Ok(*end)
             }
@@ -132,6 +143,8 @@ struct Transfer<'a> {
     /// Bytes delivered to the destination, kept even when the transfer fails.
     moved: u64,
     session_total: &'a AtomicU64,
+    /// The session's limit in this direction, if it has one.
+    bucket: Option<&'a Bucket>,
 }
 
 impl<'a> Transfer<'a> {
@@ -148,6 +161,7 @@ impl<'a> Transfer<'a> {
             taken: 0,
             moved: 0,
             session_total,
+            bucket: None,
         }
     }
 
@@ -184,6 +198,7 @@ impl<'a> Transfer<'a> {
     /// direction gave its own back while waiting.
     async fn fill(&self, mut kept: Option<Carrier<'a>>) -> io::Result<(Carrier<'a>, usize)> {
         loop {
+            let limit = self.allowance(&mut kept).await;
             poll_fn(|cx| {
                 let ready = self.source.poll_read_ready(cx);
                 if ready.is_pending() {
@@ -197,13 +212,31 @@ impl<'a> Transfer<'a> {
             let source = self.source.as_raw_fd();
             match self
                 .source
-                .try_io(Interest::READABLE, || carrier.fill(source))
+                .try_io(Interest::READABLE, || carrier.fill(source, limit))
             {
-                Ok(taken) => return Ok((carrier, taken)),
+                Ok(taken) => {
+                    if let Some(bucket) = self.bucket {
+                        bucket.spend(taken);
+                    }
+                    return Ok((carrier, taken));
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => kept = Some(carrier),
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The most the next fill may take: unbounded without a bucket; with one, a burst once the
+    /// bucket allows it, having given back the (empty) carrier while it did not.
+    async fn allowance(&self, kept: &mut Option<Carrier<'a>>) -> usize {
+        let Some(bucket) = self.bucket else {
+            return usize::MAX;
+        };
+        if bucket.delay().is_some() {
+            *kept = None;
+            bucket.ready().await;
+        }
+        bucket.grant()
     }
 
     async fn drain(&mut self, carrier: &mut Carrier<'_>, left: usize) -> io::Result<usize> {

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use tonic::{Code, Status};
 
+use super::bandwidth::Kbps;
 use crate::limits::quote;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,18 @@ pub(crate) enum Error {
          first or retry shortly"
     )]
     EarlyHellosFull(usize),
+    #[error(
+        "{0} hellos of yours already wait for their req, the most one identity (one client \
+         address with authentication off) may have waiting; send the req first or retry shortly"
+    )]
+    EarlyHellosShareFull(usize),
+    #[error(
+        "session {} was opened from another address: with authentication off, this server \
+         gives a session's hop only to the client address that sent its req; ask from there, \
+         or have the operator turn authentication on",
+        quote(.0)
+    )]
+    HopFromElsewhere(String),
     #[error("Hello not received within the timeout period")]
     HelloTimeout,
     #[error("session {} was released before its hello arrived", quote(.0))]
@@ -54,6 +67,16 @@ pub(crate) enum Error {
         uid: String,
         role: &'static str,
         wanted: &'static str,
+    },
+    #[error(
+        "the rate asked for, {wanted}, does not fit: {free} free of this gateway's \
+         {bandwidth} (--rate-policy reserve); ask for at most what is free (--rate), or retry \
+         once sessions are released"
+    )]
+    BandwidthExhausted {
+        wanted: Kbps,
+        free: Kbps,
+        bandwidth: Kbps,
     },
     #[error("could not set up the encrypted hop: {0}")]
     Hop(String),
@@ -79,13 +102,16 @@ impl From<Error> for Status {
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::DuplicateUid(_) => Code::AlreadyExists,
             Error::NotFound(_) | Error::HelloWithoutReq(_) => Code::NotFound,
-            Error::NotOwner(_) => Code::PermissionDenied,
+            Error::NotOwner(_) | Error::HopFromElsewhere(_) => Code::PermissionDenied,
             Error::HelloAlreadyReceived(_) | Error::AwaitingHello(_) | Error::WrongRole { .. } => {
                 Code::FailedPrecondition
             }
             Error::HelloTimeout => Code::DeadlineExceeded,
             Error::ReleasedBeforeHello(_) => Code::Aborted,
-            Error::PortsExhausted { .. } | Error::EarlyHellosFull(_) => Code::ResourceExhausted,
+            Error::PortsExhausted { .. }
+            | Error::EarlyHellosFull(_)
+            | Error::EarlyHellosShareFull(_)
+            | Error::BandwidthExhausted { .. } => Code::ResourceExhausted,
             Error::Bind { .. } | Error::Hop(_) => Code::Internal,
         };
         Status::new(code, err.to_string())

@@ -65,6 +65,16 @@ impl Metrics {
         self.requests.get_or_create(&call).inc();
     }
 
+    /// How many calls to `rpc` ended with `code` so far.
+    #[cfg(test)]
+    pub(crate) fn calls_counted(&self, rpc: Option<Rpc>, code: Code) -> u64 {
+        let call = Call {
+            rpc: rpc::label(rpc),
+            code: code_name(code),
+        };
+        self.requests.get_or_create(&call).get()
+    }
+
     pub(crate) fn record_auth_failure(&self, reason: &'static str) {
         self.auth_failures
             .get_or_create(&AuthFailure { reason })
@@ -192,7 +202,7 @@ impl Collector for Tables {
         family(
             &mut out,
             "scistream_connections_rejected",
-            "Connections reset as soon as accepted, by reason: connection_limit, fd_limit.",
+            "Connections reset as soon as accepted (at encrypted PROD listeners: as soon as proven), by reason: connection_limit, fd_limit, source, source_limit, session_limit, session_rate, proving_limit.",
             "reason",
             Rejection::ALL.map(|reason| {
                 (
@@ -206,6 +216,12 @@ impl Collector for Tables {
             "scistream_hop_rejected",
             "Connections to encrypted PROD listeners refused: no TLS, or not the session's secret.",
             ConstCounter::new(capacity.hop_rejections()),
+        )?;
+        one(
+            &mut out,
+            "scistream_connections_idle_closed",
+            "Relayed connections reset for moving no data for --relay-idle-timeout.",
+            ConstCounter::new(capacity.idle_closures()),
         )
     }
 }
@@ -322,7 +338,10 @@ mod tests {
                 "scistream_connections_limit 7",
                 "scistream_relayed_bytes_total{direction=\"from_target\"} 0",
                 "scistream_connections_rejected_total{reason=\"fd_limit\"} 0",
+                "scistream_connections_rejected_total{reason=\"source_limit\"} 0",
+                "scistream_connections_rejected_total{reason=\"proving_limit\"} 0",
                 "scistream_hop_rejected_total 0",
+                "scistream_connections_idle_closed_total 0",
             ],
         );
         assert!(!text.contains("introspection"), "{text}");

@@ -2,16 +2,27 @@
 //!
 //! [`serve`] takes an already-bound listener and a shutdown future, so tests run servers on
 //! port 0 in-process and `scistream server` passes the real port and SIGINT/SIGTERM.
+//!
+//! A call passes, in order: [`connections`] (its connection's caps and idle clock), [`replies`]
+//! (every reply counted once, and marked when authentication is off), [`authorize`] (the
+//! token), then [`service`], which builds its [`call::Call`] and runs the handler of
+//! [`control`] named after the RPC over the session table ([`sessions`]).
 
 mod authorize;
+mod bandwidth;
+mod call;
 mod connections;
 mod control;
 mod error;
 mod metrics;
 mod peer;
 mod ports;
+mod replies;
 mod rpc;
+mod service;
 mod sessions;
+mod startup;
+mod throttle;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -23,15 +34,15 @@ use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 use tonic::transport::ServerTlsConfig;
 
-pub use authorize::token_from_headers;
+pub use authorize::{token_from_headers, Access};
+pub use bandwidth::{RateOptions, RatePolicy, BITS_PER_KB};
 pub use connections::ConnectionLimits;
-pub(crate) use metrics::introspection_latency;
 pub(crate) use sessions::Sessions;
+pub(crate) use startup::{access, admin_identities, certificate_names};
 
-use crate::auth::Introspector;
 use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 use crate::pb::control_server::ControlServer;
-use crate::relay::{Capacity, Limits, TargetPolicy};
+use crate::relay::{Capacity, Limits, Shares, TargetPolicy};
 
 /// How long in-flight calls get to finish after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -54,20 +65,27 @@ pub struct ServerOptions {
     pub max_conn: usize,
     /// None: plaintext.
     pub tls: Option<ServerTlsConfig>,
-    /// Checks every call's token; None: authentication is off and every call is accepted.
-    /// `/metrics` shows the histogram it was given with `with_latency(introspection_latency())`.
-    pub auth: Option<Arc<Introspector>>,
+    /// Checks every call's token and applies the access policy (which also names the admin
+    /// identities and groups, who see and release every session); None: authentication is off
+    /// and every call is accepted. `/metrics` shows the latency histogram [`access`] gives its
+    /// introspector.
+    pub auth: Option<Access>,
     /// Where to serve Prometheus metrics on `/metrics`; None: nowhere.
     pub metrics: Option<TcpListener>,
 
-    /// Identities (token `sub`s) that see and release every session, not only their own.
-    pub admin_identities: Vec<String>,
     /// The networks sessions may relay to (`--allow-targets`); empty: any.
     pub allow_targets: Vec<ipnet::IpNet>,
     /// What the data plane may hold at once, over all sessions (from the fd budget).
     pub relay_limits: Limits,
+    /// How much of it one source or session may take, and the relay's idle timeout.
+    pub relay_shares: Shares,
     /// Caps on open control connections and their idle timeout.
     pub connections: ConnectionLimits,
+    /// What `Request.rate` means here (`--rate-policy`, `--bandwidth`).
+    pub rates: RateOptions,
+    /// Who may connect to the listeners of sessions that name no networks of their own
+    /// (`--listener-allow-from`); empty: anyone.
+    pub listener_allow_from: Vec<ipnet::IpNet>,
 }
 
 /// Serves the control service on `listener` until `shutdown` completes, then releases every
@@ -83,27 +101,29 @@ pub async fn serve(
         .flatten()
         .filter_map(|l| l.local_addr().ok());
     let policy = Arc::new(TargetPolicy::new(options.allow_targets, services.collect()));
-    let capacity = Capacity::new(options.relay_limits);
-    let sessions = Arc::new(Sessions::new(
+    let capacity = Capacity::shared(options.relay_limits, options.relay_shares);
+    let sessions = Sessions::new(
         options.listener_ip,
         options.port_range,
         options.hello_timeout,
         policy.clone(),
         capacity.clone(),
-    ));
+    );
+    let sessions = Arc::new(sessions.with_terms(options.rates, options.listener_allow_from));
     let metrics = Arc::new(metrics::Metrics::default());
-    let control = control::Control {
-        sessions: sessions.clone(),
-        max_conn: options.max_conn,
-        metrics: metrics.clone(),
-        admins: options.admin_identities.into_iter().collect(),
-        policy,
+    let service = service::Service {
+        control: control::Control {
+            sessions: sessions.clone(),
+            max_conn: options.max_conn,
+            policy,
+        },
     };
     let source = metrics::Source {
         metrics: metrics.clone(),
         sessions: sessions.clone(),
         capacity,
-        introspection_latency: options.auth.as_ref().and_then(|a| a.latency().cloned()),
+        introspection_latency: (options.auth.as_ref())
+            .and_then(|a| a.introspector.latency().cloned()),
     };
     let _endpoint = options
         .metrics
@@ -131,14 +151,20 @@ pub async fn serve(
         tracing::warn!("clients still connected after {SHUTDOWN_GRACE:?}: stopping anyway");
     };
     let incoming = connections::incoming(listener, options.connections);
+    let auth_off = options.auth.is_none();
+    let replies_metrics = metrics.clone();
     let server = builder
         .layer(tower::layer::layer_fn(connections::TrackCalls))
-        .layer(tower::filter::AsyncFilterLayer::new(authorize::Authorize {
-            introspector: options.auth,
-            metrics,
+        .layer(tower::layer::layer_fn(move |inner| replies::Replies {
+            inner,
+            metrics: replies_metrics.clone(),
+            auth_off,
         }))
+        .layer(tower::filter::AsyncFilterLayer::new(
+            authorize::Authorize::new(options.auth.map(Arc::new), metrics),
+        ))
         .add_service(
-            ControlServer::new(control)
+            ControlServer::new(service)
                 .max_decoding_message_size(MAX_REQUEST_BYTES)
                 .max_encoding_message_size(MAX_REPLY_BYTES),
         )

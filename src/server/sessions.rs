@@ -2,7 +2,8 @@
 //!
 //! All state is per uid behind one short-held lock (never held across an await), so concurrent
 //! sessions never see each other's replies. A session belongs to the identity that sent its req:
-//! only that [`Caller`] steers it; admin identities may also look at and release it.
+//! only that [`Caller`] steers it; admin identities may also look at and release it. With
+//! authentication off, its hop is armed only from the address that sent its req.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -10,12 +11,16 @@ use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use ipnet::IpNet;
 use tokio::sync::oneshot;
 
+use super::bandwidth::{Kbps, RateOptions, RatePolicy, Reservations};
+use super::call::{Account, Caller};
 use super::error::Error;
 use super::ports::PortPool;
 use crate::relay::{
     Capacity, Hop, HopCredential, HopIdentity, HopPin, RelayStats, SessionRelay, TargetPolicy,
+    Terms,
 };
 use crate::session::{Role, SessionView, State};
 
@@ -25,6 +30,9 @@ const EARLY_HELLO_GRACE: Duration = Duration::from_secs(10);
 
 /// The most hellos that may wait for their req at once: each holds a call and its lists.
 pub(crate) const MAX_EARLY_HELLOS: usize = 1024;
+/// The most of them one [`Account`] may have waiting, so that one user (or one address with
+/// authentication off) cannot keep the table full for everyone else.
+pub(crate) const MAX_EARLY_HELLOS_PER_ACCOUNT: usize = MAX_EARLY_HELLOS / 16;
 
 /// A validated `req`.
 pub(crate) struct NewSession {
@@ -32,17 +40,8 @@ pub(crate) struct NewSession {
     pub(crate) role: Role,
     pub(crate) num_conn: usize,
     pub(crate) rate: i32,
-    /// The caller's `sub`: see [`Caller::sub`].
-    pub(crate) owner: Option<String>,
-}
-
-/// Who makes a call, as far as sessions go.
-pub(crate) struct Caller {
-    /// The `sub` of the call's token; None with authentication off, where sessions have no
-    /// owner either, so every caller owns every session.
-    pub(crate) sub: Option<String>,
-    /// An admin identity (`--admin-identity`): sees and releases every session.
-    pub(crate) admin: bool,
+    /// The networks its listeners admit; empty: the server's default.
+    pub(crate) allow_from: Vec<IpNet>,
 }
 
 impl Caller {
@@ -55,13 +54,31 @@ impl Caller {
     fn oversees(&self, session: &Entry) -> bool {
         self.admin || self.owns(session)
     }
+
+    /// May arm the session's hop (and so learn its credential): its owner; with
+    /// authentication off, where everyone owns every session, only from the address that
+    /// opened it.
+    fn arms_hop(&self, session: &Entry) -> bool {
+        self.owns(session) && (session.owner.is_some() || self.address == session.opened_from)
+    }
 }
 
 /// One session in the table.
 struct Entry {
+    /// The `sub` of its req's token: see [`Caller::sub`].
     owner: Option<String>,
+    /// How `list` and `status` name the owner: its username, else its `sub`.
+    owner_name: Option<String>,
+    /// The address its req came from.
+    opened_from: Option<IpAddr>,
     role: Role,
     rate: i32,
+    /// What the server does with `rate`, and what the session holds of a `reserve` server's
+    /// bandwidth.
+    rate_policy: RatePolicy,
+    reserved: Kbps,
+    /// The networks its listeners admit; empty: any.
+    allow_from: Vec<IpNet>,
     /// Distinguishes this session from a later one that reuses its uid.
     generation: u64,
     listeners: Vec<SocketAddr>,
@@ -72,10 +89,17 @@ struct Entry {
     hello: Option<oneshot::Sender<Vec<String>>>,
     /// PROD: the hop identity, made on the first ask and kept, so every ask gets the same one.
     hop_identity: Option<Arc<HopIdentity>>,
+    /// How the relay crosses the hop now (it holds the same).
+    hop: Hop,
     relay: SessionRelay,
 }
 
 impl Entry {
+    fn set_hop(&mut self, hop: Hop) {
+        self.relay.set_hop(hop.clone());
+        self.hop = hop;
+    }
+
     /// The ports its listeners hold in the pool.
     fn ports(&self) -> Vec<u16> {
         self.listeners.iter().map(SocketAddr::port).collect()
@@ -90,7 +114,11 @@ impl Entry {
         SessionView {
             uid: uid.to_string(),
             role: self.role,
+            owner: self.owner_name.clone(),
             rate: self.rate,
+            rate_policy: self.rate_policy.as_str().into(),
+            throughput: self.relay.throughput(),
+            allow_from: self.allow_from.iter().map(ToString::to_string).collect(),
             state,
             listeners: self.listeners.iter().map(ToString::to_string).collect(),
             prod_listeners: self.prod_listeners.clone(),
@@ -101,6 +129,14 @@ impl Entry {
     }
 }
 
+/// A session whose update went through.
+pub(crate) struct Relaying {
+    pub(crate) listeners: Vec<String>,
+    pub(crate) targets: Vec<String>,
+    /// Whether its connections cross the hop encrypted (set by its hop or its update_hop).
+    pub(crate) encrypted_hop: bool,
+}
+
 /// A session just entered in the table, waiting for its hello.
 struct Registered {
     listeners: Vec<String>,
@@ -108,14 +144,22 @@ struct Registered {
     hello: oneshot::Receiver<Vec<String>>,
 }
 
+/// A hello that arrived before its req, woken when the req is registered.
+struct EarlyWaiter {
+    account: Account,
+    req: oneshot::Sender<()>,
+}
+
 struct Table {
     sessions: HashMap<String, Entry>,
-    /// Hellos that arrived before their req, woken when it is registered.
-    early_hellos: HashMap<String, Vec<oneshot::Sender<()>>>,
+    /// Hellos that arrived before their req, by uid.
+    early_hellos: HashMap<String, Vec<EarlyWaiter>>,
     ports: PortPool,
     generations: u64,
     /// Counters of the sessions no longer in the table (`connections_active` unused).
     released: RelayStats,
+    /// What the sessions hold of a `reserve` server's bandwidth.
+    reservations: Reservations,
 }
 
 impl Table {
@@ -123,23 +167,33 @@ impl Table {
         self.early_hellos.values().map(Vec::len).sum()
     }
 
-    /// Enters a hello whose req has not arrived yet; the receiver fires when it does.
-    fn wait_for_req(&mut self, uid: &str) -> Result<oneshot::Receiver<()>, Error> {
+    /// Enters a hello of `account` whose req has not arrived yet; the receiver fires when it
+    /// does.
+    fn wait_for_req(
+        &mut self,
+        uid: &str,
+        account: Account,
+    ) -> Result<oneshot::Receiver<()>, Error> {
         if self.early_hellos() >= MAX_EARLY_HELLOS {
             return Err(Error::EarlyHellosFull(MAX_EARLY_HELLOS));
         }
-        let (tx, rx) = oneshot::channel();
+        let waiters = self.early_hellos.values().flatten();
+        if waiters.filter(|w| w.account == account).count() >= MAX_EARLY_HELLOS_PER_ACCOUNT {
+            return Err(Error::EarlyHellosShareFull(MAX_EARLY_HELLOS_PER_ACCOUNT));
+        }
+        let (req, woken) = oneshot::channel();
+        let waiter = EarlyWaiter { account, req };
         self.early_hellos
             .entry(uid.to_string())
             .or_default()
-            .push(tx);
-        Ok(rx)
+            .push(waiter);
+        Ok(woken)
     }
 
     /// Forgets the early hellos of `uid` whose callers are gone.
     fn forget_gone_hellos(&mut self, uid: &str) {
         if let Some(waiters) = self.early_hellos.get_mut(uid) {
-            waiters.retain(|w| !w.is_closed());
+            waiters.retain(|w| !w.req.is_closed());
             if waiters.is_empty() {
                 self.early_hellos.remove(uid);
             }
@@ -174,6 +228,7 @@ impl Table {
     /// Removes a session, moving its counters so far into the released totals.
     fn remove(&mut self, uid: &str) -> Option<Removed> {
         let session = self.sessions.remove(uid)?;
+        self.reservations.free(session.reserved);
         let counted = session.relay.stats();
         add_growth(&mut self.released, RelayStats::default(), counted);
         Some(Removed { session, counted })
@@ -213,6 +268,10 @@ pub(crate) struct Sessions {
     policy: Arc<TargetPolicy>,
     /// What the relays of all sessions may hold together.
     capacity: Arc<Capacity>,
+    /// What a session's rate means here.
+    rates: RateOptions,
+    /// Whom the listeners of a session that names no networks admit; empty: anyone.
+    listener_allow_from: Vec<IpNet>,
 }
 
 impl Sessions {
@@ -229,13 +288,29 @@ impl Sessions {
             ports: PortPool::new(listener_ip, port_range),
             generations: 0,
             released: RelayStats::default(),
+            reservations: Reservations::default(),
         };
         Sessions {
             table: Mutex::new(table),
             hello_timeout,
             policy,
             capacity,
+            rates: RateOptions::default(),
+            listener_allow_from: Vec::new(),
         }
+    }
+
+    /// Applies `rates` to every session, and `listener_allow_from` to those that name no
+    /// networks of their own.
+    pub(crate) fn with_terms(
+        mut self,
+        rates: RateOptions,
+        listener_allow_from: Vec<IpNet>,
+    ) -> Self {
+        self.lock().reservations = Reservations::new(&rates);
+        self.rates = rates;
+        self.listener_allow_from = listener_allow_from;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
@@ -248,13 +323,14 @@ impl Sessions {
     pub(crate) async fn create(
         &self,
         new: NewSession,
+        caller: &Caller,
     ) -> Result<(Vec<String>, Vec<String>), Error> {
         let uid = new.uid.clone();
         let Registered {
             listeners,
             generation,
             hello,
-        } = self.register(new)?;
+        } = self.register(new, caller)?;
         let mut pending = Pending {
             sessions: self,
             uid: &uid,
@@ -276,19 +352,36 @@ impl Sessions {
         }
     }
 
-    fn register(&self, new: NewSession) -> Result<Registered, Error> {
+    fn register(&self, new: NewSession, caller: &Caller) -> Result<Registered, Error> {
         let mut table = self.lock();
         if table.sessions.contains_key(&new.uid) {
             return Err(Error::DuplicateUid(new.uid));
         }
-        let bound = table.ports.reserve(new.num_conn)?;
+        let rate = Kbps(u64::try_from(new.rate).unwrap_or_default());
+        let grant = self.rates.admit(rate, &mut table.reservations)?;
+        let bound = table.ports.reserve(new.num_conn).inspect_err(|_| {
+            table.reservations.free(grant.reserved);
+        })?;
         let listeners: Vec<SocketAddr> = bound.iter().filter_map(|l| l.local_addr().ok()).collect();
+        let allow_from = match new.allow_from.is_empty() {
+            true => self.listener_allow_from.clone(),
+            false => new.allow_from,
+        };
+        let terms = Terms {
+            rate: grant.limit,
+            allow_from: allow_from.clone(),
+        };
         let (tx, rx) = oneshot::channel();
         table.generations += 1;
         let session = Entry {
-            owner: new.owner,
+            owner: caller.sub.clone(),
+            owner_name: caller.username.clone().or_else(|| caller.sub.clone()),
+            opened_from: caller.address,
             role: new.role,
             rate: new.rate,
+            rate_policy: self.rates.policy,
+            reserved: grant.reserved,
+            allow_from,
             generation: table.generations,
             listeners: listeners.clone(),
             prod_listeners: Vec::new(),
@@ -296,16 +389,18 @@ impl Sessions {
             created: Instant::now(),
             hello: Some(tx),
             hop_identity: None,
-            relay: SessionRelay::new(
+            hop: Hop::Plain,
+            relay: SessionRelay::with_terms(
                 new.uid.clone(),
                 bound,
                 self.policy.clone(),
                 self.capacity.clone(),
+                terms,
             ),
         };
         let generation = session.generation;
         for early in table.early_hellos.remove(&new.uid).unwrap_or_default() {
-            let _ = early.send(());
+            let _ = early.req.send(());
         }
         table.sessions.insert(new.uid, session);
         Ok(Registered {
@@ -315,12 +410,13 @@ impl Sessions {
         })
     }
 
-    /// Delivers a hello to its session, waiting briefly for a req that has not arrived yet.
-    /// Returns the session's listeners.
+    /// Delivers a hello to its session, waiting briefly for a req that has not arrived yet
+    /// (as one of the `caller`'s share of early hellos). Returns the session's listeners.
     pub(crate) async fn hello(
         &self,
         uid: &str,
         prod_listeners: Vec<String>,
+        caller: &Caller,
     ) -> Result<Vec<String>, Error> {
         let mut early = {
             let mut table = self.lock();
@@ -330,7 +426,7 @@ impl Sessions {
             EarlyHello {
                 sessions: self,
                 uid,
-                req: Some(table.wait_for_req(uid)?),
+                req: Some(table.wait_for_req(uid, caller.account())?),
             }
         };
         early.wait(EARLY_HELLO_GRACE.min(self.hello_timeout)).await;
@@ -347,26 +443,29 @@ impl Sessions {
         self.lock().updatable(uid, caller).map(drop)
     }
 
-    /// Sets the relay targets (listener i -> targets[i % n]); returns (listeners, targets).
-    /// With a `pin`, a CONS session reaches them over the encrypted hop; without, it keeps the
-    /// hop it had.
+    /// Sets the relay targets (listener i -> targets[i % n]). With a `pin`, a CONS session
+    /// reaches them over the encrypted hop; without, it keeps the hop it had.
     pub(crate) fn update(
         &self,
         uid: &str,
         targets: Vec<String>,
         pin: Option<Arc<HopPin>>,
         caller: &Caller,
-    ) -> Result<(Vec<String>, Vec<String>), Error> {
+    ) -> Result<Relaying, Error> {
         let mut table = self.lock();
         let session = table.updatable(uid, caller)?;
         if let Some(pin) = pin {
             require_role(uid, session, Role::Cons)?;
             // Before the targets, so that no connection to them goes out in clear.
-            session.relay.set_hop(Hop::Dial(pin));
+            session.set_hop(Hop::Dial(pin));
         }
         session.relay.set_targets(targets.clone());
         session.targets = targets;
-        Ok((session.view(uid).listeners, session.targets.clone()))
+        Ok(Relaying {
+            listeners: session.view(uid).listeners,
+            targets: session.targets.clone(),
+            encrypted_hop: !matches!(session.hop, Hop::Plain),
+        })
     }
 
     /// Makes a PROD session's listeners admit only the CONS gateway that proves its credential,
@@ -382,14 +481,17 @@ impl Sessions {
         loop {
             let mut table = self.lock();
             let session = table.session_for(uid, |s| caller.owns(s))?;
+            if !caller.arms_hop(session) {
+                return Err(Error::HopFromElsewhere(uid.to_string()));
+            }
             require_role(uid, session, Role::Prod)?;
             if plaintext {
-                session.relay.set_hop(Hop::Plain);
+                session.set_hop(Hop::Plain);
                 return Ok(None);
             }
             if let Some(identity) = session.hop_identity.clone().or(fresh.take()) {
                 session.hop_identity = Some(identity.clone());
-                session.relay.set_hop(Hop::Admit(identity.clone()));
+                session.set_hop(Hop::Admit(identity.clone()));
                 return Ok(Some(identity.credential().clone()));
             }
             drop(table);
@@ -590,35 +692,46 @@ mod tests {
         ))
     }
 
-    /// Sends a hello for each uid, whose req never comes, and waits until all are in the table.
+    /// A caller with no token from `address`, as with authentication off.
+    fn from(address: &str) -> Caller {
+        Caller {
+            address: Some(address.parse().unwrap()),
+            ..Caller::default()
+        }
+    }
+
+    /// Sends a hello for each (uid, caller), whose req never comes, and waits until all are
+    /// in the table.
     async fn early_hellos(
         sessions: &Arc<Sessions>,
-        uids: impl Iterator<Item = String>,
+        hellos: impl Iterator<Item = (String, Caller)>,
     ) -> Vec<tokio::task::JoinHandle<Result<Vec<String>, Error>>> {
-        let waiting: Vec<_> = uids
-            .map(|uid| {
+        let before = sessions.totals().early_hellos;
+        let waiting: Vec<_> = hellos
+            .map(|(uid, caller)| {
                 let sessions = sessions.clone();
-                tokio::spawn(async move { sessions.hello(&uid, Vec::new()).await })
+                tokio::spawn(async move { sessions.hello(&uid, Vec::new(), &caller).await })
             })
             .collect();
-        while sessions.totals().early_hellos < waiting.len() {
+        while sessions.totals().early_hellos < before + waiting.len() {
             tokio::task::yield_now().await;
         }
         waiting
     }
 
-    #[tokio::test]
-    async fn a_cancelled_early_hello_leaves_the_table() {
-        let sessions = sessions();
-        let waiting = early_hellos(
-            &sessions,
-            ["u".to_string(), "u".into(), "v".into()].into_iter(),
-        )
-        .await;
+    async fn cancel(waiting: Vec<tokio::task::JoinHandle<Result<Vec<String>, Error>>>) {
         for call in waiting {
             call.abort();
             let _ = call.await;
         }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_early_hello_leaves_the_table() {
+        let sessions = sessions();
+        let uids = ["u", "u", "v"].map(|uid| (uid.to_string(), from("192.0.2.1")));
+        let waiting = early_hellos(&sessions, uids.into_iter()).await;
+        cancel(waiting).await;
         assert_eq!(sessions.totals().early_hellos, 0);
         assert!(sessions.lock().early_hellos.is_empty());
     }
@@ -626,17 +739,53 @@ mod tests {
     #[tokio::test]
     async fn the_early_hello_table_is_bounded() {
         let sessions = sessions();
-        let uids = (0..MAX_EARLY_HELLOS).map(|i| format!("u{i}"));
-        let waiting = early_hellos(&sessions, uids).await;
-        let refused = sessions.hello("one-more", Vec::new()).await;
+        let hellos = (0..MAX_EARLY_HELLOS).map(|i| {
+            let address = format!("192.0.2.{}", i / MAX_EARLY_HELLOS_PER_ACCOUNT);
+            (format!("u{i}"), from(&address))
+        });
+        let waiting = early_hellos(&sessions, hellos).await;
+        let refused = sessions
+            .hello("one-more", Vec::new(), &from("198.51.100.1"))
+            .await;
         assert!(
             matches!(refused, Err(Error::EarlyHellosFull(_))),
             "{refused:?}"
         );
-        for call in waiting {
-            call.abort();
-            let _ = call.await;
-        }
+        cancel(waiting).await;
+        assert_eq!(sessions.totals().early_hellos, 0);
+    }
+
+    #[tokio::test]
+    async fn one_account_fills_only_its_share_of_the_early_hello_table() {
+        let sessions = sessions();
+        let alice = |address: &str| Caller {
+            sub: Some("alice".into()),
+            ..from(address)
+        };
+        let hellos = (0..MAX_EARLY_HELLOS_PER_ACCOUNT).map(|i| {
+            // One identity from two addresses is one account.
+            let address = ["192.0.2.1", "192.0.2.2"][i % 2];
+            (format!("a{i}"), alice(address))
+        });
+        let mut waiting = early_hellos(&sessions, hellos).await;
+        let refused = sessions
+            .hello("a-more", Vec::new(), &alice("192.0.2.3"))
+            .await;
+        assert!(
+            matches!(refused, Err(Error::EarlyHellosShareFull(_))),
+            "{refused:?}"
+        );
+        // Others still get in: another identity, and tokenless callers from that address.
+        let others = [(
+            "b",
+            Caller {
+                sub: Some("bob".into()),
+                ..alice("192.0.2.1")
+            },
+        )];
+        let others = others.into_iter().chain([("c", from("192.0.2.1"))]);
+        waiting.extend(early_hellos(&sessions, others.map(|(u, c)| (u.to_string(), c))).await);
+        cancel(waiting).await;
         assert_eq!(sessions.totals().early_hellos, 0);
     }
 }

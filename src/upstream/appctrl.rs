@@ -12,8 +12,8 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::ProgressBar;
 use tonic::Code;
 
-use crate::app::{self, hello, send::Amount};
-use crate::client::Client;
+use crate::app::{self, send::Amount};
+use crate::client::{hello, Client};
 use crate::exit::Failure;
 use crate::logging::{self, LogFormat};
 use crate::secret::Secret;
@@ -158,7 +158,8 @@ impl Session {
                 "AppCtrl: sending on {address} for {} s",
                 SEND_TIME.as_secs()
             );
-            let report = app::send::accept(listener, Amount::Time(SEND_TIME), 1, &hidden).await?;
+            let report =
+                app::send::accept(listener, Amount::Time(SEND_TIME), 1, None, &hidden).await?;
             println!("{}", report.text("sent"));
         } else {
             let listeners = self.announce().await?;
@@ -166,7 +167,7 @@ impl Session {
                 .first()
                 .ok_or_else(|| anyhow!("AppCtrl: session {} has no listeners", self.uid))?;
             println!("AppCtrl: receiving from {target}");
-            let report = app::recv::connect(target, 1, &hidden).await?;
+            let report = app::recv::connect(target, 1, None, &hidden).await?;
             println!("{}", report.text("received"));
         }
         Ok(())

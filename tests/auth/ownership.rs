@@ -61,6 +61,7 @@ impl Caller {
             role: "PROD".into(),
             num_conn: 1,
             rate: 1,
+            ..Default::default()
         };
         let response = self.client.clone().req(self.request(req)).await?;
         Ok(response.into_inner())

@@ -72,12 +72,17 @@ fn s1a_without_a_secret_the_server_lets_everyone_in() {
     let auth = OAuthServer::start();
     let server = open_server(&auth);
     let user = User::new(&auth);
+    // The one line on stderr: the server said it checks no tokens (scistream-auth: off).
+    let open = format!("warning: s2cs {} has authentication off: ", server.addr);
     req_prod(&user, &server, &[])
         .assert()
         .success()
         .stdout(contains(format!("{} INVALID_TOKEN PROD", server.addr)))
         .stdout(contains("Listeners: 127.0.0.1:"))
-        .stderr("");
+        .stderr(
+            predicate::str::starts_with(open)
+                .and(predicate::function(|err: &str| err.lines().count() == 1)),
+        );
     let log = server.log();
     assert!(log.contains("authentication is OFF"), "{log}");
     assert!(
@@ -271,6 +276,7 @@ async fn every_rpc_without_a_token_is_unauthenticated() {
                 role: "PROD".into(),
                 num_conn: 1,
                 rate: 1,
+                ..Default::default()
             })
             .await
             .map(drop),

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use super::net::RELAY_LIMITS;
+use scistream::relay::Shares;
 use scistream::server::{serve, ConnectionLimits, ServerOptions};
 use tokio::sync::oneshot;
 
@@ -88,10 +89,12 @@ impl TestServer {
                     metrics: metrics_listener
                         .map(tokio::net::TcpListener::from_std)
                         .transpose()?,
-                    admin_identities: Vec::new(),
                     allow_targets: options.allow_targets,
                     relay_limits: RELAY_LIMITS,
+                    relay_shares: Shares::default(),
                     connections: options.connections,
+                    rates: Default::default(),
+                    listener_allow_from: Vec::new(),
                 };
                 serve(listener, server_options, async {
                     let _ = stopped.await;
@@ -187,6 +190,17 @@ impl Drop for TestServer {
             }
         }
     }
+}
+
+/// A plaintext gRPC client of the control server at `addr` (`ip:port`) whose connections come
+/// from the address `source` (None: any), so a test can call as several clients.
+pub async fn grpc_from(
+    addr: &str,
+    source: Option<IpAddr>,
+) -> scistream::pb::control_client::ControlClient<tonic::transport::Channel> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap();
+    let channel = endpoint.local_address(source).connect().await.unwrap();
+    scistream::pb::control_client::ControlClient::new(channel)
 }
 
 /// Whether `addr` is bound right now (by the server under test).

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
 
 use super::net::pipe_and_tcp_fds;
 use super::oauth::OAuthServer;
@@ -34,6 +35,22 @@ impl ServerProcess {
     /// printed before it).
     pub fn start(auth: &OAuthServer, setup: ServerSetup<'_>) -> Self {
         Self::launch(auth, setup, None)
+    }
+
+    /// With authentication on: `auth` accepts `client_id` and `secret`, and the server uses
+    /// them; on 127.0.0.1.
+    pub fn with_auth(
+        auth: &OAuthServer,
+        (client_id, secret): (&str, &str),
+        extra_args: &[&str],
+    ) -> Self {
+        auth.accept_client(client_id, secret);
+        let setup = ServerSetup {
+            ip: "127.0.0.1",
+            credentials: Some((client_id, secret)),
+            extra_args,
+        };
+        Self::start(auth, setup)
     }
 
     /// Like [`start`](Self::start), with the process's open-file limit (soft and hard) set to
@@ -110,6 +127,19 @@ impl ServerProcess {
         std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
             .unwrap()
             .count()
+    }
+
+    /// The CPU time (user and system) the server process has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // The fields after the command name, which is in parentheses and may hold spaces:
+        // utime and stime are the 14th and 15th of the line, in clock ticks.
+        let (_, fields) = stat.rsplit_once(')').unwrap();
+        let fields: Vec<&str> = fields.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf only reads a configuration value.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        Duration::from_millis(ticks * 1000 / per_second)
     }
 
     /// How many fds the server holds for connections from `listener` to the port `target`:

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use lru::LruCache;
 use sha2::{Digest, Sha256};
 
-use super::Identity;
+use super::Authenticated;
 
 /// How long a rejected token is remembered. A rejected token never turns good (a user who logs
 /// in again gets a new one), so this only bounds how long the entry takes up room.
@@ -27,13 +27,13 @@ pub(super) fn key(token: &str) -> Key {
 /// What the cache still knows of a token.
 #[derive(Debug, PartialEq)]
 pub(super) enum Verdict {
-    Accepted(Identity),
+    Accepted(Authenticated),
     Rejected,
 }
 
 pub(super) struct Cache {
     ttl: Duration,
-    accepted: LruCache<Key, (Instant, Identity)>,
+    accepted: LruCache<Key, (Instant, Authenticated)>,
     rejected: LruCache<Key, (Instant, ())>,
 }
 
@@ -60,7 +60,7 @@ impl Cache {
         key: Key,
         now: Instant,
         lifetime: Option<Duration>,
-        identity: Identity,
+        identity: Authenticated,
     ) {
         let keep = lifetime.map_or(self.ttl, |left| left.min(self.ttl));
         if !keep.is_zero() {
@@ -87,15 +87,16 @@ fn live<V: Clone>(map: &mut LruCache<Key, (Instant, V)>, key: &Key, now: Instant
 
 #[cfg(test)]
 mod tests {
+    use super::super::Identity;
     use super::*;
 
     const TTL: Duration = Duration::from_secs(30);
 
-    fn alice() -> Identity {
-        Identity {
+    fn alice() -> Authenticated {
+        Authenticated::from(Identity {
             sub: "alice-sub".into(),
             username: Some("alice@example.org".into()),
-        }
+        })
     }
 
     fn accepted(cache: &mut Cache, token: &str, at: Instant) -> bool {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::OnceCell;
 
-pub(super) struct SingleFlight<K, V> {
+pub(crate) struct SingleFlight<K, V> {
     runs: Mutex<HashMap<K, Run<V>>>,
 }
 
@@ -19,7 +19,7 @@ struct Run<V> {
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> SingleFlight<K, V> {
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             runs: Mutex::new(HashMap::new()),
         }
@@ -27,7 +27,7 @@ impl<K: Hash + Eq + Clone, V: Clone> SingleFlight<K, V> {
 
     /// Runs `call` for `key`, or waits for the run already under way and returns its result.
     /// If the caller running it goes away, one of the waiting callers runs it instead.
-    pub(super) async fn run<F: Future<Output = V>>(&self, key: K, call: impl FnOnce() -> F) -> V {
+    pub(crate) async fn run<F: Future<Output = V>>(&self, key: K, call: impl FnOnce() -> F) -> V {
         let share = Share::join(self, key);
         share.result.get_or_init(call).await.clone()
     }

@@ -8,8 +8,11 @@ use clap::Args;
 use indicatif::{FormattedDuration, HumanBytes};
 
 use super::GlobalArgs;
+use crate::client::ListFailed;
 use crate::cmd::s2cs_args::S2csArgs;
 use crate::cmd::values::parse_uid;
+use crate::relay::BitRate;
+use crate::server::BITS_PER_KB;
 use crate::session::SessionView;
 
 #[derive(Debug, Args)]
@@ -35,7 +38,14 @@ pub(crate) struct StatusArgs {
 
 pub(crate) async fn list(global: &GlobalArgs, args: ListArgs) -> Result<()> {
     let gateway = args.server.connect(global).await?;
-    let listed = gateway.client.list().await.map_err(|s| gateway.failed(s))?;
+    let listed = gateway.client.list().await.map_err(|failed| match failed {
+        ListFailed::Refused(status) => gateway.failed(status),
+        broken => anyhow::anyhow!(
+            "could not list the sessions of s2cs {}: {broken}; stopped there (a broken or \
+             hostile server?)",
+            gateway.s2cs
+        ),
+    })?;
     let sessions = listed
         .into_iter()
         .map(SessionView::try_from)
@@ -70,8 +80,27 @@ fn age(session: &SessionView) -> String {
     FormattedDuration(Duration::from_secs(session.age_secs)).to_string()
 }
 
+/// The table, with an OWNER column when the server named owners (authentication on).
 fn session_table(sessions: &[SessionView]) -> String {
-    let header = [
+    let rows = table(
+        session_header(),
+        &sessions.iter().map(session_row).collect::<Vec<_>>(),
+    );
+    if sessions.iter().all(|s| s.owner.is_none()) {
+        return rows;
+    }
+    let owners =
+        std::iter::once("OWNER").chain(sessions.iter().map(|s| s.owner.as_deref().unwrap_or("-")));
+    let width = owners.clone().map(|o| o.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (line, owner) in rows.lines().zip(owners) {
+        let _ = writeln!(out, "{owner:<width$}  {line}");
+    }
+    out
+}
+
+fn session_header() -> [&'static str; 9] {
+    [
         "UID",
         "ROLE",
         "STATE",
@@ -81,27 +110,24 @@ fn session_table(sessions: &[SessionView]) -> String {
         "FROM TARGET",
         "LISTENERS",
         "TARGETS",
-    ];
-    let rows: Vec<[String; 9]> = sessions
-        .iter()
-        .map(|s| {
-            [
-                s.uid.clone(),
-                s.role.as_str().into(),
-                s.state.as_str().into(),
-                age(s),
-                format!(
-                    "{}/{}",
-                    s.stats.connections_active, s.stats.connections_total
-                ),
-                HumanBytes(s.stats.bytes_to_target).to_string(),
-                HumanBytes(s.stats.bytes_from_target).to_string(),
-                s.listeners.join(","),
-                s.targets.join(","),
-            ]
-        })
-        .collect();
-    table(header, &rows)
+    ]
+}
+
+fn session_row(s: &SessionView) -> [String; 9] {
+    [
+        s.uid.clone(),
+        s.role.as_str().into(),
+        s.state.as_str().into(),
+        age(s),
+        format!(
+            "{}/{}",
+            s.stats.connections_active, s.stats.connections_total
+        ),
+        HumanBytes(s.stats.bytes_to_target).to_string(),
+        HumanBytes(s.stats.bytes_from_target).to_string(),
+        s.listeners.join(","),
+        s.targets.join(","),
+    ]
 }
 
 /// Columns padded to their widest cell, two spaces apart.
@@ -132,10 +158,19 @@ fn session_details(s: &SessionView) -> String {
         let _ = writeln!(out, "{name:<13}{value}");
     };
     field("uid", s.uid.clone());
+    if let Some(owner) = &s.owner {
+        field("owner", owner.clone());
+    }
     field("role", s.role.as_str().into());
     field("state", s.state.as_str().into());
     field("age", age(s));
-    field("rate", s.rate.to_string());
+    field("rate", rate(s));
+    if s.throughput.over_ms > 0 {
+        field("throughput", throughput(s));
+    }
+    if !s.allow_from.is_empty() {
+        field("allow from", s.allow_from.join(","));
+    }
     field(
         "connections",
         format!(
@@ -149,6 +184,33 @@ fn session_details(s: &SessionView) -> String {
         field(if i == 0 { "listeners" } else { "" }, route);
     }
     out
+}
+
+/// The rate asked for, in kb/s and in its unit, and what the server does with it.
+fn rate(s: &SessionView) -> String {
+    let kbps = u64::try_from(s.rate).unwrap_or_default();
+    let asked = match BitRate::new(kbps * BITS_PER_KB) {
+        Some(rate) => format!("{} kb/s ({rate})", s.rate),
+        None => "0 (no limit)".into(),
+    };
+    match s.rate_policy.as_str() {
+        "ignore" => format!("{asked}, not enforced (server --rate-policy ignore)"),
+        "limit" if kbps > 0 => format!("{asked}, enforced in each direction"),
+        "reserve" => format!("{asked}, reserved and enforced in each direction"),
+        _ => asked,
+    }
+}
+
+/// What the session moved per second each way, over how long.
+fn throughput(s: &SessionView) -> String {
+    let t = &s.throughput;
+    let shown = |bps| BitRate::new(bps).map_or_else(|| "0 bit/s".into(), |r| r.to_string());
+    format!(
+        "{} to target, {} from target (over {:.1} s)",
+        shown(t.to_target_bps),
+        shown(t.from_target_bps),
+        t.over_ms as f64 / 1000.0
+    )
 }
 
 /// "listener -> target" per listener: listener i relays to `targets[i % targets.len()]`.
@@ -166,14 +228,22 @@ fn routes(s: &SessionView) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relay::RelayStats;
+    use crate::relay::{RelayStats, Throughput};
     use crate::session::{Role, State};
 
     fn session(targets: &[&str]) -> SessionView {
         SessionView {
             uid: "u-1".into(),
             role: Role::Prod,
+            owner: None,
             rate: 10000,
+            rate_policy: "limit".into(),
+            throughput: Throughput {
+                to_target_bps: 9_990_000,
+                from_target_bps: 0,
+                over_ms: 2_500,
+            },
+            allow_from: vec!["10.0.0.0/8".into()],
             state: State::Relaying,
             listeners: vec!["10.0.0.1:5100".into(), "10.0.0.1:5101".into()],
             prod_listeners: vec![],
@@ -196,6 +266,35 @@ mod tests {
             "UID  ROLE  STATE     AGE       CONN  TO TARGET  FROM TARGET  LISTENERS                    TARGETS\n\
              u-1  PROD  relaying  00:01:05  1/2   3.00 MiB   10 B         10.0.0.1:5100,10.0.0.1:5101  10.0.0.2:7000\n"
         );
+    }
+
+    #[test]
+    fn owners_get_a_first_column_when_the_server_names_them() {
+        let mut owned = session(&["10.0.0.2:7000"]);
+        owned.owner = Some("alice@anl.gov".into());
+        let text = session_table(&[owned.clone(), session(&[])]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("OWNER          UID  ROLE"), "{text}");
+        assert!(lines[1].starts_with("alice@anl.gov  u-1  PROD"), "{text}");
+        assert!(lines[2].starts_with("-              u-1  PROD"), "{text}");
+        assert!(session_details(&owned).contains("owner        alice@anl.gov\n"));
+    }
+
+    #[test]
+    fn details_show_the_rate_what_is_done_with_it_and_the_throughput() {
+        let text = session_details(&session(&["10.0.0.2:7000"]));
+        for line in [
+            "rate         10000 kb/s (10 Mbit/s), enforced in each direction\n",
+            "throughput   9.99 Mbit/s to target, 0 bit/s from target (over 2.5 s)\n",
+            "allow from   10.0.0.0/8\n",
+        ] {
+            assert!(text.contains(line), "{line:?} not in:\n{text}");
+        }
+        let ignored = SessionView {
+            rate_policy: "ignore".into(),
+            ..session(&[])
+        };
+        assert!(session_details(&ignored).contains("not enforced"));
     }
 
     #[test]

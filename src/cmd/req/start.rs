@@ -1,5 +1,5 @@
-//! `req prod` and `req cons`: start a session (req + hello + hop + update) and print its
-//! listeners.
+//! `req prod` and `req cons`: the flags, the spinner and the printing around the client
+//! library's session setup (`client::setup`), which does the protocol.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -8,24 +8,34 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
+use ipnet::IpNet;
 
-use super::hop::{self, HopArgs};
+use super::hop::{this_command, FallbackArgs, HopArgs};
 use super::GlobalArgs;
+use crate::client::setup::{HopPolicy, Opened, Setup};
 use crate::client::Gateway;
-use crate::client::Routed;
 use crate::cmd::s2cs_args::S2csArgs;
-use crate::cmd::values::parse_uid;
+use crate::cmd::values::{parse_rate_kbps, parse_uid};
+use crate::endpoint;
 use crate::scope::ScopeId;
-use crate::{endpoint, pb};
+use crate::session::Role;
 
-#[derive(Debug, Args)]
+/// The port a control server listens on unless told otherwise (`scistream server --port`).
+const CONTROL_PORT: u16 = 5000;
+
+#[derive(Clone, Debug, Args)]
 pub(super) struct SessionArgs {
     /// Number of listeners (parallel connections) the session opens
     #[arg(long, alias = "num_conn", default_value_t = 5, value_parser = clap::value_parser!(i32).range(1..), value_name = "N")]
     pub(super) num_conn: i32,
-    /// Requested rate, passed to the server as-is (recorded and logged; not enforced)
-    #[arg(long, default_value_t = 10000)]
+    /// Requested rate of each direction: kb/s, or bits per second with a unit (500M, 2G); 0:
+    /// no limit. The server's --rate-policy decides whether it is ignored, enforced or reserved
+    #[arg(long, default_value = "10000", value_parser = parse_rate_kbps, value_name = "RATE")]
     pub(super) rate: i32,
+    /// Only these networks may connect to the session's listeners (others are reset), e.g.
+    /// 10.20.0.0/16,192.0.2.7 [default: the server's --listener-allow-from, else anywhere]
+    #[arg(long, value_delimiter = ',', value_parser = endpoint::parse_network, value_name = "CIDR")]
+    pub(super) allow_from: Vec<IpNet>,
     /// Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text
     #[arg(long)]
     pub(super) json: bool,
@@ -77,13 +87,9 @@ pub(crate) struct ConsArgs {
     /// The PROD session's listeners, comma-separated host:port
     #[arg(value_delimiter = ',', required = true, value_parser = endpoint::parse, value_name = "PROD_LISTENERS")]
     prod_listeners: Vec<String>,
-    /// The PROD session's control server, asked for the session's hop credential (required
-    /// unless --plaintext-hop)
-    #[arg(
-        long,
-        value_name = "HOST:PORT",
-        required_unless_present = "plaintext_hop"
-    )]
+    /// The PROD session's control server, asked for the session's hop credential (not used
+    /// with --plaintext-hop) [default: the first PROD listener's host, port 5000]
+    #[arg(long, value_parser = endpoint::parse, value_name = "HOST:PORT")]
     prod_s2cs: Option<String>,
     /// Trust this certificate (PEM) for --prod-s2cs [default: as --server-cert]
     #[arg(long, value_name = "PEM", conflicts_with = "no_tls")]
@@ -93,13 +99,29 @@ pub(crate) struct ConsArgs {
     prod_scope: Option<ScopeId>,
     #[command(flatten)]
     hop: HopArgs,
+    #[command(flatten)]
+    fallback: FallbackArgs,
 }
 
 impl ConsArgs {
-    /// How to reach the PROD session's server; TLS as for the CONS server unless told apart.
-    fn prod_server(&self) -> Option<S2csArgs> {
-        Some(S2csArgs {
-            s2cs: self.prod_s2cs.clone()?,
+    /// How to reach the PROD session's server: --prod-s2cs, or else the PROD listeners' host
+    /// on the default control port (said to be a guess). TLS as for the CONS server unless told
+    /// apart.
+    fn prod_server(&self) -> (S2csArgs, Option<String>) {
+        let (s2cs, guessed) = match &self.prod_s2cs {
+            Some(s2cs) => (s2cs.clone(), None),
+            None => {
+                let s2cs = default_prod_s2cs(&self.prod_listeners[0]);
+                let guess = format!(
+                    "no --prod-s2cs was given, so the PROD session's control server was taken \
+                     to be {s2cs} (the PROD listeners' host, port {CONTROL_PORT}): give \
+                     --prod-s2cs HOST:PORT, or --plaintext-hop for a hop that needs none"
+                );
+                (s2cs, Some(guess))
+            }
+        };
+        let server = S2csArgs {
+            s2cs,
             server_cert: self
                 .prod_server_cert
                 .clone()
@@ -107,20 +129,56 @@ impl ConsArgs {
             no_tls: self.server.no_tls,
             scope: self.prod_scope.clone(),
             timeout: self.server.timeout,
-        })
+        };
+        (server, guessed)
+    }
+
+    /// The PROD session's gateway, connected; none for a plaintext hop, which needs none.
+    async fn prod_gateway(&self, global: &GlobalArgs) -> Result<Option<Gateway>> {
+        if self.hop.plaintext_hop {
+            return Ok(None);
+        }
+        let (server, guessed) = self.prod_server();
+        match (server.connect(global).await, guessed) {
+            (Ok(gateway), _) => Ok(Some(gateway)),
+            (Err(e), Some(guess)) => Err(e.context(guess)),
+            (Err(e), None) => Err(e),
+        }
     }
 }
 
-/// What the session's hop needs once its req and hello are done.
-pub(super) enum HopPlan<'a> {
-    /// This is the PROD session: encrypt its hop, unless told not to.
-    Prod(&'a HopArgs),
-    /// This is the CONS session, for a PROD session whose hop credential (if any) is known.
+/// Where the PROD session's control server is when not told: on its listener's host (an
+/// `endpoint::parse`d `host:port`), at the default control port.
+fn default_prod_s2cs(listener: &str) -> String {
+    let host = listener.rsplit_once(':').map_or(listener, |(host, _)| host);
+    format!("{host}:{CONTROL_PORT}")
+}
+
+/// The session to open on the command's server.
+enum Half {
+    /// A PROD session, with a hello naming the producer's addresses (none: its app controller
+    /// sends the hello).
+    Prod { producer: Vec<String> },
+    /// A CONS session relaying to the PROD session's listeners, over the hop whose credential
+    /// `prod` gives.
     Cons {
-        credential: Option<pb::HopCredential>,
-        prod: Option<&'a Gateway>,
-        args: &'a HopArgs,
+        prod: Option<Box<Gateway>>,
+        targets: Vec<String>,
     },
+}
+
+impl Half {
+    fn role(&self) -> Role {
+        match self {
+            Half::Prod { .. } => Role::Prod,
+            Half::Cons { .. } => Role::Cons,
+        }
+    }
+
+    /// Whether the command waits for a hello from someone else.
+    fn awaits_hello(&self) -> bool {
+        matches!(self, Half::Prod { producer } if producer.is_empty())
+    }
 }
 
 pub(crate) async fn prod(global: &GlobalArgs, args: ProdArgs) -> Result<()> {
@@ -128,7 +186,7 @@ pub(crate) async fn prod(global: &GlobalArgs, args: ProdArgs) -> Result<()> {
         .uid
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let hello_list: Vec<String> = match &args.remote_ip {
+    let producer: Vec<String> = match &args.remote_ip {
         Some(ip) => args
             .receiver_ports
             .iter()
@@ -136,57 +194,29 @@ pub(crate) async fn prod(global: &GlobalArgs, args: ProdArgs) -> Result<()> {
             .collect(),
         None => Vec::new(),
     };
-    let plan = HopPlan::Prod(&args.hop);
-    start(
-        global,
-        &args.server,
-        &args.session,
-        uid,
-        "PROD",
-        hello_list,
-        plan,
-    )
-    .await
+    let half = Half::Prod { producer };
+    let policy = args.hop.policy(None);
+    start(global, &args.server, &args.session, policy, &uid, half).await
 }
 
 pub(crate) async fn cons(global: &GlobalArgs, args: ConsArgs) -> Result<()> {
-    let prod = match args.prod_server() {
-        Some(server) if !args.hop.plaintext_hop => Some(server.connect(global).await?),
-        _ => None,
-    };
-    let credential = match &prod {
-        Some(prod) => hop::arm(prod, &args.uid, &args.hop).await?,
-        None => None,
-    };
-    let plan = HopPlan::Cons {
-        credential,
-        prod: prod.as_ref(),
-        args: &args.hop,
-    };
+    let prod = args.prod_gateway(global).await?.map(Box::new);
     let targets = args.prod_listeners.clone();
-    let uid = args.uid.clone();
-    start(
-        global,
-        &args.server,
-        &args.session,
-        uid,
-        "CONS",
-        targets,
-        plan,
-    )
-    .await
+    let half = Half::Cons { prod, targets };
+    let policy = args.hop.policy(Some(&args.fallback));
+    start(global, &args.server, &args.session, policy, &args.uid, half).await
 }
 
-/// Runs req (+ hello when `hello_list` is not empty) + the hop + update and prints the result.
+/// Opens the session on `server` and prints the result, with a spinner while it waits.
 async fn start(
     global: &GlobalArgs,
     server: &S2csArgs,
     session: &SessionArgs,
-    uid: String,
-    role: &str,
-    hello_list: Vec<String>,
-    plan: HopPlan<'_>,
+    policy: HopPolicy,
+    uid: &str,
+    half: Half,
 ) -> Result<()> {
+    let role = half.role().as_str();
     let credentials = server.credentials(global).await?;
     let spinner = spinner(
         !session.json && !global.quiet && std::io::stderr().is_terminal(),
@@ -195,15 +225,47 @@ async fn start(
     let client = server.dial(global, &credentials).await?;
     let gateway = Gateway::new(client, &server.s2cs, credentials);
     if !session.json {
-        spinner.suspend(|| print_header(&uid, &[(&gateway, role)], session.show_token))?;
+        spinner.suspend(|| print_header(uid, &[(&gateway, role)], session.show_token))?;
     }
-    spinner.set_message(match hello_list.is_empty() {
+    spinner.set_message(match half.awaits_hello() {
         true => format!("waiting for the hello of session {uid} from its app controller"),
         false => format!("setting up session {uid} on s2cs {}", server.s2cs),
     });
-    let started = set_up(&gateway, session, &uid, role, hello_list, plan).await;
+    let warn = |warning: &str| {
+        if !global.quiet {
+            spinner.suspend(|| eprintln!("warning: {warning}"));
+        }
+    };
+    let command = this_command();
+    let setup = session.setup(uid, policy, &command, &warn);
+    let opened = match half {
+        Half::Prod { producer } => setup.prod(&gateway, producer).await,
+        Half::Cons { prod, targets } => setup.cons(&gateway, prod.as_deref(), targets).await,
+    };
     spinner.finish_and_clear();
-    print_started(session.json, &uid, &server.s2cs, role, &started?)
+    print_opened(session.json, uid, &server.s2cs, role, &opened?)
+}
+
+impl SessionArgs {
+    /// The library's setup of a session with these flags.
+    pub(super) fn setup<'a>(
+        &'a self,
+        uid: &'a str,
+        hop: HopPolicy,
+        command: &'a str,
+        warn: &'a dyn Fn(&str),
+    ) -> Setup<'a> {
+        Setup {
+            uid,
+            num_conn: self.num_conn,
+            rate: self.rate,
+            allow_from: &self.allow_from,
+            prod_allow_from: &[],
+            hop,
+            command,
+            warn,
+        }
+    }
 }
 
 /// The Python client's header: the uid, then one line per server the command talks to.
@@ -223,65 +285,6 @@ pub(super) fn print_header(
     out.flush()
 }
 
-/// A session set up on one gateway, and the credential of its hop when that is encrypted.
-pub(super) struct Started {
-    pub(super) session: Routed,
-    pub(super) hop: Option<pb::HopCredential>,
-}
-
-/// Runs req (+ hello when `hello_list` is not empty) + the hop + update on `gateway`. A session
-/// that fails after its req is released.
-pub(super) async fn set_up(
-    gateway: &Gateway,
-    session: &SessionArgs,
-    uid: &str,
-    role: &str,
-    hello_list: Vec<String>,
-    plan: HopPlan<'_>,
-) -> Result<Started> {
-    let req = pb::Request {
-        uid: uid.to_string(),
-        role: role.into(),
-        num_conn: session.num_conn,
-        rate: session.rate,
-    };
-    // The hello names the producer's side; the Python client sends it with role PROD for both roles.
-    let hello = (!hello_list.is_empty()).then(|| pb::Hello {
-        uid: uid.to_string(),
-        prod_listeners: hello_list,
-        role: "PROD".into(),
-    });
-    let started = gateway.client.start(req, hello).await;
-    let started = started.map_err(|s| gateway.failed(s))?;
-    let finished = finish(gateway, uid, started.prod_listeners, plan).await;
-    if finished.is_err() {
-        gateway.release_after_failure(uid).await;
-    }
-    finished
-}
-
-/// The hop and the update of a session whose req (and hello) went through.
-async fn finish(
-    gateway: &Gateway,
-    uid: &str,
-    targets: Vec<String>,
-    plan: HopPlan<'_>,
-) -> Result<Started> {
-    match plan {
-        HopPlan::Prod(args) => {
-            let hop = hop::arm(gateway, uid, args).await?;
-            let updated = gateway.client.update(uid, "PROD", targets, None).await;
-            let session = updated.map_err(|s| gateway.failed(s))?;
-            Ok(Started { session, hop })
-        }
-        HopPlan::Cons {
-            credential,
-            prod,
-            args,
-        } => hop::update_cons(gateway, prod, uid, targets, credential, args).await,
-    }
-}
-
 /// A spinner on stderr with what the command waits for and for how long; hidden unless
 /// `shown`, and wiped off the terminal when the wait ends, however it ends.
 fn spinner(shown: bool, message: String) -> ProgressBar {
@@ -298,17 +301,35 @@ fn spinner(shown: bool, message: String) -> ProgressBar {
     spinner
 }
 
-fn print_started(json: bool, uid: &str, s2cs: &str, role: &str, started: &Started) -> Result<()> {
-    let hop = hop::describe(started.hop.is_some());
-    let started = &started.session;
+fn print_opened(json: bool, uid: &str, s2cs: &str, role: &str, opened: &Opened) -> Result<()> {
+    let routed = &opened.routed;
     if json {
         let value = serde_json::json!({
             "uid": uid, "s2cs": s2cs, "role": role,
-            "listeners": started.listeners, "targets": started.targets, "hop": hop,
+            "listeners": routed.listeners, "targets": routed.targets,
+            "hop": opened.hop().as_str(),
         });
         println!("{value}");
     } else {
-        println!("Listeners: {}", started.listeners.join(","));
+        println!("Listeners: {}", routed.listeners.join(","));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prod_server_is_guessed_on_the_listeners_host_at_port_5000() {
+        assert_eq!(default_prod_s2cs("10.16.42.61:5100"), "10.16.42.61:5000");
+        assert_eq!(
+            default_prod_s2cs("gw1.example.org:5101"),
+            "gw1.example.org:5000"
+        );
+        assert_eq!(
+            default_prod_s2cs("[2001:db8::7]:5100"),
+            "[2001:db8::7]:5000"
+        );
+    }
 }

@@ -8,9 +8,10 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use super::hop::{self, HopArgs};
-use super::start::{print_header, set_up, HopPlan, SessionArgs, Started};
+use super::hop::{this_command, FallbackArgs, HopArgs};
+use super::start::{print_header, SessionArgs};
 use super::GlobalArgs;
+use crate::client::setup::{Opened, Setup};
 use crate::cmd::s2cs_args::S2csArgs;
 use crate::scope::ScopeId;
 
@@ -46,6 +47,10 @@ pub(crate) struct StreamArgs {
     cons_scope: Option<ScopeId>,
     #[command(flatten)]
     session: SessionArgs,
+    /// Only these networks may connect to the PROD session's listeners: the CONS gateway's
+    /// (--allow-from restricts the CONS listeners, which consumers use)
+    #[arg(long, value_delimiter = ',', value_parser = crate::endpoint::parse_network, value_name = "CIDR")]
+    prod_allow_from: Vec<ipnet::IpNet>,
     /// Address of the producer application (sent in the PROD session's hello)
     #[arg(long, alias = "remote_ip", value_name = "IP")]
     remote_ip: String,
@@ -60,6 +65,8 @@ pub(crate) struct StreamArgs {
     receiver_ports: Vec<u16>,
     #[command(flatten)]
     hop: HopArgs,
+    #[command(flatten)]
+    fallback: FallbackArgs,
 }
 
 impl StreamArgs {
@@ -90,37 +97,33 @@ pub(crate) async fn run(global: &GlobalArgs, args: StreamArgs) -> Result<()> {
         .iter()
         .map(|port| format!("{}:{port}", args.remote_ip))
         .collect();
-    let plan = HopPlan::Prod(&args.hop);
-    let prod_half = set_up(&prod, &args.session, &uid, "PROD", producer, plan).await?;
-    let plan = HopPlan::Cons {
-        credential: prod_half.hop.clone(),
-        prod: Some(&prod),
-        args: &args.hop,
-    };
-    let prod_listeners = prod_half.session.listeners.clone();
-    let cons_half = set_up(&cons, &args.session, &uid, "CONS", prod_listeners, plan).await;
-    let cons_half = match cons_half {
-        Ok(cons_half) => cons_half,
-        Err(e) => {
-            prod.release_after_failure(&uid).await;
-            return Err(e);
+    let warn = |warning: &str| {
+        if !global.quiet {
+            eprintln!("warning: {warning}");
         }
     };
+    let command = this_command();
+    let policy = args.hop.policy(Some(&args.fallback));
+    let setup = Setup {
+        prod_allow_from: &args.prod_allow_from,
+        ..args.session.setup(&uid, policy, &command, &warn)
+    };
+    let (prod_half, cons_half) = setup.stream(&prod, &cons, producer).await?;
     print_stream(&args, &uid, &prod_half, &cons_half);
     Ok(())
 }
 
-fn print_stream(args: &StreamArgs, uid: &str, prod: &Started, cons: &Started) {
-    let cons_listeners = &cons.session.listeners;
+fn print_stream(args: &StreamArgs, uid: &str, prod: &Opened, cons: &Opened) {
+    let cons_listeners = &cons.routed.listeners;
     if args.session.json {
         let value = serde_json::json!({
             "uid": uid,
             "listeners": cons_listeners,
             "prod_s2cs": args.prod_s2cs,
             "cons_s2cs": args.cons_s2cs,
-            "prod_listeners": prod.session.listeners,
-            "producer": prod.session.targets,
-            "hop": hop::describe(cons.hop.is_some()),
+            "prod_listeners": prod.routed.listeners,
+            "producer": prod.routed.targets,
+            "hop": cons.hop().as_str(),
         });
         println!("{value}");
     } else {

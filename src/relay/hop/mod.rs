@@ -21,7 +21,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::{client, server, TlsAcceptor, TlsConnector};
 
-use super::{copy, Counters, Traffic};
+use super::copy::{self, Sizing};
+use super::{SessionShared, Traffic};
 use stream::HopStream;
 
 mod stream;
@@ -33,9 +34,21 @@ pub(super) type Dialled<'a> = HopStream<client::TlsStream<&'a mut TcpStream>>;
 /// Bytes of a secret and of a certificate fingerprint.
 pub(crate) const CREDENTIAL_LEN: usize = 32;
 
-/// Buffer per direction of the encrypted leg: a TLS record is 16 KiB, so this lets one read
-/// fill many records and one write carry them.
-const BUFFER: usize = 256 * 1024;
+/// Buffers of the encrypted leg: a direction with bytes to move holds one TLS record's worth
+/// (16 KiB), and grows its buffer up to 256 KiB while reads fill it, so that one read takes many
+/// records and one write carries them, as far as [`BUFFER_BUDGET`] lends the growth. An idle
+/// direction holds none: an idle encrypted connection costs its sockets and TLS state only.
+const BUFFER_FLOOR: usize = 16 << 10;
+const BUFFER_CEILING: usize = 256 << 10;
+/// The growth all encrypted connections of a server may hold at once: 64 directions moving
+/// bytes at full size, more than a gateway's cores encrypt at once. A direction whose
+/// destination stops reading keeps what it holds until it drains, so this, not the number of
+/// connections, bounds what stalled streams take.
+pub(crate) const BUFFER_BUDGET: usize = 16 << 20;
+/// What one encrypted connection may hold besides its sockets: a floor buffer per direction,
+/// and its TLS state (rustls keeps up to 64 KiB of records waiting for the socket, and the
+/// record being received).
+pub(crate) const CONNECTION_MEMORY: usize = 2 * BUFFER_FLOOR + (64 << 10) + (18 << 10);
 
 /// The secret a CONS gateway proves. `Debug` prints a placeholder.
 #[derive(Clone, PartialEq, Eq)]
@@ -240,13 +253,19 @@ fn server_name(target: &str) -> io::Result<ServerName<'static>> {
 pub(super) async fn relay<C, S>(
     client: &mut C,
     server: &mut S,
-    counters: &Counters,
+    session: &SessionShared,
 ) -> (Traffic, io::Result<()>)
 where
     C: AsyncRead + AsyncWrite + Unpin,
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    copy::relay(client, server, counters, BUFFER).await
+    let sizing = Sizing {
+        floor: BUFFER_FLOOR,
+        ceiling: BUFFER_CEILING,
+        budget: Some(&session.capacity.buffers),
+    };
+    let buckets = session.buckets.as_ref();
+    copy::relay(client, server, &session.counters, sizing, buckets).await
 }
 
 /// Trusts exactly one certificate, and still checks that the peer holds its key.

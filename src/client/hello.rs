@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tonic::{Code, Status};
 
-use crate::client::Client;
+use super::Client;
 use crate::pb;
 
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
