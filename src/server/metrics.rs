@@ -300,6 +300,7 @@ mod tests {
             Duration::from_secs(30),
             TargetPolicy::anywhere(),
             capacity.clone(),
+            crate::store::Store::in_memory(),
         );
         Source {
             metrics: Arc::default(),

@@ -27,6 +27,7 @@ mod throttle;
 use std::future::Future;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +44,7 @@ pub(crate) use startup::{access, admin_identities, certificate_names};
 use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 use crate::pb::control_server::ControlServer;
 use crate::relay::{Capacity, Limits, Shares, TargetPolicy};
+use crate::store::Store;
 
 /// How long in-flight calls get to finish after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -86,10 +88,15 @@ pub struct ServerOptions {
     /// Who may connect to the listeners of sessions that name no networks of their own
     /// (`--listener-allow-from`); empty: anyone.
     pub listener_allow_from: Vec<ipnet::IpNet>,
+    /// Where the session store lives (`--state-dir`): sessions there come back at start.
+    pub state_dir: PathBuf,
+    /// Start empty, dropping the stored sessions (`--forget-sessions`).
+    pub forget_sessions: bool,
 }
 
-/// Serves the control service on `listener` until `shutdown` completes, then releases every
-/// session (closing its listeners and connections).
+/// Serves the control service on `listener` until `shutdown` completes, then stops every
+/// session's relay (closing its listeners and connections). Sessions stay in the store in
+/// `state_dir`, and the next start takes them back.
 pub async fn serve(
     listener: TcpListener,
     options: ServerOptions,
@@ -102,14 +109,20 @@ pub async fn serve(
         .filter_map(|l| l.local_addr().ok());
     let policy = Arc::new(TargetPolicy::new(options.allow_targets, services.collect()));
     let capacity = Capacity::shared(options.relay_limits, options.relay_shares);
+    let (store, stored) = Store::open(&options.state_dir, options.forget_sessions)?;
     let sessions = Sessions::new(
         options.listener_ip,
         options.port_range,
         options.hello_timeout,
         policy.clone(),
         capacity.clone(),
+        store.clone(),
     );
     let sessions = Arc::new(sessions.with_terms(options.rates, options.listener_allow_from));
+    let restored = sessions.restore(stored).await?;
+    tracing::info!(event = "restored", sessions = restored.sessions,
+        lost_listeners = restored.lost_listeners, released = restored.released,
+        state_dir = %options.state_dir.display(), "sessions taken back from the store");
     let metrics = Arc::new(metrics::Metrics::default());
     let service = service::Service {
         control: control::Control {
@@ -140,8 +153,8 @@ pub async fn serve(
     let stopping = tokio::sync::Notify::new();
     let stop = async {
         shutdown.await;
-        let released = sessions.release_all().await;
-        tracing::info!(released, "shutting down: released every session");
+        let stopped = sessions.stop_all().await;
+        tracing::info!(stopped, "shutting down: every session's relay stopped; the sessions stay stored for the next start");
         stopping.notify_one();
     };
     // A client that keeps its connection open must not hold the server up forever.
@@ -169,8 +182,11 @@ pub async fn serve(
                 .max_encoding_message_size(MAX_REPLY_BYTES),
         )
         .serve_with_incoming_shutdown(incoming, stop);
-    tokio::select! {
+    let served = tokio::select! {
         served = server => served.context("control server failed"),
         () = drained_or_late => Ok(()),
-    }
+    };
+    // Written out and let go of, so that the next process can open it at once.
+    store.close();
+    served
 }

@@ -138,6 +138,18 @@ fn opening_failed(path: &str, error: DatabaseError) -> StoreError {
 
 #[cfg(test)]
 impl Embedded {
+    /// A store that lives in memory only, for the unit tests of its users.
+    pub(crate) fn in_memory() -> Embedded {
+        let backend = redb::backends::InMemoryBackend::new();
+        let db = Database::builder().create_with_backend(backend).unwrap();
+        let store = Embedded {
+            db,
+            path: PathBuf::from("<memory>"),
+        };
+        store.check_schema().unwrap();
+        store
+    }
+
     /// Stores `value` as the record of `uid`, readable or not.
     pub(crate) fn put_raw(&self, uid: &str, value: &[u8]) {
         let txn = self.db.begin_write().unwrap();

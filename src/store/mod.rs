@@ -15,8 +15,8 @@ mod state_dir;
 use std::path::Path;
 
 pub(crate) use committer::Durable;
-pub(crate) use record::{Bytes, HopRecord, Private, SessionRecord};
-pub(crate) use state_dir::{default_state_dir, STORE_FILE};
+pub(crate) use record::{Bytes, HopRecord, IdentityRecord, Private, SessionRecord};
+pub(crate) use state_dir::STORE_FILE;
 
 /// One change to the stored sessions.
 #[derive(Clone, Debug)]
@@ -108,6 +108,14 @@ impl Store {
     /// answering the call that made it.
     pub(crate) fn submit(&self, change: Change) -> Durable {
         self.committer.submit(change)
+    }
+
+    /// A store in memory, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn in_memory() -> Store {
+        Store {
+            committer: committer::Committer::start(Box::new(embedded::Embedded::in_memory())),
+        }
     }
 
     /// Writes what is queued and closes the store, so that another process may open it.

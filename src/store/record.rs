@@ -3,10 +3,11 @@
 //! only when the store's schema version is newer than ours).
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::relay::RelayStats;
@@ -19,15 +20,23 @@ pub(crate) struct SessionRecord {
     pub(crate) role: Role,
     /// The `sub` of the identity that opened it; None with authentication off.
     pub(crate) owner: Option<String>,
-    pub(crate) num_conn: usize,
+    /// How lists name the owner.
+    pub(crate) owner_name: Option<String>,
+    /// The address its req came from.
+    pub(crate) opened_from: Option<IpAddr>,
     pub(crate) rate: i32,
+    /// The networks its listeners admit; empty: any.
+    pub(crate) allow_from: Vec<IpNet>,
     /// The addresses its listeners are bound to, in order.
     pub(crate) listeners: Vec<SocketAddr>,
     /// The hello's list (the producer's side).
     pub(crate) prod_listeners: Vec<String>,
     /// Where listener i relays: `targets[i % len]`; empty until the update.
     pub(crate) targets: Vec<String>,
+    /// How its listeners cross the gateway-to-gateway hop now.
     pub(crate) hop: HopRecord,
+    /// PROD: the identity its hop shows, once armed (kept when the hop is set plaintext).
+    pub(crate) identity: Option<IdentityRecord>,
     /// When it was first opened, in seconds since the Unix epoch: its age counts across
     /// restarts.
     pub(crate) created_unix: u64,
@@ -43,17 +52,21 @@ pub(crate) struct SessionRecord {
 pub(crate) enum HopRecord {
     #[default]
     Plain,
-    /// PROD: the session's own certificate, its private key and the secret CONS proves.
-    Admit {
-        certificate: Bytes,
-        key: Private,
-        secret: Private,
-    },
+    /// PROD: admit only CONS gateways that prove the session's [`IdentityRecord`] secret.
+    Admit,
     /// CONS: the PROD certificate's SHA-256 and the secret to prove to it.
     Dial {
         certificate_sha256: Bytes,
         secret: Private,
     },
+}
+
+/// A PROD session's own certificate, its private key and the secret CONS proves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct IdentityRecord {
+    pub(crate) certificate: Bytes,
+    pub(crate) key: Private,
+    pub(crate) secret: Private,
 }
 
 /// Bytes stored as base64.
@@ -118,16 +131,19 @@ pub(crate) mod tests {
             uid: uid.into(),
             role: Role::Prod,
             owner: Some("sub-1".into()),
-            num_conn: 2,
+            owner_name: Some("alice@example.org".into()),
+            opened_from: Some("127.0.0.1".parse().unwrap()),
             rate: 10_000,
+            allow_from: vec!["10.0.0.0/8".parse().unwrap()],
             listeners: vec!["127.0.0.1:5100".parse().unwrap()],
             prod_listeners: vec!["10.0.0.5:5074".into()],
             targets: vec!["10.0.0.5:5074".into()],
-            hop: HopRecord::Admit {
+            hop: HopRecord::Admit,
+            identity: Some(IdentityRecord {
                 certificate: Bytes(vec![1, 2, 3]),
                 key: Private(vec![4, 5, 6]),
                 secret: Private(vec![7; 32]),
-            },
+            }),
             created_unix: 1_700_000_000,
             stats: RelayStats::default(),
             generation,

@@ -10,27 +10,6 @@ use super::StoreError;
 /// The store's file name inside the state directory.
 pub(crate) const STORE_FILE: &str = "sessions.redb";
 
-/// `$STATE_DIRECTORY` (set by systemd's `StateDirectory=`), else `$XDG_STATE_HOME/scistream`,
-/// else `~/.local/state/scistream`.
-pub(crate) fn default_state_dir() -> PathBuf {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(dir) = var("STATE_DIRECTORY") {
-        // systemd may list several, separated by colons; the first is ours.
-        let first = dir
-            .to_string_lossy()
-            .split(':')
-            .next()
-            .unwrap_or("")
-            .to_string();
-        return PathBuf::from(first);
-    }
-    var("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("scistream")
-}
-
 /// Creates `dir` (0700) if need be, refuses a directory others may write or a store file others
 /// may read, and returns the store file's path.
 pub(super) fn prepare(dir: &Path) -> Result<PathBuf, StoreError> {

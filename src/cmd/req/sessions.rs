@@ -236,6 +236,7 @@ mod tests {
             uid: "u-1".into(),
             role: Role::Prod,
             owner: None,
+            lost_listeners: Vec::new(),
             rate: 10000,
             rate_policy: "limit".into(),
             throughput: Throughput {
