@@ -324,8 +324,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     if let Some(metrics) = &options.metrics {
         println!("Metrics on http://{}/metrics", metrics.local_addr()?);
     }
-    println!("Server started on {}", listener.local_addr()?);
-    server::serve(listener, options, shutdown_signal()).await
+    let addr = listener.local_addr()?;
+    let ready = server::start(listener, options).await?;
+    println!("Server started on {addr}");
+    ready.serve(shutdown_signal()).await
 }
 
 /// Says what sessions are held to, beyond the capacity.

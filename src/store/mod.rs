@@ -16,13 +16,12 @@ use std::path::Path;
 
 pub(crate) use committer::Durable;
 pub(crate) use record::{Bytes, HopRecord, IdentityRecord, Private, SessionRecord};
-pub(crate) use state_dir::STORE_FILE;
 
 /// One change to the stored sessions.
 #[derive(Clone, Debug)]
 pub(crate) enum Change {
     /// The session as it is now (created, or changed).
-    Put(SessionRecord),
+    Put(Box<SessionRecord>),
     /// The session is gone (released, expired).
     Remove(String),
 }
@@ -40,13 +39,14 @@ pub(crate) trait Backend: Send + Sync + 'static {
 pub(crate) enum StoreError {
     #[error(
         "the session store {path} is damaged ({detail}); its sessions cannot be restored. \
-         Move it aside to keep it for inspection (mv {path} {path}.damaged) and start again, or \
-         start with --forget-sessions to begin empty"
+         Start with --forget-sessions to set it aside (renamed, for inspection) and begin with \
+         no sessions"
     )]
     Corrupt { path: String, detail: String },
     #[error(
         "the session store {path} was written by a newer scistream (schema {found}; this one \
-         reads {}): run that version, or start with --forget-sessions to begin empty",
+         reads {}): run that version, or start with --forget-sessions to set it aside and \
+         begin with no sessions",
         embedded::SCHEMA
     )]
     Newer { path: String, found: u64 },
@@ -92,8 +92,17 @@ impl Store {
         forget: bool,
     ) -> Result<(Store, Vec<SessionRecord>), StoreError> {
         let path = state_dir::prepare(state_dir)?;
-        let backend = embedded::Embedded::open(&path)?;
-        let mut records = backend.load()?;
+        let opened = embedded::Embedded::open(&path).and_then(|b| Ok((b.load()?, b)));
+        let (mut records, backend) = match opened {
+            Err(e @ (StoreError::Corrupt { .. } | StoreError::Newer { .. })) if forget => {
+                let aside = set_aside(&path)?;
+                tracing::warn!(store = %path.display(), kept = %aside.display(),
+                    "--forget-sessions: the store could not be read ({e}); moved aside, \
+                     starting with a new one");
+                (Vec::new(), embedded::Embedded::open(&path)?)
+            }
+            opened => opened?,
+        };
         if forget {
             let gone: Vec<Change> = records.drain(..).map(|r| Change::Remove(r.uid)).collect();
             backend.commit(&gone)?;
@@ -122,6 +131,16 @@ impl Store {
     pub(crate) fn close(&self) {
         self.committer.close();
     }
+}
+
+/// Renames a store that cannot be read to `<name>.unreadable-<seconds since the epoch>`, to
+/// keep it for inspection; returns its new path.
+fn set_aside(path: &Path) -> Result<std::path::PathBuf, StoreError> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let suffix = format!("unreadable-{}", now.map_or(0, |d| d.as_secs()));
+    let aside = path.with_extension(format!("redb.{suffix}"));
+    std::fs::rename(path, &aside).map_err(|e| StoreError::io(&path.display().to_string(), &e))?;
+    Ok(aside)
 }
 
 #[cfg(test)]

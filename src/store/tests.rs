@@ -2,6 +2,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use super::record::tests::record;
+use super::state_dir::STORE_FILE;
 use super::*;
 
 fn open(dir: &Path) -> (Store, Vec<SessionRecord>) {
@@ -15,13 +16,19 @@ async fn what_was_committed_is_there_after_a_reopen() {
         let (store, found) = open(dir.path());
         assert!(found.is_empty());
         let (a, b) = (record("a", 2), record("b", 1));
-        store.submit(Change::Put(a)).await.unwrap();
-        store.submit(Change::Put(b.clone())).await.unwrap();
-        store.submit(Change::Put(record("c", 3))).await.unwrap();
+        store.submit(Change::Put(Box::new(a))).await.unwrap();
+        store
+            .submit(Change::Put(Box::new(b.clone())))
+            .await
+            .unwrap();
+        store
+            .submit(Change::Put(Box::new(record("c", 3))))
+            .await
+            .unwrap();
         store.submit(Change::Remove("c".into())).await.unwrap();
         let mut changed = record("a", 2);
         changed.targets = vec!["10.0.0.6:1".into()];
-        store.submit(Change::Put(changed)).await.unwrap();
+        store.submit(Change::Put(Box::new(changed))).await.unwrap();
         store.close();
         let refused = store.submit(Change::Remove("a".into())).await;
         assert!(refused.is_err(), "a closed store takes no more changes");
@@ -38,7 +45,7 @@ async fn concurrent_changes_all_become_durable() {
     {
         let (store, _) = open(dir.path());
         let pending: Vec<Durable> = (0..200)
-            .map(|i| store.submit(Change::Put(record(&format!("u{i}"), i))))
+            .map(|i| store.submit(Change::Put(Box::new(record(&format!("u{i}"), i)))))
             .collect();
         for durable in pending {
             durable.await.unwrap();
@@ -52,7 +59,10 @@ async fn concurrent_changes_all_become_durable() {
 async fn forget_starts_empty() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = open(dir.path());
-    store.submit(Change::Put(record("a", 1))).await.unwrap();
+    store
+        .submit(Change::Put(Box::new(record("a", 1))))
+        .await
+        .unwrap();
     store.close();
     let (store, found) = Store::open(dir.path(), true).unwrap();
     assert!(found.is_empty());
@@ -114,7 +124,9 @@ fn an_unreadable_record_is_damage_not_a_silent_drop() {
     {
         let path = state_dir::prepare(dir.path()).unwrap();
         let store = embedded::Embedded::open(&path).unwrap();
-        store.commit(&[Change::Put(record("a", 1))]).unwrap();
+        store
+            .commit(&[Change::Put(Box::new(record("a", 1)))])
+            .unwrap();
         store.put_raw("b", b"{not json");
     }
     let error = Store::open(dir.path(), false).err().unwrap().to_string();
@@ -143,4 +155,25 @@ fn a_second_server_on_the_same_directory_is_refused() {
     let (_first, _) = open(dir.path());
     let error = Store::open(dir.path(), false).err().unwrap();
     assert!(matches!(error, StoreError::InUse { .. }), "{error:?}");
+}
+
+#[test]
+fn forget_sets_a_damaged_store_aside_and_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(STORE_FILE);
+    fs::write(&file, vec![0x5a; 64 * 1024]).unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    let (store, found) = Store::open(dir.path(), true).unwrap();
+    assert!(found.is_empty());
+    store.close();
+    let kept = fs::read_dir(dir.path()).unwrap().filter_map(Result::ok);
+    let names: Vec<String> = kept
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("sessions.redb.unreadable-")),
+        "{names:?}"
+    );
 }

@@ -177,7 +177,7 @@ struct Table {
 impl Table {
     /// Queues the session `uid` as it is now for the store.
     fn persist(&self, uid: &str) -> Durable {
-        let record = self.sessions.get(uid).map(|s| s.record(uid));
+        let record = self.sessions.get(uid).map(|s| Box::new(s.record(uid)));
         match record {
             Some(record) => self.store.submit(Change::Put(record)),
             None => self.store.submit(Change::Remove(uid.to_string())),
@@ -571,18 +571,31 @@ impl Sessions {
     }
 
     /// Stops every session's relay (server shutdown): their connections are reset and their
-    /// ports closed, while the store keeps them for the next start.
-    pub(crate) async fn stop_all(&self) -> usize {
-        let removed: Vec<Removed> = {
+    /// ports closed, while the store keeps them, with their final counters, for the next start.
+    pub(crate) async fn stop_all(&self) -> Result<usize, StoreError> {
+        let (removed, store) = {
             let mut table = self.lock();
             let uids: Vec<String> = table.sessions.keys().cloned().collect();
-            uids.iter().filter_map(|uid| table.remove(uid)).collect()
+            let removed: Vec<(String, Removed)> = (uids.into_iter())
+                .filter_map(|uid| Some((uid.clone(), table.remove(&uid)?)))
+                .collect();
+            (removed, table.store.clone())
         };
         let count = removed.len();
-        for session in removed {
-            self.close(session).await;
+        let mut kept = Vec::new();
+        for (uid, removed) in removed {
+            // A session still waiting for its hello was never stored: it stays gone.
+            let stored = removed.session.hello.is_none();
+            let mut record = removed.session.record(&uid);
+            record.stats = self.close(removed).await;
+            if stored {
+                kept.push(store.submit(Change::Put(Box::new(record))));
+            }
         }
-        count
+        for durable in kept {
+            durable.await?;
+        }
+        Ok(count)
     }
 
     pub(crate) fn view(&self, uid: &str, caller: &Caller) -> Result<SessionView, Error> {

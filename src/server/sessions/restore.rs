@@ -84,7 +84,8 @@ impl Sessions {
             let uid = record.uid.clone();
             if let Err(Unwelcome(why)) = self.welcome(&record).await {
                 tracing::warn!(event = "session_dropped", %uid, "not restored: {why}; released");
-                self.lock().store.submit(Change::Remove(uid)).await?;
+                let forgotten = self.lock().store.submit(Change::Remove(uid));
+                forgotten.await?;
                 restored.released += 1;
                 continue;
             }
