@@ -24,6 +24,7 @@ pub mod scope;
 pub mod secret;
 pub mod server;
 pub(crate) mod session;
+pub(crate) mod store;
 pub mod tls;
 pub mod upstream;
 

@@ -1,11 +1,11 @@
 //! A session as both sides see it: what `req list` / `req status` show, and its wire form.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::pb;
 use crate::relay::{RelayStats, Throughput};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Role {
     #[serde(rename = "PROD")]
     Prod,
@@ -78,6 +78,8 @@ pub(crate) struct SessionView {
     pub(crate) listeners: Vec<String>,
     pub(crate) prod_listeners: Vec<String>,
     pub(crate) targets: Vec<String>,
+    /// Listeners lost in a restart (see the proto).
+    pub(crate) lost_listeners: Vec<String>,
     pub(crate) age_secs: u64,
     pub(crate) stats: RelayStats,
 }
@@ -93,6 +95,7 @@ impl From<SessionView> for pb::SessionInfo {
             prod_listeners: view.prod_listeners,
             targets: view.targets,
             age_secs: view.age_secs,
+            lost_listeners: view.lost_listeners,
             connections_active: view.stats.connections_active,
             connections_total: view.stats.connections_total,
             bytes_to_target: view.stats.bytes_to_target,
@@ -131,6 +134,7 @@ impl TryFrom<pb::SessionInfo> for SessionView {
                 over_ms: info.measured_ms,
             },
             age_secs: info.age_secs,
+            lost_listeners: info.lost_listeners,
             stats: RelayStats {
                 bytes_to_target: info.bytes_to_target,
                 bytes_from_target: info.bytes_from_target,
@@ -168,6 +172,7 @@ mod tests {
             listeners: vec!["127.0.0.1:5100".into()],
             prod_listeners: vec![],
             targets: vec!["127.0.0.2:5100".into()],
+            lost_listeners: vec![],
             age_secs: 7,
             stats: RelayStats {
                 bytes_to_target: 1,

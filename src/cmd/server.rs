@@ -135,6 +135,17 @@ pub struct ServerArgs {
     #[arg(long, default_value = "60", value_parser = parse_seconds, value_name = "SECS")]
     control_idle_timeout: Duration,
 
+    /// Directory of the session store: every session is kept there and taken back when the
+    /// server starts again (0700; it holds the PROD sessions' hop keys) [default: beside
+    /// --config when one is given (DIR/state), else $STATE_DIRECTORY (systemd), else
+    /// $XDG_STATE_HOME/scistream]
+    #[arg(long, env = "SCISTREAM_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Start with no sessions: drop the ones the store holds (their listeners were closed when
+    /// the last server stopped)
+    #[arg(long)]
+    forget_sessions: bool,
+
     /// What a session's requested rate (kb/s) means: ignore it, limit the session to it (each
     /// direction, over its connections; rate 0: no limit), or reserve it out of --bandwidth and
     /// refuse sessions that do not fit
@@ -289,6 +300,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         },
         rates,
         listener_allow_from: args.listener_allow_from,
+        state_dir: (args.state_dir.clone())
+            .unwrap_or_else(|| paths::state_dir(global.config.as_deref())),
+        forget_sessions: args.forget_sessions,
     };
     println!(
         "Relaying at most {} connections at once (2 fds each, and up to {} pipes of 2 while \
@@ -310,8 +324,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     if let Some(metrics) = &options.metrics {
         println!("Metrics on http://{}/metrics", metrics.local_addr()?);
     }
-    println!("Server started on {}", listener.local_addr()?);
-    server::serve(listener, options, shutdown_signal()).await
+    let addr = listener.local_addr()?;
+    let ready = server::start(listener, options).await?;
+    println!("Server started on {addr}");
+    ready.serve(shutdown_signal()).await
 }
 
 /// Says what sessions are held to, beyond the capacity.

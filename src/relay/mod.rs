@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -64,7 +64,7 @@ pub use target_policy::TargetPolicy;
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Counters of one session, summed over its connections.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelayStats {
     pub bytes_to_target: u64,
     pub bytes_from_target: u64,
@@ -79,6 +79,17 @@ struct Counters {
     from_target: AtomicU64,
     active: AtomicU64,
     total: AtomicU64,
+}
+
+impl From<RelayStats> for Counters {
+    fn from(stats: RelayStats) -> Self {
+        Counters {
+            to_target: AtomicU64::new(stats.bytes_to_target),
+            from_target: AtomicU64::new(stats.bytes_from_target),
+            active: AtomicU64::new(0),
+            total: AtomicU64::new(stats.connections_total),
+        }
+    }
 }
 
 impl Counters {
@@ -211,13 +222,36 @@ impl SessionRelay {
         capacity: Arc<Capacity>,
         terms: Terms,
     ) -> Self {
+        let listeners = listeners.into_iter().map(Some).collect();
+        Self::resume(
+            uid,
+            listeners,
+            policy,
+            capacity,
+            terms,
+            RelayStats::default(),
+        )
+    }
+
+    /// A session taken back after a restart: listener i is `listeners[i]` (None: lost, its
+    /// index kept so that the others keep their targets), and its counters go on from
+    /// `counted` (as last stored; `connections_active` is not carried over).
+    pub(crate) fn resume(
+        uid: String,
+        listeners: Vec<Option<TcpListener>>,
+        policy: Arc<TargetPolicy>,
+        capacity: Arc<Capacity>,
+        terms: Terms,
+        counted: RelayStats,
+    ) -> Self {
         let own = listeners
             .iter()
+            .flatten()
             .filter_map(|l| l.local_addr().ok())
             .collect();
         let session = Arc::new(SessionShared {
             uid,
-            counters: Counters::default(),
+            counters: Counters::from(counted),
             policy: policy.claim(own),
             gate: SessionGate::new(capacity.shares().session_rate),
             capacity,
@@ -231,7 +265,8 @@ impl SessionRelay {
         });
         let (stop, _) = watch::channel(false);
         let mut accept_loops = JoinSet::new();
-        for (index, listener) in listeners.into_iter().enumerate() {
+        let bound = listeners.into_iter().enumerate();
+        for (index, listener) in bound.filter_map(|(i, l)| Some((i, l?))) {
             let accept_loop = AcceptLoop {
                 index,
                 listener,

@@ -76,6 +76,27 @@ impl fmt::Display for Kbps {
 
 impl RateOptions {
     /// Grants a session its `rate` as the policy says, reserving it in `reservations` under
+    /// The grant of a session admitted before a restart: as [`admit`](Self::admit), but its
+    /// reservation is counted again even past `--bandwidth` (it was promised), so that a
+    /// restart never takes a stream's rate away.
+    pub(crate) fn regrant(&self, rate: Kbps, reservations: &mut Reservations) -> Grant {
+        let limit = rate.bit_rate();
+        match self.policy {
+            RatePolicy::Ignore => Grant::default(),
+            RatePolicy::Limit => Grant {
+                limit,
+                reserved: Kbps(0),
+            },
+            RatePolicy::Reserve => {
+                reservations.reserved.0 += rate.0;
+                Grant {
+                    limit,
+                    reserved: rate,
+                }
+            }
+        }
+    }
+
     /// `reserve`. A rate of 0 asks for no limit, which `reserve` cannot promise.
     pub(crate) fn admit(
         &self,

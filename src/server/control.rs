@@ -123,7 +123,9 @@ impl Control {
         r: &pb::HopRequest,
     ) -> Result<pb::HopCredential, Error> {
         require_uid(&r.uid)?;
-        let credential = self.sessions.hop(&r.uid, r.plaintext, &call.caller)?;
+        let credential = (self.sessions)
+            .hop(&r.uid, r.plaintext, &call.caller)
+            .await?;
         tracing::info!(event = call.rpc.as_str(), uid = %r.uid,
             encrypted = credential.is_some(), peer = %call.peer, "hop set");
         Ok(
@@ -241,7 +243,10 @@ impl Control {
             listeners,
             targets,
             encrypted_hop,
-        } = self.sessions.update(uid, targets, pin, &call.caller)?;
+        } = self
+            .sessions
+            .update(uid, targets, pin, &call.caller)
+            .await?;
         tracing::info!(event = call.rpc.as_str(), uid, listeners = %listeners.join(","),
             targets = %targets.join(","), encrypted_hop, peer = %call.peer, "relaying");
         Ok(pb::Response {

@@ -80,6 +80,10 @@ pub(crate) enum Error {
     },
     #[error("could not set up the encrypted hop: {0}")]
     Hop(String),
+    /// The change could not be made durable: the server answers UNAVAILABLE, as the call may
+    /// succeed once the disk (or the store) is back.
+    #[error("{0}; the change was not kept: retry once the server's state directory is writable")]
+    Store(#[from] crate::store::StoreError),
     #[error("could not bind data listener {addr}: {source}; check --listener-ip")]
     Bind {
         addr: SocketAddr,
@@ -113,6 +117,7 @@ impl From<Error> for Status {
             | Error::EarlyHellosShareFull(_)
             | Error::BandwidthExhausted { .. } => Code::ResourceExhausted,
             Error::Bind { .. } | Error::Hop(_) => Code::Internal,
+            Error::Store(_) => Code::Unavailable,
         };
         Status::new(code, err.to_string())
     }

@@ -75,6 +75,7 @@ impl TestServer {
         });
         let metrics = metrics_listener.as_ref().map(|l| l.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
+        let state_dir = dir.path().join("state");
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async move {
@@ -95,6 +96,8 @@ impl TestServer {
                     connections: options.connections,
                     rates: Default::default(),
                     listener_allow_from: Vec::new(),
+                    state_dir,
+                    forget_sessions: false,
                 };
                 serve(listener, server_options, async {
                     let _ = stopped.await;

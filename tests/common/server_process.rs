@@ -152,6 +152,20 @@ impl ServerProcess {
         })
     }
 
+    /// Stops it with SIGTERM, as systemd does, and waits until it has exited; its log.
+    pub fn terminate(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "could not signal the server");
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "the server exited with {status}:\n{}",
+            self.log()
+        );
+        self.log()
+    }
+
     /// Whether it is still running (it should survive refused calls).
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()

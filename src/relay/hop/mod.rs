@@ -87,6 +87,8 @@ impl HopCredential {
 pub(crate) struct HopIdentity {
     acceptor: TlsAcceptor,
     credential: HopCredential,
+    certificate: Vec<u8>,
+    key: Vec<u8>,
 }
 
 impl HopIdentity {
@@ -95,26 +97,45 @@ impl HopIdentity {
             .map_err(|e| {
                 rustls::Error::General(format!("could not generate a certificate: {e}"))
             })?;
-        let cert = generated.cert.der().clone();
-        let key = PrivateKeyDer::Pkcs8(generated.signing_key.serialize_der().into());
-        let credential = HopCredential {
-            certificate_sha256: Sha256::digest(&cert).into(),
-            secret: HopSecret(rand::random()),
-        };
+        let certificate = generated.cert.der().to_vec();
+        let key = generated.signing_key.serialize_der();
+        Self::from_parts(certificate, key, &rand::random::<[u8; CREDENTIAL_LEN]>())
+    }
+
+    /// The identity made of a certificate (DER), its PKCS#8 private key (DER) and a secret,
+    /// as [`parts`](Self::parts) gave them: how a restarted server takes back a session's.
+    pub(crate) fn from_parts(
+        certificate: Vec<u8>,
+        key: Vec<u8>,
+        secret: &[u8],
+    ) -> Result<Arc<Self>, rustls::Error> {
+        let credential = HopCredential::from_parts(&Sha256::digest(&certificate), secret)
+            .ok_or_else(|| rustls::Error::General("a hop secret of the wrong length".into()))?;
         let mut config = ServerConfig::builder_with_provider(Arc::new(provider()))
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_no_client_auth()
-            .with_single_cert(vec![cert], key)?;
+            .with_single_cert(
+                vec![CertificateDer::from(certificate.clone())],
+                PrivateKeyDer::Pkcs8(key.clone().into()),
+            )?;
         // Each connection proves the secret anew; tickets for resumption would only cost bytes.
         config.send_tls13_tickets = 0;
         Ok(Arc::new(HopIdentity {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             credential,
+            certificate,
+            key,
         }))
     }
 
     pub(crate) fn credential(&self) -> &HopCredential {
         &self.credential
+    }
+
+    /// The certificate (DER) and private key (PKCS#8 DER): what a restart needs besides the
+    /// secret.
+    pub(crate) fn parts(&self) -> (&[u8], &[u8]) {
+        (&self.certificate, &self.key)
     }
 }
 
@@ -122,6 +143,8 @@ impl HopIdentity {
 pub(crate) struct HopPin {
     connector: TlsConnector,
     secret: HopSecret,
+    /// What it was made from, kept so that a restart can make it again.
+    credential: HopCredential,
 }
 
 impl HopPin {
@@ -139,8 +162,13 @@ impl HopPin {
         config.resumption = rustls::client::Resumption::disabled();
         Ok(Arc::new(HopPin {
             connector: TlsConnector::from(Arc::new(config)),
-            secret: credential.secret,
+            secret: credential.secret.clone(),
+            credential,
         }))
+    }
+
+    pub(crate) fn credential(&self) -> &HopCredential {
+        &self.credential
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
 use tokio::sync::oneshot;
@@ -23,6 +23,11 @@ use crate::relay::{
     Terms,
 };
 use crate::session::{Role, SessionView, State};
+use crate::store::{Change, Durable, Store, StoreError};
+
+mod restore;
+
+pub(crate) use restore::Restored;
 
 /// The longest a hello that arrived before its req waits for that req (never past the hello
 /// timeout).
@@ -82,11 +87,14 @@ struct Entry {
     /// Distinguishes this session from a later one that reuses its uid.
     generation: u64,
     listeners: Vec<SocketAddr>,
+    /// Those of its listeners that could not be bound again after a restart.
+    lost: Vec<SocketAddr>,
     prod_listeners: Vec<String>,
     targets: Vec<String>,
-    created: Instant,
-    /// Present while the session's req waits for its hello.
-    hello: Option<oneshot::Sender<Vec<String>>>,
+    /// When it was first opened (wall clock: its age counts across restarts).
+    created: SystemTime,
+    /// Present while the session's req waits for its hello; told once the hello is durable.
+    hello: Option<oneshot::Sender<Result<Vec<String>, StoreError>>>,
     /// PROD: the hop identity, made on the first ask and kept, so every ask gets the same one.
     hop_identity: Option<Arc<HopIdentity>>,
     /// How the relay crosses the hop now (it holds the same).
@@ -102,7 +110,8 @@ impl Entry {
 
     /// The ports its listeners hold in the pool.
     fn ports(&self) -> Vec<u16> {
-        self.listeners.iter().map(SocketAddr::port).collect()
+        let held = self.listeners.iter().filter(|l| !self.lost.contains(l));
+        held.map(SocketAddr::port).collect()
     }
 
     fn view(&self, uid: &str) -> SessionView {
@@ -123,7 +132,8 @@ impl Entry {
             listeners: self.listeners.iter().map(ToString::to_string).collect(),
             prod_listeners: self.prod_listeners.clone(),
             targets: self.targets.clone(),
-            age_secs: self.created.elapsed().as_secs(),
+            lost_listeners: self.lost.iter().map(ToString::to_string).collect(),
+            age_secs: self.created.elapsed().map_or(0, |age| age.as_secs()),
             stats: self.relay.stats(),
         }
     }
@@ -141,7 +151,7 @@ pub(crate) struct Relaying {
 struct Registered {
     listeners: Vec<String>,
     generation: u64,
-    hello: oneshot::Receiver<Vec<String>>,
+    hello: oneshot::Receiver<Result<Vec<String>, StoreError>>,
 }
 
 /// A hello that arrived before its req, woken when the req is registered.
@@ -160,9 +170,26 @@ struct Table {
     released: RelayStats,
     /// What the sessions hold of a `reserve` server's bandwidth.
     reservations: Reservations,
+    /// Where every change to a session that answered its hello is kept.
+    store: Store,
 }
 
 impl Table {
+    /// Queues the session `uid` as it is now for the store.
+    fn persist(&self, uid: &str) -> Durable {
+        let record = self.sessions.get(uid).map(|s| Box::new(s.record(uid)));
+        match record {
+            Some(record) => self.store.submit(Change::Put(record)),
+            None => self.store.submit(Change::Remove(uid.to_string())),
+        }
+    }
+
+    /// Removes a session for good (released): from the table and from the store.
+    fn forget(&mut self, uid: &str) -> Option<(Removed, Durable)> {
+        let removed = self.remove(uid)?;
+        Some((removed, self.store.submit(Change::Remove(uid.to_string()))))
+    }
+
     fn early_hellos(&self) -> usize {
         self.early_hellos.values().map(Vec::len).sum()
     }
@@ -281,6 +308,7 @@ impl Sessions {
         hello_timeout: Duration,
         policy: Arc<TargetPolicy>,
         capacity: Arc<Capacity>,
+        store: Store,
     ) -> Self {
         let table = Table {
             sessions: HashMap::new(),
@@ -289,6 +317,7 @@ impl Sessions {
             generations: 0,
             released: RelayStats::default(),
             reservations: Reservations::default(),
+            store,
         };
         Sessions {
             table: Mutex::new(table),
@@ -337,9 +366,16 @@ impl Sessions {
             generation: Some(generation),
         };
         match tokio::time::timeout(self.hello_timeout, hello).await {
-            Ok(Ok(prod_listeners)) => {
+            Ok(Ok(Ok(prod_listeners))) => {
                 pending.generation = None;
                 Ok((listeners, prod_listeners))
+            }
+            Ok(Ok(Err(not_kept))) => {
+                pending.generation = None;
+                if let Some(removed) = self.take(&uid, generation) {
+                    self.close(removed).await;
+                }
+                Err(not_kept.into())
             }
             Ok(Err(_)) => Err(Error::ReleasedBeforeHello(uid.clone())),
             Err(_) => {
@@ -384,9 +420,10 @@ impl Sessions {
             allow_from,
             generation: table.generations,
             listeners: listeners.clone(),
+            lost: Vec::new(),
             prod_listeners: Vec::new(),
             targets: Vec::new(),
-            created: Instant::now(),
+            created: SystemTime::now(),
             hello: Some(tx),
             hop_identity: None,
             hop: Hop::Plain,
@@ -418,24 +455,32 @@ impl Sessions {
         prod_listeners: Vec<String>,
         caller: &Caller,
     ) -> Result<Vec<String>, Error> {
-        let mut early = {
+        let waiting = {
             let mut table = self.lock();
-            if let Some(session) = table.sessions.get_mut(uid) {
-                return deliver_hello(uid, session, prod_listeners);
+            match table.sessions.contains_key(uid) {
+                true => Err(deliver_hello(&mut table, uid, prod_listeners.clone())),
+                false => Ok(table.wait_for_req(uid, caller.account())?),
             }
-            EarlyHello {
-                sessions: self,
-                uid,
-                req: Some(table.wait_for_req(uid, caller.account())?),
-            }
+        };
+        let req = match waiting {
+            Ok(req) => req,
+            Err(delivered) => return delivered?.kept().await,
+        };
+        let mut early = EarlyHello {
+            sessions: self,
+            uid,
+            req: Some(req),
         };
         early.wait(EARLY_HELLO_GRACE.min(self.hello_timeout)).await;
         drop(early);
-        let mut table = self.lock();
-        match table.sessions.get_mut(uid) {
-            Some(session) => deliver_hello(uid, session, prod_listeners),
-            None => Err(Error::HelloWithoutReq(uid.to_string())),
-        }
+        let delivered = {
+            let mut table = self.lock();
+            match table.sessions.contains_key(uid) {
+                true => deliver_hello(&mut table, uid, prod_listeners),
+                false => Err(Error::HelloWithoutReq(uid.to_string())),
+            }
+        };
+        delivered?.kept().await
     }
 
     /// Whether `uid` may be updated now, checked before its targets are resolved.
@@ -445,88 +490,112 @@ impl Sessions {
 
     /// Sets the relay targets (listener i -> targets[i % n]). With a `pin`, a CONS session
     /// reaches them over the encrypted hop; without, it keeps the hop it had.
-    pub(crate) fn update(
+    pub(crate) async fn update(
         &self,
         uid: &str,
         targets: Vec<String>,
         pin: Option<Arc<HopPin>>,
         caller: &Caller,
     ) -> Result<Relaying, Error> {
-        let mut table = self.lock();
-        let session = table.updatable(uid, caller)?;
-        if let Some(pin) = pin {
-            require_role(uid, session, Role::Cons)?;
-            // Before the targets, so that no connection to them goes out in clear.
-            session.set_hop(Hop::Dial(pin));
-        }
-        session.relay.set_targets(targets.clone());
-        session.targets = targets;
-        Ok(Relaying {
-            listeners: session.view(uid).listeners,
-            targets: session.targets.clone(),
-            encrypted_hop: !matches!(session.hop, Hop::Plain),
-        })
+        let (relaying, durable) = {
+            let mut table = self.lock();
+            let session = table.updatable(uid, caller)?;
+            if let Some(pin) = pin {
+                require_role(uid, session, Role::Cons)?;
+                // Before the targets, so that no connection to them goes out in clear.
+                session.set_hop(Hop::Dial(pin));
+            }
+            session.relay.set_targets(targets.clone());
+            session.targets = targets;
+            let relaying = Relaying {
+                listeners: session.view(uid).listeners,
+                targets: session.targets.clone(),
+                encrypted_hop: !matches!(session.hop, Hop::Plain),
+            };
+            (relaying, table.persist(uid))
+        };
+        durable.await?;
+        Ok(relaying)
     }
 
     /// Makes a PROD session's listeners admit only the CONS gateway that proves its credential,
     /// and returns that credential; with `plaintext`, makes them relay in clear and returns None.
     /// Applies to connections accepted from now on.
-    pub(crate) fn hop(
+    pub(crate) async fn hop(
         &self,
         uid: &str,
         plaintext: bool,
         caller: &Caller,
     ) -> Result<Option<HopCredential>, Error> {
         let mut fresh = None;
-        loop {
+        let (credential, durable) = loop {
             let mut table = self.lock();
             let session = table.session_for(uid, |s| caller.owns(s))?;
             if !caller.arms_hop(session) {
                 return Err(Error::HopFromElsewhere(uid.to_string()));
             }
             require_role(uid, session, Role::Prod)?;
-            if plaintext {
+            let credential = if plaintext {
                 session.set_hop(Hop::Plain);
-                return Ok(None);
-            }
-            if let Some(identity) = session.hop_identity.clone().or(fresh.take()) {
+                None
+            } else if let Some(identity) = session.hop_identity.clone().or(fresh.take()) {
                 session.hop_identity = Some(identity.clone());
                 session.set_hop(Hop::Admit(identity.clone()));
-                return Ok(Some(identity.credential().clone()));
-            }
-            drop(table);
-            // Making a key and certificate takes milliseconds: not under the lock every call
-            // takes. The loop then checks the session again, and keeps an identity another
-            // call made meanwhile.
-            fresh = Some(HopIdentity::generate().map_err(|e| Error::Hop(e.to_string()))?);
-        }
+                Some(identity.credential().clone())
+            } else {
+                drop(table);
+                // Making a key and certificate takes milliseconds: not under the lock every
+                // call takes. The loop then checks the session again, and keeps an identity
+                // another call made meanwhile.
+                fresh = Some(HopIdentity::generate().map_err(|e| Error::Hop(e.to_string()))?);
+                continue;
+            };
+            break (credential, table.persist(uid));
+        };
+        durable.await?;
+        Ok(credential)
     }
 
     /// Stops the session's listeners and connections and frees its ports.
     pub(crate) async fn release(&self, uid: &str, caller: &Caller) -> Result<SessionView, Error> {
-        let removed = {
+        let forgotten = {
             let mut table = self.lock();
             table.session_for(uid, |s| caller.oversees(s))?;
-            table.remove(uid)
+            table.forget(uid)
         };
-        let removed = removed.ok_or_else(|| Error::NotFound(uid.to_string()))?;
+        let (removed, durable) = forgotten.ok_or_else(|| Error::NotFound(uid.to_string()))?;
         let mut view = removed.session.view(uid);
         view.stats = self.close(removed).await;
+        durable.await?;
         Ok(view)
     }
 
-    /// Releases every session (server shutdown).
-    pub(crate) async fn release_all(&self) -> usize {
-        let removed: Vec<Removed> = {
+    /// Stops every session's relay (server shutdown): their connections are reset and their
+    /// ports closed, while the store keeps them, with their final counters, for the next start.
+    pub(crate) async fn stop_all(&self) -> Result<usize, StoreError> {
+        let (removed, store) = {
             let mut table = self.lock();
             let uids: Vec<String> = table.sessions.keys().cloned().collect();
-            uids.iter().filter_map(|uid| table.remove(uid)).collect()
+            let removed: Vec<(String, Removed)> = (uids.into_iter())
+                .filter_map(|uid| Some((uid.clone(), table.remove(&uid)?)))
+                .collect();
+            (removed, table.store.clone())
         };
         let count = removed.len();
-        for session in removed {
-            self.close(session).await;
+        let mut kept = Vec::new();
+        for (uid, removed) in removed {
+            // A session still waiting for its hello was never stored: it stays gone.
+            let stored = removed.session.hello.is_none();
+            let mut record = removed.session.record(&uid);
+            record.stats = self.close(removed).await;
+            if stored {
+                kept.push(store.submit(Change::Put(Box::new(record))));
+            }
         }
-        count
+        for durable in kept {
+            durable.await?;
+        }
+        Ok(count)
     }
 
     pub(crate) fn view(&self, uid: &str, caller: &Caller) -> Result<SessionView, Error> {
@@ -603,19 +672,51 @@ fn require_role(uid: &str, session: &Entry, role: Role) -> Result<(), Error> {
     }
 }
 
+/// Gives the session `uid` (in the table) its hello and queues it for the store: from now on
+/// it comes back after a restart. The req hears of it once that is durable.
 fn deliver_hello(
+    table: &mut Table,
     uid: &str,
-    session: &mut Entry,
     prod_listeners: Vec<String>,
-) -> Result<Vec<String>, Error> {
+) -> Result<Delivered, Error> {
+    let Some(session) = table.sessions.get_mut(uid) else {
+        return Err(Error::NotFound(uid.to_string()));
+    };
     let waiter = session
         .hello
         .take()
         .ok_or_else(|| Error::HelloAlreadyReceived(uid.to_string()))?;
     session.prod_listeners = prod_listeners.clone();
-    // The req may have just timed out; the session is then being removed, which is fine.
-    let _ = waiter.send(prod_listeners);
-    Ok(session.view(uid).listeners)
+    let listeners = session.view(uid).listeners;
+    Ok(Delivered {
+        waiter,
+        prod_listeners,
+        listeners,
+        durable: table.persist(uid),
+    })
+}
+
+/// A hello given to its session, on its way to the store.
+struct Delivered {
+    waiter: oneshot::Sender<Result<Vec<String>, StoreError>>,
+    prod_listeners: Vec<String>,
+    listeners: Vec<String>,
+    durable: Durable,
+}
+
+impl Delivered {
+    /// Waits until the session is durable, then answers its req (which fails with it if the
+    /// store could not keep it). Returns the session's listeners.
+    async fn kept(self) -> Result<Vec<String>, Error> {
+        let kept = self.durable.await;
+        // The req may have just timed out; the session is then being removed, which is fine.
+        let _ = self.waiter.send(match &kept {
+            Ok(()) => Ok(self.prod_listeners),
+            Err(e) => Err(e.clone()),
+        });
+        kept?;
+        Ok(self.listeners)
+    }
 }
 
 /// A hello waiting for its req. However its wait ends (the req came, the grace ran out, the
@@ -689,6 +790,7 @@ mod tests {
                 max_pipes: 2,
                 connect_timeout: crate::relay::DEFAULT_CONNECT_TIMEOUT,
             }),
+            Store::in_memory(),
         ))
     }
 
