@@ -10,12 +10,12 @@
 pub(crate) mod app;
 pub mod auth;
 pub mod client;
+pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod endpoint;
 pub(crate) mod etcd;
 pub mod exit;
-pub(crate) mod handover;
 pub mod limits;
 pub mod logging;
 pub(crate) mod paths;

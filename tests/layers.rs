@@ -6,9 +6,8 @@ use std::path::Path;
 /// Bottom first. A module may use `crate::X` only for an X listed before it.
 const LAYERS: &[&str] = &[
     "pb", "exit", "limits", "logging", "paths", "secret", "scope", "tls", "etcd", "program",
-    "endpoint", "relay", "session", "config", "auth", "policy", "client", "app", "store", "server",
-    "cmd",
-    "upstream",
+    "endpoint", "relay", "session", "config", "auth", "policy", "client", "app", "store",
+    "cluster", "server", "cmd", "upstream",
 ];
 
 #[test]

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::builder::TypedValueParser;
-use clap::Args;
+use clap::{Args, Subcommand, ValueEnum};
 use ipnet::IpNet;
 use tokio::net::TcpListener;
 
+use super::pool::{cluster_options, run_drain, DrainArgs, NodeArgs};
 use super::values::{parse_bit_rate, parse_seconds};
 use super::GlobalArgs;
 use crate::auth::DEFAULT_CACHE_TTL;
@@ -25,10 +26,17 @@ use crate::server::{self, Access, ConnectionLimits, RateOptions, RatePolicy, Ser
 use crate::{config, endpoint, paths, tls};
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:
   scistream server --listener-ip 10.16.42.61 --port-range 5100-5200
-  scistream server --no-tls --port 0        # plaintext, any free port (tests)")]
+  scistream server --no-tls --port 0        # plaintext, any free port (tests)
+  scistream server --listener-ip 10.16.42.61 --cluster http://10.16.42.5:2379 --node-name gw-1"
+)]
 pub struct ServerArgs {
+    #[command(subcommand)]
+    action: Option<ServerAction>,
+
     /// Control port clients connect to (0: any free port, printed at start)
     #[arg(long, default_value_t = 5000)]
     port: u16,
@@ -159,6 +167,18 @@ pub struct ServerArgs {
     /// (req --allow-from), e.g. 10.16.0.0/16 [default: anywhere]; others are reset
     #[arg(long, value_delimiter = ',', value_parser = endpoint::parse_network, value_name = "CIDR")]
     listener_allow_from: Vec<IpNet>,
+
+    /// The pool of gateways this node joins, if any.
+    #[command(flatten)]
+    node: Box<NodeArgs>,
+}
+
+/// What `scistream server` does besides serving.
+#[derive(Debug, Subcommand)]
+pub enum ServerAction {
+    /// Stop placing new sessions on a node of a pool while its sessions run on (--undo: place
+    /// them there again); the mark is kept in etcd, across the node's restarts
+    Drain(DrainArgs),
 }
 
 /// The access policy's flags (boxed in [`ServerArgs`]: they are many).
@@ -243,7 +263,10 @@ fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
     Ok(start..=end)
 }
 
-pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, mut args: ServerArgs) -> Result<()> {
+    if let Some(ServerAction::Drain(drain)) = args.action.take() {
+        return run_drain(global, drain).await;
+    }
     if args.listener_ip.is_unspecified() {
         bail!(
             "--listener-ip {} cannot be advertised to clients: give this gateway's address \
@@ -269,6 +292,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
             refuse_policy_without_auth(&args, &path)?;
             None
         }
+    };
+    let cluster = match &config {
+        Some(config) => cluster_options(&args.node, &config.cluster)?,
+        None => cluster_options(&args.node, &open_server_file(&path).cluster)?,
     };
     let auth = server_access(&args, secret, config.as_ref()).await?;
     let addr = SocketAddr::new(args.bind, args.port);
@@ -303,6 +330,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         state_dir: (args.state_dir.clone())
             .unwrap_or_else(|| paths::state_dir(global.config.as_deref())),
         forget_sessions: args.forget_sessions,
+        cluster,
     };
     println!(
         "Relaying at most {} connections at once (2 fds each, and up to {} pipes of 2 while \
@@ -325,6 +353,21 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         println!("Metrics on http://{}/metrics", metrics.local_addr()?);
     }
     let addr = listener.local_addr()?;
+    if let Some(cluster) = &options.cluster {
+        if options.forget_sessions {
+            tracing::warn!("--forget-sessions has no effect in a pool: its sessions live in etcd");
+        }
+        println!(
+            "Joining pool {} as node {} (etcd at {}; placement {})",
+            cluster.pool,
+            cluster.node,
+            cluster.urls.join(","),
+            cluster
+                .placement
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_string()),
+        );
+    }
     let ready = server::start(listener, options).await?;
     println!("Server started on {addr}");
     ready.serve(shutdown_signal()).await
@@ -377,6 +420,17 @@ fn server_tls(
         cert.display()
     );
     Ok(Some(config))
+}
+
+/// The config file of a server with authentication off, for its `cluster:`: unreadable or
+/// broken, it is set aside with a warning, as such a server needs nothing else from it.
+fn open_server_file(path: &std::path::Path) -> Config {
+    config::file::load(path).unwrap_or_else(|e| {
+        tracing::warn!(
+            "ignoring the config file ({e:#}): an open server reads only cluster: from it"
+        );
+        Config::default()
+    })
 }
 
 /// A policy stops a server that could not apply it: with authentication off every call is

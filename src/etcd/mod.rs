@@ -29,7 +29,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// What to trust and what to show when etcd speaks TLS.
 #[derive(Clone, Debug)]
 pub(crate) struct EtcdTls {
-    pub(crate) ca: PathBuf,
+    /// The CA that signed etcd's certificate; None: the system's.
+    pub(crate) ca: Option<PathBuf>,
     /// A client certificate and its key, when etcd asks for one.
     pub(crate) identity: Option<(PathBuf, PathBuf)>,
 }
@@ -78,6 +79,17 @@ impl Txn {
             target: CompareTarget::Mod as i32,
             key: key.into(),
             target_union: Some(TargetUnion::ModRevision(revision)),
+        });
+        self
+    }
+
+    /// Holds only if `key` exists under `lease`.
+    pub(crate) fn leased(mut self, key: &str, lease: i64) -> Self {
+        self.compare.push(pb::Compare {
+            result: CompareResult::Equal as i32,
+            target: CompareTarget::Lease as i32,
+            key: key.into(),
+            target_union: Some(TargetUnion::Lease(lease)),
         });
         self
     }
@@ -203,8 +215,9 @@ impl Etcd {
         Ok(())
     }
 
-    /// Runs `txn`; whether its compares held, and the answers of the ops that ran.
-    pub(crate) async fn txn(&self, txn: Txn) -> Result<(bool, Vec<pb::ResponseOp>), EtcdError> {
+    /// Runs `txn`: whether its compares held, the store's revision after it, and the answers
+    /// of the ops that ran.
+    pub(crate) async fn txn(&self, txn: Txn) -> Result<Committed, EtcdError> {
         let request = pb::TxnRequest {
             compare: txn.compare,
             success: txn.success,
@@ -215,7 +228,40 @@ impl Etcd {
             .await
             .map_err(|s| self.failed(s))?
             .into_inner();
-        Ok((answer.succeeded, answer.responses))
+        Ok(Committed {
+            succeeded: answer.succeeded,
+            revision: answer.header.map_or(0, |h| h.revision),
+            responses: answer.responses,
+        })
+    }
+
+    /// The keys of each of `ranges`, all read at one revision (in one transaction).
+    pub(crate) async fn read(
+        &self,
+        ranges: &[Range<'_>],
+    ) -> Result<Vec<Vec<pb::KeyValue>>, EtcdError> {
+        let mut txn = Txn::default();
+        for range in ranges {
+            let (key, range_end) = match range {
+                Range::Key(key) => (key.as_bytes().to_vec(), Vec::new()),
+                Range::Prefix(prefix) => (prefix.as_bytes().to_vec(), prefix_end(prefix)),
+            };
+            txn.success.push(pb::RequestOp {
+                request: Some(Request::RequestRange(pb::RangeRequest {
+                    key,
+                    range_end,
+                    ..Default::default()
+                })),
+            });
+        }
+        Ok(self.txn(txn).await?.ranges())
+    }
+
+    /// Each of `keys` (None: absent), all read at one revision.
+    pub(crate) async fn get(&self, keys: &[&str]) -> Result<Vec<Option<pb::KeyValue>>, EtcdError> {
+        let ranges: Vec<Range> = keys.iter().map(|k| Range::Key(k)).collect();
+        let read = self.read(&ranges).await?;
+        Ok(read.into_iter().map(|kvs| kvs.into_iter().next()).collect())
     }
 
     /// A lease of `ttl`, kept alive by the returned handle until it is dropped (or etcd is
@@ -236,13 +282,24 @@ impl Etcd {
                 detail: granted.error,
             });
         }
+        // etcd may grant more than asked (it has a floor of its own).
+        let granted_ttl = Duration::from_secs(u64::try_from(granted.ttl).unwrap_or_default());
+        Ok(self.keep(granted.id, ttl.max(granted_ttl)))
+    }
+
+    /// Takes over lease `id` (granted with `ttl`) if it still lives: its keys stay.
+    pub(crate) async fn adopt(&self, id: i64, ttl: Duration) -> Result<Option<Lease>, EtcdError> {
+        Ok(renew_once(self, id).await?.then(|| self.keep(id, ttl)))
+    }
+
+    fn keep(&self, id: i64, ttl: Duration) -> Lease {
         let (alive, watch_alive) = watch::channel(true);
-        let task = tokio::spawn(keep_alive(self.clone(), granted.id, ttl, alive));
-        Ok(Lease {
-            id: granted.id,
+        let task = tokio::spawn(keep_alive(self.clone(), id, ttl, alive));
+        Lease {
+            id,
             alive: watch_alive,
             task,
-        })
+        }
     }
 
     /// Ends a lease now: every key put under it goes.
@@ -288,11 +345,45 @@ fn client_tls(tls: &EtcdTls) -> Result<ClientTlsConfig, EtcdError> {
         std::fs::read(path)
             .map_err(|e| EtcdError::Setup(format!("could not read {}: {e}", path.display())))
     };
-    let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(&tls.ca)?));
+    let mut config = match &tls.ca {
+        Some(ca) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?)),
+        None => ClientTlsConfig::new().with_native_roots(),
+    };
     if let Some((cert, key)) = &tls.identity {
         config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
     }
     Ok(config)
+}
+
+/// What one read of [`Etcd::read`] covers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Range<'a> {
+    /// This one key.
+    Key(&'a str),
+    /// Every key that starts with this.
+    Prefix(&'a str),
+}
+
+/// What a transaction did.
+pub(crate) struct Committed {
+    /// Whether its compares held (and so its success ops ran).
+    pub(crate) succeeded: bool,
+    /// The store's revision after it: the mod revision of the keys it wrote.
+    pub(crate) revision: i64,
+    pub(crate) responses: Vec<pb::ResponseOp>,
+}
+
+impl Committed {
+    /// The keys its range ops read, one list per op, in order.
+    pub(crate) fn ranges(self) -> Vec<Vec<pb::KeyValue>> {
+        self.responses
+            .into_iter()
+            .filter_map(|op| match op.response {
+                Some(pb::response_op::Response::ResponseRange(range)) => Some(range.kvs),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// A granted lease, renewed in the background while this handle lives.
@@ -362,10 +453,10 @@ pub(crate) struct Watch {
 
 /// What a watch reports next.
 pub(crate) enum Watched {
-    /// Keys changed (put: Some(value), deleted: None), as of `revision`.
+    /// Keys changed, as of `revision`.
     Changes {
         revision: i64,
-        changes: Vec<(String, Option<Vec<u8>>)>,
+        changes: Vec<KeyChange>,
     },
     /// The history asked for is gone: read everything afresh.
     Compacted,
@@ -403,9 +494,36 @@ impl Watch {
     }
 }
 
-fn change(event: pb::Event) -> Option<(String, Option<Vec<u8>>)> {
-    let kv = event.kv?;
-    let key = String::from_utf8(kv.key).ok()?;
+/// One key as a watch reports it.
+#[derive(Clone, Debug)]
+pub(crate) struct KeyChange {
+    pub(crate) key: String,
+    /// Its new value; None: it was deleted.
+    pub(crate) value: Option<Vec<u8>>,
+    /// The revision of this change.
+    pub(crate) mod_revision: i64,
+    /// The revision the key was created at (0 when deleted).
+    pub(crate) create_revision: i64,
+}
+
+impl KeyChange {
+    /// A key as a read returns it: present, with its value.
+    pub(crate) fn read(kv: pb::KeyValue) -> Option<KeyChange> {
+        Some(KeyChange {
+            key: String::from_utf8(kv.key).ok()?,
+            value: Some(kv.value),
+            mod_revision: kv.mod_revision,
+            create_revision: kv.create_revision,
+        })
+    }
+}
+
+fn change(event: pb::Event) -> Option<KeyChange> {
     let deleted = event.r#type == pb::event::EventType::Delete as i32;
-    Some((key, (!deleted).then_some(kv.value)))
+    let mut change = KeyChange::read(event.kv?)?;
+    if deleted {
+        change.value = None;
+        change.create_revision = 0;
+    }
+    Some(change)
 }

@@ -84,6 +84,13 @@ pub(crate) enum Error {
     /// succeed once the disk (or the store) is back.
     #[error("{0}; the change was not kept: retry once the server's state directory is writable")]
     Store(#[from] crate::store::StoreError),
+    /// The pool's registry (etcd) is out of reach, or a node of the pool did not answer:
+    /// UNAVAILABLE, as the call may succeed once it is back.
+    #[error("{0}; streams already set up keep relaying: retry shortly")]
+    Cluster(String),
+    /// The pool has no room for the session.
+    #[error("{0}")]
+    PoolFull(String),
     #[error("could not bind data listener {addr}: {source}; check --listener-ip")]
     Bind {
         addr: SocketAddr,
@@ -115,9 +122,10 @@ impl From<Error> for Status {
             Error::PortsExhausted { .. }
             | Error::EarlyHellosFull(_)
             | Error::EarlyHellosShareFull(_)
-            | Error::BandwidthExhausted { .. } => Code::ResourceExhausted,
+            | Error::BandwidthExhausted { .. }
+            | Error::PoolFull(_) => Code::ResourceExhausted,
             Error::Bind { .. } | Error::Hop(_) => Code::Internal,
-            Error::Store(_) => Code::Unavailable,
+            Error::Store(_) | Error::Cluster(_) => Code::Unavailable,
         };
         Status::new(code, err.to_string())
     }

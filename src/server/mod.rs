@@ -16,12 +16,14 @@ mod control;
 mod error;
 mod metrics;
 mod peer;
+mod pool;
 mod ports;
 mod replies;
 mod rpc;
 mod service;
 mod sessions;
 mod startup;
+mod table;
 mod throttle;
 
 use std::future::Future;
@@ -40,7 +42,9 @@ pub use bandwidth::{RateOptions, RatePolicy, BITS_PER_KB};
 pub use connections::ConnectionLimits;
 pub(crate) use sessions::Sessions;
 pub(crate) use startup::{access, admin_identities, certificate_names};
+use table::Table;
 
+use crate::cluster::ClusterOptions;
 use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 use crate::pb::control_server::ControlServer;
 use crate::relay::{Capacity, Limits, Shares, TargetPolicy};
@@ -92,6 +96,9 @@ pub struct ServerOptions {
     pub state_dir: PathBuf,
     /// Start empty, dropping the stored sessions (`--forget-sessions`).
     pub forget_sessions: bool,
+    /// Join a pool of gateways whose sessions live in etcd (`--cluster`) instead of keeping
+    /// them in `state_dir`; None: a lone server.
+    pub cluster: Option<ClusterOptions>,
 }
 
 /// Serves the control service on `listener` until `shutdown` completes, then stops every
@@ -112,8 +119,9 @@ pub struct Ready {
     metrics: Arc<metrics::Metrics>,
     policy: Arc<TargetPolicy>,
     capacity: Arc<Capacity>,
-    sessions: Arc<Sessions>,
-    store: Store,
+    sessions: Table,
+    /// A lone server's store, closed when it stops.
+    store: Option<Store>,
 }
 
 /// Opens the session store and takes its sessions back: a server that says it started has
@@ -127,6 +135,46 @@ pub async fn start(listener: TcpListener, options: ServerOptions) -> Result<Read
     let allowed = options.allow_targets.clone();
     let policy = Arc::new(TargetPolicy::new(allowed, services.collect()));
     let capacity = Capacity::shared(options.relay_limits, options.relay_shares);
+    let metrics = Arc::new(metrics::Metrics::default());
+    let (sessions, store) = match options.cluster.clone() {
+        None => {
+            let (sessions, store) = open_store(&options, &policy, &capacity, &metrics).await?;
+            (Table::Local(sessions), Some(store))
+        }
+        Some(cluster) => {
+            let setup = pool::PoolSetup {
+                cluster,
+                listener_ip: options.listener_ip,
+                port_range: options.port_range.clone(),
+                control: listener.local_addr()?,
+                hello_timeout: options.hello_timeout,
+                rates: options.rates,
+                listener_allow_from: options.listener_allow_from.clone(),
+                policy: policy.clone(),
+                capacity: capacity.clone(),
+            };
+            (Table::Pool(pool::Pool::join(setup).await?), None)
+        }
+    };
+    Ok(Ready {
+        listener,
+        options,
+        metrics,
+        policy,
+        capacity,
+        sessions,
+        store,
+    })
+}
+
+/// A lone server's sessions: the embedded store in `state_dir`, and the sessions it held,
+/// taken back.
+async fn open_store(
+    options: &ServerOptions,
+    policy: &Arc<TargetPolicy>,
+    capacity: &Arc<Capacity>,
+    metrics: &metrics::Metrics,
+) -> Result<(Arc<Sessions>, Store)> {
     let (store, stored) = Store::open(&options.state_dir, options.forget_sessions)?;
     let sessions = Sessions::new(
         options.listener_ip,
@@ -139,20 +187,11 @@ pub async fn start(listener: TcpListener, options: ServerOptions) -> Result<Read
     let sessions = sessions.with_terms(options.rates, options.listener_allow_from.clone());
     let sessions = Arc::new(sessions);
     let restored = sessions.restore(stored).await?;
-    let metrics = Arc::new(metrics::Metrics::default());
     metrics.record_restored(&restored);
     tracing::info!(event = "restored", sessions = restored.sessions,
         lost_listeners = restored.lost_listeners, released = restored.released,
         state_dir = %options.state_dir.display(), "sessions taken back from the store");
-    Ok(Ready {
-        listener,
-        options,
-        metrics,
-        policy,
-        capacity,
-        sessions,
-        store,
-    })
+    Ok((sessions, store))
 }
 
 impl Ready {
@@ -233,7 +272,9 @@ impl Ready {
             () = drained_or_late => Ok(()),
         };
         // Written out and let go of, so that the next process can open it at once.
-        store.close();
+        if let Some(store) = store {
+            store.close();
+        }
         served
     }
 }

@@ -98,6 +98,7 @@ impl TestServer {
                     listener_allow_from: Vec::new(),
                     state_dir,
                     forget_sessions: false,
+                    cluster: None,
                 };
                 serve(listener, server_options, async {
                     let _ = stopped.await;
