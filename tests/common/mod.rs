@@ -2,6 +2,7 @@
 // Each test binary uses its own part of these fixtures; what one leaves unused is not dead.
 #![allow(dead_code)]
 
+pub mod etcd;
 pub mod gateway;
 pub mod metrics;
 pub mod net;
