@@ -55,8 +55,11 @@ impl Node {
     }
 
     fn start_again(&mut self, auth: &OAuthServer) {
-        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        let auth_on = args.contains(&"--client-id");
+        // `--client-id S1` among the node's flags turns token checks on, with S1's secret.
+        let auth_on = self.args.iter().any(|a| a == "--client-id");
+        let args: Vec<&str> = (self.args.iter().map(String::as_str))
+            .filter(|a| *a != "--client-id" && *a != S1)
+            .collect();
         let setup = ServerSetup {
             ip: &self.ip,
             credentials: auth_on.then_some((S1, SECRET)),
@@ -342,16 +345,13 @@ fn the_hello_may_reach_another_node_than_the_req_even_before_it() {
     let rt = Runtime::new().unwrap();
     let (producer, _producer) = rt.block_on(serve(echo));
     let (auth, etcd) = (OAuthServer::start(), Etcd::start());
-    let mut nodes = three_nodes(&auth, &etcd, "hello", 4, &[]);
     let ip = private_loopback().to_string();
     let metrics = format!("{ip}:0");
-    nodes[2] = node_at(
-        &auth,
-        &etcd,
-        ("hello", "d", &ip),
-        4,
-        &["--metrics", &metrics],
-    );
+    let nodes = [
+        node(&auth, &etcd, "hello", "a", 4, &[]),
+        node(&auth, &etcd, "hello", "b", 4, &[]),
+        node_at(&auth, &etcd, ("hello", "c", &ip), 4, &["--metrics", &metrics]),
+    ];
     let metrics = nodes[2].process.as_ref().unwrap().metrics.clone().unwrap();
     rt.block_on(async {
         let (a, b, c) = (nodes[0].addr(), nodes[1].addr(), nodes[2].addr());

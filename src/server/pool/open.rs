@@ -128,6 +128,7 @@ impl Pool {
         let hello = self
             .registry
             .until(deadline, |m| match m.sessions.get(uid) {
+                _ if m.revision < created => None,
                 Some(now) if now.create_revision == created => (!now.value.awaiting_hello)
                     .then(|| Ok(now.value.session.prod_listeners.clone())),
                 _ => Some(Err(Error::ReleasedBeforeHello(uid.clone()))),
@@ -331,6 +332,10 @@ impl Pool {
         let nodes = written.value.node_names();
         let created = written.create_revision;
         let bound = self.registry.until(deadline, |m| {
+            // The write returns before the watch brings it here.
+            if m.revision < created {
+                return None;
+            }
             match m.sessions.get(uid) {
                 Some(now) if now.create_revision == created => {}
                 _ => return Some(Err(Unbound::Released)),
