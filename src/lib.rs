@@ -7,18 +7,19 @@
 //! ([`client::Client`]), auth and config as the tests set them up, and the wire types ([`pb`]).
 //! Everything else is `pub(crate)`, so the compiler reports what nothing uses.
 
+pub mod address;
 pub(crate) mod app;
 pub mod auth;
 pub mod client;
 pub mod cmd;
 pub mod config;
-pub mod endpoint;
 pub mod exit;
 pub mod limits;
 pub mod logging;
 pub(crate) mod paths;
 pub mod policy;
 pub mod program;
+pub mod quote;
 pub mod relay;
 pub mod scope;
 pub mod secret;

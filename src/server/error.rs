@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use tonic::{Code, Status};
 
 use super::bandwidth::Kbps;
-use crate::limits::quote;
+use crate::quote::quote;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
@@ -79,7 +79,7 @@ pub(crate) enum Error {
         bandwidth: Kbps,
     },
     #[error("could not set up the encrypted hop: {0}")]
-    Hop(String),
+    HopSetup(String),
     #[error("could not bind data listener {addr}: {source}; check --listener-ip")]
     Bind {
         addr: SocketAddr,
@@ -112,7 +112,7 @@ impl From<Error> for Status {
             | Error::EarlyHellosFull(_)
             | Error::EarlyHellosShareFull(_)
             | Error::BandwidthExhausted { .. } => Code::ResourceExhausted,
-            Error::Bind { .. } | Error::Hop(_) => Code::Internal,
+            Error::Bind { .. } | Error::HopSetup(_) => Code::Internal,
         };
         Status::new(code, err.to_string())
     }

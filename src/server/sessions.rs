@@ -18,11 +18,12 @@ use super::bandwidth::{Kbps, RateOptions, RatePolicy, Reservations};
 use super::call::{Account, Caller};
 use super::error::Error;
 use super::ports::PortPool;
+use crate::address::{self, HostPort};
 use crate::relay::{
-    Capacity, Hop, HopCredential, HopIdentity, HopPin, RelayStats, SessionRelay, TargetPolicy,
-    Terms,
+    Capacity, HopDialer, HopIdentity, HopMode, RelayStats, SessionRelay, TargetPolicy, Terms,
 };
 use crate::session::{Role, SessionView, State};
+use crate::tls::hop::HopCredential;
 
 /// The longest a hello that arrived before its req waits for that req (never past the hello
 /// timeout).
@@ -82,22 +83,22 @@ struct Entry {
     /// Distinguishes this session from a later one that reuses its uid.
     generation: u64,
     listeners: Vec<SocketAddr>,
-    prod_listeners: Vec<String>,
-    targets: Vec<String>,
+    prod_listeners: Vec<HostPort>,
+    targets: Vec<HostPort>,
     created: Instant,
     /// Present while the session's req waits for its hello.
-    hello: Option<oneshot::Sender<Vec<String>>>,
+    hello: Option<oneshot::Sender<Vec<HostPort>>>,
     /// PROD: the hop identity, made on the first ask and kept, so every ask gets the same one.
     hop_identity: Option<Arc<HopIdentity>>,
     /// How the relay crosses the hop now (it holds the same).
-    hop: Hop,
+    hop_mode: HopMode,
     relay: SessionRelay,
 }
 
 impl Entry {
-    fn set_hop(&mut self, hop: Hop) {
-        self.relay.set_hop(hop.clone());
-        self.hop = hop;
+    fn set_hop_mode(&mut self, mode: HopMode) {
+        self.relay.set_hop_mode(mode.clone());
+        self.hop_mode = mode;
     }
 
     /// The ports its listeners hold in the pool.
@@ -121,8 +122,8 @@ impl Entry {
             allow_from: self.allow_from.iter().map(ToString::to_string).collect(),
             state,
             listeners: self.listeners.iter().map(ToString::to_string).collect(),
-            prod_listeners: self.prod_listeners.clone(),
-            targets: self.targets.clone(),
+            prod_listeners: address::to_strings(&self.prod_listeners),
+            targets: address::to_strings(&self.targets),
             age_secs: self.created.elapsed().as_secs(),
             stats: self.relay.stats(),
         }
@@ -132,7 +133,7 @@ impl Entry {
 /// A session whose update went through.
 pub(crate) struct Relaying {
     pub(crate) listeners: Vec<String>,
-    pub(crate) targets: Vec<String>,
+    pub(crate) targets: Vec<HostPort>,
     /// Whether its connections cross the hop encrypted (set by its hop or its update_hop).
     pub(crate) encrypted_hop: bool,
 }
@@ -141,7 +142,7 @@ pub(crate) struct Relaying {
 struct Registered {
     listeners: Vec<String>,
     generation: u64,
-    hello: oneshot::Receiver<Vec<String>>,
+    hello: oneshot::Receiver<Vec<HostPort>>,
 }
 
 /// A hello that arrived before its req, woken when the req is registered.
@@ -324,7 +325,7 @@ impl Sessions {
         &self,
         new: NewSession,
         caller: &Caller,
-    ) -> Result<(Vec<String>, Vec<String>), Error> {
+    ) -> Result<(Vec<String>, Vec<HostPort>), Error> {
         let uid = new.uid.clone();
         let Registered {
             listeners,
@@ -389,7 +390,7 @@ impl Sessions {
             created: Instant::now(),
             hello: Some(tx),
             hop_identity: None,
-            hop: Hop::Plain,
+            hop_mode: HopMode::Plain,
             relay: SessionRelay::with_terms(
                 new.uid.clone(),
                 bound,
@@ -415,7 +416,7 @@ impl Sessions {
     pub(crate) async fn hello(
         &self,
         uid: &str,
-        prod_listeners: Vec<String>,
+        prod_listeners: Vec<HostPort>,
         caller: &Caller,
     ) -> Result<Vec<String>, Error> {
         let mut early = {
@@ -443,35 +444,35 @@ impl Sessions {
         self.lock().updatable(uid, caller).map(drop)
     }
 
-    /// Sets the relay targets (listener i -> targets[i % n]). With a `pin`, a CONS session
-    /// reaches them over the encrypted hop; without, it keeps the hop it had.
+    /// Sets the relay targets (listener i -> targets[i % n]). With a `dialer`, a CONS session
+    /// reaches them over the encrypted hop; without, it keeps the hop mode it had.
     pub(crate) fn update(
         &self,
         uid: &str,
-        targets: Vec<String>,
-        pin: Option<Arc<HopPin>>,
+        targets: Vec<HostPort>,
+        dialer: Option<Arc<HopDialer>>,
         caller: &Caller,
     ) -> Result<Relaying, Error> {
         let mut table = self.lock();
         let session = table.updatable(uid, caller)?;
-        if let Some(pin) = pin {
+        if let Some(dialer) = dialer {
             require_role(uid, session, Role::Cons)?;
             // Before the targets, so that no connection to them goes out in clear.
-            session.set_hop(Hop::Dial(pin));
+            session.set_hop_mode(HopMode::Dial(dialer));
         }
         session.relay.set_targets(targets.clone());
         session.targets = targets;
         Ok(Relaying {
             listeners: session.view(uid).listeners,
             targets: session.targets.clone(),
-            encrypted_hop: !matches!(session.hop, Hop::Plain),
+            encrypted_hop: !matches!(session.hop_mode, HopMode::Plain),
         })
     }
 
-    /// Makes a PROD session's listeners admit only the CONS gateway that proves its credential,
-    /// and returns that credential; with `plaintext`, makes them relay in clear and returns None.
-    /// Applies to connections accepted from now on.
-    pub(crate) fn hop(
+    /// Arms a PROD session's hop (the `hop` call): makes its listeners admit only the CONS
+    /// gateway that proves its credential, and returns that credential; with `plaintext`, makes
+    /// them relay in clear and returns None. Applies to connections accepted from now on.
+    pub(crate) fn arm_hop(
         &self,
         uid: &str,
         plaintext: bool,
@@ -486,19 +487,19 @@ impl Sessions {
             }
             require_role(uid, session, Role::Prod)?;
             if plaintext {
-                session.set_hop(Hop::Plain);
+                session.set_hop_mode(HopMode::Plain);
                 return Ok(None);
             }
             if let Some(identity) = session.hop_identity.clone().or(fresh.take()) {
                 session.hop_identity = Some(identity.clone());
-                session.set_hop(Hop::Admit(identity.clone()));
+                session.set_hop_mode(HopMode::Admit(identity.clone()));
                 return Ok(Some(identity.credential().clone()));
             }
             drop(table);
             // Making a key and certificate takes milliseconds: not under the lock every call
             // takes. The loop then checks the session again, and keeps an identity another
             // call made meanwhile.
-            fresh = Some(HopIdentity::generate().map_err(|e| Error::Hop(e.to_string()))?);
+            fresh = Some(HopIdentity::generate().map_err(|e| Error::HopSetup(e.to_string()))?);
         }
     }
 
@@ -606,7 +607,7 @@ fn require_role(uid: &str, session: &Entry, role: Role) -> Result<(), Error> {
 fn deliver_hello(
     uid: &str,
     session: &mut Entry,
-    prod_listeners: Vec<String>,
+    prod_listeners: Vec<HostPort>,
 ) -> Result<Vec<String>, Error> {
     let waiter = session
         .hello
