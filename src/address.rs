@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::limits::MAX_HOST_LEN;
 use crate::quote::quote;
 
-/// A host: an IP address, or a DNS name of at most [`MAX_HOST_LEN`] bytes of letters, digits,
+/// A host: an IP address, or a DNS name of at most 253 bytes (`MAX_HOST_LEN`) of letters, digits,
 /// `-`, `.` and `_` (international names in their `xn--` form). Nothing is resolved.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Host {

@@ -1,8 +1,8 @@
 //! TLS, in one home: the control channel's here (the server's identity, given or generated
-//! once, and what a client trusts), the hop's in [`hop`].
+//! once, and what a client trusts), the hop's in `hop`.
 //!
 //! Two ways of trusting a certificate, never mixed: a control client trusts a
-//! [`CertificateFile`] (the certificates in `--server-cert`, names and dates checked, or any
+//! `CertificateFile` (the certificates in `--server-cert`, names and dates checked, or any
 //! certificate they sign) or the system's roots; a CONS gateway trusts one hop certificate by
 //! its SHA-256 fingerprint alone (`hop::PinnedFingerprint`).
 
