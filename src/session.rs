@@ -78,7 +78,8 @@ pub(crate) struct SessionView {
     pub(crate) listeners: Vec<String>,
     pub(crate) prod_listeners: Vec<String>,
     pub(crate) targets: Vec<String>,
-    /// Listeners lost in a restart (see the proto).
+    /// Listeners lost in a restart (see the proto); shown only when there are some.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) lost_listeners: Vec<String>,
     pub(crate) age_secs: u64,
     pub(crate) stats: RelayStats,

@@ -215,7 +215,7 @@ async fn list_pages_stay_under_the_message_limit() {
         r.unwrap();
     }
     let token = None;
-    let client = scistream::client::Client::connect(&server.s2cs(), None, token)
+    let client = scistream::client::Client::connect(&server.s2cs().parse().unwrap(), None, token)
         .await
         .unwrap();
     let listed = client.list().await.unwrap();

@@ -5,9 +5,9 @@ use std::path::Path;
 
 /// Bottom first. A module may use `crate::X` only for an X listed before it.
 const LAYERS: &[&str] = &[
-    "pb", "exit", "limits", "logging", "paths", "secret", "scope", "tls", "program", "endpoint",
-    "relay", "session", "config", "auth", "policy", "client", "app", "store", "server", "cmd",
-    "upstream",
+    "pb", "exit", "quote", "limits", "address", "logging", "paths", "secret", "scope", "tls",
+    "program", "relay", "session", "config", "auth", "policy", "client", "app", "store", "server",
+    "cmd", "upstream",
 ];
 
 #[test]

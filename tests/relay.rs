@@ -384,11 +384,11 @@ async fn retargeting_moves_new_connections_only() {
         );
         // Accepted by the kernel before any target exists: waits, then goes to the first one.
         let early = connect(addr).await;
-        relay.set_targets(vec![a.to_string()]);
+        relay.set_targets(vec![a.into()]);
         let (name, mut early) = target_name(early).await;
         assert_eq!(name, "A");
 
-        relay.set_targets(vec![b.to_string()]);
+        relay.set_targets(vec![b.into()]);
         assert_eq!(target_name(connect(addr).await).await.0, "B");
         early.write_all(b"x").await.unwrap();
         let mut still_a = [0; 1];

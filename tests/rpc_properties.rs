@@ -11,9 +11,10 @@ use common::metrics::{scrape, value};
 use common::server::{Options, TestServer};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use scistream::limits::{check_uid, quote, MAX_UID_LEN, QUOTED_CHARS};
+use scistream::limits::{check_uid, MAX_UID_LEN};
 use scistream::pb;
 use scistream::pb::control_client::ControlClient;
+use scistream::quote::{quote, QUOTED_CHARS};
 use tonic::transport::Channel;
 use tonic::Code;
 

@@ -134,7 +134,7 @@ async fn a_connection_is_refused_at_connect_time_outside_allow_targets() {
             Arc::new(policy),
             Capacity::new(RELAY_LIMITS),
         );
-        relay.set_targets(vec![outside.local_addr().unwrap().to_string()]);
+        relay.set_targets(vec![outside.local_addr().unwrap().into()]);
         assert!(read_until_closed(&mut connect(addr).await).await.is_empty());
         let not_reached = outside.accept().unwrap_err();
         assert_eq!(not_reached.kind(), std::io::ErrorKind::WouldBlock);
@@ -154,7 +154,7 @@ async fn a_relay_targeting_its_own_listener_does_not_loop() {
             TargetPolicy::anywhere(),
             Capacity::new(RELAY_LIMITS),
         );
-        relay.set_targets(vec![addr.to_string()]);
+        relay.set_targets(vec![addr.into()]);
         assert!(read_until_closed(&mut connect(addr).await).await.is_empty());
         assert_eq!(relay.shutdown().await.connections_total, 1);
         // Other tests' runtimes may still be closing sockets they opened: at most as many.

@@ -50,16 +50,22 @@ async fn scope_comes_from_the_flag_then_host_and_port_then_host() {
     ));
     let path = user.config_path();
 
-    let by_host = credentials_for(path, "gw:5000", None).await.unwrap();
+    let by_host = credentials_for(path, &"gw:5000".parse().unwrap(), None)
+        .await
+        .unwrap();
     assert_eq!(by_host.scope.as_ref().unwrap().as_str(), S1);
     assert_eq!(token(&by_host), Some(t1.access_token.as_str()));
     assert!(by_host.warning.is_none());
 
-    let by_port = credentials_for(path, "gw:5001", None).await.unwrap();
+    let by_port = credentials_for(path, &"gw:5001".parse().unwrap(), None)
+        .await
+        .unwrap();
     assert_eq!(token(&by_port), Some(t2.access_token.as_str()));
 
     let s2: ScopeId = S2.parse().unwrap();
-    let explicit = credentials_for(path, "gw:5000", Some(&s2)).await.unwrap();
+    let explicit = credentials_for(path, &"gw:5000".parse().unwrap(), Some(&s2))
+        .await
+        .unwrap();
     assert_eq!(token(&explicit), Some(t2.access_token.as_str()));
 }
 
@@ -74,7 +80,7 @@ async fn an_unmapped_address_gets_no_token_and_a_warning_naming_it() {
         &[(S1, &t1, "2099-01-01T00:00:00Z")],
     ));
 
-    let credentials = credentials_for(user.config_path(), "10.0.0.1:5000", None)
+    let credentials = credentials_for(user.config_path(), &"10.0.0.1:5000".parse().unwrap(), None)
         .await
         .unwrap();
     assert!(credentials.scope.is_none());
@@ -89,7 +95,7 @@ async fn an_unmapped_address_gets_no_token_and_a_warning_naming_it() {
 async fn without_any_login_there_is_no_token_and_no_warning() {
     let auth = OAuthServer::start();
     let user = User::new(&auth);
-    let credentials = credentials_for(user.config_path(), "10.0.0.1:5000", None)
+    let credentials = credentials_for(user.config_path(), &"10.0.0.1:5000".parse().unwrap(), None)
         .await
         .unwrap();
     assert!(credentials.access_token.is_none());
@@ -110,7 +116,7 @@ async fn an_expired_access_token_is_refreshed_and_saved() {
     let user = User::new(&auth);
     let expired = logged_in_with_expired_token(&auth, &user);
 
-    let credentials = credentials_for(user.config_path(), "gw:5000", None)
+    let credentials = credentials_for(user.config_path(), &"gw:5000".parse().unwrap(), None)
         .await
         .unwrap();
     let fresh = token(&credentials).expect("a refreshed token").to_owned();
@@ -135,7 +141,7 @@ async fn a_failed_refresh_says_how_to_log_in_again() {
     let expired = logged_in_with_expired_token(&auth, &user);
     auth.revoke(&expired.refresh_token);
 
-    let credentials = credentials_for(user.config_path(), "gw", None)
+    let credentials = credentials_for(user.config_path(), &"gw".parse().unwrap(), None)
         .await
         .unwrap();
     assert!(credentials.access_token.is_none());

@@ -174,7 +174,7 @@ pub fn relay_within(
         TargetPolicy::anywhere(),
         capacity,
     );
-    relay.set_targets(targets.iter().map(ToString::to_string).collect());
+    relay.set_targets(targets.iter().map(|&target| target.into()).collect());
     (relay, addrs)
 }
 

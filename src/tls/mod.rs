@@ -1,5 +1,10 @@
-//! TLS for the control channel: the server's identity (given, or generated once) and what a
-//! client trusts.
+//! TLS, in one home: the control channel's here (the server's identity, given or generated
+//! once, and what a client trusts), the hop's in `hop`.
+//!
+//! Two ways of trusting a certificate, never mixed: a control client trusts a
+//! `CertificateFile` (the certificates in `--server-cert`, names and dates checked, or any
+//! certificate they sign) or the system's roots; a CONS gateway trusts one hop certificate by
+//! its SHA-256 fingerprint alone (`hop::PinnedFingerprint`).
 
 use std::fs;
 use std::future::Future;
@@ -29,6 +34,10 @@ use tokio_rustls::rustls::{
 };
 use tonic::codegen::http::Uri;
 use tonic::transport::{Identity, ServerTlsConfig};
+
+use crate::address::{Host, HostPort};
+
+pub(crate) mod hop;
 
 /// File names of the generated identity inside the config directory.
 pub const GENERATED_CERT: &str = "server.crt";
@@ -84,7 +93,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub struct ClientTls {
     config: Arc<ClientConfig>,
     /// The certificate file trusted, if any (else the system's roots).
-    pinned: Option<PathBuf>,
+    trusted_file: Option<PathBuf>,
 }
 
 /// What a client trusts: an explicit certificate, else the certificate a server generated on this
@@ -96,7 +105,10 @@ pub(crate) fn client_config(server_cert: Option<&Path>, config_dir: &Path) -> Re
         None if local.exists() => &local,
         None => return ClientTls::new(system_verifier()?, None),
     };
-    ClientTls::new(Arc::new(Pinned::load(path)?), Some(path.to_owned()))
+    ClientTls::new(
+        Arc::new(CertificateFile::load(path)?),
+        Some(path.to_owned()),
+    )
 }
 
 fn system_verifier() -> Result<Arc<dyn ServerCertVerifier>> {
@@ -116,7 +128,10 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 impl ClientTls {
-    fn new(verifier: Arc<dyn ServerCertVerifier>, pinned: Option<PathBuf>) -> Result<ClientTls> {
+    fn new(
+        verifier: Arc<dyn ServerCertVerifier>,
+        trusted_file: Option<PathBuf>,
+    ) -> Result<ClientTls> {
         let mut config = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
             .dangerous()
@@ -125,13 +140,15 @@ impl ClientTls {
         config.alpn_protocols = vec![b"h2".to_vec()];
         Ok(ClientTls {
             config: Arc::new(config),
-            pinned,
+            trusted_file,
         })
     }
 
-    /// What a gRPC channel dials each connection with (`Endpoint::connect_with_connector`).
+    /// What a gRPC channel to `server` dials each connection with
+    /// (`Endpoint::connect_with_connector`): the channel's URI names the same server.
     pub(crate) fn connector(
         self,
+        server: HostPort,
     ) -> impl tower::Service<
         Uri,
         Response = TlsIo,
@@ -139,42 +156,47 @@ impl ClientTls {
         Future = impl Future<Output = Result<TlsIo, BoxError>> + Send,
     > + Send
            + 'static {
-        tower::service_fn(move |uri: Uri| {
-            let tls = self.clone();
-            async move {
-                let port = uri.port_u16().unwrap_or(443);
-                tls.dial(uri.host().unwrap_or_default(), port).await
-            }
+        tower::service_fn(move |_: Uri| {
+            let (tls, server) = (self.clone(), server.clone());
+            async move { tls.dial(&server).await }
         })
     }
 
-    /// Opens TCP to `host:port` and runs the TLS handshake, naming the server `host`.
-    async fn dial(&self, host: &str, port: u16) -> Result<TlsIo, BoxError> {
-        // An IPv6 literal comes bracketed from a URI.
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let name = ServerName::try_from(host.to_owned())?;
-        let tcp = TcpStream::connect((host, port)).await?;
+    /// Opens TCP to `server` and runs the TLS handshake, naming the server by its host.
+    async fn dial(&self, server: &HostPort) -> Result<TlsIo, BoxError> {
+        let name = server_name(&server.host)?;
+        let tcp = server.connect().await?;
         tcp.set_nodelay(true)?;
         let connector = tokio_rustls::TlsConnector::from(self.config.clone());
         let tls = connector
             .connect(name, tcp)
             .await
-            .map_err(|e| HandshakeError::from_io(e, self.pinned.as_deref()))?;
+            .map_err(|e| HandshakeError::from_io(e, self.trusted_file.as_deref()))?;
         Ok(TokioIo::new(tls))
     }
 }
 
-/// Trusts the server certificate(s) in a file as they are, CA or not, with names and dates
-/// still checked (as Python gRPC does); a server certificate signed by one of them is verified
-/// as a chain to that CA.
+/// The name a TLS handshake carries for `host`: its address, or its DNS name.
+pub(crate) fn server_name(
+    host: &Host,
+) -> Result<ServerName<'static>, rustls::pki_types::InvalidDnsNameError> {
+    match host {
+        Host::Ip(ip) => Ok(ServerName::IpAddress((*ip).into())),
+        Host::Name(name) => ServerName::try_from(name.clone()),
+    }
+}
+
+/// Trusts the server certificate(s) in a file (`--server-cert`) as they are, CA or not, with
+/// names and dates still checked (as Python gRPC does); a server certificate signed by one of
+/// them is verified as a chain to that CA.
 #[derive(Debug)]
-struct Pinned {
+pub(crate) struct CertificateFile {
     certs: Vec<CertificateDer<'static>>,
     signed_by: Arc<WebPkiServerVerifier>,
 }
 
-impl Pinned {
-    fn load(path: &Path) -> Result<Pinned> {
+impl CertificateFile {
+    fn load(path: &Path) -> Result<CertificateFile> {
         let read = || format!("could not read server certificate {}", path.display());
         let certs = CertificateDer::pem_file_iter(path)
             .with_context(read)?
@@ -196,11 +218,11 @@ impl Pinned {
                     path.display()
                 )
             })?;
-        Ok(Pinned { certs, signed_by })
+        Ok(CertificateFile { certs, signed_by })
     }
 }
 
-impl ServerCertVerifier for Pinned {
+impl ServerCertVerifier for CertificateFile {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -218,15 +240,15 @@ impl ServerCertVerifier for Pinned {
                 now,
             );
             // webpki says CaUsedAsEndEntity (an Other error) of a CA:TRUE certificate presented
-            // as the server's own: not being a pinned one, it is simply not trusted.
+            // as the server's own: not being one of the file's, it is simply not trusted.
             return verified.map_err(|err| match err {
                 rustls::Error::InvalidCertificate(
                     CertificateError::UnknownIssuer
                     | CertificateError::BadSignature
                     | CertificateError::Other(_),
                 ) => {
-                    let unpinned = Unpinned(fingerprint(end_entity));
-                    CertificateError::Other(OtherError(Arc::new(unpinned))).into()
+                    let outside = NotInFile(fingerprint(end_entity));
+                    CertificateError::Other(OtherError(Arc::new(outside))).into()
                 }
                 err => err,
             });
@@ -306,9 +328,9 @@ pub(crate) enum HandshakeError {
         "it presented a different TLS certificate (SHA-256 {presented}) than the one in \
          {}, and not one signed by it: pass the server's current certificate with \
          --server-cert (the server prints its path at start; `openssl x509 -noout -fingerprint \
-         -sha256 -in FILE` shows a file's)", pinned.display()
+         -sha256 -in FILE` shows a file's)", file.display()
     )]
-    NotPinned { pinned: PathBuf, presented: String },
+    NotTrusted { file: PathBuf, presented: String },
     #[error(
         "its TLS certificate is not signed by an authority this machine trusts: pass the \
          server's certificate (or its CA's) with --server-cert PEM"
@@ -330,8 +352,9 @@ pub(crate) enum HandshakeError {
 }
 
 impl HandshakeError {
-    /// Reads the cause out of tokio-rustls' I/O error; `pinned` is the trusted file, if any.
-    fn from_io(err: std::io::Error, pinned: Option<&Path>) -> BoxError {
+    /// Reads the cause out of tokio-rustls' I/O error; `trusted_file` is the certificate file
+    /// trusted, if any.
+    fn from_io(err: std::io::Error, trusted_file: Option<&Path>) -> BoxError {
         // A plaintext gRPC server answers HTTP/2 frames to a ClientHello (see from_tls); a
         // server at its connection cap closes the connection without a word (a reset when it
         // closes with the ClientHello unread).
@@ -345,12 +368,12 @@ impl HandshakeError {
             .get_ref()
             .and_then(|e| e.downcast_ref::<rustls::Error>())
         {
-            Some(tls) => Box::new(HandshakeError::from_tls(tls.clone(), pinned)),
+            Some(tls) => Box::new(HandshakeError::from_tls(tls.clone(), trusted_file)),
             None => Box::new(err),
         }
     }
 
-    fn from_tls(err: rustls::Error, pinned: Option<&Path>) -> HandshakeError {
+    fn from_tls(err: rustls::Error, trusted_file: Option<&Path>) -> HandshakeError {
         let date =
             |t: UnixTime| DateTime::from_timestamp(t.as_secs() as i64, 0).unwrap_or_default();
         let certificate = match &err {
@@ -379,14 +402,16 @@ impl HandshakeError {
             CertificateError::NotValidYetContext { not_before, .. } => {
                 HandshakeError::NotYetValid(date(*not_before))
             }
-            CertificateError::Other(OtherError(other)) => match (other.downcast_ref(), pinned) {
-                (Some(Unpinned(presented)), Some(path)) => HandshakeError::NotPinned {
-                    pinned: path.to_owned(),
-                    presented: presented.clone(),
-                },
-                // CaUsedAsEndEntity, from the system roots' verifier: see Pinned.
-                _ => HandshakeError::Untrusted,
-            },
+            CertificateError::Other(OtherError(other)) => {
+                match (other.downcast_ref(), trusted_file) {
+                    (Some(NotInFile(presented)), Some(path)) => HandshakeError::NotTrusted {
+                        file: path.to_owned(),
+                        presented: presented.clone(),
+                    },
+                    // CaUsedAsEndEntity, from the system roots' verifier: see CertificateFile.
+                    _ => HandshakeError::Untrusted,
+                }
+            }
             CertificateError::UnknownIssuer | CertificateError::BadSignature => {
                 HandshakeError::Untrusted
             }
@@ -395,10 +420,11 @@ impl HandshakeError {
     }
 }
 
-/// A server certificate neither in the pinned file nor signed by one there, by its fingerprint.
+/// A server certificate neither in the trusted file nor signed by one there, by its
+/// fingerprint.
 #[derive(Debug, thiserror::Error)]
 #[error("SHA-256 {0}")]
-struct Unpinned(String);
+struct NotInFile(String);
 
 /// The SHA-256 fingerprint as `openssl x509 -fingerprint -sha256` prints it (AB:CD:...).
 fn fingerprint(cert: &CertificateDer<'_>) -> String {
