@@ -29,6 +29,9 @@ pub const NATIVE_CLIENT_ID: &str = "4787c84e-9c55-4881-b941-cb6720cea11c";
 /// The identity that logs in through the authorize page and that [`OAuthServer::mint`] serves.
 pub const USER_SUB: &str = "b0b0b0b0-0000-4000-8000-000000000001";
 
+/// The lifetime of the access tokens the token endpoint issues.
+const ACCESS_LIFETIME: Duration = Duration::from_secs(3600);
+
 pub struct OAuthServer {
     addr: SocketAddr,
     state: Arc<Mutex<AuthState>>,
@@ -45,7 +48,6 @@ pub struct Minted {
 
 struct AuthState {
     base_url: String,
-    access_lifetime: Duration,
     /// Resource servers allowed to introspect: client id -> secret.
     clients: HashMap<String, String>,
     codes: HashMap<String, Consent>,
@@ -82,7 +84,6 @@ impl OAuthServer {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(AuthState {
             base_url: format!("http://{addr}"),
-            access_lifetime: Duration::from_secs(3600),
             clients: HashMap::new(),
             codes: HashMap::new(),
             access: HashMap::new(),
@@ -126,11 +127,6 @@ impl OAuthServer {
     /// Lets a resource server (a control server's client id) introspect with this secret.
     pub fn accept_client(&self, client_id: &str, secret: &str) {
         self.state().clients.insert(client_id.into(), secret.into());
-    }
-
-    /// Lifetime of access tokens issued from now on by the token endpoint.
-    pub fn set_access_lifetime(&self, lifetime: Duration) {
-        self.state().access_lifetime = lifetime;
     }
 
     /// Issues tokens for `scope_id` directly, as if the user had logged in; a zero lifetime
@@ -292,8 +288,7 @@ impl AuthState {
             scope,
             sub,
         } = grant;
-        let lifetime = self.access_lifetime;
-        let mut minted = self.issue(&client_id, &scope, &sub, lifetime);
+        let mut minted = self.issue(&client_id, &scope, &sub, ACCESS_LIFETIME);
         if let Some(refresh) = refresh {
             // Globus keeps the refresh token across refreshes.
             self.refresh.remove(&minted.refresh_token);
@@ -306,7 +301,7 @@ impl AuthState {
             "access_token": minted.access_token,
             "token_type": "Bearer",
             "resource_server": resource_server,
-            "expires_in": lifetime.as_secs(),
+            "expires_in": ACCESS_LIFETIME.as_secs(),
             "scope": scope,
             "refresh_token": minted.refresh_token,
             "other_tokens": [],
