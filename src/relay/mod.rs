@@ -17,6 +17,8 @@ mod connection;
 mod copy;
 mod hop;
 mod listener;
+#[cfg(test)]
+mod loopback;
 #[cfg(target_os = "linux")]
 mod pipe;
 #[cfg(target_os = "linux")]

@@ -300,14 +300,7 @@ impl ServerCertVerifier for PinnedCertificate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::net::TcpListener;
-
-    async fn connected_pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let dialled = TcpStream::connect(listener.local_addr().unwrap());
-        let (dialled, accepted) = tokio::join!(dialled, listener.accept());
-        (dialled.unwrap(), accepted.unwrap().0)
-    }
+    use crate::relay::loopback::connected_pair;
 
     async fn attempt(identity: &HopIdentity, credential: HopCredential) -> Result<(), Refusal> {
         let (mut cons, mut prod) = connected_pair().await;
