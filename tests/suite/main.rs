@@ -18,6 +18,7 @@ mod demo;
 mod deploy;
 mod generated;
 mod hop;
+mod house;
 mod layers;
 mod parsers;
 mod progress;
