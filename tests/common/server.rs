@@ -1,5 +1,6 @@
 //! An in-process control server on port 0, on a loopback address of its own, stopped on drop.
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -9,6 +10,7 @@ use super::net::RELAY_LIMITS;
 use super::req::prod_flags;
 use scistream::server::{serve, ConnectionLimits, ServerOptions};
 use tokio::sync::oneshot;
+use tokio_stream::wrappers::TcpListenerStream;
 
 /// A loopback address no other test uses (per process and per test within it), so that port
 /// ranges never collide between tests running in parallel.
@@ -186,4 +188,25 @@ impl Drop for TestServer {
 /// Whether `addr` is bound right now (by the server under test).
 pub fn is_bound(addr: &str) -> bool {
     matches!(TcpListener::bind(addr), Err(e) if e.kind() == std::io::ErrorKind::AddrInUse)
+}
+
+/// Runs `serve`, a gRPC server standing in for a control server (a fake, or a proxy in front of
+/// a real one) on the incoming connections it is given, on a thread and runtime of its own;
+/// returns the address it listens on: 127.0.0.1, any free port.
+pub fn stand_in<F, Fut>(serve: F) -> SocketAddr
+where
+    F: FnOnce(TcpListenerStream) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), tonic::transport::Error>>,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            serve(TcpListenerStream::new(listener)).await
+        })
+    });
+    addr
 }

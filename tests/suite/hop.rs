@@ -12,7 +12,7 @@ use crate::common::net::{
 };
 use crate::common::oauth::OAuthServer;
 use crate::common::req::{prod_flags, req_words};
-use crate::common::server::{is_bound, private_loopback, Options, TestServer};
+use crate::common::server::{is_bound, private_loopback, stand_in, Options, TestServer};
 use crate::common::server_process::{ServerProcess, ServerSetup};
 use crate::common::user::{stderr, User};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -22,7 +22,7 @@ use scistream::pb;
 use scistream::pb::control_client::ControlClient;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
@@ -327,20 +327,17 @@ impl pb::control_server::Control for Proto12 {
 }
 
 /// Serves a [`Proto12`] gateway in front of `server`; returns its address.
-fn proto_12_in_front_of(rt: &Runtime, server: &TestServer) -> String {
-    rt.block_on(async {
-        let inner = server.grpc().await;
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+fn proto_12_in_front_of(server: &TestServer) -> String {
+    let inner = format!("http://{}", server.addr);
+    let addr = stand_in(|incoming| async move {
+        let inner = ControlClient::connect(inner).await.unwrap();
         let service = pb::control_server::ControlServer::new(Proto12(inner));
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming(incoming),
-        );
-        addr.to_string()
-    })
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming)
+            .await
+    });
+    addr.to_string()
 }
 
 fn stream_args(prod: &str, cons: &str, port: &str) -> Vec<String> {
@@ -378,7 +375,7 @@ fn a_proto_12_cons_gateway_gets_the_plain_hop_with_a_warning() {
     }));
     let prod_gw = TestServer::start(Options::default());
     let cons_gw = TestServer::start(Options::default());
-    let old_cons = proto_12_in_front_of(&rt, &cons_gw);
+    let old_cons = proto_12_in_front_of(&cons_gw);
     let port = producer.port().to_string();
     let args = stream_args(&prod_gw.s2cs(), &old_cons, &port);
     let out = req_stream(&prod_gw, &args).assert().success();
@@ -400,10 +397,9 @@ fn a_proto_12_cons_gateway_gets_the_plain_hop_with_a_warning() {
 
 #[test]
 fn require_encryption_refuses_a_proto_12_gateway_and_leaves_nothing_bound() {
-    let rt = Runtime::new().unwrap();
     let prod_gw = TestServer::start(Options::default());
     let cons_gw = TestServer::start(Options::default());
-    let old_cons = proto_12_in_front_of(&rt, &cons_gw);
+    let old_cons = proto_12_in_front_of(&cons_gw);
     let mut args = stream_args(&prod_gw.s2cs(), &old_cons, "9");
     args.push("--require-encryption".into());
     let out = req_stream(&prod_gw, &args).assert().code(1);
@@ -416,7 +412,7 @@ fn require_encryption_refuses_a_proto_12_gateway_and_leaves_nothing_bound() {
     assert!(sessions_on(&prod_gw).is_empty(), "the PROD half stayed");
     assert!(sessions_on(&cons_gw).is_empty(), "the CONS half stayed");
 
-    let old_prod = proto_12_in_front_of(&rt, &prod_gw);
+    let old_prod = proto_12_in_front_of(&prod_gw);
     let prod_args = prod_flags("1", "9");
     let mut prod = prod_gw.cli();
     prod.args(["req", "prod", "--no-tls", "--s2cs", &old_prod])

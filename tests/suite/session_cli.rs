@@ -1,7 +1,7 @@
 //! Sessions driven through the `scistream` binary against in-process servers.
 
 use crate::common::req::{listeners_of, prod_flags, producer_on, uid_of};
-use crate::common::server::{is_bound, Options, TestServer};
+use crate::common::server::{is_bound, stand_in, Options, TestServer};
 use predicates::str::contains;
 use std::time::Duration;
 
@@ -366,18 +366,10 @@ impl scistream::pb::control_server::Control for TakenUid {
 
 #[test]
 fn a_req_for_a_taken_uid_says_so_even_when_its_hello_is_refused_first() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            tonic::transport::Server::builder()
-                .add_service(scistream::pb::control_server::ControlServer::new(TakenUid))
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-                .await
-        })
+    let addr = stand_in(|incoming| {
+        tonic::transport::Server::builder()
+            .add_service(scistream::pb::control_server::ControlServer::new(TakenUid))
+            .serve_with_incoming(incoming)
     });
     let config = tempfile::tempdir().unwrap();
     assert_cmd::Command::new(env!("CARGO_BIN_EXE_scistream"))

@@ -11,27 +11,19 @@ use tower::BoxError;
 use super::{S1, S2};
 use crate::common::oauth::OAuthServer;
 use crate::common::req::{producer_on, req_words};
+use crate::common::server::stand_in;
 use crate::common::user::User;
 
 /// A control server that refuses every call with `status` before any handler (there is none).
 fn refusing_server(status: tonic::Status) -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
     type Call = http::Request<tonic::body::Body>;
     let refuse = move |_: Call| -> Result<Call, BoxError> { Err(Box::new(status.clone())) };
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            tonic::transport::Server::builder()
-                .layer(tower::filter::FilterLayer::new(refuse))
-                .add_routes(tonic::service::Routes::default())
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-                .await
-        })
-    });
-    addr
+    stand_in(|incoming| {
+        tonic::transport::Server::builder()
+            .layer(tower::filter::FilterLayer::new(refuse))
+            .add_routes(tonic::service::Routes::default())
+            .serve_with_incoming(incoming)
+    })
 }
 
 /// The last line `req prod` prints on stderr when `addr` refuses it.
