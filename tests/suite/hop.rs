@@ -177,6 +177,19 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
+/// A TLS client that trusts any certificate: a stranger who does not care whom it reaches.
+fn stranger() -> tokio_rustls::TlsConnector {
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .dangerous()
+    .with_custom_certificate_verifier(Arc::new(AnyCertificate))
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
 #[test]
 fn strangers_get_nothing_from_a_prod_listener_and_are_counted() {
     let rt = Runtime::new().unwrap();
@@ -197,15 +210,7 @@ fn strangers_get_nothing_from_a_prod_listener_and_are_counted() {
         plain.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
         let plain = read_until_closed(&mut plain).await;
 
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate))
-        .with_no_client_auth();
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let connector = stranger();
         let tcp = TcpStream::connect(&listener).await.unwrap();
         let tls_peer = tcp.local_addr().unwrap();
         let name = ServerName::try_from("127.0.0.1").unwrap();
@@ -535,15 +540,7 @@ fn the_published_fingerprint_is_the_listeners_certificate() {
             plaintext: false,
         };
         let published = client.hop(request).await.unwrap().into_inner();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate))
-        .with_no_client_auth();
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let connector = stranger();
         let tcp = TcpStream::connect(first_listener(&opened)).await.unwrap();
         let name = ServerName::try_from("127.0.0.1").unwrap();
         let tls = connector.connect(name, tcp).await.unwrap();
