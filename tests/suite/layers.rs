@@ -335,10 +335,10 @@ fn re_exports(src: &Path, dir: &ModPath, nodes: &BTreeSet<String>) -> BTreeMap<S
 fn reach(
     arrows: &BTreeMap<(ModPath, String), BTreeSet<String>>,
     dir: &ModPath,
-    from: &String,
+    from: &str,
 ) -> BTreeSet<String> {
     let mut reached = BTreeSet::new();
-    let mut next = vec![from.clone()];
+    let mut next = vec![from.to_owned()];
     while let Some(node) = next.pop() {
         for to in arrows.get(&(dir.clone(), node)).into_iter().flatten() {
             if reached.insert(to.clone()) {
