@@ -1,5 +1,6 @@
 //! Network fixtures for relay tests: loopback servers (echo, sink, named, reply-after-EOF),
-//! payloads, relays on port 0, and the bounds that keep every test from hanging.
+//! payloads, relays on port 0, a proxy that flips a bit, how a stream ended, and the bounds that
+//! keep every test from hanging.
 
 use std::future::Future;
 use std::io;
@@ -337,7 +338,7 @@ pub async fn read_until_closed(stream: &mut (impl AsyncRead + Unpin)) -> Vec<u8>
 }
 
 /// Reads from `stream` until it fails, and returns how; panics on a clean EOF.
-pub async fn read_until_error(stream: &mut TcpStream) -> io::Error {
+async fn read_until_error(stream: &mut TcpStream) -> io::Error {
     let mut buf = vec![0; 64 << 10];
     loop {
         match stream.read(&mut buf).await {

@@ -46,25 +46,22 @@ fn every_test_binary_is_one_that_must_be() {
 #[test]
 fn every_test_file_is_a_declared_module() {
     let tests = tests_dir();
-    let mut undeclared = Vec::new();
-    for dir in ["suite", "common"] {
-        undeclared.extend(undeclared_modules(&tests.join(dir)));
-    }
+    let mut undeclared = undeclared_modules(&tests.join("suite"), &tests.join("suite/main.rs"));
+    undeclared.extend(undeclared_modules(
+        &tests.join("common"),
+        &tests.join("common/mod.rs"),
+    ));
     assert!(
         undeclared.is_empty(),
         "no `mod` declares these files, so no test in them runs: {undeclared:?}"
     );
 }
 
-/// The .rs files under `dir` (a module directory, recursively) that its mod.rs or main.rs does
-/// not declare with `mod NAME;`.
-fn undeclared_modules(dir: &Path) -> Vec<PathBuf> {
-    let root = ["main.rs", "mod.rs"]
-        .iter()
-        .map(|name| dir.join(name))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| panic!("{} has neither main.rs nor mod.rs", dir.display()));
-    let text = std::fs::read_to_string(&root).unwrap();
+/// The .rs files and module directories under `dir` (recursively) that `root`, the file of the
+/// module `dir` holds (its main.rs or mod.rs, or the DIR.rs beside it), does not declare with
+/// `mod NAME;`.
+fn undeclared_modules(dir: &Path, root: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string(root).unwrap_or_default();
     let declared = |name: &str| {
         text.lines()
             .map(|line| line.trim_start_matches("pub ").trim())
@@ -75,10 +72,17 @@ fn undeclared_modules(dir: &Path) -> Vec<PathBuf> {
         let path = entry.unwrap().path();
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         if path.is_dir() {
-            if !declared(&name) {
+            let own = path.join("mod.rs");
+            // A directory beside NAME.rs holds that file's modules, and NAME.rs is checked as a
+            // file of its own.
+            let (sub_root, declared_here) = match own.is_file() {
+                true => (own, declared(&name)),
+                false => (dir.join(format!("{name}.rs")), true),
+            };
+            if !declared_here {
                 undeclared.push(path.clone());
             }
-            undeclared.extend(undeclared_modules(&path));
+            undeclared.extend(undeclared_modules(&path, &sub_root));
         } else if path.extension().is_some_and(|ext| ext == "rs")
             && path != root
             && !declared(&name)
