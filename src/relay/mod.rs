@@ -23,6 +23,8 @@ mod copy;
 mod hop;
 mod idle;
 mod listener;
+#[cfg(test)]
+mod loopback;
 mod meter;
 #[cfg(target_os = "linux")]
 mod pipe;

@@ -1,6 +1,6 @@
 //! The handlers of the `Control` service, one per RPC and named after it: each validates its
 //! message, hands it to the session table, and logs the session event it made (with the uid
-//! and the caller's address). [`Service`](super::service::Service) gives each its [`Call`],
+//! and the caller's address). The `Service` (service.rs) gives each its [`Call`],
 //! logs its failure, and [`replies`](super::replies) counts it.
 
 use std::sync::Arc;

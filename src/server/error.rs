@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 
 use tonic::{Code, Status};
 
-use super::bandwidth::Kbps;
 use crate::quote::quote;
+use crate::session::Kbps;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {

@@ -155,15 +155,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::relay::loopback::connected_pair;
     use crate::tls::hop::HopCredential;
-    use tokio::net::TcpListener;
-
-    async fn connected_pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let dialled = TcpStream::connect(listener.local_addr().unwrap());
-        let (dialled, accepted) = tokio::join!(dialled, listener.accept());
-        (dialled.unwrap(), accepted.unwrap().0)
-    }
 
     async fn attempt(identity: &HopIdentity, credential: HopCredential) -> Result<(), Refusal> {
         let (mut cons, mut prod) = connected_pair().await;

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use ipnet::IpNet;
 use tokio::sync::oneshot;
 
-use super::bandwidth::{Kbps, RateOptions, RatePolicy, Reservations};
+use super::bandwidth::{RateOptions, RatePolicy, Reservations};
 use super::call::{Account, Caller};
 use super::error::Error;
 use super::ports::PortPool;
@@ -22,6 +22,7 @@ use crate::address::{self, HostPort};
 use crate::relay::{
     Capacity, HopDialer, HopIdentity, HopMode, RelayStats, SessionRelay, TargetPolicy, Terms,
 };
+use crate::session::Kbps;
 use crate::session::{Role, SessionView, State};
 use crate::store::{Change, Durable, Store, StoreError};
 use crate::tls::hop::HopCredential;

@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 
 use super::{Entry, Sessions, Table};
 use crate::relay::{HopMode, SessionRelay, Terms};
-use crate::server::bandwidth::Kbps;
+use crate::session::Kbps;
 use crate::store::{Bytes, Change, HopRecord, IdentityRecord, Private, SessionRecord, StoreError};
 use crate::tls::hop::{HopCredential, HopDialer, HopIdentity};
 
