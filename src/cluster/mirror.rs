@@ -104,9 +104,11 @@ impl Mirror {
                         mod_revision: change.mod_revision,
                         create_revision: change.create_revision,
                     };
-                    drop(self.accounts.insert(account, versioned));
+                    self.accounts.insert(account, versioned);
                 }
-                None => drop(self.accounts.remove(&account)),
+                None => {
+                    self.accounts.remove(&account);
+                }
             },
         }
     }

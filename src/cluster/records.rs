@@ -1,4 +1,4 @@
-//! The values a pool keeps in etcd, as JSON (see [`keys`](super::keys) for where).
+//! The values a pool keeps in etcd, as JSON (see the `keys` module for where).
 
 use std::net::{IpAddr, SocketAddr};
 

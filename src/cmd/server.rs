@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use super::pool::{cluster_options, run_drain, DrainArgs, NodeArgs};
 use super::values::{parse_bit_rate, parse_seconds};
 use super::GlobalArgs;
+use crate::address;
 use crate::auth::DEFAULT_CACHE_TTL;
 use crate::config::{Config, DomainPattern, GlobusId, GroupRef, IdentityName, PolicyConfig};
 use crate::policy::Admins;
@@ -23,7 +24,7 @@ use crate::relay::{
 use crate::scope::{ScopeId, DEFAULT_SCOPE};
 use crate::secret::Secret;
 use crate::server::{self, Access, ConnectionLimits, RateOptions, RatePolicy, ServerOptions};
-use crate::{config, endpoint, paths, tls};
+use crate::{config, paths, tls};
 
 #[derive(Debug, Args)]
 #[command(
@@ -105,7 +106,7 @@ pub struct ServerArgs {
     policy: Box<PolicyArgs>,
     /// Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the
     /// server itself is never a target
-    #[arg(long, value_delimiter = ',', value_parser = endpoint::parse_network, value_name = "CIDR")]
+    #[arg(long, value_delimiter = ',', value_parser = address::parse_network, value_name = "CIDR")]
     allow_targets: Vec<IpNet>,
 
     /// The most relayed connections open at once, over all sessions; past it, new ones are
@@ -165,7 +166,7 @@ pub struct ServerArgs {
     bandwidth: Option<u64>,
     /// Networks that may connect to the listeners of sessions that name none of their own
     /// (req --allow-from), e.g. 10.16.0.0/16 [default: anywhere]; others are reset
-    #[arg(long, value_delimiter = ',', value_parser = endpoint::parse_network, value_name = "CIDR")]
+    #[arg(long, value_delimiter = ',', value_parser = address::parse_network, value_name = "CIDR")]
     listener_allow_from: Vec<IpNet>,
 
     /// The pool of gateways this node joins, if any.
@@ -178,7 +179,7 @@ pub struct ServerArgs {
 pub enum ServerAction {
     /// Stop placing new sessions on a node of a pool while its sessions run on (--undo: place
     /// them there again); the mark is kept in etcd, across the node's restarts
-    Drain(DrainArgs),
+    Drain(Box<DrainArgs>),
 }
 
 /// The access policy's flags (boxed in [`ServerArgs`]: they are many).
@@ -265,7 +266,7 @@ fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
 
 pub(crate) async fn run(global: &GlobalArgs, mut args: ServerArgs) -> Result<()> {
     if let Some(ServerAction::Drain(drain)) = args.action.take() {
-        return run_drain(global, drain).await;
+        return run_drain(global, *drain).await;
     }
     if args.listener_ip.is_unspecified() {
         bail!(

@@ -12,7 +12,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::Streaming;
 
-/// Code generated from `proto/etcd.proto`.
+/// Code generated from `proto/etcd.proto`: etcd's names, as its API has them.
+#[allow(clippy::enum_variant_names)]
 pub(crate) mod pb {
     tonic::include_proto!("etcdserverpb");
 }

@@ -1,6 +1,6 @@
 //! The session table the control service works on: a lone server's own ([`Sessions`], kept
 //! in its embedded store) or a pool's ([`Pool`], kept in etcd and answered for the whole pool).
-//! The handlers of [`control`](super::control) call the same operations on either; an enum,
+//! The handlers of the `control` module call the same operations on either; an enum,
 //! not a trait object, because there are exactly these two and their calls are async.
 
 use std::sync::Arc;
@@ -9,8 +9,9 @@ use super::call::Caller;
 use super::error::Error;
 use super::pool::Pool;
 use super::sessions::{NewSession, Relaying, Sessions, Totals};
-use crate::relay::{HopCredential, HopPin};
+use crate::address::HostPort;
 use crate::session::SessionView;
+use crate::tls::hop::{HopCredential, HopDialer};
 
 #[derive(Clone)]
 pub(crate) enum Table {
@@ -24,7 +25,7 @@ impl Table {
         &self,
         new: NewSession,
         caller: &Caller,
-    ) -> Result<(Vec<String>, Vec<String>), Error> {
+    ) -> Result<(Vec<String>, Vec<HostPort>), Error> {
         match self {
             Table::Local(sessions) => sessions.create(new, caller).await,
             Table::Pool(pool) => pool.create(new, caller).await,
@@ -35,7 +36,7 @@ impl Table {
     pub(crate) async fn hello(
         &self,
         uid: &str,
-        prod_listeners: Vec<String>,
+        prod_listeners: Vec<HostPort>,
         caller: &Caller,
     ) -> Result<Vec<String>, Error> {
         match self {
@@ -55,25 +56,25 @@ impl Table {
     pub(crate) async fn update(
         &self,
         uid: &str,
-        targets: Vec<String>,
-        pin: Option<Arc<HopPin>>,
+        targets: Vec<HostPort>,
+        dialer: Option<Arc<HopDialer>>,
         caller: &Caller,
     ) -> Result<Relaying, Error> {
         match self {
-            Table::Local(sessions) => sessions.update(uid, targets, pin, caller).await,
-            Table::Pool(pool) => pool.update(uid, targets, pin, caller).await,
+            Table::Local(sessions) => sessions.update(uid, targets, dialer, caller).await,
+            Table::Pool(pool) => pool.update(uid, targets, dialer, caller).await,
         }
     }
 
-    pub(crate) async fn hop(
+    pub(crate) async fn arm_hop(
         &self,
         uid: &str,
         plaintext: bool,
         caller: &Caller,
     ) -> Result<Option<HopCredential>, Error> {
         match self {
-            Table::Local(sessions) => sessions.hop(uid, plaintext, caller).await,
-            Table::Pool(pool) => pool.hop(uid, plaintext, caller).await,
+            Table::Local(sessions) => sessions.arm_hop(uid, plaintext, caller).await,
+            Table::Pool(pool) => pool.arm_hop(uid, plaintext, caller).await,
         }
     }
 

@@ -31,10 +31,12 @@ use super::sessions::{
     dial_record, hop_of, identity_record, NewSession, Relaying, Totals, MAX_EARLY_HELLOS,
     MAX_EARLY_HELLOS_PER_ACCOUNT,
 };
+use crate::address::HostPort;
 use crate::cluster::{ClusterOptions, Held, Keys, Membership, NodeInfo, Placement, Registry};
-use crate::relay::{Capacity, HopCredential, HopIdentity, HopPin, TargetPolicy};
+use crate::relay::{Capacity, TargetPolicy};
 use crate::session::{Role, SessionView};
 use crate::store::HopRecord;
+use crate::tls::hop::{HopCredential, HopDialer, HopIdentity};
 
 pub(crate) use open::QuotaCheck;
 
@@ -148,7 +150,7 @@ impl Pool {
     pub(crate) async fn hello(
         &self,
         uid: &str,
-        prod_listeners: Vec<String>,
+        prod_listeners: Vec<HostPort>,
         caller: &Caller,
     ) -> Result<Vec<String>, Error> {
         let mut early = None;
@@ -204,16 +206,16 @@ impl Pool {
         updatable(uid, &current.value, caller)
     }
 
-    /// Sets the relay targets of the session on every node; with a `pin`, a CONS session
+    /// Sets the relay targets of the session on every node; with a `dialer`, a CONS session
     /// reaches them over the encrypted hop.
     pub(crate) async fn update(
         &self,
         uid: &str,
-        targets: Vec<String>,
-        pin: Option<Arc<HopPin>>,
+        targets: Vec<HostPort>,
+        dialer: Option<Arc<HopDialer>>,
         caller: &Caller,
     ) -> Result<Relaying, Error> {
-        let dial = pin.as_deref().map(dial_record);
+        let dial = dialer.as_deref().map(dial_record);
         let changed = self
             .change(uid, |record| {
                 updatable(uid, record, caller)?;
@@ -236,7 +238,7 @@ impl Pool {
 
     /// Arms the hop of a PROD session on every node (one identity for all of them) and returns
     /// its credential; with `plaintext`, makes its listeners relay in clear.
-    pub(crate) async fn hop(
+    pub(crate) async fn arm_hop(
         &self,
         uid: &str,
         plaintext: bool,
@@ -244,7 +246,7 @@ impl Pool {
     ) -> Result<Option<HopCredential>, Error> {
         let fresh = match plaintext {
             true => None,
-            false => Some(HopIdentity::generate().map_err(|e| Error::Hop(e.to_string()))?),
+            false => Some(HopIdentity::generate().map_err(|e| Error::HopSetup(e.to_string()))?),
         };
         let changed = self
             .change(uid, |record| {
@@ -271,7 +273,7 @@ impl Pool {
             })
             .await?;
         self.until_applied(uid, changed.mod_revision).await;
-        let (identity, _) = hop_of(&changed.value.session).map_err(Error::Hop)?;
+        let (identity, _) = hop_of(&changed.value.session).map_err(Error::HopSetup)?;
         Ok(match plaintext {
             true => None,
             false => identity.map(|i| i.credential().clone()),

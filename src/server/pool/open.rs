@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::records::{json, remove, unreachable};
 use super::{account_key, counted, listeners, Pool, APPLY_WAIT};
+use crate::address::HostPort;
 use crate::cluster::{spread, Held, Placed, Placement, PoolRecord, Registry, Shortfall, Versioned};
 use crate::etcd::Txn;
 use crate::server::call::Caller;
@@ -91,7 +92,7 @@ impl Pool {
         &self,
         new: NewSession,
         caller: &Caller,
-    ) -> Result<(Vec<String>, Vec<String>), Error> {
+    ) -> Result<(Vec<String>, Vec<HostPort>), Error> {
         let asked = Asked::from(new);
         if asked.num_conn > MAX_POOL_LISTENERS {
             return Err(Error::InvalidArgument(format!(

@@ -14,13 +14,14 @@ use tokio::net::TcpListener;
 use super::open::{remove_waiting, unix_now};
 use super::records::json;
 use super::{Pool, PoolSetup};
+use crate::address::HostPort;
 use crate::cluster::{PoolRecord, ShareRecord, Versioned};
 use crate::etcd::Txn;
-use crate::relay::{BitRate, Capacity, Hop, RelayStats, SessionRelay, TargetPolicy, Terms};
-use crate::server::bandwidth::{RateOptions, RatePolicy, BITS_PER_KB};
+use crate::relay::{BitRate, Capacity, HopMode, RelayStats, SessionRelay, TargetPolicy, Terms};
+use crate::server::bandwidth::{RateOptions, RatePolicy};
 use crate::server::ports::PortPool;
 use crate::server::sessions::{add_growth, hop_of, Totals};
-use crate::session::Role;
+use crate::session::{Role, BITS_PER_KB};
 use crate::store::HopRecord;
 
 /// How often a node reports its shares' counters (when they changed).
@@ -41,7 +42,7 @@ struct Share {
     bound: usize,
     lost: Vec<SocketAddr>,
     ports: Vec<u16>,
-    targets: Vec<String>,
+    targets: Vec<HostPort>,
     hop: HopRecord,
     relay: SessionRelay,
     /// The counters last reported.
@@ -139,7 +140,7 @@ impl Shares {
         if share.hop != session.hop {
             match hop_of(session) {
                 // Before the targets, so that no connection to them goes out in clear.
-                Ok((_, hop)) => share.relay.set_hop(hop),
+                Ok((_, hop)) => share.relay.set_hop_mode(hop),
                 Err(why) => tracing::error!(uid, "cannot apply the session's hop: {why}"),
             }
             share.hop = session.hop.clone();
@@ -191,7 +192,7 @@ impl Shares {
             terms,
             RelayStats::default(),
         );
-        relay.set_hop(hop.unwrap_or(Hop::Plain));
+        relay.set_hop_mode(hop.unwrap_or(HopMode::Plain));
         if !session.targets.is_empty() {
             relay.set_targets(session.targets.clone());
         }

@@ -3,6 +3,7 @@
 
 use super::records::unreachable;
 use super::{oversees, Error, Pool};
+use crate::address;
 use crate::cluster::{Mirror, PoolRecord, Versioned};
 use crate::etcd::{KeyChange, Range};
 use crate::relay::{RelayStats, Throughput};
@@ -98,8 +99,8 @@ impl Pool {
             allow_from: session.allow_from.iter().map(ToString::to_string).collect(),
             state,
             listeners: session.listeners.iter().map(ToString::to_string).collect(),
-            prod_listeners: session.prod_listeners.clone(),
-            targets: session.targets.clone(),
+            prod_listeners: address::to_strings(&session.prod_listeners),
+            targets: address::to_strings(&session.targets),
             lost_listeners: lost,
             listener_nodes: nodes.clone(),
             age_secs: created.elapsed().map_or(0, |age| age.as_secs()),

@@ -8,9 +8,10 @@ use std::time::{Duration, UNIX_EPOCH};
 use tokio::net::TcpListener;
 
 use super::{Entry, Sessions, Table};
-use crate::relay::{Hop, HopCredential, HopIdentity, HopPin, SessionRelay, Terms};
-use crate::server::bandwidth::Kbps;
+use crate::relay::{HopMode, SessionRelay, Terms};
+use crate::session::Kbps;
 use crate::store::{Bytes, Change, HopRecord, IdentityRecord, Private, SessionRecord, StoreError};
+use crate::tls::hop::{HopCredential, HopDialer, HopIdentity};
 
 /// What a start took back from the store.
 #[derive(Debug, Default)]
@@ -24,17 +25,17 @@ pub(crate) struct Restored {
 }
 
 /// How a record keeps a hop.
-pub(crate) fn hop_record(hop: &Hop) -> HopRecord {
+pub(crate) fn hop_record(hop: &HopMode) -> HopRecord {
     match hop {
-        Hop::Plain => HopRecord::Plain,
-        Hop::Admit(_) => HopRecord::Admit,
-        Hop::Dial(pin) => dial_record(pin),
+        HopMode::Plain => HopRecord::Plain,
+        HopMode::Admit(_) => HopRecord::Admit,
+        HopMode::Dial(dialer) => dial_record(dialer),
     }
 }
 
-/// How a record keeps the pin of a CONS session's encrypted hop.
-pub(crate) fn dial_record(pin: &HopPin) -> HopRecord {
-    let credential = pin.credential();
+/// How a record keeps the dialer of a CONS session's encrypted hop.
+pub(crate) fn dial_record(dialer: &HopDialer) -> HopRecord {
+    let credential = dialer.credential();
     HopRecord::Dial {
         certificate_sha256: Bytes(credential.certificate_sha256.to_vec()),
         secret: Private(credential.secret.expose().to_vec()),
@@ -52,7 +53,9 @@ pub(crate) fn identity_record(identity: &HopIdentity) -> IdentityRecord {
 }
 
 /// The hop identity and the hop `record` keeps; why not, if they cannot be read back.
-pub(crate) fn hop_of(record: &SessionRecord) -> Result<(Option<Arc<HopIdentity>>, Hop), String> {
+pub(crate) fn hop_of(
+    record: &SessionRecord,
+) -> Result<(Option<Arc<HopIdentity>>, HopMode), String> {
     let identity = record
         .identity
         .as_ref()
@@ -60,8 +63,8 @@ pub(crate) fn hop_of(record: &SessionRecord) -> Result<(Option<Arc<HopIdentity>>
         .transpose()
         .map_err(|e| format!("its hop identity: {e}"))?;
     let hop = match &record.hop {
-        HopRecord::Plain => Hop::Plain,
-        HopRecord::Admit => Hop::Admit(
+        HopRecord::Plain => HopMode::Plain,
+        HopRecord::Admit => HopMode::Admit(
             identity
                 .clone()
                 .ok_or("an encrypted hop without its identity")?,
@@ -72,7 +75,7 @@ pub(crate) fn hop_of(record: &SessionRecord) -> Result<(Option<Arc<HopIdentity>>
         } => {
             let credential = HopCredential::from_parts(&certificate_sha256.0, &secret.0)
                 .ok_or("a hop credential of the wrong length")?;
-            Hop::Dial(HopPin::new(credential).map_err(|e| e.to_string())?)
+            HopMode::Dial(HopDialer::new(credential).map_err(|e| e.to_string())?)
         }
     };
     Ok((identity, hop))
@@ -81,7 +84,7 @@ pub(crate) fn hop_of(record: &SessionRecord) -> Result<(Option<Arc<HopIdentity>>
 impl Entry {
     /// The session as the store keeps it.
     pub(super) fn record(&self, uid: &str) -> SessionRecord {
-        let hop = hop_record(&self.hop);
+        let hop = hop_record(&self.hop_mode);
         let identity = self.hop_identity.as_deref().map(identity_record);
         SessionRecord {
             uid: uid.to_string(),
@@ -168,7 +171,7 @@ impl Sessions {
             terms,
             record.stats,
         );
-        relay.set_hop(hop.clone());
+        relay.set_hop_mode(hop.clone());
         if !record.targets.is_empty() {
             relay.set_targets(record.targets.clone());
         }
@@ -191,7 +194,7 @@ impl Sessions {
             created: UNIX_EPOCH + Duration::from_secs(record.created_unix),
             hello: None,
             hop_identity: identity,
-            hop,
+            hop_mode: hop,
             relay,
         };
         table.sessions.insert(record.uid, entry);
