@@ -50,8 +50,12 @@ impl Keys {
         format!("{}{}", self.nodes(), escape(name))
     }
 
+    pub(crate) fn drains(&self) -> String {
+        format!("{}drain/", self.root)
+    }
+
     pub(crate) fn drain(&self, name: &str) -> String {
-        format!("{}drain/{}", self.root, escape(name))
+        format!("{}{}", self.drains(), escape(name))
     }
 
     pub(crate) fn sessions(&self) -> String {

@@ -25,10 +25,12 @@ pub(crate) use mirror::{Mirror, Versioned};
 pub(crate) use placement::{spread, Placed, Shortfall};
 pub(crate) use records::{Held, NodeInfo, PoolRecord, ShareRecord};
 
-use crate::etcd::{Etcd, EtcdError, EtcdTls, KeyChange};
+use crate::etcd::{Etcd, EtcdError, EtcdTls, KeyChange, Range};
 
 /// The longest a node waits between two attempts to reach etcd again.
 const RETRY_CEILING: Duration = Duration::from_secs(2);
+/// The longest a req waits for its node's watch to bring the pool's members as etcd has them.
+const MEMBERS_WAIT: Duration = Duration::from_secs(2);
 
 /// How a node joins a pool (`--cluster` and the flags beside it).
 #[derive(Clone, Debug)]
@@ -158,6 +160,21 @@ impl Registry {
                 crate::etcd::Watched::Compacted => return Ok(()),
             }
         }
+    }
+
+    /// Waits (briefly) until the mirror holds every node registration and drain mark that
+    /// etcd holds now, so that a req placed just after a node joined (or drained) counts it.
+    /// The placement's transaction checks the nodes anyway; this only keeps it current.
+    pub(crate) async fn see_members(&self) -> Result<(), EtcdError> {
+        let (nodes, drains) = (self.keys.nodes(), self.keys.drains());
+        let read = [Range::Prefix(&nodes), Range::Prefix(&drains)];
+        let read = self.etcd.read(&read).await?;
+        let newest = read.iter().flatten().map(|kv| kv.mod_revision).max();
+        let deadline = Instant::now() + MEMBERS_WAIT;
+        let newest = newest.unwrap_or(0);
+        self.until(deadline, |m| (m.revision >= newest).then_some(()))
+            .await;
+        Ok(())
     }
 
     /// Waits until `found` finds what it looks for in the mirror, or `deadline` passes.

@@ -1,11 +1,12 @@
-//! A real etcd on a loopback address of the test's own (client port 2379, peer port 2380),
-//! with a temporary data directory; stopped, started again and removed by the test. etcd is a
+//! A real etcd on a loopback address of the test's own (on two ports the kernel picked free,
+//! kept across its restarts), with a temporary data directory; stopped, started again and
+//! removed by the test. etcd is a
 //! requirement of the test suite like the Rust toolchain: without it, a test that needs it
 //! fails and says how to install it.
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{IpAddr, TcpStream};
+use std::net::{IpAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,7 +22,17 @@ const INSTALL: &str = "install it: sudo apt-get install -y etcd-server (Debian, 
 pub struct Etcd {
     child: Option<Child>,
     ip: IpAddr,
+    client_port: u16,
+    peer_port: u16,
     dir: tempfile::TempDir,
+}
+
+/// Two ports free on `ip` now, for etcd's clients and peers: nothing else uses the test's own
+/// address, so they stay free for etcd (and for etcd again after a stop).
+fn free_ports(ip: IpAddr) -> (u16, u16) {
+    let port = |l: &TcpListener| l.local_addr().unwrap().port();
+    let (a, b) = (TcpListener::bind((ip, 0)), TcpListener::bind((ip, 0)));
+    (port(&a.unwrap()), port(&b.unwrap()))
 }
 
 /// The `etcd` on PATH.
@@ -36,9 +47,13 @@ fn binary() -> PathBuf {
 impl Etcd {
     /// Starts it and waits until it answers.
     pub fn start() -> Etcd {
+        let ip = private_loopback();
+        let (client_port, peer_port) = free_ports(ip);
         let mut etcd = Etcd {
             child: None,
-            ip: private_loopback(),
+            ip,
+            client_port,
+            peer_port,
             dir: tempfile::tempdir().unwrap(),
         };
         etcd.start_again();
@@ -47,7 +62,7 @@ impl Etcd {
 
     /// Its client URL, as `--cluster` takes it.
     pub fn url(&self) -> String {
-        format!("http://{}:2379", self.ip)
+        format!("http://{}:{}", self.ip, self.client_port)
     }
 
     fn log(&self) -> String {
@@ -57,7 +72,7 @@ impl Etcd {
     /// Starts it (again, on the same data) and waits until it answers.
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "etcd already runs");
-        let (client, peer) = (self.url(), format!("http://{}:2380", self.ip));
+        let (client, peer) = (self.url(), format!("http://{}:{}", self.ip, self.peer_port));
         let data = self.dir.path().join("data");
         let log = File::options()
             .create(true)
@@ -144,12 +159,13 @@ impl Etcd {
 
     /// One HTTP/1.0 exchange with its client port: the whole answer.
     fn http(&self, method: &str, path: &str, body: &str) -> Option<String> {
-        let mut stream = TcpStream::connect((self.ip, 2379)).ok()?;
+        let mut stream = TcpStream::connect((self.ip, self.client_port)).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         let request = format!(
-            "{method} {path} HTTP/1.0\r\nHost: {}:2379\r\nContent-Type: application/json\r\n\
+            "{method} {path} HTTP/1.0\r\nHost: {}:{}\r\nContent-Type: application/json\r\n\
              Content-Length: {}\r\n\r\n{body}",
             self.ip,
+            self.client_port,
             body.len()
         );
         stream.write_all(request.as_bytes()).ok()?;

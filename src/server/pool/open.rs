@@ -189,6 +189,7 @@ impl Pool {
         let keys = self.keys();
         let key = keys.session(&asked.uid);
         let deadline = Instant::now() + CONTENTION_WAIT;
+        self.registry.see_members().await.map_err(unreachable)?;
         loop {
             let plan = self.plan(asked, &account)?;
             (self.quota)(caller, plan.held.0, asked.num_conn)?;
