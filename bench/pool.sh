@@ -29,16 +29,16 @@ start etcd etcd --name bench --data-dir "$WORK/etcd" \
     --initial-cluster "bench=http://127.0.0.1:$((BASE + 1))"
 wait_for_port "$BASE"
 
-# node NAME IP CONTROL_PORT [FLAGS...]: a gateway on IP with 100 data ports of its own.
+# node NAME IP CONTROL_PORT FIRST_DATA_PORT [FLAGS...]: a gateway on IP with 100 data ports.
 node() {
-    local name=$1 ip=$2 port=$3
-    shift 3
+    local name=$1 ip=$2 port=$3 first=$4
+    shift 4
     start "$name" "$BIN" --config "$WORK/$name.yaml" server --no-tls --bind "$ip" --port "$port" \
-        --listener-ip "$ip" --port-range "$((BASE + 100))-$((BASE + 199))" "$@"
+        --listener-ip "$ip" --port-range "$first-$((first + 99))" "$@"
 }
-node lone 127.0.0.1 $((BASE + 10)) --state-dir "$WORK/lone-state"
+node lone 127.0.0.1 $((BASE + 10)) $((BASE + 200)) --state-dir "$WORK/lone-state"
 for i in 1 2 3; do
-    node "n$i" "127.0.0.$i" $((BASE + 10 + i)) --cluster "$ETCD" --pool bench \
+    node "n$i" "127.0.0.$i" $((BASE + 10 + i)) $((BASE + 100)) --cluster "$ETCD" --pool bench \
         --node-name "n$i" --cluster-lease "$LEASE"
 done
 wait_for_port $((BASE + 10))
@@ -54,7 +54,7 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # prod S2CS: opens a PROD session of NUM_CONN listeners at S2CS; prints its uid.
 prod() {
-    "$BIN" --config "$WORK/client.yaml" req prod --no-tls --s2cs "$1" --num-conn "$NUM_CONN" \
+    "$BIN" --config "$WORK/client.yaml" req prod -q --no-tls --s2cs "$1" --num-conn "$NUM_CONN" \
         --remote-ip 127.0.0.1 --receiver-ports 9 --json | jq -r .uid
 }
 
@@ -67,12 +67,27 @@ sequential() {
         t0=$(now_ms)
         uid=$(prod "$s2cs")
         echo $(($(now_ms) - t0)) >>"$WORK/$name.ms"
-        "$BIN" --config "$WORK/client.yaml" req release --no-tls --s2cs "$s2cs" "$uid" >/dev/null
+        "$BIN" --config "$WORK/client.yaml" req release -q --no-tls --s2cs "$s2cs" "$uid" >/dev/null
     done
-    local elapsed=$(($(now_ms) - begin)) p50 p99
-    p50=$(median <"$WORK/$name.ms")
-    p99=$(sort -n "$WORK/$name.ms" | awk '{ v[NR] = $1 } END { i = int(NR * 0.99 + 0.999); print v[i] }')
-    printf '%-22s %8s %8s %12.1f\n' "$name" "$p50" "$p99" "$(awk -v n="$SESSIONS" -v ms="$elapsed" 'BEGIN { print n * 1000 / ms }')"
+    local elapsed=$(($(now_ms) - begin))
+    printf '%-22s %8s %8s %12.1f\n' "$name" "$(median <"$WORK/$name.ms")" "$(p99 <"$WORK/$name.ms")" \
+        "$(awk -v n="$SESSIONS" -v ms="$elapsed" 'BEGIN { print n * 1000 / ms }')"
+}
+
+p99() {
+    sort -n | awk '{ v[NR] = $1 } END { i = int(NR * 0.99 + 0.999); print v[i] }'
+}
+
+# floor S2CS: the p50 and p99 of `req list` at S2CS, SESSIONS times: what a CLI run costs
+# (process start, connection, one call) before a req adds its own work.
+floor() {
+    local t0
+    for _ in $(seq "$SESSIONS"); do
+        t0=$(now_ms)
+        "$BIN" --config "$WORK/client.yaml" req list -q --no-tls --s2cs "$1" >/dev/null
+        echo $(($(now_ms) - t0)) >>"$WORK/floor.ms"
+    done
+    printf '%-22s %8s %8s\n' "(req list: CLI floor)" "$(median <"$WORK/floor.ms")" "$(p99 <"$WORK/floor.ms")"
 }
 
 echo
@@ -80,13 +95,17 @@ echo "$SESSIONS sequential sessions of $NUM_CONN connections (req prod + req rel
 printf '%-22s %8s %8s %12s\n' "" "p50 ms" "p99 ms" "sessions/s"
 sequential "one node (embedded)" "127.0.0.1:$((BASE + 10))"
 sequential "3-node pool (etcd)" "127.0.0.1:$((BASE + 11))"
+floor "127.0.0.1:$((BASE + 10))"
 
 # A session over the three nodes, then n3 killed: how long until n1 shows its listeners lost.
 uid=$(NUM_CONN=6 prod "127.0.0.1:$((BASE + 11))")
-kill -9 -- "-${PID[n3]}"
-killed=$(now_ms)
+{
+    kill -9 -- "-${PID[n3]}"
+    killed=$(now_ms)
+    wait "${PID[n3]}"
+} 2>/dev/null || true
 unset 'PID[n3]'
-until "$BIN" --config "$WORK/client.yaml" req status --no-tls --s2cs "127.0.0.1:$((BASE + 11))" \
+until "$BIN" --config "$WORK/client.yaml" req status -q --no-tls --s2cs "127.0.0.1:$((BASE + 11))" \
     --json "$uid" | jq -e '.lost_listeners | length == 2' >/dev/null; do
     sleep 0.05
 done
