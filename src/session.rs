@@ -1,5 +1,8 @@
 //! A session as both sides see it: what `req list` / `req status` show, and its wire form.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::pb;
@@ -59,6 +62,57 @@ impl State {
     }
 }
 
+/// Why a server releases a session that nobody released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Expiry {
+    /// It reached its lifetime (asked for, or the server's default; capped by the server).
+    Lifetime,
+    /// No relayed connection was open for the server's `--session-idle-timeout`.
+    IdleTimeout,
+    /// It got its hello but no update within the server's `--update-timeout`.
+    UpdateTimeout,
+}
+
+impl Expiry {
+    pub(crate) const ALL: [Expiry; 3] = [Expiry::Lifetime, Expiry::IdleTimeout, Expiry::UpdateTimeout];
+
+    /// Its name on the wire, in logs and in the metric's `reason` label.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Expiry::Lifetime => "lifetime",
+            Expiry::IdleTimeout => "idle_timeout",
+            Expiry::UpdateTimeout => "update_timeout",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Expiry> {
+        Expiry::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+/// When a session will be released if nothing changes, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub(crate) struct Expires {
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) by: Expiry,
+}
+
+impl Expires {
+    /// At `at` (whole seconds are what the wire carries).
+    pub(crate) fn new(at: SystemTime, by: Expiry) -> Expires {
+        let secs = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        Expires {
+            at: DateTime::from(UNIX_EPOCH + Duration::from_secs(secs)),
+            by,
+        }
+    }
+
+    fn unix_secs(&self) -> u64 {
+        u64::try_from(self.at.timestamp()).unwrap_or_default()
+    }
+}
+
 /// One session of a server's table. Listener i relays to `targets[i % targets.len()]`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub(crate) struct SessionView {
@@ -79,6 +133,9 @@ pub(crate) struct SessionView {
     pub(crate) prod_listeners: Vec<String>,
     pub(crate) targets: Vec<String>,
     pub(crate) age_secs: u64,
+    /// None from servers that predate expiry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) expires: Option<Expires>,
     pub(crate) stats: RelayStats,
 }
 
@@ -103,6 +160,8 @@ impl From<SessionView> for pb::SessionInfo {
             measured_ms: view.throughput.over_ms,
             allow_from: view.allow_from,
             owner: view.owner.unwrap_or_default(),
+            expires_at_unix: view.expires.map_or(0, |e| e.unix_secs()),
+            expires_by: view.expires.map(|e| e.by.as_str().into()).unwrap_or_default(),
         }
     }
 }
@@ -120,6 +179,13 @@ impl TryFrom<pb::SessionInfo> for SessionView {
         };
         let role = Role::parse(&info.role).ok_or_else(|| unknown("role", &info.role))?;
         let state = State::parse(&info.state).ok_or_else(|| unknown("state", &info.state))?;
+        let expires = match (info.expires_at_unix, info.expires_by.as_str()) {
+            (0, _) => None,
+            (secs, by) => Some(Expires::new(
+                UNIX_EPOCH + Duration::from_secs(secs),
+                Expiry::parse(by).ok_or_else(|| unknown("expiry", by))?,
+            )),
+        };
         Ok(SessionView {
             role,
             owner: Some(info.owner).filter(|o| !o.is_empty()),
@@ -131,6 +197,7 @@ impl TryFrom<pb::SessionInfo> for SessionView {
                 over_ms: info.measured_ms,
             },
             age_secs: info.age_secs,
+            expires,
             stats: RelayStats {
                 bytes_to_target: info.bytes_to_target,
                 bytes_from_target: info.bytes_from_target,
@@ -169,6 +236,10 @@ mod tests {
             prod_listeners: vec![],
             targets: vec!["127.0.0.2:5100".into()],
             age_secs: 7,
+            expires: Some(Expires::new(
+                UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+                Expiry::IdleTimeout,
+            )),
             stats: RelayStats {
                 bytes_to_target: 1,
                 bytes_from_target: 2,
@@ -185,6 +256,24 @@ mod tests {
             let received = SessionView::try_from(pb::SessionInfo::from(sent.clone())).unwrap();
             assert_eq!(received, sent);
         }
+    }
+
+    #[test]
+    fn every_expiry_survives_the_wire_and_an_older_server_sends_none() {
+        for by in Expiry::ALL {
+            let sent = SessionView {
+                expires: Some(Expires::new(SystemTime::now(), by)),
+                ..view(State::Relaying)
+            };
+            let received = SessionView::try_from(pb::SessionInfo::from(sent.clone())).unwrap();
+            assert_eq!(received, sent);
+        }
+        let older = pb::SessionInfo {
+            expires_at_unix: 0,
+            expires_by: String::new(),
+            ..pb::SessionInfo::from(view(State::Relaying))
+        };
+        assert_eq!(SessionView::try_from(older).unwrap().expires, None);
     }
 
     #[test]

@@ -36,7 +36,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -44,6 +44,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+pub use admission::ConnectionQuota;
 use admission::SessionGate;
 pub(crate) use capacity::{raise_fd_limit, AUTH_CONNECTION_FDS};
 pub use capacity::{Capacity, Limits, Rejection, Shares};
@@ -54,7 +55,7 @@ pub(crate) use hop::{
 use listener::AcceptLoop;
 use meter::Meter;
 pub use meter::Throughput;
-pub use rate::BitRate;
+pub use rate::{parse_bit_rate, BitRate, BITS_PER_KB};
 use rate::Buckets;
 use shedding::Shedding;
 use target_policy::Claim;
@@ -79,6 +80,8 @@ struct Counters {
     from_target: AtomicU64,
     active: AtomicU64,
     total: AtomicU64,
+    /// When its last connection closed, in milliseconds since the Unix epoch (0: none has).
+    idle_since_ms: AtomicU64,
 }
 
 impl Counters {
@@ -96,15 +99,26 @@ impl Counters {
     fn open_connection(&self) -> ActiveConnection<'_> {
         self.total.fetch_add(1, Ordering::Relaxed);
         self.active.fetch_add(1, Ordering::Relaxed);
-        ActiveConnection(&self.active)
+        ActiveConnection(self)
+    }
+
+    /// Since when no connection has been open; None while one is.
+    fn idle_since(&self) -> Option<SystemTime> {
+        let ms = self.idle_since_ms.load(Ordering::Relaxed);
+        let idle = self.active.load(Ordering::Relaxed) == 0;
+        idle.then(|| UNIX_EPOCH + Duration::from_millis(ms))
     }
 }
 
-struct ActiveConnection<'a>(&'a AtomicU64);
+struct ActiveConnection<'a>(&'a Counters);
 
 impl Drop for ActiveConnection<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        if self.0.active.fetch_sub(1, Ordering::Relaxed) == 1 {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+            let ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+            self.0.idle_since_ms.store(ms, Ordering::Relaxed);
+        }
     }
 }
 
@@ -122,6 +136,8 @@ pub struct Terms {
     pub rate: Option<BitRate>,
     /// The source networks whose connections the listeners admit; empty: any.
     pub allow_from: Vec<IpNet>,
+    /// The relayed connections its owner may hold over all of its sessions; None: no quota.
+    pub quota: Option<Arc<ConnectionQuota>>,
 }
 
 impl Terms {
@@ -151,8 +167,11 @@ struct SessionShared {
 impl SessionShared {
     /// Counts a connection from `source` that is reset for `reason`, and logs a burst once.
     fn rejected(&self, reason: Rejection, source: IpAddr) {
-        self.shedding
-            .rejected(&self.uid, reason, source, &self.capacity);
+        let held = shedding::Held {
+            capacity: &self.capacity,
+            quota: self.terms.quota.as_deref(),
+        };
+        self.shedding.rejected(&self.uid, reason, source, held);
     }
 
     /// Counts a connection to an encrypted PROD listener that did not prove the secret, and
@@ -262,6 +281,12 @@ impl SessionRelay {
 
     pub fn stats(&self) -> RelayStats {
         self.session.counters.snapshot()
+    }
+
+    /// Since when the session has had no relayed connection open (the Unix epoch if it never
+    /// had one); None while it has one. A session's idle timeout counts from here.
+    pub fn idle_since(&self) -> Option<SystemTime> {
+        self.session.counters.idle_since()
     }
 
     /// What the session relays per second, measured since the previous call that is at least

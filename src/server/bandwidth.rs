@@ -8,10 +8,7 @@
 use std::fmt;
 
 use super::error::Error;
-use crate::relay::BitRate;
-
-/// `Request.rate` is in kb/s: 1000 bits per second.
-pub const BITS_PER_KB: u64 = 1000;
+use crate::relay::{BitRate, BITS_PER_KB};
 
 /// What the server does with the rate a session asks for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use tonic::{Code, Status};
 
 use super::bandwidth::Kbps;
+use super::quotas::Exceeded;
 use crate::limits::quote;
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +79,8 @@ pub(crate) enum Error {
         free: Kbps,
         bandwidth: Kbps,
     },
+    #[error("{0}")]
+    Quota(#[from] Exceeded),
     #[error("could not set up the encrypted hop: {0}")]
     Hop(String),
     #[error("could not bind data listener {addr}: {source}; check --listener-ip")]
@@ -111,7 +114,8 @@ impl From<Error> for Status {
             Error::PortsExhausted { .. }
             | Error::EarlyHellosFull(_)
             | Error::EarlyHellosShareFull(_)
-            | Error::BandwidthExhausted { .. } => Code::ResourceExhausted,
+            | Error::BandwidthExhausted { .. }
+            | Error::Quota(_) => Code::ResourceExhausted,
             Error::Bind { .. } | Error::Hop(_) => Code::Internal,
         };
         Status::new(code, err.to_string())

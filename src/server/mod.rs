@@ -14,9 +14,11 @@ mod call;
 mod connections;
 mod control;
 mod error;
+mod lifetimes;
 mod metrics;
 mod peer;
 mod ports;
+mod quotas;
 mod replies;
 mod rpc;
 mod service;
@@ -35,8 +37,11 @@ use tokio::net::TcpListener;
 use tonic::transport::ServerTlsConfig;
 
 pub use authorize::{token_from_headers, Access};
-pub use bandwidth::{RateOptions, RatePolicy, BITS_PER_KB};
+pub use bandwidth::{RateOptions, RatePolicy};
+pub use crate::relay::BITS_PER_KB;
 pub use connections::ConnectionLimits;
+pub use lifetimes::Lifetimes;
+pub use quotas::{Quota, Quotas};
 pub(crate) use sessions::Sessions;
 pub(crate) use startup::{access, admin_identities, certificate_names};
 
@@ -86,6 +91,10 @@ pub struct ServerOptions {
     /// Who may connect to the listeners of sessions that name no networks of their own
     /// (`--listener-allow-from`); empty: anyone.
     pub listener_allow_from: Vec<ipnet::IpNet>,
+    /// What one identity (one client network with authentication off) may hold at once.
+    pub quotas: Quotas,
+    /// How long sessions live, and may sit unused, before the server releases them.
+    pub lifetimes: Lifetimes,
 }
 
 /// Serves the control service on `listener` until `shutdown` completes, then releases every
@@ -109,7 +118,11 @@ pub async fn serve(
         policy.clone(),
         capacity.clone(),
     );
-    let sessions = Arc::new(sessions.with_terms(options.rates, options.listener_allow_from));
+    let sessions = sessions
+        .with_terms(options.rates, options.listener_allow_from)
+        .with_fair_shares(options.quotas, options.lifetimes);
+    let sessions = Arc::new(sessions);
+    let _expiring = sessions.expire_in_background();
     let metrics = Arc::new(metrics::Metrics::default());
     let service = service::Service {
         control: control::Control {

@@ -4,12 +4,18 @@
 //! sessions never see each other's replies. A session belongs to the identity that sent its req:
 //! only that [`Caller`] steers it; admin identities may also look at and release it. With
 //! authentication off, its hop is armed only from the address that sent its req.
+//!
+//! A req is checked against its caller's quotas ([`super::quotas`]) in the same locked step
+//! that reserves its ports. Every session leaves the table through [`Sessions::end`]: a
+//! release, its expiry ([`Sessions::expire_due`], by [`super::lifetimes`]), the server's
+//! shutdown, and a req whose hello never came.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use ipnet::IpNet;
 use tokio::sync::oneshot;
@@ -17,12 +23,14 @@ use tokio::sync::oneshot;
 use super::bandwidth::{Kbps, RateOptions, RatePolicy, Reservations};
 use super::call::{Account, Caller};
 use super::error::Error;
+use super::lifetimes::{Clocks, Lifetimes};
 use super::ports::PortPool;
+use super::quotas::{Holdings, Quotas};
 use crate::relay::{
     Capacity, Hop, HopCredential, HopIdentity, HopPin, RelayStats, SessionRelay, TargetPolicy,
     Terms,
 };
-use crate::session::{Role, SessionView, State};
+use crate::session::{Expires, Expiry, Role, SessionView, State};
 
 /// The longest a hello that arrived before its req waits for that req (never past the hello
 /// timeout).
@@ -34,6 +42,9 @@ pub(crate) const MAX_EARLY_HELLOS: usize = 1024;
 /// authentication off) cannot keep the table full for everyone else.
 pub(crate) const MAX_EARLY_HELLOS_PER_ACCOUNT: usize = MAX_EARLY_HELLOS / 16;
 
+/// How often sessions are checked for expiry: how late past its time one may be released.
+const EXPIRY_TICK: Duration = Duration::from_millis(500);
+
 /// A validated `req`.
 pub(crate) struct NewSession {
     pub(crate) uid: String,
@@ -42,6 +53,8 @@ pub(crate) struct NewSession {
     pub(crate) rate: i32,
     /// The networks its listeners admit; empty: the server's default.
     pub(crate) allow_from: Vec<IpNet>,
+    /// The lifetime it asks for; None: the server's default.
+    pub(crate) lifetime: Option<Duration>,
 }
 
 impl Caller {
@@ -71,6 +84,10 @@ struct Entry {
     owner_name: Option<String>,
     /// The address its req came from.
     opened_from: Option<IpAddr>,
+    /// Whose quotas it counts against.
+    account: Account,
+    /// When it was opened, got its hello and update, and when its lifetime ends.
+    clocks: Clocks,
     role: Role,
     rate: i32,
     /// What the server does with `rate`, and what the session holds of a `reserve` server's
@@ -105,7 +122,16 @@ impl Entry {
         self.listeners.iter().map(SocketAddr::port).collect()
     }
 
-    fn view(&self, uid: &str) -> SessionView {
+    fn listener_names(&self) -> Vec<String> {
+        self.listeners.iter().map(ToString::to_string).collect()
+    }
+
+    /// When it expires if nothing changes, and why.
+    fn expiry(&self, lifetimes: &Lifetimes) -> (SystemTime, Expiry) {
+        self.clocks.expiry(self.relay.idle_since(), lifetimes)
+    }
+
+    fn view(&self, uid: &str, lifetimes: &Lifetimes) -> SessionView {
         let state = match (&self.hello, self.targets.is_empty()) {
             (Some(_), _) => State::AwaitingHello,
             (None, true) => State::AwaitingUpdate,
@@ -120,10 +146,11 @@ impl Entry {
             throughput: self.relay.throughput(),
             allow_from: self.allow_from.iter().map(ToString::to_string).collect(),
             state,
-            listeners: self.listeners.iter().map(ToString::to_string).collect(),
+            listeners: self.listener_names(),
             prod_listeners: self.prod_listeners.clone(),
             targets: self.targets.clone(),
             age_secs: self.created.elapsed().as_secs(),
+            expires: Some(self.expiry(lifetimes)).map(|(at, by)| Expires::new(at, by)),
             stats: self.relay.stats(),
         }
     }
@@ -160,6 +187,8 @@ struct Table {
     released: RelayStats,
     /// What the sessions hold of a `reserve` server's bandwidth.
     reservations: Reservations,
+    /// What each account's sessions hold, against its quotas.
+    held: Holdings,
 }
 
 impl Table {
@@ -229,6 +258,8 @@ impl Table {
     fn remove(&mut self, uid: &str) -> Option<Removed> {
         let session = self.sessions.remove(uid)?;
         self.reservations.free(session.reserved);
+        self.held
+            .give_back(&session.account, session.listeners.len());
         let counted = session.relay.stats();
         add_growth(&mut self.released, RelayStats::default(), counted);
         Some(Removed { session, counted })
@@ -252,6 +283,8 @@ pub(crate) struct Totals {
     pub(crate) early_hellos: usize,
     /// Live sessions' counters plus the released ones': bytes and `connections_total` only grow.
     pub(crate) relay: RelayStats,
+    /// Sessions released by expiry since the start, by why (in the order of [`Expiry::ALL`]).
+    pub(crate) expired: [u64; Expiry::ALL.len()],
 }
 
 /// Adds what counters gained between two readings to `total` (all but the live gauge).
@@ -272,6 +305,12 @@ pub(crate) struct Sessions {
     rates: RateOptions,
     /// Whom the listeners of a session that names no networks admit; empty: anyone.
     listener_allow_from: Vec<IpNet>,
+    /// What one account may hold.
+    quotas: Quotas,
+    /// How long sessions live and may sit unused.
+    lifetimes: Lifetimes,
+    /// Sessions expired since the start, by why (in the order of [`Expiry::ALL`]).
+    expired: [AtomicU64; Expiry::ALL.len()],
 }
 
 impl Sessions {
@@ -289,6 +328,7 @@ impl Sessions {
             generations: 0,
             released: RelayStats::default(),
             reservations: Reservations::default(),
+            held: Holdings::default(),
         };
         Sessions {
             table: Mutex::new(table),
@@ -297,7 +337,17 @@ impl Sessions {
             capacity,
             rates: RateOptions::default(),
             listener_allow_from: Vec::new(),
+            quotas: Quotas::default(),
+            lifetimes: Lifetimes::default(),
+            expired: Default::default(),
         }
+    }
+
+    /// Holds each account to `quotas`, and each session to `lifetimes`.
+    pub(crate) fn with_fair_shares(mut self, quotas: Quotas, lifetimes: Lifetimes) -> Self {
+        self.quotas = quotas;
+        self.lifetimes = lifetimes;
+        self
     }
 
     /// Applies `rates` to every session, and `listener_allow_from` to those that name no
@@ -344,9 +394,7 @@ impl Sessions {
             Ok(Err(_)) => Err(Error::ReleasedBeforeHello(uid.clone())),
             Err(_) => {
                 pending.generation = None;
-                if let Some(removed) = self.take(&uid, generation) {
-                    self.close(removed).await;
-                }
+                let _ = self.end(&uid, |s| same_generation(&uid, s, generation)).await;
                 Err(Error::HelloTimeout)
             }
         }
@@ -358,10 +406,14 @@ impl Sessions {
             return Err(Error::DuplicateUid(new.uid));
         }
         let rate = Kbps(u64::try_from(new.rate).unwrap_or_default());
+        let allowance = self.quotas.of(caller);
+        let asked = (rate, self.rates.policy);
+        table.held.check(caller, &allowance, new.num_conn, asked)?;
         let grant = self.rates.admit(rate, &mut table.reservations)?;
         let bound = table.ports.reserve(new.num_conn).inspect_err(|_| {
             table.reservations.free(grant.reserved);
         })?;
+        let quota = table.held.take(caller, &allowance, new.num_conn);
         let listeners: Vec<SocketAddr> = bound.iter().filter_map(|l| l.local_addr().ok()).collect();
         let allow_from = match new.allow_from.is_empty() {
             true => self.listener_allow_from.clone(),
@@ -370,13 +422,17 @@ impl Sessions {
         let terms = Terms {
             rate: grant.limit,
             allow_from: allow_from.clone(),
+            quota: Some(quota),
         };
+        let lifetime = self.lifetimes.granted(new.lifetime);
         let (tx, rx) = oneshot::channel();
         table.generations += 1;
         let session = Entry {
             owner: caller.sub.clone(),
             owner_name: caller.username.clone().or_else(|| caller.sub.clone()),
             opened_from: caller.address,
+            account: caller.account(),
+            clocks: Clocks::opened(SystemTime::now(), lifetime),
             role: new.role,
             rate: new.rate,
             rate_policy: self.rates.policy,
@@ -461,8 +517,9 @@ impl Sessions {
         }
         session.relay.set_targets(targets.clone());
         session.targets = targets;
+        session.clocks.updated_at = Some(SystemTime::now());
         Ok(Relaying {
-            listeners: session.view(uid).listeners,
+            listeners: session.listener_names(),
             targets: session.targets.clone(),
             encrypted_hop: !matches!(session.hop, Hop::Plain),
         })
@@ -504,36 +561,94 @@ impl Sessions {
 
     /// Stops the session's listeners and connections and frees its ports.
     pub(crate) async fn release(&self, uid: &str, caller: &Caller) -> Result<SessionView, Error> {
-        let removed = {
-            let mut table = self.lock();
-            table.session_for(uid, |s| caller.oversees(s))?;
-            table.remove(uid)
-        };
-        let removed = removed.ok_or_else(|| Error::NotFound(uid.to_string()))?;
-        let mut view = removed.session.view(uid);
-        view.stats = self.close(removed).await;
-        Ok(view)
+        self.end(uid, |s| match caller.oversees(s) {
+            true => Ok(()),
+            false => Err(Error::NotOwner(uid.to_string())),
+        })
+        .await
     }
 
     /// Releases every session (server shutdown).
     pub(crate) async fn release_all(&self) -> usize {
-        let removed: Vec<Removed> = {
-            let mut table = self.lock();
-            let uids: Vec<String> = table.sessions.keys().cloned().collect();
-            uids.iter().filter_map(|uid| table.remove(uid)).collect()
-        };
-        let count = removed.len();
-        for session in removed {
-            self.close(session).await;
+        let uids: Vec<String> = self.lock().sessions.keys().cloned().collect();
+        let mut count = 0;
+        for uid in uids {
+            count += usize::from(self.end(&uid, |_| Ok(())).await.is_ok());
         }
         count
+    }
+
+    /// The one way a session leaves the table: if `may_end` lets it, removes it and gives back
+    /// what it held (quotas, bandwidth, in one step under the lock), then stops its relay
+    /// (resetting its connections) and returns its ports. A release, an expiry, the server's
+    /// shutdown and a req whose hello never came all end sessions here.
+    async fn end(
+        &self,
+        uid: &str,
+        may_end: impl FnOnce(&Entry) -> Result<(), Error>,
+    ) -> Result<SessionView, Error> {
+        let removed = {
+            let mut table = self.lock();
+            let session = table.sessions.get(uid);
+            may_end(session.ok_or_else(|| Error::NotFound(uid.to_string()))?)?;
+            table.remove(uid)
+        };
+        let removed = removed.ok_or_else(|| Error::NotFound(uid.to_string()))?;
+        let mut view = removed.session.view(uid, &self.lifetimes);
+        view.stats = self.close(removed).await;
+        Ok(view)
+    }
+
+    /// Releases, until the returned task is dropped, every session whose lifetime or timeout
+    /// has run out, checking every [`EXPIRY_TICK`].
+    pub(crate) fn expire_in_background(self: &Arc<Self>) -> Expiring {
+        let sessions = self.clone();
+        Expiring(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(EXPIRY_TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                sessions.expire_due(SystemTime::now()).await;
+            }
+        }))
+    }
+
+    /// Releases the sessions due at `now`, each as a release would (connections reset, ports
+    /// returned), logs each and counts it; returns how many.
+    pub(crate) async fn expire_due(&self, now: SystemTime) -> usize {
+        let due: Vec<(String, u64, Expiry)> = {
+            let table = self.lock();
+            let lifetimes = &self.lifetimes;
+            (table.sessions.iter())
+                .filter_map(|(uid, s)| {
+                    let (at, by) = s.expiry(lifetimes);
+                    (at <= now).then(|| (uid.clone(), s.generation, by))
+                })
+                .collect()
+        };
+        let mut expired = 0;
+        for (uid, generation, by) in due {
+            // Checked again under the lock: a connection may have opened meanwhile.
+            let still_due = |s: &Entry| match s.generation == generation
+                && s.expiry(&self.lifetimes).0 <= now
+            {
+                true => Ok(()),
+                false => Err(Error::NotFound(uid.clone())),
+            };
+            if let Ok(view) = self.end(&uid, still_due).await {
+                self.expired[by as usize].fetch_add(1, Ordering::Relaxed);
+                log_expired(&view, by, &self.lifetimes);
+                expired += 1;
+            }
+        }
+        expired
     }
 
     pub(crate) fn view(&self, uid: &str, caller: &Caller) -> Result<SessionView, Error> {
         let mut table = self.lock();
         table
             .session_for(uid, |s| caller.oversees(s))
-            .map(|s| s.view(uid))
+            .map(|s| s.view(uid, &self.lifetimes))
     }
 
     /// The sessions `caller` oversees opened after the one numbered `after` (0: all), oldest
@@ -544,7 +659,7 @@ impl Sessions {
             .sessions
             .iter()
             .filter(|(_, s)| s.generation > after && caller.oversees(s))
-            .map(|(uid, s)| (s.generation, s.view(uid)))
+            .map(|(uid, s)| (s.generation, s.view(uid, &self.lifetimes)))
             .collect();
         all.sort_by_key(|(generation, _)| *generation);
         all
@@ -555,6 +670,7 @@ impl Sessions {
         let mut totals = Totals {
             relay: table.released,
             early_hellos: table.early_hellos(),
+            expired: self.expired.each_ref().map(|n| n.load(Ordering::Relaxed)),
             ..Totals::default()
         };
         for session in table.sessions.values() {
@@ -592,6 +708,43 @@ impl Sessions {
     }
 }
 
+/// A handle on the task of [`Sessions::expire_in_background`]; dropping it stops the task.
+pub(crate) struct Expiring(tokio::task::JoinHandle<()>);
+
+impl Drop for Expiring {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Whether `session` is the one numbered `generation` (not a later one with its uid).
+fn same_generation(uid: &str, session: &Entry, generation: u64) -> Result<(), Error> {
+    match session.generation == generation {
+        true => Ok(()),
+        false => Err(Error::NotFound(uid.to_string())),
+    }
+}
+
+fn log_expired(view: &SessionView, by: Expiry, lifetimes: &Lifetimes) {
+    let s = &view.stats;
+    let why = match by {
+        Expiry::Lifetime => "its lifetime ended".to_string(),
+        Expiry::IdleTimeout => format!(
+            "no relayed connection was open for {} s (--session-idle-timeout)",
+            lifetimes.idle_timeout.as_secs()
+        ),
+        Expiry::UpdateTimeout => format!(
+            "it got its hello but no update within {} s (--update-timeout)",
+            lifetimes.update_timeout.as_secs()
+        ),
+    };
+    tracing::info!(event = "session_expired", uid = %view.uid, why = by.as_str(),
+        role = view.role.as_str(), owner = view.owner.as_deref(), age_secs = view.age_secs,
+        bytes_to_target = s.bytes_to_target, bytes_from_target = s.bytes_from_target,
+        connections = s.connections_total,
+        "session expired: {why}; released (connections reset, ports freed)");
+}
+
 fn require_role(uid: &str, session: &Entry, role: Role) -> Result<(), Error> {
     match session.role == role {
         true => Ok(()),
@@ -613,9 +766,10 @@ fn deliver_hello(
         .take()
         .ok_or_else(|| Error::HelloAlreadyReceived(uid.to_string()))?;
     session.prod_listeners = prod_listeners.clone();
+    session.clocks.hello_at = Some(SystemTime::now());
     // The req may have just timed out; the session is then being removed, which is fine.
     let _ = waiter.send(prod_listeners);
-    Ok(session.view(uid).listeners)
+    Ok(session.listener_names())
 }
 
 /// A hello waiting for its req. However its wait ends (the req came, the grace ran out, the

@@ -95,6 +95,8 @@ impl TestServer {
                     connections: options.connections,
                     rates: Default::default(),
                     listener_allow_from: Vec::new(),
+                    quotas: Default::default(),
+                    lifetimes: Default::default(),
                 };
                 serve(listener, server_options, async {
                     let _ = stopped.await;
