@@ -75,7 +75,8 @@ pub(crate) enum Expiry {
 }
 
 impl Expiry {
-    pub(crate) const ALL: [Expiry; 3] = [Expiry::Lifetime, Expiry::IdleTimeout, Expiry::UpdateTimeout];
+    pub(crate) const ALL: [Expiry; 3] =
+        [Expiry::Lifetime, Expiry::IdleTimeout, Expiry::UpdateTimeout];
 
     /// Its name on the wire, in logs and in the metric's `reason` label.
     pub(crate) fn as_str(self) -> &'static str {
@@ -161,7 +162,10 @@ impl From<SessionView> for pb::SessionInfo {
             allow_from: view.allow_from,
             owner: view.owner.unwrap_or_default(),
             expires_at_unix: view.expires.map_or(0, |e| e.unix_secs()),
-            expires_by: view.expires.map(|e| e.by.as_str().into()).unwrap_or_default(),
+            expires_by: view
+                .expires
+                .map(|e| e.by.as_str().into())
+                .unwrap_or_default(),
         }
     }
 }

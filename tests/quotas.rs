@@ -125,11 +125,20 @@ async fn open_unrouted(
         }
     };
     helloed.await.unwrap().unwrap();
-    Ok(answer.listeners.iter().map(|l| l.parse().unwrap()).collect())
+    Ok(answer
+        .listeners
+        .iter()
+        .map(|l| l.parse().unwrap())
+        .collect())
 }
 
 /// [`open_unrouted`], then the update that makes it relay to `target`.
-async fn open(client: &Client, uid: &str, num_conn: i32, target: SocketAddr) -> Result<Vec<SocketAddr>, Status> {
+async fn open(
+    client: &Client,
+    uid: &str,
+    num_conn: i32,
+    target: SocketAddr,
+) -> Result<Vec<SocketAddr>, Status> {
     let listeners = open_unrouted(client, request(uid, num_conn), target).await?;
     let update = pb::UpdateTargets {
         uid: uid.into(),
@@ -147,14 +156,22 @@ async fn release(client: &Client, uid: &str) {
 
 async fn status(client: &Client, uid: &str) -> Result<pb::SessionInfo, Status> {
     let asked = pb::StatusRequest { uid: uid.into() };
-    client.clone().status(asked).await.map(tonic::Response::into_inner)
+    client
+        .clone()
+        .status(asked)
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 #[track_caller]
 fn assert_exhausted(result: Result<Vec<SocketAddr>, Status>, message: &str) {
     let status = result.expect_err("admitted past its quota");
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-    assert!(status.message().contains(message), "{:?} lacks {message:?}", status.message());
+    assert!(
+        status.message().contains(message),
+        "{:?} lacks {message:?}",
+        status.message()
+    );
 }
 
 /// A producer that greets each connection with "pong", then reads until its client closes.
@@ -214,7 +231,10 @@ fn the_session_and_listener_quotas_refuse_at_their_limit_and_admit_again_after_a
         );
         open(&client, "b", 1, target).await.unwrap();
         let refused = open(&client, "c", 1, target).await;
-        assert_exhausted(refused, "holds 2 of 2 sessions (its sessions quota): release one");
+        assert_exhausted(
+            refused,
+            "holds 2 of 2 sessions (its sessions quota): release one",
+        );
         // The user sees it through the binary too, and another client address is another
         // account with quotas of its own.
         let listed = gateway.req("list", &[]).assert().success();
@@ -227,8 +247,12 @@ fn the_session_and_listener_quotas_refuse_at_their_limit_and_admit_again_after_a
             .args(["--receiver-ports", &producer_port, "--plaintext-hop", "-q"])
             .assert()
             .code(1)
-            .stderr(contains("holds 2 of 2 sessions (its sessions quota): release one"));
-        let other = common::server::grpc_from(&gateway.server.addr, Some("127.0.0.3".parse().unwrap())).await;
+            .stderr(contains(
+                "holds 2 of 2 sessions (its sessions quota): release one",
+            ));
+        let other =
+            common::server::grpc_from(&gateway.server.addr, Some("127.0.0.3".parse().unwrap()))
+                .await;
         open(&other, "d", 3, target).await.unwrap();
     });
 }
@@ -253,7 +277,10 @@ fn fifty_reqs_racing_for_the_last_session_let_exactly_one_in() {
             let (i, answer) = racing.join_next().await.unwrap().unwrap();
             let status = answer.expect_err("a req was answered without its hello");
             assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-            assert!(status.message().contains("holds 3 of 3 sessions"), "{status:?}");
+            assert!(
+                status.message().contains("holds 3 of 3 sessions"),
+                "{status:?}"
+            );
             refused.push(i);
         }
         let winner = (0..50).find(|i| !refused.contains(i)).unwrap();
@@ -261,12 +288,19 @@ fn fifty_reqs_racing_for_the_last_session_let_exactly_one_in() {
         client.clone().hello(hello(&uid, target)).await.unwrap();
         let (i, answer) = racing.join_next().await.unwrap().unwrap();
         assert_eq!((i, answer.is_ok()), (winner, true));
-        let listed = client.clone().list(pb::ListRequest::default()).await.unwrap();
+        let listed = client
+            .clone()
+            .list(pb::ListRequest::default())
+            .await
+            .unwrap();
         assert_eq!(listed.into_inner().sessions.len(), 3);
         // The race left the count right: one release makes room for exactly one.
         release(&client, &uid).await;
         open(&client, "after", 1, target).await.unwrap();
-        assert_exhausted(open(&client, "one-too-many", 1, target).await, "holds 3 of 3 sessions");
+        assert_exhausted(
+            open(&client, "one-too-many", 1, target).await,
+            "holds 3 of 3 sessions",
+        );
     });
 }
 
@@ -285,7 +319,11 @@ fn the_connection_quota_resets_a_connection_past_it_over_all_the_identitys_sessi
         assert_eq!(reset.kind(), io::ErrorKind::ConnectionReset, "{reset}");
         let rejected = r#"scistream_connections_rejected_total{reason="quota"}"#;
         assert_eq!(gateway.metric(rejected), 1.0);
-        assert!(gateway.server.log().contains("reason=\"quota\""), "{}", gateway.server.log());
+        assert!(
+            gateway.server.log().contains("reason=\"quota\""),
+            "{}",
+            gateway.server.log()
+        );
         drop(held);
         while status(&client, "first").await.unwrap().connections_active > 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -303,7 +341,14 @@ fn a_session_at_the_end_of_its_lifetime_is_released_its_connections_reset_its_po
         let client = gateway.client().await;
         let port = target.port().to_string();
         let mut prod = gateway.req("prod", &["--num-conn", "1", "--remote-ip", "127.0.0.1"]);
-        prod.args(["--receiver-ports", &port, "--plaintext-hop", "--json", "--lifetime", "2s"]);
+        prod.args([
+            "--receiver-ports",
+            &port,
+            "--plaintext-hop",
+            "--json",
+            "--lifetime",
+            "2s",
+        ]);
         let output = prod.assert().success().get_output().stdout.clone();
         let opened: serde_json::Value = serde_json::from_slice(&output).unwrap();
         let uid = opened["uid"].as_str().unwrap().to_owned();
@@ -323,7 +368,10 @@ fn a_session_at_the_end_of_its_lifetime_is_released_its_connections_reset_its_po
             1.0
         );
         let log = gateway.server.log();
-        assert!(log.contains("session_expired") && log.contains("its lifetime ended"), "{log}");
+        assert!(
+            log.contains("session_expired") && log.contains("its lifetime ended"),
+            "{log}"
+        );
         let again = open(&client, "again", 1, target).await.unwrap();
         assert_eq!(again, [listener], "the port did not come back");
     });
@@ -331,15 +379,26 @@ fn a_session_at_the_end_of_its_lifetime_is_released_its_connections_reset_its_po
 
 #[test]
 fn a_session_with_no_connection_for_its_idle_timeout_is_released_and_its_port_returned() {
-    let gateway = Gateway::start(&["--port-range", "30000-30000", "--session-idle-timeout", "2s"]);
+    let gateway = Gateway::start(&[
+        "--port-range",
+        "30000-30000",
+        "--session-idle-timeout",
+        "2s",
+    ]);
     run(async {
         let target = producer().await;
         let client = gateway.client().await;
         let listener = open(&client, "idle", 1, target).await.unwrap()[0];
-        assert_eq!(status(&client, "idle").await.unwrap().expires_by, "idle_timeout");
+        assert_eq!(
+            status(&client, "idle").await.unwrap().expires_by,
+            "idle_timeout"
+        );
         // While a connection is open the idle clock does not run; it starts when it closes.
         let held = greeted(listener).await.unwrap();
-        assert_eq!(status(&client, "idle").await.unwrap().expires_by, "lifetime");
+        assert_eq!(
+            status(&client, "idle").await.unwrap().expires_by,
+            "lifetime"
+        );
         drop(held);
         until_gone(&client, "idle").await;
         assert_eq!(
@@ -358,8 +417,13 @@ fn a_session_whose_update_never_comes_is_released_and_resets_who_waits_at_its_li
     run(async {
         let target = producer().await;
         let client = gateway.client().await;
-        let listeners = open_unrouted(&client, request("stuck", 1), target).await.unwrap();
-        assert_eq!(status(&client, "stuck").await.unwrap().expires_by, "update_timeout");
+        let listeners = open_unrouted(&client, request("stuck", 1), target)
+            .await
+            .unwrap();
+        assert_eq!(
+            status(&client, "stuck").await.unwrap().expires_by,
+            "update_timeout"
+        );
         // Accepted by the kernel into the listener's backlog: nothing relays before the update.
         let waiting = TcpStream::connect(listeners[0]).await.unwrap();
         until_gone(&client, "stuck").await;
@@ -438,14 +502,25 @@ fn a_scistream_proto_1_2_client_gets_the_default_lifetime_and_the_quotas() {
         drop(greeted(listener).await.unwrap());
 
         let info = status(&client, "python-1").await.unwrap();
-        assert_eq!((info.expires_by.as_str(), info.rate_policy.as_str()), ("lifetime", "limit"));
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        assert_eq!(
+            (info.expires_by.as_str(), info.rate_policy.as_str()),
+            ("lifetime", "limit")
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
         let left = info.expires_at_unix.saturating_sub(now.as_secs());
-        assert!((3500..=3600).contains(&left), "expires in {left} s, not the default 1 h");
+        assert!(
+            (3500..=3600).contains(&left),
+            "expires in {left} s, not the default 1 h"
+        );
 
         let refused = req12(&addr, python("python-2")).await.unwrap_err();
         assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
-        assert!(refused.message().contains("holds 1 of 1 sessions"), "{refused:?}");
+        assert!(
+            refused.message().contains("holds 1 of 1 sessions"),
+            "{refused:?}"
+        );
         release(&client, "python-1").await;
         // Its rate (the Python client's 10000 kb/s) is within the max_rate; more is refused.
         let too_fast = pb::Request {
@@ -485,7 +560,9 @@ async fn open_as(
     let token = auth
         .mint_for(sub, S1, Duration::from_secs(3600))
         .access_token;
-    let mut client = ControlClient::connect(format!("http://{addr}")).await.unwrap();
+    let mut client = ControlClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
     let mut app_controller = client.clone();
     let hello = authorized(hello(uid, "127.0.0.1:9".parse().unwrap()), &token);
     let helloed = tokio::spawn(async move { app_controller.hello(hello).await });
@@ -546,7 +623,11 @@ fn group_and_identity_overrides_give_their_members_more_than_the_default() {
 fn quotas_for_identities_need_authentication_and_an_open_server_says_what_it_ignores() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
-    std::fs::write(&config, "quotas:\n  identities:\n    alice@anl.gov: {sessions: 3}\n").unwrap();
+    std::fs::write(
+        &config,
+        "quotas:\n  identities:\n    alice@anl.gov: {sessions: 3}\n",
+    )
+    .unwrap();
     let mut server = assert_cmd::Command::cargo_bin("scistream").unwrap();
     server
         .env_clear()
@@ -556,10 +637,15 @@ fn quotas_for_identities_need_authentication_and_an_open_server_says_what_it_ign
         .timeout(TEST_LIMIT)
         .assert()
         .code(1)
-        .stderr(contains("names identities or groups, which need authentication"));
+        .stderr(contains(
+            "names identities or groups, which need authentication",
+        ));
     // A file an open server cannot read holds nothing that applies: it starts, and says so.
     std::fs::write(&config, "quotas:\n  default: {sessions: 0}\n").unwrap();
     let gateway = Gateway::start(&["--config", config.to_str().unwrap()]);
     let log = gateway.server.log();
-    assert!(log.contains("line 2") && log.contains("its quotas: do not apply"), "{log}");
+    assert!(
+        log.contains("line 2") && log.contains("its quotas: do not apply"),
+        "{log}"
+    );
 }

@@ -162,7 +162,9 @@ pub struct ServerArgs {
 
 /// Quotas and lifetimes (boxed in [`ServerArgs`]: they are many).
 #[derive(Debug, Args)]
-#[command(next_help_heading = "Fair shares: quotas per identity (per client address with authentication off), session lifetimes")]
+#[command(
+    next_help_heading = "Fair shares: quotas per identity (per client address with authentication off), session lifetimes"
+)]
 pub struct FairShareArgs {
     /// The most sessions one identity holds at once; past it, its reqs are refused
     /// (RESOURCE_EXHAUSTED) until it releases one. Wins over `quotas.default.sessions` in the
@@ -478,7 +480,9 @@ fn server_tls(
 /// silently ignored.
 fn open_server_config(args: &ServerArgs, path: &std::path::Path) -> Result<Config> {
     let file = config::file::load(path).unwrap_or_else(|e| {
-        tracing::warn!("{e:#}; its quotas: do not apply (authentication is off, so nothing else in it does)");
+        tracing::warn!(
+            "{e:#}; its quotas: do not apply (authentication is off, so nothing else in it does)"
+        );
         Config::default()
     });
     if file.quotas.has_overrides() {
@@ -586,4 +590,51 @@ async fn shutdown_signal() {
         }
     }
     tracing::info!("signal received: releasing sessions and stopping");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Wrapped {
+        #[command(flatten)]
+        shares: FairShareArgs,
+    }
+
+    #[test]
+    fn the_quota_flags_say_the_defaults_the_server_applies() {
+        let command = Wrapped::command();
+        let help = |id: &str| {
+            let arg = command.get_arguments().find(|a| a.get_id() == id).unwrap();
+            arg.get_help().unwrap().to_string()
+        };
+        let default = Quota::DEFAULT;
+        for (id, value) in [
+            ("quota_sessions", default.sessions),
+            ("quota_listeners", default.listeners),
+            ("quota_connections", default.connections),
+        ] {
+            let said = help(id);
+            assert!(
+                said.ends_with(&format!("[default: {value}]")),
+                "{id}: {said}"
+            );
+        }
+        let parsed = Wrapped::parse_from(["server"]);
+        assert_eq!(parsed.shares.lifetimes(), Lifetimes::DEFAULT);
+        let quotas = parsed.shares.quotas(&Config::default());
+        assert_eq!(quotas.default_quota(), Quota::DEFAULT);
+    }
+
+    #[test]
+    fn the_flags_win_over_the_files_default_quota() {
+        let config =
+            Config::from_str("quotas:\n  default: {sessions: 8, listeners: 32}\n").unwrap();
+        let parsed = Wrapped::parse_from(["server", "--quota-sessions", "3"]);
+        let quota = parsed.shares.quotas(&config).default_quota();
+        assert_eq!((quota.sessions, quota.listeners), (3, 32));
+    }
 }

@@ -109,7 +109,9 @@ impl std::str::FromStr for MaxRate {
     fn from_str(s: &str) -> Result<Self, String> {
         let kbps = parse_bit_rate(s)?.div_ceil(BITS_PER_KB);
         match kbps {
-            0 => Err("max_rate must be above 0: give kb/s (10000) or a rate with a unit (10G)".into()),
+            0 => Err(
+                "max_rate must be above 0: give kb/s (10000) or a rate with a unit (10G)".into(),
+            ),
             kbps => Ok(MaxRate(kbps)),
         }
     }
@@ -160,6 +162,9 @@ mod tests {
         let zero = serde_yaml::from_str::<QuotaLimits>("sessions: 0").unwrap_err();
         assert!(zero.to_string().contains("nonzero"), "{zero}");
         let typo = serde_yaml::from_str::<QuotaLimits>("session: 3").unwrap_err();
-        assert!(typo.to_string().contains("unknown field `session`"), "{typo}");
+        assert!(
+            typo.to_string().contains("unknown field `session`"),
+            "{typo}"
+        );
     }
 }

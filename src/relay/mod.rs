@@ -55,8 +55,8 @@ pub(crate) use hop::{
 use listener::AcceptLoop;
 use meter::Meter;
 pub use meter::Throughput;
-pub use rate::{parse_bit_rate, BitRate, BITS_PER_KB};
 use rate::Buckets;
+pub use rate::{parse_bit_rate, BitRate, BITS_PER_KB};
 use shedding::Shedding;
 use target_policy::Claim;
 pub use target_policy::TargetPolicy;
@@ -104,8 +104,9 @@ impl Counters {
 
     /// Since when no connection has been open; None while one is.
     fn idle_since(&self) -> Option<SystemTime> {
+        // Acquire: seeing the last connection's decrement is seeing its time (stored before).
+        let idle = self.active.load(Ordering::Acquire) == 0;
         let ms = self.idle_since_ms.load(Ordering::Relaxed);
-        let idle = self.active.load(Ordering::Relaxed) == 0;
         idle.then(|| UNIX_EPOCH + Duration::from_millis(ms))
     }
 }
@@ -114,11 +115,13 @@ struct ActiveConnection<'a>(&'a Counters);
 
 impl Drop for ActiveConnection<'_> {
     fn drop(&mut self) {
-        if self.0.active.fetch_sub(1, Ordering::Relaxed) == 1 {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-            let ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
-            self.0.idle_since_ms.store(ms, Ordering::Relaxed);
-        }
+        // Before the count drops: whoever sees no connection open sees when the last closed.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+        self.0.idle_since_ms.fetch_max(ms, Ordering::Relaxed);
+        self.0.active.fetch_sub(1, Ordering::Release);
     }
 }
 

@@ -78,10 +78,9 @@ impl Clocks {
     ) -> (SystemTime, Expiry) {
         let lifetime = (self.expires_at, Expiry::Lifetime);
         let timeout = match (self.hello_at, self.updated_at) {
-            (Some(hello), None) => Some((
-                later(hello, timeouts.update_timeout),
-                Expiry::UpdateTimeout,
-            )),
+            (Some(hello), None) => {
+                Some((later(hello, timeouts.update_timeout), Expiry::UpdateTimeout))
+            }
             (_, Some(updated)) => idle_since.map(|idle| {
                 let idle = idle.max(updated);
                 (later(idle, timeouts.idle_timeout), Expiry::IdleTimeout)
@@ -124,7 +123,10 @@ mod tests {
     fn a_lifetime_is_the_default_or_the_asked_for_one_cut_to_the_max() {
         let t = timeouts();
         assert_eq!(t.granted(None), Duration::from_secs(1000));
-        assert_eq!(t.granted(Some(Duration::from_secs(5))), Duration::from_secs(5));
+        assert_eq!(
+            t.granted(Some(Duration::from_secs(5))),
+            Duration::from_secs(5)
+        );
         assert_eq!(t.granted(Some(Duration::from_secs(5000))), t.max);
         let short_max = Lifetimes {
             max: Duration::from_secs(50),
@@ -140,13 +142,25 @@ mod tests {
         // Waiting for its hello: its lifetime only.
         assert_eq!(clocks.expiry(Some(at(0)), &t), (at(1000), Expiry::Lifetime));
         clocks.hello_at = Some(at(3));
-        assert_eq!(clocks.expiry(Some(at(0)), &t), (at(13), Expiry::UpdateTimeout));
+        assert_eq!(
+            clocks.expiry(Some(at(0)), &t),
+            (at(13), Expiry::UpdateTimeout)
+        );
         clocks.updated_at = Some(at(5));
         // Idle since before its update: from the update on.
-        assert_eq!(clocks.expiry(Some(at(0)), &t), (at(105), Expiry::IdleTimeout));
-        assert_eq!(clocks.expiry(Some(at(400)), &t), (at(500), Expiry::IdleTimeout));
+        assert_eq!(
+            clocks.expiry(Some(at(0)), &t),
+            (at(105), Expiry::IdleTimeout)
+        );
+        assert_eq!(
+            clocks.expiry(Some(at(400)), &t),
+            (at(500), Expiry::IdleTimeout)
+        );
         // A connection open: its lifetime, also when the idle timeout would pass it.
         assert_eq!(clocks.expiry(None, &t), (at(1000), Expiry::Lifetime));
-        assert_eq!(clocks.expiry(Some(at(950)), &t), (at(1000), Expiry::Lifetime));
+        assert_eq!(
+            clocks.expiry(Some(at(950)), &t),
+            (at(1000), Expiry::Lifetime)
+        );
     }
 }

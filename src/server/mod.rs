@@ -36,9 +36,9 @@ use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 use tonic::transport::ServerTlsConfig;
 
+pub use crate::relay::BITS_PER_KB;
 pub use authorize::{token_from_headers, Access};
 pub use bandwidth::{RateOptions, RatePolicy};
-pub use crate::relay::BITS_PER_KB;
 pub use connections::ConnectionLimits;
 pub use lifetimes::Lifetimes;
 pub use quotas::{Quota, Quotas};

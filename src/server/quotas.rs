@@ -400,13 +400,15 @@ mod tests {
         holdings.take(&caller, &allowance, 1);
         let sessions = holdings.check(&caller, &allowance, 1, limit).unwrap_err();
         assert!(
-            sessions
-                .to_string()
-                .starts_with("address 192.0.2.1 holds 2 of 2 sessions (its sessions quota): release one"),
+            sessions.to_string().starts_with(
+                "address 192.0.2.1 holds 2 of 2 sessions (its sessions quota): release one"
+            ),
             "{sessions}"
         );
         // Another address is another account.
-        holdings.check(&from("192.0.2.2"), &allowance, 1, limit).unwrap();
+        holdings
+            .check(&from("192.0.2.2"), &allowance, 1, limit)
+            .unwrap();
         holdings.give_back(&caller.account(), 2);
         holdings.check(&caller, &allowance, 2, limit).unwrap();
         holdings.give_back(&caller.account(), 1);

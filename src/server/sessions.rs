@@ -394,7 +394,9 @@ impl Sessions {
             Ok(Err(_)) => Err(Error::ReleasedBeforeHello(uid.clone())),
             Err(_) => {
                 pending.generation = None;
-                let _ = self.end(&uid, |s| same_generation(&uid, s, generation)).await;
+                let _ = self
+                    .end(&uid, |s| same_generation(&uid, s, generation))
+                    .await;
                 Err(Error::HelloTimeout)
             }
         }

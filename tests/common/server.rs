@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::net::RELAY_LIMITS;
 use scistream::relay::Shares;
-use scistream::server::{serve, ConnectionLimits, ServerOptions};
+use scistream::server::{serve, ConnectionLimits, Quotas, ServerOptions};
 use tokio::sync::oneshot;
 
 /// A loopback address no other test uses (per process and per test within it), so that port
@@ -28,6 +28,8 @@ pub struct Options {
     pub metrics: bool,
     pub allow_targets: Vec<ipnet::IpNet>,
     pub connections: ConnectionLimits,
+    /// What one client address may hold (the server's defaults unless a test needs more).
+    pub quotas: Quotas,
 }
 
 impl Default for Options {
@@ -40,6 +42,7 @@ impl Default for Options {
             metrics: false,
             allow_targets: Vec::new(),
             connections: ConnectionLimits::default(),
+            quotas: Quotas::default(),
         }
     }
 }
@@ -95,7 +98,7 @@ impl TestServer {
                     connections: options.connections,
                     rates: Default::default(),
                     listener_allow_from: Vec::new(),
-                    quotas: Default::default(),
+                    quotas: options.quotas,
                     lifetimes: Default::default(),
                 };
                 serve(listener, server_options, async {

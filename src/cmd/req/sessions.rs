@@ -186,10 +186,14 @@ fn session_details(s: &SessionView, now: DateTime<Utc>) -> String {
     if let Some(expires) = &s.expires {
         let why = match expires.by {
             Expiry::Lifetime => "its lifetime ends",
-            Expiry::IdleTimeout => "no relayed connection open for the server's --session-idle-timeout",
+            Expiry::IdleTimeout => {
+                "no relayed connection open for the server's --session-idle-timeout"
+            }
             Expiry::UpdateTimeout => "no update within the server's --update-timeout",
         };
-        let at = expires.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let at = expires
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let left = expires_in(s, now);
         let left = left.split(" (").next().unwrap_or_default();
         field("expires", format!("in {left} ({at}): {why}"));
@@ -346,7 +350,10 @@ mod tests {
         };
         assert_eq!(expires_in(&due, now), "now (idle)");
         let table = session_table(&[idle.clone()], now);
-        assert!(table.lines().nth(1).unwrap().ends_with("  3 hours (idle)"), "{table}");
+        assert!(
+            table.lines().nth(1).unwrap().ends_with("  3 hours (idle)"),
+            "{table}"
+        );
         let details = session_details(&idle, now);
         let line = "expires      in 3 hours (2026-05-01T13:00:00Z): no relayed connection open \
                     for the server's --session-idle-timeout\n";
