@@ -132,6 +132,7 @@ impl Entry {
     }
 
     fn view(&self, uid: &str, lifetimes: &Lifetimes) -> SessionView {
+        let (expires_at, expires_by) = self.expiry(lifetimes);
         let state = match (&self.hello, self.targets.is_empty()) {
             (Some(_), _) => State::AwaitingHello,
             (None, true) => State::AwaitingUpdate,
@@ -150,7 +151,7 @@ impl Entry {
             prod_listeners: self.prod_listeners.clone(),
             targets: self.targets.clone(),
             age_secs: self.created.elapsed().as_secs(),
-            expires: Some(self.expiry(lifetimes)).map(|(at, by)| Expires::new(at, by)),
+            expires: Some(Expires::new(expires_at, expires_by)),
             stats: self.relay.stats(),
         }
     }

@@ -349,7 +349,7 @@ mod tests {
             ..session(&[])
         };
         assert_eq!(expires_in(&due, now), "now (idle)");
-        let table = session_table(&[idle.clone()], now);
+        let table = session_table(std::slice::from_ref(&idle), now);
         assert!(
             table.lines().nth(1).unwrap().ends_with("  3 hours (idle)"),
             "{table}"
