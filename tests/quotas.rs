@@ -12,7 +12,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::metrics::{scrape, value};
+use common::net::{bounded, TEST_LIMIT};
 use common::oauth::OAuthServer;
+use common::proto12::{req12, Request12};
 use common::server::private_loopback;
 use common::server_process::{ServerProcess, ServerSetup};
 use predicates::str::contains;
@@ -22,9 +24,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
-
-/// No test here may take longer: a bug fails it instead of hanging.
-const TEST_LIMIT: Duration = Duration::from_secs(60);
 
 type Client = ControlClient<Channel>;
 
@@ -73,21 +72,6 @@ impl Gateway {
     fn metric(&self, series: &str) -> f64 {
         value(&scrape(self.server.metrics.as_deref().unwrap()), series)
     }
-}
-
-/// Runs `body` on a runtime of its own (blocking CLI calls leave the fixtures' tasks running),
-/// within [`TEST_LIMIT`].
-fn run<F: std::future::Future>(body: F) -> F::Output {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        tokio::time::timeout(TEST_LIMIT, body)
-            .await
-            .expect("test exceeded its time limit")
-    })
 }
 
 fn request(uid: &str, num_conn: i32) -> pb::Request {
@@ -216,10 +200,10 @@ async fn until_gone(client: &Client, uid: &str) {
     }
 }
 
-#[test]
-fn the_session_and_listener_quotas_refuse_at_their_limit_and_admit_again_after_a_release() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_and_listener_quotas_refuse_at_their_limit_and_admit_again_after_a_release() {
     let gateway = Gateway::start(&["--quota-sessions", "2", "--quota-listeners", "3"]);
-    run(async {
+    bounded(async {
         let target = producer().await;
         let client = gateway.client().await;
         open(&client, "a", 2, target).await.unwrap();
@@ -254,13 +238,14 @@ fn the_session_and_listener_quotas_refuse_at_their_limit_and_admit_again_after_a
             common::server::grpc_from(&gateway.server.addr, Some("127.0.0.3".parse().unwrap()))
                 .await;
         open(&other, "d", 3, target).await.unwrap();
-    });
+    })
+    .await;
 }
 
-#[test]
-fn fifty_reqs_racing_for_the_last_session_let_exactly_one_in() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_reqs_racing_for_the_last_session_let_exactly_one_in() {
     let gateway = Gateway::start(&["--quota-sessions", "3"]);
-    run(async {
+    bounded(async {
         let target = producer().await;
         let client = gateway.client().await;
         for uid in ["held-1", "held-2"] {
@@ -301,13 +286,14 @@ fn fifty_reqs_racing_for_the_last_session_let_exactly_one_in() {
             open(&client, "one-too-many", 1, target).await,
             "holds 3 of 3 sessions",
         );
-    });
+    })
+    .await;
 }
 
-#[test]
-fn the_connection_quota_resets_a_connection_past_it_over_all_the_identitys_sessions() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_quota_resets_a_connection_past_it_over_all_the_identitys_sessions() {
     let gateway = Gateway::start(&["--quota-connections", "2"]);
-    run(async {
+    bounded(async {
         let target = producer().await;
         let client = gateway.client().await;
         let first = open(&client, "first", 1, target).await.unwrap()[0];
@@ -329,14 +315,16 @@ fn the_connection_quota_resets_a_connection_past_it_over_all_the_identitys_sessi
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         greeted(second).await.expect("a freed place is taken again");
-    });
+    })
+    .await;
 }
 
-#[test]
-fn a_session_at_the_end_of_its_lifetime_is_released_its_connections_reset_its_port_returned() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_at_the_end_of_its_lifetime_is_released_its_connections_reset_its_port_returned()
+{
     // One port: a session after the expiry can only have it if it was returned.
     let gateway = Gateway::start(&["--port-range", "30000-30000"]);
-    run(async {
+    bounded(async {
         let target = producer().await;
         let client = gateway.client().await;
         let port = target.port().to_string();
@@ -374,18 +362,19 @@ fn a_session_at_the_end_of_its_lifetime_is_released_its_connections_reset_its_po
         );
         let again = open(&client, "again", 1, target).await.unwrap();
         assert_eq!(again, [listener], "the port did not come back");
-    });
+    })
+    .await;
 }
 
-#[test]
-fn a_session_with_no_connection_for_its_idle_timeout_is_released_and_its_port_returned() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_with_no_connection_for_its_idle_timeout_is_released_and_its_port_returned() {
     let gateway = Gateway::start(&[
         "--port-range",
         "30000-30000",
         "--session-idle-timeout",
         "2s",
     ]);
-    run(async {
+    bounded(async {
         let target = producer().await;
         let client = gateway.client().await;
         let listener = open(&client, "idle", 1, target).await.unwrap()[0];
@@ -408,13 +397,14 @@ fn a_session_with_no_connection_for_its_idle_timeout_is_released_and_its_port_re
         assert!(gateway.server.log().contains("--session-idle-timeout"));
         let again = open(&client, "again", 1, target).await.unwrap();
         assert_eq!(again, [listener], "the port did not come back");
-    });
+    })
+    .await;
 }
 
-#[test]
-fn a_session_whose_update_never_comes_is_released_and_resets_who_waits_at_its_listener() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_whose_update_never_comes_is_released_and_resets_who_waits_at_its_listener() {
     let gateway = Gateway::start(&["--port-range", "30000-30000", "--update-timeout", "2s"]);
-    run(async {
+    bounded(async {
         let target = producer().await;
         let client = gateway.client().await;
         let listeners = open_unrouted(&client, request("stuck", 1), target)
@@ -434,38 +424,12 @@ fn a_session_whose_update_never_comes_is_released_and_resets_who_waits_at_its_li
         );
         let again = open(&client, "again", 1, target).await.unwrap();
         assert_eq!(again, listeners, "the port did not come back");
-    });
+    })
+    .await;
 }
 
-/// What a scistream-proto 1.2 client sends as its req: the four fields it knows.
-#[derive(Clone, PartialEq, prost::Message)]
-struct Request12 {
-    #[prost(string, tag = "1")]
-    uid: String,
-    #[prost(string, tag = "2")]
-    role: String,
-    #[prost(int32, tag = "3")]
-    num_conn: i32,
-    #[prost(int32, tag = "4")]
-    rate: i32,
-}
-
-async fn req12(addr: &str, request: Request12) -> Result<pb::Response, Status> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/scistream.Control/req");
-    let codec = tonic_prost::ProstCodec::<Request12, pb::Response>::default();
-    let answer = grpc.unary(tonic::Request::new(request), path, codec).await;
-    answer.map(tonic::Response::into_inner)
-}
-
-#[test]
-fn a_scistream_proto_1_2_client_gets_the_default_lifetime_and_the_quotas() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scistream_proto_1_2_client_gets_the_default_lifetime_and_the_quotas() {
     let gateway = Gateway::start(&[
         "--quota-sessions",
         "1",
@@ -476,7 +440,7 @@ fn a_scistream_proto_1_2_client_gets_the_default_lifetime_and_the_quotas() {
         "--session-lifetime",
         "1h",
     ]);
-    run(async {
+    bounded(async {
         let target = producer().await;
         let addr = gateway.server.addr.clone();
         let client = gateway.client().await;
@@ -533,7 +497,8 @@ fn a_scistream_proto_1_2_client_gets_the_default_lifetime_and_the_quotas() {
             "may ask for at most 20000 kb/s (20 Mbit/s) per session (its max_rate quota), and \
              this req asks for 30000 kb/s (30 Mbit/s): ask for less (--rate 20000)",
         );
-    });
+    })
+    .await;
 }
 
 const S1: &str = "c42c0dac-0a52-408e-a04f-5d31bfe0aef8";
@@ -579,8 +544,8 @@ async fn open_as(
     }
 }
 
-#[test]
-fn group_and_identity_overrides_give_their_members_more_than_the_default() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_and_identity_overrides_give_their_members_more_than_the_default() {
     let auth = OAuthServer::start();
     auth.set_member(GROUP, ALICE, true);
     auth.set_username(CAROL, "carol@anl.gov");
@@ -595,7 +560,7 @@ fn group_and_identity_overrides_give_their_members_more_than_the_default() {
     std::fs::write(&config, yaml).unwrap();
     let flags = ["--config", config.to_str().unwrap()];
     let server = ServerProcess::with_auth(&auth, (S1, SECRET), &flags);
-    run(async {
+    bounded(async {
         let addr = &server.addr;
         for uid in ["alice-1", "alice-2"] {
             open_as(&auth, addr, ALICE, uid).await.unwrap();
@@ -616,11 +581,12 @@ fn group_and_identity_overrides_give_their_members_more_than_the_default() {
             open_as(&auth, addr, CAROL, "carol-4").await,
             "carol@anl.gov holds 3 of 3 sessions (its sessions quota, set for this identity)",
         );
-    });
+    })
+    .await;
 }
 
-#[test]
-fn quotas_for_identities_need_authentication_and_an_open_server_says_what_it_ignores() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_for_identities_need_authentication_and_an_open_server_says_what_it_ignores() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
     std::fs::write(

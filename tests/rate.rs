@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use common::metrics::{scrape, value};
 use common::net::random_payload;
 use common::oauth::OAuthServer;
+use common::proto12::{req12, Request12};
 use common::server::private_loopback;
 use common::server_process::{ServerProcess, ServerSetup};
 use predicates::str::contains;
@@ -246,33 +247,6 @@ fn allow_from_resets_a_stranger_and_admits_the_user() {
         assert_eq!(status["allow_from"], serde_json::json!(["127.0.0.1/32"]));
         assert_eq!(status["stats"]["connections_total"], 1);
     });
-}
-
-/// What a scistream-proto 1.2 client sends as its req: the four fields it knows.
-#[derive(Clone, PartialEq, prost::Message)]
-struct Request12 {
-    #[prost(string, tag = "1")]
-    uid: String,
-    #[prost(string, tag = "2")]
-    role: String,
-    #[prost(int32, tag = "3")]
-    num_conn: i32,
-    #[prost(int32, tag = "4")]
-    rate: i32,
-}
-
-async fn req12(addr: &str, request: Request12) -> Result<pb::Response, tonic::Status> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/scistream.Control/req");
-    let codec = tonic_prost::ProstCodec::<Request12, pb::Response>::default();
-    let answer = grpc.unary(tonic::Request::new(request), path, codec).await;
-    answer.map(tonic::Response::into_inner)
 }
 
 #[test]
