@@ -14,9 +14,9 @@ use std::time::Duration;
 use common::metrics::{scrape, value};
 use common::net::{bounded, TEST_LIMIT};
 use common::oauth::OAuthServer;
-use common::proto12::{req12, Request12};
-use common::server::private_loopback;
-use common::server_process::{ServerProcess, ServerSetup};
+use common::open_gateway::OpenGateway as Gateway;
+use common::proto12::{open12, req12, Request12};
+use common::server_process::ServerProcess;
 use predicates::str::contains;
 use scistream::pb;
 use scistream::pb::control_client::ControlClient;
@@ -27,46 +27,16 @@ use tonic::{Code, Status};
 
 type Client = ControlClient<Channel>;
 
-/// A gateway started as an operator would (authentication off), with the flags under test.
-struct Gateway {
-    server: ServerProcess,
-    user: tempfile::TempDir,
-    _auth: OAuthServer,
+/// A gateway with the flags under test, serving `/metrics`.
+fn gateway(flags: &[&str]) -> Gateway {
+    Gateway::start(&[&["--metrics", "127.0.0.1:0"], flags].concat())
 }
 
 impl Gateway {
-    fn start(flags: &[&str]) -> Gateway {
-        let auth = OAuthServer::start();
-        let ip = private_loopback().to_string();
-        let flags = [&["--metrics", "127.0.0.1:0"], flags].concat();
-        let setup = ServerSetup {
-            ip: &ip,
-            credentials: None,
-            extra_args: &flags,
-        };
-        Gateway {
-            server: ServerProcess::start(&auth, setup),
-            user: tempfile::tempdir().unwrap(),
-            _auth: auth,
-        }
-    }
-
     async fn client(&self) -> Client {
         ControlClient::connect(format!("http://{}", self.server.addr))
             .await
             .unwrap()
-    }
-
-    /// `scistream req <action> --s2cs <this> --no-tls <args...>`.
-    fn req(&self, action: &str, args: &[&str]) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::cargo_bin("scistream").unwrap();
-        cmd.env_clear()
-            .arg("--config")
-            .arg(self.user.path().join("config.yaml"))
-            .args(["req", action, "--s2cs", &self.server.addr, "--no-tls"])
-            .args(args)
-            .timeout(TEST_LIMIT);
-        cmd
     }
 
     fn metric(&self, series: &str) -> f64 {
@@ -202,7 +172,7 @@ async fn until_gone(client: &Client, uid: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_and_listener_quotas_refuse_at_their_limit_and_admit_again_after_a_release() {
-    let gateway = Gateway::start(&["--quota-sessions", "2", "--quota-listeners", "3"]);
+    let gateway = gateway(&["--quota-sessions", "2", "--quota-listeners", "3"]);
     bounded(async {
         let target = producer().await;
         let client = gateway.client().await;
@@ -244,7 +214,7 @@ async fn the_session_and_listener_quotas_refuse_at_their_limit_and_admit_again_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_reqs_racing_for_the_last_session_let_exactly_one_in() {
-    let gateway = Gateway::start(&["--quota-sessions", "3"]);
+    let gateway = gateway(&["--quota-sessions", "3"]);
     bounded(async {
         let target = producer().await;
         let client = gateway.client().await;
@@ -292,7 +262,7 @@ async fn fifty_reqs_racing_for_the_last_session_let_exactly_one_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_quota_resets_a_connection_past_it_over_all_the_identitys_sessions() {
-    let gateway = Gateway::start(&["--quota-connections", "2"]);
+    let gateway = gateway(&["--quota-connections", "2"]);
     bounded(async {
         let target = producer().await;
         let client = gateway.client().await;
@@ -323,7 +293,7 @@ async fn the_connection_quota_resets_a_connection_past_it_over_all_the_identitys
 async fn a_session_at_the_end_of_its_lifetime_is_released_its_connections_reset_its_port_returned()
 {
     // One port: a session after the expiry can only have it if it was returned.
-    let gateway = Gateway::start(&["--port-range", "30000-30000"]);
+    let gateway = gateway(&["--port-range", "30000-30000"]);
     bounded(async {
         let target = producer().await;
         let client = gateway.client().await;
@@ -368,7 +338,7 @@ async fn a_session_at_the_end_of_its_lifetime_is_released_its_connections_reset_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_with_no_connection_for_its_idle_timeout_is_released_and_its_port_returned() {
-    let gateway = Gateway::start(&[
+    let gateway = gateway(&[
         "--port-range",
         "30000-30000",
         "--session-idle-timeout",
@@ -403,7 +373,7 @@ async fn a_session_with_no_connection_for_its_idle_timeout_is_released_and_its_p
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_whose_update_never_comes_is_released_and_resets_who_waits_at_its_listener() {
-    let gateway = Gateway::start(&["--port-range", "30000-30000", "--update-timeout", "2s"]);
+    let gateway = gateway(&["--port-range", "30000-30000", "--update-timeout", "2s"]);
     bounded(async {
         let target = producer().await;
         let client = gateway.client().await;
@@ -430,7 +400,7 @@ async fn a_session_whose_update_never_comes_is_released_and_resets_who_waits_at_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scistream_proto_1_2_client_gets_the_default_lifetime_and_the_quotas() {
-    let gateway = Gateway::start(&[
+    let gateway = gateway(&[
         "--quota-sessions",
         "1",
         "--quota-max-rate",
@@ -444,25 +414,7 @@ async fn a_scistream_proto_1_2_client_gets_the_default_lifetime_and_the_quotas()
         let target = producer().await;
         let addr = gateway.server.addr.clone();
         let client = gateway.client().await;
-        let python = |uid: &str| Request12 {
-            uid: uid.into(),
-            role: "PROD".into(),
-            num_conn: 1,
-            rate: 10000,
-        };
-        let mut app_controller = client.clone();
-        let (answer, helloed) = tokio::join!(
-            req12(&addr, python("python-1")),
-            app_controller.hello(hello("python-1", target))
-        );
-        helloed.unwrap();
-        let listener: SocketAddr = answer.unwrap().listeners[0].parse().unwrap();
-        let update = pb::UpdateTargets {
-            uid: "python-1".into(),
-            remote_listeners: vec![target.to_string()],
-            role: "PROD".into(),
-        };
-        client.clone().update(update).await.unwrap();
+        let listener = open12(&addr, "python-1", target).await;
         drop(greeted(listener).await.unwrap());
 
         let info = status(&client, "python-1").await.unwrap();
@@ -479,7 +431,17 @@ async fn a_scistream_proto_1_2_client_gets_the_default_lifetime_and_the_quotas()
             "expires in {left} s, not the default 1 h"
         );
 
-        let refused = req12(&addr, python("python-2")).await.unwrap_err();
+        let refused = req12(
+            &addr,
+            Request12 {
+                uid: "python-2".into(),
+                role: "PROD".into(),
+                num_conn: 1,
+                rate: 10000,
+            },
+        )
+        .await
+        .unwrap_err();
         assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
         assert!(
             refused.message().contains("holds 1 of 1 sessions"),
@@ -608,7 +570,7 @@ async fn quotas_for_identities_need_authentication_and_an_open_server_says_what_
         ));
     // A file an open server cannot read holds nothing that applies: it starts, and says so.
     std::fs::write(&config, "quotas:\n  default: {sessions: 0}\n").unwrap();
-    let gateway = Gateway::start(&["--config", config.to_str().unwrap()]);
+    let gateway = gateway(&["--config", config.to_str().unwrap()]);
     let log = gateway.server.log();
     assert!(
         log.contains("line 2") && log.contains("its quotas: do not apply"),

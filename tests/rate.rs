@@ -10,53 +10,16 @@ use std::time::{Duration, Instant};
 
 use common::metrics::{scrape, value};
 use common::net::random_payload;
-use common::oauth::OAuthServer;
-use common::proto12::{req12, Request12};
-use common::server::private_loopback;
-use common::server_process::{ServerProcess, ServerSetup};
+use common::open_gateway::OpenGateway as Gateway;
+use common::proto12::open12;
 use predicates::str::contains;
-use scistream::pb;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// No test here may take longer: a bug fails it instead of hanging.
 const TEST_LIMIT: Duration = Duration::from_secs(60);
 
-/// A gateway started as an operator would, with the flags under test, and a user's config.
-struct Gateway {
-    server: ServerProcess,
-    user: tempfile::TempDir,
-    _auth: OAuthServer,
-}
-
 impl Gateway {
-    fn start(flags: &[&str]) -> Gateway {
-        let auth = OAuthServer::start();
-        let ip = private_loopback().to_string();
-        let setup = ServerSetup {
-            ip: &ip,
-            credentials: None,
-            extra_args: flags,
-        };
-        Gateway {
-            server: ServerProcess::start(&auth, setup),
-            user: tempfile::tempdir().unwrap(),
-            _auth: auth,
-        }
-    }
-
-    /// `scistream req <action> --s2cs <this> --no-tls <args...>`.
-    fn req(&self, action: &str, args: &[&str]) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::cargo_bin("scistream").unwrap();
-        cmd.env_clear()
-            .arg("--config")
-            .arg(self.user.path().join("config.yaml"))
-            .args(["req", action, "--s2cs", &self.server.addr, "--no-tls"])
-            .args(args)
-            .timeout(TEST_LIMIT);
-        cmd
-    }
-
     /// `req prod` of a plain-hop session relaying to `producer`, with `flags`.
     fn prod_cmd(&self, producer: SocketAddr, flags: &[&str]) -> assert_cmd::Command {
         let (ip, port) = (producer.ip().to_string(), producer.port().to_string());
@@ -262,30 +225,7 @@ fn a_scistream_proto_1_2_client_keeps_working_and_gets_the_servers_defaults() {
     run(async {
         let target = producer(random_payload(REPLY, 3)).await;
         let addr = gateway.server.addr.clone();
-        let request = Request12 {
-            uid: "python-1".into(),
-            role: "PROD".into(),
-            num_conn: 1,
-            rate: 10000,
-        };
-        let hello = pb::Hello {
-            uid: "python-1".into(),
-            prod_listeners: vec![target.to_string()],
-            role: "PROD".into(),
-        };
-        let mut client = pb::control_client::ControlClient::connect(format!("http://{addr}"))
-            .await
-            .unwrap();
-        let mut app_controller = client.clone();
-        let (answer, helloed) = tokio::join!(req12(&addr, request), app_controller.hello(hello));
-        helloed.unwrap();
-        let listener: SocketAddr = answer.unwrap().listeners[0].parse().unwrap();
-        let update = pb::UpdateTargets {
-            uid: "python-1".into(),
-            remote_listeners: vec![target.to_string()],
-            role: "PROD".into(),
-        };
-        client.update(update).await.unwrap();
+        let listener = open12(&addr, "python-1", target).await;
         let started = Instant::now();
         let stream = connect_from("127.0.0.1".parse().unwrap(), listener)
             .await

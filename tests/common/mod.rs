@@ -6,6 +6,7 @@ pub mod gateway;
 pub mod metrics;
 pub mod net;
 pub mod oauth;
+pub mod open_gateway;
 pub mod proto12;
 pub mod pty;
 pub mod server;
