@@ -34,7 +34,7 @@ start_relays() {
     # One source and one session take the whole relay here: lift their shares, so that only
     # the fd limit counts, as for HAProxy.
     start scistream prlimit --nofile="$FD_LIMIT" "$HERE/target/release/scistream" server --no-tls \
-        --port "$CONTROL_PORT" --listener-ip 127.0.0.1 --port-range "$DATA_PORTS" \
+        --state-dir "$WORK/state" --port "$CONTROL_PORT" --listener-ip 127.0.0.1 --port-range "$DATA_PORTS" \
         --metrics "127.0.0.1:$METRICS_PORT" --max-connections-per-source 1000000 \
         --max-session-connections 1000000 --max-session-connection-rate 1000000
     # No maxconn: HAProxy derives it (and maxpipes) from the open-file limit, as scistream does.

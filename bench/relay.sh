@@ -30,7 +30,7 @@ wait_children_reaped() {
 start_relays() {
     start iperf3 iperf3 -s -B 127.0.0.1 -p "$IPERF_PORT"
     start scistream "$HERE/target/release/scistream" server --no-tls --port "$CONTROL_PORT" \
-        --listener-ip 127.0.0.1 --port-range "$DATA_PORTS"
+        --state-dir "$WORK/state" --listener-ip 127.0.0.1 --port-range "$DATA_PORTS"
     cat >"$WORK/haproxy.cfg" <<EOF
 global
     maxconn 1000

@@ -69,6 +69,7 @@ complete -c scistream -n "__fish_scistream_using_subcommand server" -l relay-idl
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l max-control-connections -d 'The most control connections open at once; past it, a new one takes the place of the oldest that has no call in progress and no authenticated call, or is closed at once' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l max-control-connections-per-ip -d 'The most control connections open at once from one client IP address (from one /64, for IPv6)' -r
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l control-idle-timeout -d 'Seconds a control connection may stay open with no call in progress (a req waiting for its hello is in progress)' -r
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l state-dir -d 'Directory of the session store: every session is kept there and taken back when the server starts again (0700; it holds the PROD sessions\' hop keys) [default: beside --config when one is given (DIR/state), else $STATE_DIRECTORY (systemd), else $XDG_STATE_HOME/scistream]' -r -F
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l rate-policy -d 'What a session\'s requested rate (kb/s) means: ignore it, limit the session to it (each direction, over its connections; rate 0: no limit), or reserve it out of --bandwidth and refuse sessions that do not fit' -r -f -a "ignore\t'Record and show it, enforce nothing (as SciStream 1.2 servers do)'
 limit\t'Hold each session to its rate, in each direction, over all of its connections'
 reserve\t'Limit, and admit a session only while the admitted rates fit --bandwidth'"
@@ -87,6 +88,7 @@ complete -c scistream -n "__fish_scistream_using_subcommand server" -l log-forma
 json\t'One JSON object per line, event fields at the top level'"
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l no-tls -d 'Serve plaintext gRPC: tokens would cross the network in the clear'
 complete -c scistream -n "__fish_scistream_using_subcommand server" -l linked-identities -d 'Let any identity linked to the token\'s satisfy --allow-domain and --allow-identity (policy.linked_identities)'
+complete -c scistream -n "__fish_scistream_using_subcommand server" -l forget-sessions -d 'Start with no sessions: drop the ones the store holds (their listeners were closed when the last server stopped)'
 complete -c scistream -n "__fish_scistream_using_subcommand server" -s v -l verbose -d 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
 complete -c scistream -n "__fish_scistream_using_subcommand server" -s q -l quiet -d 'Only errors on stderr'
 complete -c scistream -n "__fish_scistream_using_subcommand server" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -1,14 +1,76 @@
 //! A session as both sides see it: what `req list` / `req status` show, and its wire form.
 
+use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::pb;
-use crate::relay::{RelayStats, Throughput};
+use crate::relay::{BitRate, RelayStats, Throughput};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// `Request.rate` is in kb/s: 1000 bits per second.
+pub const BITS_PER_KB: u64 = 1000;
+
+/// A rate as flags and the server's file take one: kb/s (`Request.rate`'s unit, as upstream's
+/// `--rate 10000`), or bits per second with a decimal unit: `500M`, `2.5G` (also `500Mbit/s`,
+/// `500Mbps`). In bits per second.
+pub fn parse_bit_rate(value: &str) -> Result<u64, String> {
+    const UNITS: [(&str, f64); 4] = [("k", 1e3), ("m", 1e6), ("g", 1e9), ("t", 1e12)];
+    let lower = value.trim().to_ascii_lowercase();
+    let bare = ["bit/s", "bps", "b/s"]
+        .iter()
+        .find_map(|suffix| lower.strip_suffix(suffix))
+        .unwrap_or(&lower);
+    let (number, scale) = match UNITS.iter().find(|(unit, _)| bare.ends_with(unit)) {
+        Some((unit, scale)) => (&bare[..bare.len() - unit.len()], *scale),
+        None if bare.len() == lower.len() => (bare, BITS_PER_KB as f64),
+        None => {
+            return Err(format!(
+                "{value:?}: give a unit K, M, G or T before {:?}",
+                &lower[bare.len()..]
+            ))
+        }
+    };
+    let bits = number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map(|n| (n * scale).round())
+        .ok_or_else(|| {
+            format!("{value:?} is not a rate: give kb/s (10000) or bits per second with a unit (500M, 2G)")
+        })?;
+    match bits < u64::MAX as f64 {
+        true => Ok(bits as u64),
+        false => Err(format!("{value:?} is too large a rate")),
+    }
+}
+
+/// A rate in kb/s, the unit of the protocol.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Kbps(pub(crate) u64);
+
+impl Kbps {
+    pub(crate) fn of(rate: BitRate) -> Kbps {
+        Kbps(rate.bits_per_sec() / BITS_PER_KB)
+    }
+
+    pub(crate) fn bit_rate(self) -> Option<BitRate> {
+        BitRate::new(self.0.saturating_mul(BITS_PER_KB))
+    }
+}
+
+impl fmt::Display for Kbps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.bit_rate() {
+            Some(rate) => write!(f, "{} kb/s ({rate})", self.0),
+            None => f.write_str("0 kb/s"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Role {
     #[serde(rename = "PROD")]
     Prod,
@@ -133,6 +195,9 @@ pub(crate) struct SessionView {
     pub(crate) listeners: Vec<String>,
     pub(crate) prod_listeners: Vec<String>,
     pub(crate) targets: Vec<String>,
+    /// Listeners lost in a restart (see the proto); shown only when there are some.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) lost_listeners: Vec<String>,
     pub(crate) age_secs: u64,
     /// None from servers that predate expiry.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -151,6 +216,7 @@ impl From<SessionView> for pb::SessionInfo {
             prod_listeners: view.prod_listeners,
             targets: view.targets,
             age_secs: view.age_secs,
+            lost_listeners: view.lost_listeners,
             connections_active: view.stats.connections_active,
             connections_total: view.stats.connections_total,
             bytes_to_target: view.stats.bytes_to_target,
@@ -202,6 +268,7 @@ impl TryFrom<pb::SessionInfo> for SessionView {
             },
             age_secs: info.age_secs,
             expires,
+            lost_listeners: info.lost_listeners,
             stats: RelayStats {
                 bytes_to_target: info.bytes_to_target,
                 bytes_from_target: info.bytes_from_target,
@@ -222,6 +289,29 @@ impl TryFrom<pb::SessionInfo> for SessionView {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_bare_rate_is_kb_per_second_and_units_are_bits_per_second() {
+        assert_eq!(parse_bit_rate("10000"), Ok(10_000_000));
+        assert_eq!(parse_bit_rate("500M"), Ok(500_000_000));
+        assert_eq!(parse_bit_rate("2g"), Ok(2_000_000_000));
+        assert_eq!(parse_bit_rate("2.5Gbit/s"), Ok(2_500_000_000));
+        assert_eq!(parse_bit_rate("40Gbps"), Ok(40_000_000_000));
+        assert_eq!(parse_bit_rate("0"), Ok(0));
+        for bad in [
+            "",
+            "fast",
+            "-1",
+            "1X",
+            "5 mbit/s/s",
+            "NaN",
+            "inf",
+            "1e30T",
+            "10bps",
+        ] {
+            assert!(parse_bit_rate(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
     fn view(state: State) -> SessionView {
         SessionView {
             uid: "u-1".into(),
@@ -239,6 +329,7 @@ mod tests {
             listeners: vec!["127.0.0.1:5100".into()],
             prod_listeners: vec![],
             targets: vec!["127.0.0.2:5100".into()],
+            lost_listeners: vec![],
             age_secs: 7,
             expires: Some(Expires::new(
                 UNIX_EPOCH + Duration::from_secs(1_800_000_000),

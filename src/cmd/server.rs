@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 
 use super::values::{parse_bit_rate, parse_duration, parse_seconds};
 use super::GlobalArgs;
+use crate::address;
 use crate::auth::DEFAULT_CACHE_TTL;
 use crate::config::{
     Config, DomainPattern, GlobusId, GroupRef, IdentityName, MaxRate, PolicyConfig, QuotaLimits,
@@ -28,7 +29,7 @@ use crate::server::{
     self, Access, ConnectionLimits, Lifetimes, Quota, Quotas, RateOptions, RatePolicy,
     ServerOptions,
 };
-use crate::{config, endpoint, paths, tls};
+use crate::{config, paths, tls};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -103,7 +104,7 @@ pub struct ServerArgs {
     policy: Box<PolicyArgs>,
     /// Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the
     /// server itself is never a target
-    #[arg(long, value_delimiter = ',', value_parser = endpoint::parse_network, value_name = "CIDR")]
+    #[arg(long, value_delimiter = ',', value_parser = address::parse_network, value_name = "CIDR")]
     allow_targets: Vec<IpNet>,
 
     /// The most relayed connections open at once, over all sessions; past it, new ones are
@@ -141,6 +142,17 @@ pub struct ServerArgs {
     #[arg(long, default_value = "60", value_parser = parse_seconds, value_name = "SECS")]
     control_idle_timeout: Duration,
 
+    /// Directory of the session store: every session is kept there and taken back when the
+    /// server starts again (0700; it holds the PROD sessions' hop keys) [default: beside
+    /// --config when one is given (DIR/state), else $STATE_DIRECTORY (systemd), else
+    /// $XDG_STATE_HOME/scistream]
+    #[arg(long, env = "SCISTREAM_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Start with no sessions: drop the ones the store holds (their listeners were closed when
+    /// the last server stopped)
+    #[arg(long)]
+    forget_sessions: bool,
+
     /// What a session's requested rate (kb/s) means: ignore it, limit the session to it (each
     /// direction, over its connections; rate 0: no limit), or reserve it out of --bandwidth and
     /// refuse sessions that do not fit
@@ -152,7 +164,7 @@ pub struct ServerArgs {
     bandwidth: Option<u64>,
     /// Networks that may connect to the listeners of sessions that name none of their own
     /// (req --allow-from), e.g. 10.16.0.0/16 [default: anywhere]; others are reset
-    #[arg(long, value_delimiter = ',', value_parser = endpoint::parse_network, value_name = "CIDR")]
+    #[arg(long, value_delimiter = ',', value_parser = address::parse_network, value_name = "CIDR")]
     listener_allow_from: Vec<IpNet>,
 
     /// What one identity may hold, and how long sessions live.
@@ -369,6 +381,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         listener_allow_from: args.listener_allow_from,
         quotas,
         lifetimes: args.shares.lifetimes(),
+        state_dir: (args.state_dir.clone())
+            .unwrap_or_else(|| paths::state_dir(global.config.as_deref())),
+        forget_sessions: args.forget_sessions,
     };
     println!(
         "Relaying at most {} connections at once (2 fds each, and up to {} pipes of 2 while \
@@ -390,8 +405,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     if let Some(metrics) = &options.metrics {
         println!("Metrics on http://{}/metrics", metrics.local_addr()?);
     }
-    println!("Server started on {}", listener.local_addr()?);
-    server::serve(listener, options, shutdown_signal()).await
+    let addr = listener.local_addr()?;
+    let ready = server::start(listener, options).await?;
+    println!("Server started on {addr}");
+    ready.serve(shutdown_signal()).await
 }
 
 /// Says what sessions are held to, beyond the capacity.

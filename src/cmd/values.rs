@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::limits::check_uid;
-pub(crate) use crate::relay::parse_bit_rate;
-use crate::relay::BITS_PER_KB;
+pub(crate) use crate::session::parse_bit_rate;
+use crate::session::BITS_PER_KB;
 
 /// A positive number of seconds, fractions allowed (`0.5`).
 pub(crate) fn parse_seconds(value: &str) -> Result<Duration, String> {

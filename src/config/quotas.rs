@@ -18,7 +18,7 @@ use std::num::NonZeroU32;
 use serde::{Deserialize, Serialize};
 
 use super::policy::{GlobusId, GroupRef, IdentityName};
-use crate::relay::{parse_bit_rate, BITS_PER_KB};
+use crate::session::{parse_bit_rate, BITS_PER_KB};
 
 /// `quotas:` in the server's file.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,10 +6,13 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use tokio::net::TcpStream;
 
 use super::copy::BufferBudget;
 use super::hop;
@@ -234,7 +237,7 @@ pub struct Capacity {
     pub(super) buffers: BufferBudget,
     /// Closed for a moment when accept fails for want of an fd, so that the waiting client
     /// can be accepted and reset instead of hanging in the backlog.
-    spare: Mutex<Option<File>>,
+    spare: Mutex<Option<OwnedFd>>,
 }
 
 impl Capacity {
@@ -322,9 +325,14 @@ impl Capacity {
         self.rejected[reason as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Runs `take` with the spare fd closed, then takes the spare again. Fails without running
-    /// `take` if there is no spare (the fd table was still full when it was last reopened).
-    pub(super) fn with_spare_fd<T>(&self, take: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    /// Accepts one waiting client with `accept` in the spare fd's place and resets it; the
+    /// reset client's socket becomes the spare. Returns the client's address (None: nobody
+    /// was waiting). Fails without accepting if there is no spare (the fd table was full when
+    /// it was last reopened).
+    pub(super) fn reset_with_spare_fd(
+        &self,
+        accept: impl FnOnce() -> io::Result<Option<(TcpStream, SocketAddr)>>,
+    ) -> io::Result<Option<SocketAddr>> {
         let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
         if spare.is_none() {
             *spare = open_spare();
@@ -332,10 +340,27 @@ impl Capacity {
         if spare.take().is_none() {
             return Err(io::Error::from_raw_os_error(libc::EMFILE));
         }
-        let taken = take();
-        *spare = open_spare();
-        taken
+        match accept() {
+            Ok(Some((client, peer))) => {
+                *spare = reset_in_place(client);
+                Ok(Some(peer))
+            }
+            other => {
+                *spare = open_spare();
+                other.map(|_| None)
+            }
+        }
     }
+}
+
+/// Resets `client` without closing its fd, which becomes the spare: closing it and opening
+/// the spare again would leave a moment in which another accept (the control port's) could
+/// take that fd, and the relay would have none to refuse its next clients with. A TCP socket
+/// disconnected with `connect(AF_UNSPEC)` sends the peer a reset and stays open, unconnected.
+fn reset_in_place(client: TcpStream) -> Option<OwnedFd> {
+    let socket = OwnedFd::from(client.into_std().ok()?);
+    rustix::net::connect_unspec(&socket).ok()?;
+    Some(socket)
 }
 
 /// EMFILE or ENFILE: the process or the system has no fd to give.
@@ -343,8 +368,8 @@ pub(super) fn is_out_of_fds(error: &io::Error) -> bool {
     matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
-fn open_spare() -> Option<File> {
-    File::open("/dev/null").ok()
+fn open_spare() -> Option<OwnedFd> {
+    File::open("/dev/null").ok().map(OwnedFd::from)
 }
 
 /// Places in one pool of connections, counted in all and per source.

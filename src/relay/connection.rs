@@ -14,11 +14,13 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
+use crate::address::HostPort;
+
 use super::admission::{Admission, Probation, Ticket, Way};
 use super::capacity::{is_out_of_fds, Rejection};
 #[cfg(not(target_os = "linux"))]
 use super::copy;
-use super::hop::{self, HopIdentity, HopPin};
+use super::hop::{self, HopDialer, HopIdentity};
 #[cfg(target_os = "linux")]
 use super::splice;
 use super::{idle, SessionShared, TargetPolicy, Traffic};
@@ -28,7 +30,7 @@ use super::{idle, SessionShared, TargetPolicy, Traffic};
 pub(super) async fn relay(
     client: TcpStream,
     peer: SocketAddr,
-    target: String,
+    target: HostPort,
     way: Way,
     session: Arc<SessionShared>,
 ) {
@@ -45,7 +47,7 @@ pub(super) async fn relay(
     };
     let transferred = match way {
         Way::Plain(_ticket) => route.plain(&mut client.stream).await,
-        Way::Dial(_ticket, pin) => route.dialled(&mut client.stream, &pin).await,
+        Way::Dial(_ticket, dialer) => route.dialled(&mut client.stream, &dialer).await,
         Way::Admit(probation, identity) => {
             route
                 .admitted(&mut client.stream, probation, &identity)
@@ -70,7 +72,7 @@ pub(super) async fn relay(
 /// connection was cut before it ended by itself (nothing relayed yet, or idle too long), after
 /// logging why.
 struct Route<'a> {
-    target: &'a str,
+    target: &'a HostPort,
     peer: SocketAddr,
     connect_timeout: Duration,
     session: &'a Arc<SessionShared>,
@@ -126,16 +128,17 @@ impl Route<'_> {
             .ok()
     }
 
-    /// CONS: the target is a PROD listener that must show the pinned certificate.
+    /// CONS: the target is a PROD listener that must show the pinned certificate (the
+    /// fingerprint the dialer was given).
     async fn dialled(
         &self,
         client: &mut TcpStream,
-        pin: &HopPin,
+        dialer: &HopDialer,
     ) -> Option<(Traffic, io::Result<()>)> {
         let mut server = self.open_target().await?;
         let sockets = [client.as_raw_fd(), server.stream.as_raw_fd()];
         let (uid, target) = (&self.session.uid, self.target);
-        let dialled = hop::dial(&mut server.stream, pin, target, self.connect_timeout);
+        let dialled = hop::dial(&mut server.stream, dialer, target, self.connect_timeout);
         let mut tls = match dialled.await {
             Ok(tls) => tls,
             Err(e) => {
@@ -215,7 +218,11 @@ async fn relay_streams(
 }
 
 /// Connects to the very addresses the policy checked, never to the name again.
-async fn connect(target: &str, timeout: Duration, policy: &TargetPolicy) -> io::Result<TcpStream> {
+async fn connect(
+    target: &HostPort,
+    timeout: Duration,
+    policy: &TargetPolicy,
+) -> io::Result<TcpStream> {
     let connected = async {
         let addrs = policy
             .resolve(target)

@@ -81,9 +81,9 @@ impl AcceptLoop {
             session: &self.session,
             source: peer.ip().into(),
         };
-        match admission.enter(&routes.hop) {
+        match admission.enter(&routes.hop_mode) {
             Ok(way) => {
-                let target = target.to_owned();
+                let target = target.clone();
                 let relay = connection::relay(client, peer, target, way, self.session.clone());
                 connections.spawn(relay);
             }
@@ -99,12 +99,12 @@ impl AcceptLoop {
         self.session.rejected(reason, peer.ip());
     }
 
-    /// Accept failed for want of an fd: frees the spare one to take the waiting client and
-    /// reset it.
+    /// Accept failed for want of an fd: takes the waiting client in the spare fd's place and
+    /// resets it.
     async fn shed_without_fds(&self) {
         let capacity = &self.session.capacity;
-        match capacity.with_spare_fd(|| accept_now(&self.listener)) {
-            Ok(Some((client, peer))) => self.shed(client, peer, Rejection::FdLimit),
+        match capacity.reset_with_spare_fd(|| accept_now(&self.listener)) {
+            Ok(Some(peer)) => self.session.rejected(Rejection::FdLimit, peer.ip()),
             // The client gave up before we got to it.
             Ok(None) => {}
             Err(e) => self.back_off(e).await,

@@ -2,7 +2,7 @@
 //!
 //! Public API used by the control server (keep it stable):
 //! [`SessionRelay::new`], [`SessionRelay::set_targets`], [`SessionRelay::stats`],
-//! [`SessionRelay::set_hop`], [`SessionRelay::shutdown`], [`RelayStats`], [`TargetPolicy`], and the
+//! [`SessionRelay::set_hop_mode`], [`SessionRelay::shutdown`], [`RelayStats`], [`TargetPolicy`], and the
 //! server-wide [`Capacity`] every session shares, with the [`Shares`] each source and session
 //! may take of it. [`SessionRelay::with_terms`] opens a session held to a rate and open to some
 //! source networks only ([`Terms`]).
@@ -23,6 +23,8 @@ mod copy;
 mod hop;
 mod idle;
 mod listener;
+#[cfg(test)]
+mod loopback;
 mod meter;
 #[cfg(target_os = "linux")]
 mod pipe;
@@ -39,24 +41,25 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ipnet::IpNet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::address::HostPort;
 pub use admission::ConnectionQuota;
 use admission::SessionGate;
 pub(crate) use capacity::{raise_fd_limit, AUTH_CONNECTION_FDS};
 pub use capacity::{Capacity, Limits, Rejection, Shares};
-pub(crate) use hop::{Hop, HopCredential, HopIdentity, HopPin, CREDENTIAL_LEN};
+pub(crate) use hop::{HopDialer, HopIdentity, HopMode};
 pub(crate) use hop::{
     BUFFER_BUDGET as HOP_BUFFER_BUDGET, CONNECTION_MEMORY as HOP_CONNECTION_MEMORY,
 };
 use listener::AcceptLoop;
 use meter::Meter;
 pub use meter::Throughput;
+pub use rate::BitRate;
 use rate::Buckets;
-pub use rate::{parse_bit_rate, BitRate, BITS_PER_KB};
 use shedding::Shedding;
 use target_policy::Claim;
 pub use target_policy::TargetPolicy;
@@ -65,7 +68,7 @@ pub use target_policy::TargetPolicy;
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Counters of one session, summed over its connections.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelayStats {
     pub bytes_to_target: u64,
     pub bytes_from_target: u64,
@@ -82,6 +85,20 @@ struct Counters {
     total: AtomicU64,
     /// When its last connection closed, in milliseconds since the Unix epoch (0: none has).
     idle_since_ms: AtomicU64,
+}
+
+/// The counters of a session taken back after a restart: its connections ended with the
+/// process, so it is idle from now on.
+impl From<RelayStats> for Counters {
+    fn from(stats: RelayStats) -> Self {
+        Counters {
+            to_target: AtomicU64::new(stats.bytes_to_target),
+            from_target: AtomicU64::new(stats.bytes_from_target),
+            active: AtomicU64::new(0),
+            total: AtomicU64::new(stats.connections_total),
+            idle_since_ms: AtomicU64::new(unix_ms_now()),
+        }
+    }
 }
 
 impl Counters {
@@ -111,16 +128,18 @@ impl Counters {
     }
 }
 
+/// Now, in milliseconds since the Unix epoch.
+fn unix_ms_now() -> u64 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH);
+    u64::try_from(now.unwrap_or_default().as_millis()).unwrap_or(u64::MAX)
+}
+
 struct ActiveConnection<'a>(&'a Counters);
 
 impl Drop for ActiveConnection<'_> {
     fn drop(&mut self) {
         // Before the count drops: whoever sees no connection open sees when the last closed.
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
-        self.0.idle_since_ms.fetch_max(ms, Ordering::Relaxed);
+        (self.0.idle_since_ms).fetch_max(unix_ms_now(), Ordering::Relaxed);
         self.0.active.fetch_sub(1, Ordering::Release);
     }
 }
@@ -188,14 +207,14 @@ impl SessionShared {
 /// Where the listeners of a session send their new connections.
 #[derive(Clone, Debug)]
 struct Routes {
-    targets: Vec<String>,
-    hop: Hop,
+    targets: Vec<HostPort>,
+    hop_mode: HopMode,
 }
 
 impl Routes {
-    fn target_for(&self, listener: usize) -> Option<&str> {
+    fn target_for(&self, listener: usize) -> Option<&HostPort> {
         let n = self.targets.len();
-        (n > 0).then(|| self.targets[listener % n].as_str())
+        (n > 0).then(|| &self.targets[listener % n])
     }
 }
 
@@ -233,13 +252,36 @@ impl SessionRelay {
         capacity: Arc<Capacity>,
         terms: Terms,
     ) -> Self {
+        let listeners = listeners.into_iter().map(Some).collect();
+        Self::resume(
+            uid,
+            listeners,
+            policy,
+            capacity,
+            terms,
+            RelayStats::default(),
+        )
+    }
+
+    /// A session taken back after a restart: listener i is `listeners[i]` (None: lost, its
+    /// index kept so that the others keep their targets), and its counters go on from
+    /// `counted` (as last stored; `connections_active` is not carried over).
+    pub(crate) fn resume(
+        uid: String,
+        listeners: Vec<Option<TcpListener>>,
+        policy: Arc<TargetPolicy>,
+        capacity: Arc<Capacity>,
+        terms: Terms,
+        counted: RelayStats,
+    ) -> Self {
         let own = listeners
             .iter()
+            .flatten()
             .filter_map(|l| l.local_addr().ok())
             .collect();
         let session = Arc::new(SessionShared {
             uid,
-            counters: Counters::default(),
+            counters: Counters::from(counted),
             policy: policy.claim(own),
             gate: SessionGate::new(capacity.shares().session_rate),
             capacity,
@@ -249,11 +291,12 @@ impl SessionRelay {
         });
         let (routes, _) = watch::channel(Routes {
             targets: Vec::new(),
-            hop: Hop::Plain,
+            hop_mode: HopMode::Plain,
         });
         let (stop, _) = watch::channel(false);
         let mut accept_loops = JoinSet::new();
-        for (index, listener) in listeners.into_iter().enumerate() {
+        let bound = listeners.into_iter().enumerate();
+        for (index, listener) in bound.filter_map(|(i, l)| Some((i, l?))) {
             let accept_loop = AcceptLoop {
                 index,
                 listener,
@@ -271,15 +314,15 @@ impl SessionRelay {
         }
     }
 
-    /// Listener i relays new connections to `targets[i % targets.len()]` ("host:port").
+    /// Listener i relays new connections to `targets[i % targets.len()]`.
     /// The first call starts relaying; later calls retarget new connections only.
-    pub fn set_targets(&self, targets: Vec<String>) {
+    pub fn set_targets(&self, targets: Vec<HostPort>) {
         self.routes.send_modify(|routes| routes.targets = targets);
     }
 
-    /// How connections accepted from now on cross the hop ([`Hop::Plain`] until then).
-    pub(crate) fn set_hop(&self, hop: Hop) {
-        self.routes.send_modify(|routes| routes.hop = hop);
+    /// How connections accepted from now on cross the hop ([`HopMode::Plain`] until then).
+    pub(crate) fn set_hop_mode(&self, mode: HopMode) {
+        self.routes.send_modify(|routes| routes.hop_mode = mode);
     }
 
     pub fn stats(&self) -> RelayStats {

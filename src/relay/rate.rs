@@ -25,44 +25,6 @@ const SMALLEST_BURST: u64 = 16 << 10;
 
 const NANOS_PER_SEC: u128 = 1_000_000_000;
 
-/// `Request.rate`'s unit, as upstream documents it: kb/s, 1000 bits per second.
-pub const BITS_PER_KB: u64 = 1000;
-
-/// A rate as flags and the server's file take one: kb/s (`Request.rate`'s unit, as upstream's `--rate 10000`), or
-/// bits per second with a decimal unit: `500M`, `2.5G` (also `500Mbit/s`, `500Mbps`). In bits
-/// per second.
-pub fn parse_bit_rate(value: &str) -> Result<u64, String> {
-    const UNITS: [(&str, f64); 4] = [("k", 1e3), ("m", 1e6), ("g", 1e9), ("t", 1e12)];
-    let lower = value.trim().to_ascii_lowercase();
-    let bare = ["bit/s", "bps", "b/s"]
-        .iter()
-        .find_map(|suffix| lower.strip_suffix(suffix))
-        .unwrap_or(&lower);
-    let (number, scale) = match UNITS.iter().find(|(unit, _)| bare.ends_with(unit)) {
-        Some((unit, scale)) => (&bare[..bare.len() - unit.len()], *scale),
-        None if bare.len() == lower.len() => (bare, BITS_PER_KB as f64),
-        None => {
-            return Err(format!(
-                "{value:?}: give a unit K, M, G or T before {:?}",
-                &lower[bare.len()..]
-            ))
-        }
-    };
-    let bits = number
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && *n >= 0.0)
-        .map(|n| (n * scale).round())
-        .ok_or_else(|| {
-            format!("{value:?} is not a rate: give kb/s (10000) or bits per second with a unit (500M, 2G)")
-        })?;
-    match bits < u64::MAX as f64 {
-        true => Ok(bits as u64),
-        false => Err(format!("{value:?} is too large a rate")),
-    }
-}
-
 /// A rate in bits per second (not zero).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct BitRate(u64);
@@ -235,29 +197,6 @@ mod tests {
 
     fn rate(bits_per_sec: u64) -> BitRate {
         BitRate::new(bits_per_sec).unwrap()
-    }
-
-    #[test]
-    fn a_bare_rate_is_kb_per_second_and_units_are_bits_per_second() {
-        assert_eq!(parse_bit_rate("10000"), Ok(10_000_000));
-        assert_eq!(parse_bit_rate("500M"), Ok(500_000_000));
-        assert_eq!(parse_bit_rate("2g"), Ok(2_000_000_000));
-        assert_eq!(parse_bit_rate("2.5Gbit/s"), Ok(2_500_000_000));
-        assert_eq!(parse_bit_rate("40Gbps"), Ok(40_000_000_000));
-        assert_eq!(parse_bit_rate("0"), Ok(0));
-        for bad in [
-            "",
-            "fast",
-            "-1",
-            "1X",
-            "5 mbit/s/s",
-            "NaN",
-            "inf",
-            "1e30T",
-            "10bps",
-        ] {
-            assert!(parse_bit_rate(bad).is_err(), "{bad:?} accepted");
-        }
     }
 
     #[test]

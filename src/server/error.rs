@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 
 use tonic::{Code, Status};
 
-use super::bandwidth::Kbps;
 use super::quotas::Exceeded;
-use crate::limits::quote;
+use crate::quote::quote;
+use crate::session::Kbps;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
@@ -82,7 +82,11 @@ pub(crate) enum Error {
     #[error("{0}")]
     Quota(#[from] Exceeded),
     #[error("could not set up the encrypted hop: {0}")]
-    Hop(String),
+    HopSetup(String),
+    /// The change could not be made durable: the server answers UNAVAILABLE, as the call may
+    /// succeed once the disk (or the store) is back.
+    #[error("{0}; the change was not kept: retry once the server's state directory is writable")]
+    Store(#[from] crate::store::StoreError),
     #[error("could not bind data listener {addr}: {source}; check --listener-ip")]
     Bind {
         addr: SocketAddr,
@@ -116,7 +120,8 @@ impl From<Error> for Status {
             | Error::EarlyHellosShareFull(_)
             | Error::BandwidthExhausted { .. }
             | Error::Quota(_) => Code::ResourceExhausted,
-            Error::Bind { .. } | Error::Hop(_) => Code::Internal,
+            Error::Bind { .. } | Error::HopSetup(_) => Code::Internal,
+            Error::Store(_) => Code::Unavailable,
         };
         Status::new(code, err.to_string())
     }

@@ -39,6 +39,21 @@ impl Lifetimes {
     pub(crate) fn granted(&self, asked: Option<Duration>) -> Duration {
         asked.unwrap_or(self.default).min(self.max)
     }
+
+    /// When the lifetime of a session opened at `created` and taken back at `now` after a
+    /// restart ends: when it ended before the restart (`ends`), cut to this server's `max`
+    /// from its opening; one granted before lifetimes were (None) gets the default from `now`.
+    pub(crate) fn regranted(
+        &self,
+        created: SystemTime,
+        ends: Option<SystemTime>,
+        now: SystemTime,
+    ) -> SystemTime {
+        match ends {
+            Some(ends) => ends.min(later(created, self.max)),
+            None => later(now, self.granted(None)),
+        }
+    }
 }
 
 impl Default for Lifetimes {
@@ -133,6 +148,17 @@ mod tests {
             ..t
         };
         assert_eq!(short_max.granted(None), Duration::from_secs(50));
+    }
+
+    #[test]
+    fn a_restart_keeps_what_is_left_of_a_lifetime_cut_to_the_current_max() {
+        let t = timeouts();
+        assert_eq!(t.regranted(at(0), Some(at(500)), at(100)), at(500));
+        assert_eq!(t.regranted(at(0), Some(at(5000)), at(100)), at(2000));
+        // Already past: it expires at once.
+        assert_eq!(t.regranted(at(0), Some(at(50)), at(100)), at(50));
+        // From before lifetimes: the default, from the restart.
+        assert_eq!(t.regranted(at(0), None, at(100)), at(1100));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tonic::Code;
 
 use super::rpc::{self, Rpc};
-use super::sessions::Sessions;
+use super::sessions::{Restored, Sessions};
 use crate::relay::{Capacity, Rejection};
 use crate::session::Expiry;
 
@@ -54,6 +54,8 @@ struct AuthFailure {
 pub(crate) struct Metrics {
     requests: Family<Call, Counter>,
     auth_failures: Family<AuthFailure, Counter>,
+    restored: Counter,
+    listeners_lost: Counter,
 }
 
 impl Metrics {
@@ -74,6 +76,12 @@ impl Metrics {
             code: code_name(code),
         };
         self.requests.get_or_create(&call).get()
+    }
+
+    /// Counts what a start took back from the session store.
+    pub(crate) fn record_restored(&self, restored: &Restored) {
+        self.restored.inc_by(restored.sessions as u64);
+        self.listeners_lost.inc_by(restored.lost_listeners as u64);
     }
 
     pub(crate) fn record_auth_failure(&self, reason: &'static str) {
@@ -114,6 +122,16 @@ impl Source {
             "scistream_auth_failures",
             "Calls refused by the token check, by reason",
             self.metrics.auth_failures.clone(),
+        );
+        registry.register(
+            "scistream_sessions_restored",
+            "Sessions taken back from the session store at start",
+            self.metrics.restored.clone(),
+        );
+        registry.register(
+            "scistream_listeners_lost",
+            "Listeners of restored sessions that could not be bound again",
+            self.metrics.listeners_lost.clone(),
         );
         if let Some(latency) = self.introspection_latency {
             registry.register(
@@ -308,6 +326,7 @@ mod tests {
             Duration::from_secs(30),
             TargetPolicy::anywhere(),
             capacity.clone(),
+            crate::store::Store::in_memory(),
         );
         Source {
             metrics: Arc::default(),

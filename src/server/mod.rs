@@ -29,6 +29,7 @@ mod throttle;
 use std::future::Future;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,7 +37,6 @@ use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 use tonic::transport::ServerTlsConfig;
 
-pub use crate::relay::BITS_PER_KB;
 pub use authorize::{token_from_headers, Access};
 pub use bandwidth::{RateOptions, RatePolicy};
 pub use connections::ConnectionLimits;
@@ -48,6 +48,7 @@ pub(crate) use startup::{access, admin_identities, certificate_names};
 use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 use crate::pb::control_server::ControlServer;
 use crate::relay::{Capacity, Limits, Shares, TargetPolicy};
+use crate::store::Store;
 
 /// How long in-flight calls get to finish after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -95,95 +96,155 @@ pub struct ServerOptions {
     pub quotas: Quotas,
     /// How long sessions live, and may sit unused, before the server releases them.
     pub lifetimes: Lifetimes,
+    /// Where the session store lives (`--state-dir`): sessions there come back at start.
+    pub state_dir: PathBuf,
+    /// Start empty, dropping the stored sessions (`--forget-sessions`).
+    pub forget_sessions: bool,
 }
 
-/// Serves the control service on `listener` until `shutdown` completes, then releases every
-/// session (closing its listeners and connections).
+/// Serves the control service on `listener` until `shutdown` completes, then stops every
+/// session's relay (closing its listeners and connections). Sessions stay in the store in
+/// `state_dir`, and the next start takes them back. [`start`] then [`Ready::serve`], in one.
 pub async fn serve(
     listener: TcpListener,
     options: ServerOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    start(listener, options).await?.serve(shutdown).await
+}
+
+/// A server whose stored sessions are back, relaying, before it takes its first call.
+pub struct Ready {
+    listener: TcpListener,
+    options: ServerOptions,
+    metrics: Arc<metrics::Metrics>,
+    policy: Arc<TargetPolicy>,
+    capacity: Arc<Capacity>,
+    sessions: Arc<Sessions>,
+    store: Store,
+}
+
+/// Opens the session store and takes its sessions back: a server that says it started has
+/// them listening again.
+pub async fn start(listener: TcpListener, options: ServerOptions) -> Result<Ready> {
     let services = [Some(&listener), options.metrics.as_ref()];
     let services = services
         .into_iter()
         .flatten()
         .filter_map(|l| l.local_addr().ok());
-    let policy = Arc::new(TargetPolicy::new(options.allow_targets, services.collect()));
+    let allowed = options.allow_targets.clone();
+    let policy = Arc::new(TargetPolicy::new(allowed, services.collect()));
     let capacity = Capacity::shared(options.relay_limits, options.relay_shares);
+    let (store, stored) = Store::open(&options.state_dir, options.forget_sessions)?;
     let sessions = Sessions::new(
         options.listener_ip,
-        options.port_range,
+        options.port_range.clone(),
         options.hello_timeout,
         policy.clone(),
         capacity.clone(),
+        store.clone(),
     );
     let sessions = sessions
-        .with_terms(options.rates, options.listener_allow_from)
-        .with_fair_shares(options.quotas, options.lifetimes);
+        .with_terms(options.rates, options.listener_allow_from.clone())
+        .with_fair_shares(options.quotas.clone(), options.lifetimes);
     let sessions = Arc::new(sessions);
-    let _expiring = sessions.expire_in_background();
+    let restored = sessions.restore(stored).await?;
     let metrics = Arc::new(metrics::Metrics::default());
-    let service = service::Service {
-        control: control::Control {
-            sessions: sessions.clone(),
-            max_conn: options.max_conn,
-            policy,
-        },
-    };
-    let source = metrics::Source {
-        metrics: metrics.clone(),
-        sessions: sessions.clone(),
+    metrics.record_restored(&restored);
+    tracing::info!(event = "restored", sessions = restored.sessions,
+        lost_listeners = restored.lost_listeners, released = restored.released,
+        state_dir = %options.state_dir.display(), "sessions taken back from the store");
+    Ok(Ready {
+        listener,
+        options,
+        metrics,
+        policy,
         capacity,
-        introspection_latency: (options.auth.as_ref())
-            .and_then(|a| a.introspector.latency().cloned()),
-    };
-    let _endpoint = options
-        .metrics
-        .map(|listener| metrics::spawn(listener, source));
-    let mut builder = tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
-        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-        .max_concurrent_streams(MAX_CALLS_PER_CONNECTION);
-    if let Some(tls) = options.tls {
-        builder = builder.tls_config(tls).context("could not configure TLS")?;
-    }
-    // Sessions are released before the server drains its calls: a req still waiting for its
-    // hello then ends at once instead of holding shutdown for the whole hello timeout.
-    let stopping = tokio::sync::Notify::new();
-    let stop = async {
-        shutdown.await;
-        let released = sessions.release_all().await;
-        tracing::info!(released, "shutting down: released every session");
-        stopping.notify_one();
-    };
-    // A client that keeps its connection open must not hold the server up forever.
-    let drained_or_late = async {
-        stopping.notified().await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-        tracing::warn!("clients still connected after {SHUTDOWN_GRACE:?}: stopping anyway");
-    };
-    let incoming = connections::incoming(listener, options.connections);
-    let auth_off = options.auth.is_none();
-    let replies_metrics = metrics.clone();
-    let server = builder
-        .layer(tower::layer::layer_fn(connections::TrackCalls))
-        .layer(tower::layer::layer_fn(move |inner| replies::Replies {
-            inner,
-            metrics: replies_metrics.clone(),
-            auth_off,
-        }))
-        .layer(tower::filter::AsyncFilterLayer::new(
-            authorize::Authorize::new(options.auth.map(Arc::new), metrics),
-        ))
-        .add_service(
-            ControlServer::new(service)
-                .max_decoding_message_size(MAX_REQUEST_BYTES)
-                .max_encoding_message_size(MAX_REPLY_BYTES),
-        )
-        .serve_with_incoming_shutdown(incoming, stop);
-    tokio::select! {
-        served = server => served.context("control server failed"),
-        () = drained_or_late => Ok(()),
+        sessions,
+        store,
+    })
+}
+
+impl Ready {
+    /// Serves until `shutdown` completes: see [`serve`].
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let Ready {
+            listener,
+            options,
+            metrics,
+            policy,
+            capacity,
+            sessions,
+            store,
+        } = self;
+        let _expiring = sessions.expire_in_background();
+        let service = service::Service {
+            control: control::Control {
+                sessions: sessions.clone(),
+                max_conn: options.max_conn,
+                policy,
+            },
+        };
+        let source = metrics::Source {
+            metrics: metrics.clone(),
+            sessions: sessions.clone(),
+            capacity,
+            introspection_latency: (options.auth.as_ref())
+                .and_then(|a| a.introspector.latency().cloned()),
+        };
+        let _endpoint = options
+            .metrics
+            .map(|listener| metrics::spawn(listener, source));
+        let mut builder = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+            .max_concurrent_streams(MAX_CALLS_PER_CONNECTION);
+        if let Some(tls) = options.tls {
+            builder = builder.tls_config(tls).context("could not configure TLS")?;
+        }
+        // Sessions are released before the server drains its calls: a req still waiting for its
+        // hello then ends at once instead of holding shutdown for the whole hello timeout.
+        let stopping = tokio::sync::Notify::new();
+        let stop = async {
+            shutdown.await;
+            match sessions.stop_all().await {
+                Ok(stopped) => tracing::info!(stopped,
+                    "shutting down: every session's relay stopped; the sessions stay stored for the next start"),
+                Err(e) => tracing::error!("shutting down: the sessions' last counters were not stored: {e}"),
+            }
+            stopping.notify_one();
+        };
+        // A client that keeps its connection open must not hold the server up forever.
+        let drained_or_late = async {
+            stopping.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            tracing::warn!("clients still connected after {SHUTDOWN_GRACE:?}: stopping anyway");
+        };
+        let incoming = connections::incoming(listener, options.connections);
+        let auth_off = options.auth.is_none();
+        let replies_metrics = metrics.clone();
+        let server = builder
+            .layer(tower::layer::layer_fn(connections::TrackCalls))
+            .layer(tower::layer::layer_fn(move |inner| replies::Replies {
+                inner,
+                metrics: replies_metrics.clone(),
+                auth_off,
+            }))
+            .layer(tower::filter::AsyncFilterLayer::new(
+                authorize::Authorize::new(options.auth.map(Arc::new), metrics),
+            ))
+            .add_service(
+                ControlServer::new(service)
+                    .max_decoding_message_size(MAX_REQUEST_BYTES)
+                    .max_encoding_message_size(MAX_REPLY_BYTES),
+            )
+            .serve_with_incoming_shutdown(incoming, stop);
+        let served = tokio::select! {
+            served = server => served.context("control server failed"),
+            () = drained_or_late => Ok(()),
+        };
+        // Written out and let go of, so that the next process can open it at once.
+        store.close();
+        served
     }
 }

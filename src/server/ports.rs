@@ -72,6 +72,22 @@ impl PortPool {
         Ok(bound)
     }
 
+    /// Binds the listener a restored session had at `addr` again; why not, if it cannot be.
+    pub(crate) fn take_back(&mut self, addr: SocketAddr) -> Result<TcpListener, String> {
+        if addr.ip() != self.ip {
+            return Err(format!("the server's --listener-ip is {} now", self.ip));
+        }
+        if !self.range.contains(&addr.port()) || self.in_use.contains(&addr.port()) {
+            return Err("its port is outside --port-range now".to_string());
+        }
+        let listener = bind(addr).map_err(|e| match e.kind() {
+            io::ErrorKind::AddrInUse => "another program holds its port".to_string(),
+            _ => e.to_string(),
+        })?;
+        self.in_use.insert(addr.port());
+        Ok(listener)
+    }
+
     pub(crate) fn free(&mut self, ports: impl IntoIterator<Item = u16>) {
         for port in ports {
             self.in_use.remove(&port);

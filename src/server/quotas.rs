@@ -12,10 +12,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use super::bandwidth::{Kbps, RatePolicy};
+use super::bandwidth::RatePolicy;
 use super::call::{Account, Caller};
 use crate::config::{GroupRef, IdentityName, QuotaLimits, QuotasConfig};
 use crate::relay::ConnectionQuota;
+use crate::session::Kbps;
 
 /// What one account may hold at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,22 +10,42 @@ use super::server_process::{ServerProcess, ServerSetup};
 pub struct OpenGateway {
     pub server: ServerProcess,
     pub user: tempfile::TempDir,
-    _auth: OAuthServer,
+    auth: OAuthServer,
+    ip: String,
+    flags: Vec<String>,
 }
 
 impl OpenGateway {
     pub fn start(flags: &[&str]) -> OpenGateway {
         let auth = OAuthServer::start();
         let ip = private_loopback().to_string();
-        let setup = ServerSetup {
-            ip: &ip,
-            credentials: None,
-            extra_args: flags,
-        };
+        let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
         OpenGateway {
-            server: ServerProcess::start(&auth, setup),
+            server: launch(&auth, &ip, &flags),
             user: tempfile::tempdir().unwrap(),
-            _auth: auth,
+            auth,
+            ip,
+            flags,
+        }
+    }
+
+    /// Kills the server (`kill -9`) and starts it again on the same address with the same
+    /// flags: with a `--state-dir` among them, it takes its sessions back.
+    pub fn restart(self) -> OpenGateway {
+        let OpenGateway {
+            server,
+            user,
+            auth,
+            ip,
+            flags,
+        } = self;
+        drop(server);
+        OpenGateway {
+            server: launch(&auth, &ip, &flags),
+            user,
+            auth,
+            ip,
+            flags,
         }
     }
 
@@ -40,4 +60,14 @@ impl OpenGateway {
             .timeout(TEST_LIMIT);
         cmd
     }
+}
+
+fn launch(auth: &OAuthServer, ip: &str, flags: &[String]) -> ServerProcess {
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let setup = ServerSetup {
+        ip,
+        credentials: None,
+        extra_args: &flags,
+    };
+    ServerProcess::start(auth, setup)
 }

@@ -13,8 +13,7 @@ use crate::client::ListFailed;
 use crate::cmd::s2cs_args::S2csArgs;
 use crate::cmd::values::parse_uid;
 use crate::relay::BitRate;
-use crate::server::BITS_PER_KB;
-use crate::session::{Expiry, SessionView};
+use crate::session::{Expiry, SessionView, BITS_PER_KB};
 
 #[derive(Debug, Args)]
 pub(crate) struct ListArgs {
@@ -247,14 +246,21 @@ fn throughput(s: &SessionView) -> String {
     )
 }
 
-/// "listener -> target" per listener: listener i relays to `targets[i % targets.len()]`.
+/// "listener -> target" per listener: listener i relays to `targets[i % targets.len()]`; a
+/// listener lost in a restart says so.
 fn routes(s: &SessionView) -> Vec<String> {
     s.listeners
         .iter()
         .enumerate()
-        .map(|(i, listener)| match s.targets.len() {
-            0 => format!("{listener} -> (no target yet)"),
-            n => format!("{listener} -> {}", s.targets[i % n]),
+        .map(|(i, listener)| {
+            let route = match s.targets.len() {
+                0 => format!("{listener} -> (no target yet)"),
+                n => format!("{listener} -> {}", s.targets[i % n]),
+            };
+            match s.lost_listeners.contains(listener) {
+                true => format!("{route} (lost: not bound again after a restart)"),
+                false => route,
+            }
         })
         .collect()
 }
@@ -270,6 +276,7 @@ mod tests {
             uid: "u-1".into(),
             role: Role::Prod,
             owner: None,
+            lost_listeners: Vec::new(),
             rate: 10000,
             rate_policy: "limit".into(),
             throughput: Throughput {
