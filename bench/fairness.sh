@@ -30,12 +30,14 @@ SCISTREAM=$HERE/target/release/scistream
 # shellcheck source=bench/common.sh
 source "$HERE/bench/common.sh"
 
-# gateway NAME CONTROL_PORT FIRST_DATA_PORT [FLAGS...]: a `scistream server` on loopback.
+# gateway NAME CONTROL_PORT FIRST_DATA_PORT [FLAGS...]: a `scistream server` on loopback, with
+# a session store of its own in the run's scratch directory.
 gateway() {
     local name=$1 control=$2 first=$3
     shift 3
     start "$name" "$SCISTREAM" --config "$WORK/$name.yaml" server --no-tls --port "$control" \
-        --listener-ip 127.0.0.1 --port-range "$first-$((first + 9))" "$@"
+        --state-dir "$WORK/$name-state" --listener-ip 127.0.0.1 \
+        --port-range "$first-$((first + 9))" "$@"
 }
 
 start_servers() {

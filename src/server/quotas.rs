@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use super::bandwidth::RatePolicy;
 use super::call::{Account, Caller};
 use crate::config::{GroupRef, IdentityName, QuotaLimits, QuotasConfig};
 use crate::relay::ConnectionQuota;
@@ -216,14 +215,14 @@ pub(crate) struct Holdings {
 }
 
 impl Holdings {
-    /// Refuses a session of `listeners` listeners asking for `rate` (enforced as `policy` says)
-    /// that would take `caller` past `allowance`.
+    /// Refuses a session of `listeners` listeners asking for `rate` (None where the server
+    /// enforces no rate: `--rate-policy ignore`) that would take `caller` past `allowance`.
     pub(crate) fn check(
         &self,
         caller: &Caller,
         allowance: &Allowance,
         listeners: usize,
-        (rate, policy): (Kbps, RatePolicy),
+        rate: Option<Kbps>,
     ) -> Result<(), Exceeded> {
         let quota = allowance.quota;
         let (held_sessions, held_listeners) = self
@@ -254,7 +253,7 @@ impl Holdings {
                 },
             });
         }
-        check_rate(quota.max_rate.map(Kbps), rate, policy).map_err(|(max, asked)| Exceeded::Rate {
+        check_rate(quota.max_rate.map(Kbps), rate).map_err(|(max, asked)| Exceeded::Rate {
             who,
             max,
             asked,
@@ -299,11 +298,11 @@ impl Holdings {
     }
 }
 
-/// Refuses a rate above `max` where the rate is enforced (with `--rate-policy ignore` it means
-/// nothing, so no cap applies); rate 0 asks for no limit, which is above any. On refusal:
-/// the cap and the rate asked for, in words.
-fn check_rate(max: Option<Kbps>, rate: Kbps, policy: RatePolicy) -> Result<(), (Kbps, String)> {
-    let Some(max) = max.filter(|_| policy != RatePolicy::Ignore) else {
+/// Refuses a rate above `max` where the rate is enforced (None: with `--rate-policy ignore` it
+/// means nothing, so no cap applies); rate 0 asks for no limit, which is above any. On
+/// refusal: the cap and the rate asked for, in words.
+fn check_rate(max: Option<Kbps>, rate: Option<Kbps>) -> Result<(), (Kbps, String)> {
+    let (Some(max), Some(rate)) = (max, rate) else {
         return Ok(());
     };
     match rate {
@@ -387,7 +386,7 @@ mod tests {
             origin: String::new(),
         };
         let caller = from("192.0.2.1");
-        let limit = (Kbps(1_000), RatePolicy::Limit);
+        let limit = Some(Kbps(1_000));
         let mut holdings = Holdings::default();
         holdings.check(&caller, &allowance, 2, limit).unwrap();
         holdings.take(&caller, &allowance, 2);
@@ -419,13 +418,13 @@ mod tests {
     #[test]
     fn the_rate_cap_applies_only_where_the_rate_is_enforced() {
         let max = Some(Kbps(1_000));
-        assert!(check_rate(max, Kbps(1_000), RatePolicy::Limit).is_ok());
-        let (_, asked) = check_rate(max, Kbps(2_000), RatePolicy::Reserve).unwrap_err();
+        assert!(check_rate(max, Some(Kbps(1_000))).is_ok());
+        let (_, asked) = check_rate(max, Some(Kbps(2_000))).unwrap_err();
         assert_eq!(asked, "2000 kb/s (2 Mbit/s)");
-        let (_, unlimited) = check_rate(max, Kbps(0), RatePolicy::Limit).unwrap_err();
+        let (_, unlimited) = check_rate(max, Some(Kbps(0))).unwrap_err();
         assert_eq!(unlimited, "no limit (rate 0)");
-        assert!(check_rate(max, Kbps(0), RatePolicy::Ignore).is_ok());
-        assert!(check_rate(None, Kbps(0), RatePolicy::Limit).is_ok());
+        assert!(check_rate(max, None).is_ok());
+        assert!(check_rate(None, Some(Kbps(0))).is_ok());
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! authentication off, its hop is armed only from the address that sent its req.
 //!
 //! A req is checked against its caller's quotas ([`super::quotas`]) in the same locked step
-//! that reserves its ports. Every session leaves the table through [`Sessions::end`]: a
-//! release, its expiry ([`Sessions::expire_due`], by [`super::lifetimes`]), the server's
-//! shutdown, and a req whose hello never came.
+//! that reserves its ports. Every session leaves for good (the table, then the store) through
+//! [`Sessions::end`]: a release, its expiry ([`Sessions::expire_due`], by
+//! [`super::lifetimes`]), and a req whose hello never came. A shutdown only stops the relays
+//! ([`Sessions::stop_all`]): the sessions stay stored, and the next start takes them back with
+//! their lifetimes and their owners' quota places ([`restore`]).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -446,7 +448,7 @@ impl Sessions {
         }
         let rate = Kbps(u64::try_from(new.rate).unwrap_or_default());
         let allowance = self.quotas.of(caller);
-        let asked = (rate, self.rates.policy);
+        let asked = (self.rates.policy != RatePolicy::Ignore).then_some(rate);
         table.held.check(caller, &allowance, new.num_conn, asked)?;
         let grant = self.rates.admit(rate, &mut table.reservations)?;
         let bound = table.ports.reserve(new.num_conn).inspect_err(|_| {
