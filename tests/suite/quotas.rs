@@ -449,6 +449,7 @@ fn a_restored_session_keeps_what_is_left_of_its_lifetime_and_holds_its_owners_qu
     }));
 
     let gateway = gateway.restart();
+    assert_eq!(gateway.metric("scistream_sessions_restored_total"), 2.0);
     runtime.block_on(bounded(async {
         let alice = gateway.client().await;
         let bob = crate::common::server::grpc_from(&gateway.server.addr, bob_address).await;
@@ -473,6 +474,7 @@ fn a_restored_session_keeps_what_is_left_of_its_lifetime_and_holds_its_owners_qu
 
     // Expired for good: the store let it go too.
     let gateway = gateway.restart();
+    assert_eq!(gateway.metric("scistream_sessions_restored_total"), 2.0);
     runtime.block_on(bounded(async {
         let alice = gateway.client().await;
         let gone = status(&alice, "bob-seconds").await.unwrap_err();
