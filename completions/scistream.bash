@@ -877,7 +877,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__cons)
-            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --allow-from --json --show-token --prod-s2cs --prod-server-cert --prod-scope --plaintext-hop --require-encryption --allow-plaintext-fallback --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --allow-from --lifetime --json --show-token --prod-s2cs --prod-server-cert --prod-scope --plaintext-hop --require-encryption --allow-plaintext-fallback --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -908,6 +908,10 @@ _scistream() {
                     return 0
                     ;;
                 --allow-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lifetime)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1089,7 +1093,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__prod)
-            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --allow-from --json --show-token --remote-ip --receiver-ports --uid --plaintext-hop --require-encryption --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --s2cs --server-cert --no-tls --scope --timeout --num-conn --rate --allow-from --lifetime --json --show-token --remote-ip --receiver-ports --uid --plaintext-hop --require-encryption --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1120,6 +1124,10 @@ _scistream() {
                     return 0
                     ;;
                 --allow-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lifetime)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1227,7 +1235,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__req__subcmd__stream)
-            opts="-v -q -h --timeout --prod-s2cs --cons-s2cs --server-cert --prod-server-cert --cons-server-cert --no-tls --prod-scope --cons-scope --num-conn --rate --allow-from --json --show-token --prod-allow-from --remote-ip --receiver-ports --plaintext-hop --require-encryption --allow-plaintext-fallback --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --timeout --prod-s2cs --cons-s2cs --server-cert --prod-server-cert --cons-server-cert --no-tls --prod-scope --cons-scope --num-conn --rate --allow-from --lifetime --json --show-token --prod-allow-from --remote-ip --receiver-ports --plaintext-hop --require-encryption --allow-plaintext-fallback --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1277,6 +1285,10 @@ _scistream() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --lifetime)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --prod-allow-from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1305,7 +1317,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__server)
-            opts="-v -q -h --port --bind --listener-ip --port-range --hello-timeout --max-conn --tls-cert --tls-key --no-tls --client-id --client-secret --client-secret-file --auth-cache-secs --metrics --admin-identity --admin-group --allow-domain --allow-group --allow-identity --deny-identity --linked-identities --authentication-policy --allow-targets --max-connections --max-connections-per-source --max-session-connections --max-session-connection-rate --relay-idle-timeout --max-control-connections --max-control-connections-per-ip --control-idle-timeout --state-dir --forget-sessions --rate-policy --bandwidth --listener-allow-from --cluster --pool --cluster-ca --cluster-cert --cluster-key --node-name --cluster-lease --placement --config --verbose --quiet --log-format --help drain help"
+            opts="-v -q -h --port --bind --listener-ip --port-range --hello-timeout --max-conn --tls-cert --tls-key --no-tls --client-id --client-secret --client-secret-file --auth-cache-secs --metrics --admin-identity --admin-group --allow-domain --allow-group --allow-identity --deny-identity --linked-identities --authentication-policy --allow-targets --max-connections --max-connections-per-source --max-session-connections --max-session-connection-rate --relay-idle-timeout --max-control-connections --max-control-connections-per-ip --control-idle-timeout --state-dir --forget-sessions --rate-policy --bandwidth --listener-allow-from --quota-sessions --quota-listeners --quota-connections --quota-max-rate --session-lifetime --max-session-lifetime --session-idle-timeout --update-timeout --cluster --pool --cluster-ca --cluster-cert --cluster-key --node-name --cluster-lease --placement --config --verbose --quiet --log-format --help drain help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1440,6 +1452,38 @@ _scistream() {
                     return 0
                     ;;
                 --listener-allow-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --quota-sessions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --quota-listeners)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --quota-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --quota-max-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --session-lifetime)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-session-lifetime)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --session-idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --update-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

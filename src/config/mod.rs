@@ -1,5 +1,5 @@
 //! The YAML file: auth server overrides, the server-to-scope map and the stored tokens; on a
-//! gateway, its admins, access policy and pool.
+//! gateway, its admins, access policy, quotas and pool.
 //!
 //! Parsing ([`Config::from_str`]) is kept apart from file I/O ([`file`]) so the format can be
 //! tested from fixture files and so a corrupt file is reported before anything is written.
@@ -16,12 +16,14 @@ mod auth_url;
 mod cluster;
 pub(crate) mod file;
 mod policy;
+mod quotas;
 mod server_addr;
 mod trusted;
 
 pub(crate) use auth_url::{check_auth_url, pick_base_url};
 pub use cluster::{ClusterConfig, EtcdUrl, PoolName, MAX_LEASE_SECS};
 pub use policy::{DomainPattern, GlobusId, GroupRef, IdentityName, PolicyConfig};
+pub use quotas::{GroupQuota, MaxRate, QuotaLimits, QuotasConfig};
 pub use server_addr::ServerAddr;
 pub(crate) use trusted::read_trusted;
 
@@ -59,6 +61,10 @@ pub struct Config {
     /// Server side: who may use the gateway.
     #[serde(default, skip_serializing_if = "PolicyConfig::is_empty")]
     pub policy: PolicyConfig,
+    /// Server side: what one identity may hold at once, by default and for some identities
+    /// and groups.
+    #[serde(default, skip_serializing_if = "QuotasConfig::is_empty")]
+    pub quotas: QuotasConfig,
     /// Server side: base URL of the Globus Groups API (env `SCISTREAM_GROUPS_URL` wins).
     #[serde(
         default,

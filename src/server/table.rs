@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::call::Caller;
 use super::error::Error;
 use super::pool::Pool;
-use super::sessions::{NewSession, Relaying, Sessions, Totals};
+use super::sessions::{Expiring, NewSession, Relaying, Sessions, Totals};
 use crate::address::HostPort;
 use crate::session::SessionView;
 use crate::tls::hop::{HopCredential, HopDialer};
@@ -101,6 +101,14 @@ impl Table {
         match self {
             Table::Local(sessions) => Ok(sessions.list_after(after, caller)),
             Table::Pool(pool) => pool.list_after(after, caller).await,
+        }
+    }
+
+    /// Releases expired sessions until dropped. A pool's sessions have no lifetime yet: None.
+    pub(crate) fn expire_in_background(&self) -> Option<Expiring> {
+        match self {
+            Table::Local(sessions) => Some(sessions.expire_in_background()),
+            Table::Pool(_) => None,
         }
     }
 

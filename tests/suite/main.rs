@@ -29,6 +29,7 @@ mod parsers;
 mod policy;
 mod pool;
 mod progress;
+mod quotas;
 mod rate;
 mod relay;
 mod relay_shares;

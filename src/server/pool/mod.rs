@@ -134,6 +134,10 @@ impl Pool {
         pool.tasks().extend([keeper, guard]);
         tracing::info!(node = %pool.node, pool = %cluster.pool, cluster = %cluster.urls.join(","),
             lease = pool.membership.lease(), "joined the pool");
+        tracing::warn!(
+            "in a pool, sessions have no lifetime, idle or update timeout yet, and the \
+             --quota-* flags and quotas: are not enforced: release sessions yourself"
+        );
         Ok(pool)
     }
 

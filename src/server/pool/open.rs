@@ -282,6 +282,10 @@ impl Pool {
             hop: HopRecord::Plain,
             identity: None,
             created_unix: unix_now(),
+            // Lifetimes and timeouts are a lone server's for now (see the README).
+            expires_unix_ms: None,
+            hello_unix_ms: None,
+            updated_unix_ms: None,
             stats: Default::default(),
             generation: 0,
         };

@@ -183,6 +183,8 @@ impl Shares {
         let terms = Terms {
             rate: self.share_rate(session.rate, mine.len(), session.listeners.len()),
             allow_from: session.allow_from.clone(),
+            // Connection quotas count one process's connections: not yet pool-wide.
+            quota: None,
         };
         let relay = SessionRelay::resume(
             uid.to_string(),

@@ -104,6 +104,7 @@ impl Pool {
             lost_listeners: lost,
             listener_nodes: nodes.clone(),
             age_secs: created.elapsed().map_or(0, |age| age.as_secs()),
+            expires: None,
             stats,
         }
     }
