@@ -543,8 +543,7 @@ fn server_tls(
 fn open_server_config(args: &ServerArgs, path: &std::path::Path) -> Result<Config> {
     let file = config::file::load(path).unwrap_or_else(|e| {
         tracing::warn!(
-            "{e:#}; its quotas: and cluster: do not apply (authentication is off, so nothing \
-             else in it does)"
+            "{e:#}; its quotas: do not apply (authentication is off, so nothing else in it does)"
         );
         Config::default()
     });
