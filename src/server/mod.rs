@@ -160,6 +160,7 @@ pub async fn start(listener: TcpListener, options: ServerOptions) -> Result<Read
                 listener_allow_from: options.listener_allow_from.clone(),
                 policy: policy.clone(),
                 capacity: capacity.clone(),
+                quotas: options.quotas.clone(),
             };
             (Table::Pool(pool::Pool::join(setup).await?), None)
         }

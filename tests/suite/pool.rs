@@ -486,6 +486,33 @@ fn a_session_is_its_owners_at_every_node_and_an_admin_sees_it_everywhere() {
 }
 
 #[test]
+fn an_identitys_quota_counts_its_sessions_at_every_node() {
+    let rt = Runtime::new().unwrap();
+    let (producer, _producer) = rt.block_on(serve(echo));
+    let (auth, etcd) = (OAuthServer::start(), Etcd::start());
+    auth.accept_client(S1, SECRET);
+    let alice = "a11ce000-0000-4000-8000-000000000001";
+    let flags = ["--client-id", S1, "--quota-sessions", "1"];
+    let nodes = three_nodes(&auth, &etcd, "quota", 4, &flags);
+    let token = auth
+        .mint_for(alice, S1, Duration::from_secs(3600))
+        .access_token;
+    let alice = As {
+        token: Some(&token),
+    };
+    rt.block_on(async {
+        let (a, b, c) = (nodes[0].addr(), nodes[1].addr(), nodes[2].addr());
+        alice.open(&a, &a, "first", 2, producer).await.unwrap();
+        // Its one session was opened at node a: node b counts it too.
+        let refused = alice.open(&b, &b, "second", 2, producer).await.unwrap_err();
+        assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+        assert!(refused.message().contains("sessions quota"), "{refused:?}");
+        alice.release(&c, "first").await.unwrap();
+        alice.open(&b, &b, "second", 2, producer).await.unwrap();
+    });
+}
+
+#[test]
 fn two_reqs_at_two_nodes_never_both_get_the_last_ports() {
     let rt = Runtime::new().unwrap();
     let (producer, _producer) = rt.block_on(serve(echo));

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use super::bandwidth::{RateOptions, RatePolicy};
 use super::call::{Account, Caller};
 use super::error::Error;
+use super::quotas::Quotas;
 use super::sessions::{
     dial_record, hop_of, identity_record, NewSession, Relaying, Totals, MAX_EARLY_HELLOS,
     MAX_EARLY_HELLOS_PER_ACCOUNT,
@@ -37,8 +38,6 @@ use crate::relay::{Capacity, TargetPolicy};
 use crate::session::{Role, SessionView};
 use crate::store::HopRecord;
 use crate::tls::hop::{HopCredential, HopDialer, HopIdentity};
-
-pub(crate) use open::QuotaCheck;
 
 /// The longest a hello that arrived before its req waits for the req's session to appear.
 const EARLY_HELLO_GRACE: Duration = Duration::from_secs(10);
@@ -59,6 +58,8 @@ pub(crate) struct PoolSetup {
     pub(crate) listener_allow_from: Vec<IpNet>,
     pub(crate) policy: Arc<TargetPolicy>,
     pub(crate) capacity: Arc<Capacity>,
+    /// What one identity may hold over the whole pool.
+    pub(crate) quotas: Quotas,
 }
 
 /// This node's view of the pool, and its calls.
@@ -74,7 +75,7 @@ pub(crate) struct Pool {
     placing: Mutex<open::Placing>,
     /// Hellos waiting for their req's session to appear, by account.
     early_hellos: Mutex<HashMap<Account, usize>>,
-    quota: QuotaCheck,
+    quotas: Quotas,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -121,7 +122,7 @@ impl Pool {
             listener_allow_from: setup.listener_allow_from,
             placing: Mutex::new(open::Placing::default()),
             early_hellos: Mutex::new(HashMap::new()),
-            quota: open::no_quota(),
+            quotas: setup.quotas,
             tasks: Mutex::new(Vec::new()),
         });
         pool.tasks().push(tokio::spawn(registry.follow()));
@@ -135,8 +136,8 @@ impl Pool {
         tracing::info!(node = %pool.node, pool = %cluster.pool, cluster = %cluster.urls.join(","),
             lease = pool.membership.lease(), "joined the pool");
         tracing::warn!(
-            "in a pool, sessions have no lifetime, idle or update timeout yet, and the \
-             --quota-* flags and quotas: are not enforced: release sessions yourself"
+            "in a pool, sessions have no lifetime, idle or update timeout yet, and connection \
+             quotas are not enforced (session, listener and rate quotas are, pool-wide)"
         );
         Ok(pool)
     }

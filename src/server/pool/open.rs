@@ -15,10 +15,12 @@ use super::{account_key, counted, listeners, Pool, APPLY_WAIT};
 use crate::address::HostPort;
 use crate::cluster::{spread, Held, Placed, Placement, PoolRecord, Registry, Shortfall, Versioned};
 use crate::etcd::Txn;
+use crate::server::bandwidth::RatePolicy;
 use crate::server::call::Caller;
 use crate::server::error::Error;
+use crate::server::quotas::check_pooled;
 use crate::server::sessions::NewSession;
-use crate::session::Role;
+use crate::session::{Kbps, Role};
 use crate::store::{HopRecord, SessionRecord};
 
 /// The most listeners one session of a pool may have: its transaction holds a compare and a
@@ -30,18 +32,6 @@ const PLACEMENTS: usize = 3;
 const BUSY_FOR: Duration = Duration::from_secs(60);
 /// How long a req keeps trying while other reqs take the ports it picked.
 const CONTENTION_WAIT: Duration = Duration::from_secs(10);
-
-/// The pool-wide quota check of a req, run with what the caller's account holds over the
-/// whole pool and the listeners it asks for. The count is kept in etcd and compared in the
-/// transaction that opens the session, so two nodes can never both give away the last slot.
-/// Per-identity quotas plug in here: check `held` (plus one session and `listeners`) against
-/// the caller's quota and refuse with the quota's error.
-pub(crate) type QuotaCheck = Box<dyn Fn(&Caller, Held, usize) -> Result<(), Error> + Send + Sync>;
-
-/// No quota: every account may hold any number of sessions.
-pub(super) fn no_quota() -> QuotaCheck {
-    Box::new(|_, _, _| Ok(()))
-}
 
 /// Where the next placement starts on each node, and ports found busy.
 #[derive(Default)]
@@ -192,7 +182,12 @@ impl Pool {
         self.registry.see_members().await.map_err(unreachable)?;
         loop {
             let plan = self.plan(asked, &account)?;
-            (self.quota)(caller, plan.held.0, asked.num_conn)?;
+            // Checked against the count this transaction compares: two nodes can never both
+            // give away an account's last slot.
+            let held = (plan.held.0.sessions, plan.held.0.listeners);
+            let rate = Kbps(u64::try_from(asked.rate).unwrap_or_default());
+            let rate = (self.rates.policy != RatePolicy::Ignore).then_some(rate);
+            check_pooled(&self.quotas, caller, held, asked.num_conn, rate)?;
             let record = self.record_for(asked, caller, &plan.placed, account.clone());
             let committed = (self.registry.etcd)
                 .txn(self.opening(&record, &plan))
