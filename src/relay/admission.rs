@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use super::capacity::{Rejection, Slot, Source};
 use super::hop::{Hop, HopIdentity, HopPin};
+use super::parking::Enlisted;
 use super::SessionShared;
 
 /// One connection at the door of one session.
@@ -26,8 +27,8 @@ pub(super) struct Admission<'a> {
 
 /// How an admitted connection goes on, and the place it holds meanwhile.
 pub(super) enum Way {
-    /// Plain TCP both ways.
-    Plain(Ticket),
+    /// Plain TCP both ways; such a connection parks when its session is handed over.
+    Plain(Ticket, Enlisted),
     /// CONS: the target is a PROD listener reached over TLS with this pin.
     Dial(Ticket, Arc<HopPin>),
     /// PROD: the client is a CONS gateway that must prove this session's credential first;
@@ -39,7 +40,9 @@ impl Admission<'_> {
     /// Lets a just-accepted connection to a listener whose hop is `hop` in, or says why not.
     pub(super) fn enter(&self, hop: &Hop) -> Result<Way, Rejection> {
         match hop {
-            Hop::Plain => self.relay().map(Way::Plain),
+            Hop::Plain => self
+                .relay()
+                .map(|t| Way::Plain(t, self.session.parking.enlist())),
             Hop::Dial(pin) => self.relay().map(|t| Way::Dial(t, pin.clone())),
             Hop::Admit(identity) => self.prove().map(|p| Way::Admit(p, identity.clone())),
         }
@@ -55,6 +58,15 @@ impl Admission<'_> {
             _slot: slot,
             _session: session,
         })
+    }
+
+    /// For a connection the previous process handed over: it is relaying already, so it takes
+    /// its places even past a bound, and does not count against the session's pace.
+    pub(super) fn resumed(&self) -> Ticket {
+        Ticket {
+            _slot: self.session.capacity.admit_anyway(self.source),
+            _session: SessionPlace::take_anyway(self.session),
+        }
     }
 
     /// For a connection to an encrypted PROD listener while it proves the secret: a place in
@@ -113,6 +125,13 @@ impl SessionPlace {
         })
         .map_err(|_| Rejection::SessionLimit)?;
         Ok(SessionPlace(session.clone()))
+    }
+}
+
+impl SessionPlace {
+    fn take_anyway(session: &Arc<SessionShared>) -> Self {
+        session.gate.open.fetch_add(1, Ordering::Relaxed);
+        SessionPlace(session.clone())
     }
 }
 
