@@ -14,6 +14,7 @@ pub mod cmd;
 pub mod config;
 pub mod endpoint;
 pub mod exit;
+pub(crate) mod handover;
 pub mod limits;
 pub mod logging;
 pub(crate) mod paths;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rustix::net::{
     AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketType,
+    SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags, SocketType,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -25,10 +25,12 @@ const MAX_MESSAGE_FDS: usize = 1 << 20;
 /// One end of a handover connection; blocking, with a deadline on every read and write.
 pub(crate) struct Channel(OwnedFd);
 
-/// Listens for the next server process on `path` (replacing a stale socket file there).
+/// Listens for the next server process on `path` (replacing a stale socket file there);
+/// non-blocking, for [`Channel::accept`] once it is readable.
 pub(crate) fn listen(path: &Path) -> io::Result<OwnedFd> {
     let _ = std::fs::remove_file(path);
-    let socket = rustix::net::socket(AddressFamily::UNIX, SocketType::SEQPACKET, None)?;
+    let flags = SocketFlags::CLOEXEC | SocketFlags::NONBLOCK;
+    let socket = rustix::net::socket_with(AddressFamily::UNIX, SocketType::SEQPACKET, flags, None)?;
     rustix::net::bind(&socket, &SocketAddrUnix::new(path)?)?;
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     rustix::net::listen(&socket, 1)?;
@@ -36,15 +38,21 @@ pub(crate) fn listen(path: &Path) -> io::Result<OwnedFd> {
 }
 
 impl Channel {
-    /// Waits for the next process on a socket from [`listen`].
+    /// Takes the next process waiting on a socket from [`listen`] (`WouldBlock` if none);
+    /// the channel itself blocks, up to `deadline` per read or write.
     pub(crate) fn accept(listener: &OwnedFd, deadline: Duration) -> io::Result<Channel> {
-        let socket = rustix::net::accept(listener)?;
+        let socket = rustix::net::accept_with(listener, SocketFlags::CLOEXEC)?;
         Channel::with_deadline(socket, deadline)
     }
 
     /// Connects to the running server's handover socket at `path`.
     pub(crate) fn connect(path: &Path, deadline: Duration) -> io::Result<Channel> {
-        let socket = rustix::net::socket(AddressFamily::UNIX, SocketType::SEQPACKET, None)?;
+        let socket = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
         rustix::net::connect(&socket, &SocketAddrUnix::new(path)?)?;
         Channel::with_deadline(socket, deadline)
     }

@@ -56,7 +56,7 @@ pub(crate) use hop::{
 use listener::AcceptLoop;
 use meter::Meter;
 pub use meter::Throughput;
-pub(crate) use parking::{Direction, InFlight, ParkedConnection, ParkedRelay};
+pub(crate) use parking::{ParkedConnection, ParkedRelay};
 
 use parking::{Mode, Parking};
 pub use rate::BitRate;
