@@ -6,8 +6,8 @@ use std::path::Path;
 /// Bottom first. A module may use `crate::X` only for an X listed before it.
 const LAYERS: &[&str] = &[
     "pb", "exit", "limits", "logging", "paths", "secret", "scope", "tls", "program", "endpoint",
-    "relay", "session", "config", "auth", "policy", "client", "app", "store", "handover", "server", "cmd",
-    "upstream",
+    "relay", "session", "config", "auth", "policy", "client", "app", "store", "handover", "server",
+    "cmd", "upstream",
 ];
 
 #[test]

@@ -15,13 +15,13 @@ use super::values::{parse_bit_rate, parse_seconds};
 use super::GlobalArgs;
 use crate::auth::DEFAULT_CACHE_TTL;
 use crate::config::{Config, DomainPattern, GlobusId, GroupRef, IdentityName, PolicyConfig};
+use crate::handover::{notify, Successor, TAKE_OVER_ENV};
 use crate::policy::Admins;
 use crate::relay::{
     raise_fd_limit, BitRate, Limits, Shares, HOP_BUFFER_BUDGET, HOP_CONNECTION_MEMORY,
 };
 use crate::scope::{ScopeId, DEFAULT_SCOPE};
 use crate::secret::Secret;
-use crate::handover::{notify, Successor, TAKE_OVER_ENV};
 use crate::server::{
     self, Access, ConnectionLimits, RateOptions, RatePolicy, ServerOptions, Upgrades,
 };

@@ -88,7 +88,10 @@ impl Parcel {
     /// Every fd added must stay open until the message is sent.
     pub(crate) unsafe fn fds(&self) -> Vec<BorrowedFd<'_>> {
         // SAFETY: the caller keeps them open for as long as the borrow.
-        self.0.iter().map(|&fd| unsafe { BorrowedFd::borrow_raw(fd) }).collect()
+        self.0
+            .iter()
+            .map(|&fd| unsafe { BorrowedFd::borrow_raw(fd) })
+            .collect()
     }
 }
 

@@ -164,7 +164,13 @@ impl<'a> Route<'a> {
         let session = self.session;
         let sockets = [client.stream.as_raw_fd(), server.stream.as_raw_fd()];
         let (pipes, buckets) = (&session.capacity.pipes, session.buckets.as_ref());
-        let mut splice = Splice::new(&client.stream, &server.stream, &session.counters, pipes, buckets);
+        let mut splice = Splice::new(
+            &client.stream,
+            &server.stream,
+            &session.counters,
+            pipes,
+            buckets,
+        );
         if let Some((to_target, from_target)) = resumed {
             splice = splice.resumed(to_target, from_target);
         }

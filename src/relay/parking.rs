@@ -54,7 +54,11 @@ pub(crate) struct Direction<F> {
 pub(crate) enum InFlight<F> {
     Nothing,
     /// In a pipe: its two ends, and how many bytes wait in it.
-    Pipe { read: F, write: F, bytes: usize },
+    Pipe {
+        read: F,
+        write: F,
+        bytes: usize,
+    },
     /// In a user-space buffer (the pipe pool had none to spare): the bytes themselves.
     Buffer(Vec<u8>),
 }

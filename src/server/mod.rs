@@ -224,7 +224,10 @@ impl Ready {
 
     /// Where `/metrics` is served, if anywhere.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.options.metrics.as_ref().and_then(|l| l.local_addr().ok())
+        self.options
+            .metrics
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 }
 
@@ -325,7 +328,10 @@ impl Ready {
         };
         if handed_over.load(std::sync::atomic::Ordering::Relaxed) {
             let draining = sessions.drain(upgrades.drain_timeout).await;
-            tracing::info!(draining, "handed over: the connections that stayed here have ended; exiting");
+            tracing::info!(
+                draining,
+                "handed over: the connections that stayed here have ended; exiting"
+            );
         }
         // Written out and let go of, so that the next process can open it at once.
         store.close();

@@ -84,7 +84,10 @@ impl Handovers {
 
     fn failed(&self, why: &str) {
         self.metrics.record_handover_failed();
-        tracing::warn!(event = "handover_failed", "a live upgrade failed: {why}; this process goes on serving");
+        tracing::warn!(
+            event = "handover_failed",
+            "a live upgrade failed: {why}; this process goes on serving"
+        );
     }
 
     /// SIGHUP: starts the binary now on disk to take over (unless one is starting already).
@@ -100,11 +103,17 @@ impl Handovers {
         let successor = self.successor.as_ref()?;
         match successor.spawn(socket) {
             Ok(child) => {
-                tracing::info!(event = "reload", pid = child.id(), "reload: started the new process to take over");
+                tracing::info!(
+                    event = "reload",
+                    pid = child.id(),
+                    "reload: started the new process to take over"
+                );
                 Some(child)
             }
             Err(e) => {
-                self.failed(&format!("the new binary did not start ({successor:?}): {e}"));
+                self.failed(&format!(
+                    "the new binary did not start ({successor:?}): {e}"
+                ));
                 None
             }
         }
@@ -121,14 +130,16 @@ impl Handovers {
                 return Err(why);
             }
         };
-        tracing::info!(event = "handover", pid, "a new process takes over: control calls wait, relays park");
+        tracing::info!(
+            event = "handover",
+            pid,
+            "a new process takes over: control calls wait, relays park"
+        );
         self.accepting.send_replace(false);
         let frozen = tokio::time::timeout(PARK_DEADLINE, self.sessions.freeze());
         let handed = match frozen.await {
             Ok(frozen) => self.hand(&channel, frozen).await,
-            Err(_) => Err(format!(
-                "the relays did not park within {PARK_DEADLINE:?}"
-            )),
+            Err(_) => Err(format!("the relays did not park within {PARK_DEADLINE:?}")),
         };
         if let Err(why) = handed {
             let _ = send(&channel, ToNew::Refused(why.clone()), Parcel::default()).await;
@@ -170,7 +181,11 @@ impl Handovers {
         let (manifest, parcel) = self.manifest(frozen);
         tracing::info!(
             sessions = manifest.sessions.len(),
-            connections = manifest.sessions.iter().map(|s| s.connections.len()).sum::<usize>(),
+            connections = manifest
+                .sessions
+                .iter()
+                .map(|s| s.connections.len())
+                .sum::<usize>(),
             "handing over"
         );
         send(channel, ToNew::Manifest(Box::new(manifest)), parcel).await?;
@@ -333,7 +348,11 @@ pub(super) struct Adoption {
 struct Unpacked {
     control: OwnedFd,
     metrics: Option<OwnedFd>,
-    sessions: Vec<(SessionRecord, Vec<Option<OwnedFd>>, Vec<ParkedConnection<OwnedFd>>)>,
+    sessions: Vec<(
+        SessionRecord,
+        Vec<Option<OwnedFd>>,
+        Vec<ParkedConnection<OwnedFd>>,
+    )>,
     handovers: u64,
 }
 
@@ -354,7 +373,9 @@ pub(super) async fn take_over(socket: &Path, state_dir: &Path) -> anyhow::Result
         pid: std::process::id(),
         state_dir: state_dir.to_path_buf(),
     };
-    send(&channel, hello, Parcel::default()).await.map_err(anyhow::Error::msg)?;
+    send(&channel, hello, Parcel::default())
+        .await
+        .map_err(anyhow::Error::msg)?;
     match adopt(&channel, state_dir).await {
         Ok(adoption) => Ok(adoption),
         Err(why) => {
@@ -368,7 +389,11 @@ async fn adopt(channel: &Arc<Channel>, state_dir: &Path) -> Result<Adoption, Str
     let (manifest, fds) = match receive::<ToNew>(channel).await? {
         (ToNew::Manifest(manifest), fds) => (manifest, fds),
         (ToNew::Refused(why), _) => return Err(format!("the running server refused: {why}")),
-        (other, _) => return Err(format!("the running server answered out of turn: {other:?}")),
+        (other, _) => {
+            return Err(format!(
+                "the running server answered out of turn: {other:?}"
+            ))
+        }
     };
     let unpacked = unpack(*manifest, Received::new(fds))?;
     send(channel, ToOld::Adopted, Parcel::default()).await?;
@@ -390,7 +415,9 @@ async fn expect_from_old(channel: &Arc<Channel>, wanted: fn(&ToNew) -> bool) -> 
     match receive::<ToNew>(channel).await? {
         (message, _) if wanted(&message) => Ok(()),
         (ToNew::Refused(why), _) => Err(format!("the running server gave up: {why}")),
-        (other, _) => Err(format!("the running server answered out of turn: {other:?}")),
+        (other, _) => Err(format!(
+            "the running server answered out of turn: {other:?}"
+        )),
     }
 }
 
@@ -401,7 +428,10 @@ fn unpack(manifest: Manifest, mut fds: Received) -> Result<Unpacked, String> {
     let mut sessions = Vec::with_capacity(manifest.sessions.len());
     for session in manifest.sessions {
         if session.listeners.len() != session.record.listeners.len() {
-            return Err(format!("session {:?}: its listeners do not match its record", session.record.uid));
+            return Err(format!(
+                "session {:?}: its listeners do not match its record",
+                session.record.uid
+            ));
         }
         let listeners = session.listeners.iter();
         let listeners = listeners.map(|l| l.map(|i| fds.take(i)).transpose());

@@ -89,18 +89,25 @@ impl Sessions {
         let relays: Vec<SessionRelay> = {
             let mut table = self.lock();
             let entries = table.sessions.drain().map(|(_, entry)| entry.relay);
-            entries.filter(|r| r.stats().connections_active > 0).collect()
+            entries
+                .filter(|r| r.stats().connections_active > 0)
+                .collect()
         };
         let draining = relays.len();
         let mut drained = JoinSet::new();
         for relay in relays {
             drained.spawn(relay.drained());
         }
-        if tokio::time::timeout(timeout, async { while drained.join_next().await.is_some() {} })
-            .await
-            .is_err()
+        if tokio::time::timeout(timeout, async {
+            while drained.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
         {
-            tracing::warn!(event = "drain_timeout", "connections still open after --drain-timeout ({timeout:?}): reset");
+            tracing::warn!(
+                event = "drain_timeout",
+                "connections still open after --drain-timeout ({timeout:?}): reset"
+            );
         }
         drained.shutdown().await;
         draining
@@ -130,7 +137,9 @@ impl Sessions {
 
 fn parking_of(table: &Table) -> Vec<(String, ParkHandle)> {
     let sessions = table.sessions.iter();
-    sessions.map(|(uid, s)| (uid.clone(), s.relay.parking())).collect()
+    sessions
+        .map(|(uid, s)| (uid.clone(), s.relay.parking()))
+        .collect()
 }
 
 /// The listeners that came with `record`'s session, counted in the port pool; those the

@@ -116,7 +116,10 @@ impl Sessions {
     pub(super) fn enter(
         &self,
         record: SessionRecord,
-        listeners: impl FnOnce(&mut Table, &SessionRecord) -> (Vec<Option<TcpListener>>, Vec<SocketAddr>),
+        listeners: impl FnOnce(
+            &mut Table,
+            &SessionRecord,
+        ) -> (Vec<Option<TcpListener>>, Vec<SocketAddr>),
     ) -> Result<usize, StoreError> {
         let damaged = |detail: String| StoreError::Corrupt {
             path: "the session store".into(),
