@@ -261,7 +261,7 @@ fn open_prod(user: &User, server: &str, producer: u16, echo: SocketAddr) -> (Str
 }
 
 #[test]
-fn two_upgrades_in_a_row_in_the_middle_of_a_2_gib_plain_transfer_lose_no_byte_and_refuse_no_connect(
+fn two_upgrades_in_a_row_in_the_middle_of_a_512_mib_plain_transfer_lose_no_byte_and_refuse_no_connect(
 ) {
     let rt = Runtime::new().unwrap();
     let (echo_addr, _echo) = rt.block_on(serve(echo));
@@ -269,7 +269,7 @@ fn two_upgrades_in_a_row_in_the_middle_of_a_2_gib_plain_transfer_lose_no_byte_an
     let user = User::new(&auth);
     let site = Site::new(22100);
     let old = site.start(&auth, &[]);
-    let (sender, port) = producer("2G");
+    let (sender, port) = producer("512M");
     let (uid, listeners) = open_prod(&user, &old.addr, port, echo_addr);
     let connects = ConnectLoop::start(vec![listeners[1].clone(), old.addr.clone()]);
     let receiver = app(&["recv", "--connect", &listeners[0]]);
@@ -298,7 +298,7 @@ fn two_upgrades_in_a_row_in_the_middle_of_a_2_gib_plain_transfer_lose_no_byte_an
     let status = status(&user, &newer.addr, &uid);
     // The payload and the app's framing, counted on from process to process.
     let counted = status["stats"]["bytes_from_target"].as_u64().unwrap();
-    assert!(counted > 2 << 30, "{status}");
+    assert!(counted > 512 << 20, "{status}");
     assert_eq!(strings(&status["listeners"]), listeners);
     let metrics = scrape(newer.metrics.as_ref().unwrap());
     assert_eq!(
@@ -354,7 +354,7 @@ fn upgrading_both_gateways_of_an_encrypted_chain_lets_its_stream_drain_in_the_ol
     let (prod_site, cons_site) = (Site::new(22200), Site::new(22300));
     let old_prod = prod_site.start(&auth, &[]);
     let old_cons = cons_site.start(&auth, &[]);
-    let (sender, port) = producer("2G");
+    let (sender, port) = producer("512M");
     let (uid, listeners) = open_stream(&user, &old_prod.addr, &old_cons.addr, port, echo_addr);
     let addrs = vec![
         listeners[1].clone(),
@@ -606,4 +606,24 @@ fn sighup_runs_the_binary_now_on_disk_and_systemd_hears_of_the_new_main_process(
     assert!(TcpStream::connect(&addr).is_ok());
     // SAFETY: the new server is this test's grandchild; nothing else has its pid.
     unsafe { libc::kill(pid, libc::SIGTERM) };
+}
+
+/// The unit's `KEY=value` lines for `key`.
+fn unit_values<'a>(unit: &'a str, key: &str) -> Vec<&'a str> {
+    let prefix = format!("{key}=");
+    unit.lines().filter_map(|l| l.strip_prefix(&prefix)).collect()
+}
+
+#[test]
+fn the_systemd_unit_reloads_by_sighup_and_tracks_whichever_process_serves() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/scistream-server.service");
+    let unit = std::fs::read_to_string(path).unwrap();
+    // READY=1 and MAINPID= from the new process are heard only with these.
+    assert_eq!(unit_values(&unit, "Type"), ["notify"]);
+    assert_eq!(unit_values(&unit, "NotifyAccess"), ["all"]);
+    assert_eq!(unit_values(&unit, "ExecReload"), ["/bin/kill -HUP $MAINPID"]);
+    // The handover socket is a Unix socket in the state directory.
+    let families = unit_values(&unit, "RestrictAddressFamilies").join(" ");
+    assert!(families.split(' ').any(|f| f == "AF_UNIX"), "{families}");
+    assert!(!unit_values(&unit, "StateDirectory").is_empty());
 }
