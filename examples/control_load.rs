@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use scistream::client::Client;
+use scistream::client::{reply_addresses, Client};
 use scistream::pb;
 use scistream::secret::Secret;
 
@@ -108,7 +108,8 @@ impl Server {
     }
 
     async fn client(&self, token: Option<&str>) -> Result<Client> {
-        Client::connect(&self.addr, None, token.map(Secret::new)).await
+        let addr = self.addr.parse().map_err(anyhow::Error::msg)?;
+        Client::connect(&addr, None, token.map(Secret::new)).await
     }
 
     /// Resident and peak resident memory (VmRSS, VmHWM) in MiB.
@@ -201,9 +202,8 @@ fn latency_rows(what: &str, mut setups: Vec<Duration>, total: Duration) {
 async fn open(client: &Client, req: pb::Request, hello: pb::Hello) -> Result<(), tonic::Status> {
     let (uid, role) = (req.uid.clone(), req.role.clone());
     let started = client.start(req, Some(hello)).await?;
-    client
-        .update(&uid, &role, started.prod_listeners, None)
-        .await?;
+    let targets = reply_addresses("prod_listeners", &started.prod_listeners)?;
+    client.update(&uid, &role, &targets, None).await?;
     Ok(())
 }
 

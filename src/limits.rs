@@ -1,4 +1,4 @@
-//! Bounds on what a client may send, and how a client-given value may be echoed.
+//! Bounds on what a client may send.
 //!
 //! The server is on the WAN edge: every client-given value is checked against these bounds
 //! before it is stored, logged or echoed, and a refused value is only ever shown through
@@ -6,14 +6,13 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
+use crate::quote::quote;
+
 /// The longest uid a session may have.
 pub const MAX_UID_LEN: usize = 128;
 
 /// The longest host name DNS allows, in bytes.
 pub(crate) const MAX_HOST_LEN: usize = 253;
-
-/// The most bytes of a refused value (escaped) an error or a log line shows.
-pub const QUOTED_CHARS: usize = 64;
 
 /// The largest call a client may send: a hello or update of `--max-conn` long host names
 /// fits many times over.
@@ -46,20 +45,6 @@ pub fn check_uid(uid: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `value` as an error or a log line may show it: in double quotes, control and other
-/// invisible characters escaped, at most [`QUOTED_CHARS`] bytes of that, then how long it was.
-pub fn quote(value: &str) -> String {
-    let mut shown = String::new();
-    for c in value.chars() {
-        let escaped = c.escape_debug().to_string();
-        if shown.len() + escaped.len() > QUOTED_CHARS {
-            return format!("\"{shown}…\" ({} bytes)", value.len());
-        }
-        shown.push_str(&escaped);
-    }
-    format!("\"{shown}\"")
-}
-
 /// The network a client address counts as for a share of a server-wide pool: an IPv4
 /// address (also when it reaches a dual-stack socket as `::ffff:a.b.c.d`), or the /64 of an
 /// IPv6 one, since one host or link usually holds a whole /64 and counting its addresses apart
@@ -85,25 +70,6 @@ mod tests {
         assert_ne!(network("2001:db8:1:2::1"), network("2001:db8:1:3::1"));
         assert_eq!(network("::ffff:192.0.2.7"), network("192.0.2.7"));
         assert_ne!(network("192.0.2.7"), network("192.0.2.8"));
-    }
-
-    #[test]
-    fn short_values_are_quoted_as_debug_would() {
-        for value in ["", "abc", "a\"b", "a\\b", "127.0.0.1:5000"] {
-            assert_eq!(quote(value), format!("{value:?}"));
-        }
-    }
-
-    #[test]
-    fn long_values_are_cut_and_sized() {
-        let quoted = quote(&"x".repeat(1000));
-        assert_eq!(quoted, format!("\"{}…\" (1000 bytes)", "x".repeat(64)));
-    }
-
-    #[test]
-    fn control_characters_never_appear_raw() {
-        let quoted = quote("a\nb\r\u{1b}[31m\u{202e}");
-        assert_eq!(quoted, r#""a\nb\r\u{1b}[31m\u{202e}""#);
     }
 
     #[test]

@@ -1,9 +1,37 @@
 //! A session as both sides see it: what `req list` / `req status` show, and its wire form.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::pb;
-use crate::relay::{RelayStats, Throughput};
+use crate::relay::{BitRate, RelayStats, Throughput};
+
+/// `Request.rate` is in kb/s: 1000 bits per second.
+pub const BITS_PER_KB: u64 = 1000;
+
+/// A rate in kb/s, the unit of the protocol.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Kbps(pub(crate) u64);
+
+impl Kbps {
+    pub(crate) fn of(rate: BitRate) -> Kbps {
+        Kbps(rate.bits_per_sec() / BITS_PER_KB)
+    }
+
+    pub(crate) fn bit_rate(self) -> Option<BitRate> {
+        BitRate::new(self.0.saturating_mul(BITS_PER_KB))
+    }
+}
+
+impl fmt::Display for Kbps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.bit_rate() {
+            Some(rate) => write!(f, "{} kb/s ({rate})", self.0),
+            None => f.write_str("0 kb/s"),
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Role {
@@ -78,7 +106,8 @@ pub(crate) struct SessionView {
     pub(crate) listeners: Vec<String>,
     pub(crate) prod_listeners: Vec<String>,
     pub(crate) targets: Vec<String>,
-    /// Listeners lost in a restart (see the proto).
+    /// Listeners lost in a restart (see the proto); shown only when there are some.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) lost_listeners: Vec<String>,
     pub(crate) age_secs: u64,
     pub(crate) stats: RelayStats,

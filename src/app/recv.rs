@@ -16,6 +16,7 @@ use super::wire::{
     self, Header, RunToken, StreamSum, Tally, FRAME, HEADER_LEN, MAX_STREAMS, PROOF_LEN,
 };
 use super::Report;
+use crate::address::HostPort;
 
 /// How long a new connection may take to send its header before it is dropped.
 const HEADER_WAIT: Duration = Duration::from_secs(10);
@@ -118,7 +119,7 @@ pub(crate) async fn accept(
 /// front of it) and receives on them until all have ended and matched. With a `token`, each
 /// connection starts with its greeting, and the sender's streams must prove it too.
 pub(crate) async fn connect(
-    target: &str,
+    target: &HostPort,
     streams: u32,
     token: Option<&RunToken>,
     progress: &ProgressBar,
@@ -126,7 +127,7 @@ pub(crate) async fn connect(
     let transfer = Arc::new(Mutex::new(Transfer::expecting(streams)));
     let mut tasks = JoinSet::new();
     for _ in 0..streams {
-        let mut connection = TcpStream::connect(target).await.with_context(|| {
+        let mut connection = target.connect().await.with_context(|| {
             format!("could not connect to {target}: is `scistream app send --listen` (or a session's listener) there?")
         })?;
         if let Some(token) = token {

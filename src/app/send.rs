@@ -13,6 +13,7 @@ use tokio::task::{JoinError, JoinSet};
 
 use super::wire::{self, Header, RunToken, StreamSum, Tally, FRAME, GREETING_LEN, MAX_STREAMS};
 use super::Report;
+use crate::address::HostPort;
 
 /// How long a connection may take to greet a listening sender of a run with a token.
 const GREETING_WAIT: Duration = Duration::from_secs(10);
@@ -29,7 +30,7 @@ pub(crate) enum Amount {
 /// Opens `streams` connections to `target`, then sends on them (each header proving `token`,
 /// if given); returns what was sent (and acknowledged).
 pub(crate) async fn connect(
-    target: &str,
+    target: &HostPort,
     amount: Amount,
     streams: u32,
     token: Option<RunToken>,
@@ -37,14 +38,14 @@ pub(crate) async fn connect(
 ) -> Result<Report> {
     let mut connections = Vec::new();
     for _ in 0..streams {
-        let connection = TcpStream::connect(target).await.with_context(|| {
+        let connection = target.connect().await.with_context(|| {
             format!("could not connect to {target}: is `scistream app recv --listen` (or a session's listener) there?")
         })?;
         connections.push(connection);
     }
     let mut transfer = Transfer::new(amount, streams, token, progress);
     for connection in connections {
-        transfer.start(connection, target);
+        transfer.start(connection, &target.to_string());
     }
     transfer.finish().await
 }

@@ -46,11 +46,11 @@ impl Credentials {
     /// (`wanted`, from the status metadata; a Python server sends none: then a placeholder).
     pub(crate) fn refusal(
         &self,
-        s2cs: &str,
+        s2cs: &ServerAddr,
         server_message: &str,
         wanted: Option<ScopeId>,
     ) -> String {
-        let host = host_of(s2cs);
+        let host = s2cs.host_only();
         let fix = match (wanted, &self.scope) {
             // The right scope was sent: its token is stale (revoked, or replaced elsewhere).
             (Some(wanted), Some(sent)) if wanted == *sent => {
@@ -81,7 +81,7 @@ impl Credentials {
     }
 }
 
-/// Picks the scope for `s2cs` (`host:port`): `explicit_scope` wins, then the server map by
+/// Picks the scope for `s2cs` (`host:port`, or `host`): `explicit_scope` wins, then the server map by
 /// `host:port`, then by `host`. Refreshes an expired access token with the refresh token and
 /// saves the new one (under the config lock) before returning it.
 ///
@@ -89,7 +89,7 @@ impl Credentials {
 /// file cannot be read or parsed.
 pub async fn credentials_for(
     config_path: &Path,
-    s2cs: &str,
+    s2cs: &ServerAddr,
     explicit_scope: Option<&ScopeId>,
 ) -> anyhow::Result<Credentials> {
     let config = file::load(config_path)?;
@@ -133,9 +133,8 @@ fn expires_soon(tokens: &TokenSet) -> bool {
 }
 
 /// Names the address that has no scope and the command that maps it.
-pub(crate) fn unmapped_hint(config: &Config, s2cs: &str) -> String {
-    let host =
-        ServerAddr::parse(s2cs).map_or_else(|_| s2cs.to_owned(), |a| a.host_only().to_string());
+pub(crate) fn unmapped_hint(config: &Config, s2cs: &ServerAddr) -> String {
+    let host = s2cs.host_only();
     // With one scope logged in, the fix is almost certainly that scope.
     let scope = match config.tokens.keys().collect::<Vec<_>>().as_slice() {
         [only] => only.to_string(),
@@ -144,10 +143,6 @@ pub(crate) fn unmapped_hint(config: &Config, s2cs: &str) -> String {
     format!(
         "no scope is mapped for {host}; add it with scistream login --scope {scope} --map {host}"
     )
-}
-
-fn host_of(s2cs: &str) -> String {
-    ServerAddr::parse(s2cs).map_or_else(|_| s2cs.to_owned(), |a| a.host_only().to_string())
 }
 
 /// Refreshes under the lock, re-reading first: another process may have refreshed (or logged
@@ -195,11 +190,15 @@ mod tests {
         assert_eq!(credentials(None, None).shown_token(true), NO_TOKEN);
     }
 
+    fn gw() -> ServerAddr {
+        ServerAddr::parse("gw:5000").unwrap()
+    }
+
     #[test]
     fn a_refusal_names_the_login_that_fixes_it() {
         let message = format!("Authentication token is invalid for scope {OTHER}");
         let fix = |c: Credentials| {
-            c.refusal("gw:5000", &message, OTHER.parse().ok())
+            c.refusal(&gw(), &message, OTHER.parse().ok())
                 .lines()
                 .last()
                 .unwrap()
@@ -218,7 +217,7 @@ mod tests {
             fix(credentials(None, None)),
             format!("run: scistream login --scope {OTHER} --map gw")
         );
-        let first = credentials(None, None).refusal("gw:5000", &message, None);
+        let first = credentials(None, None).refusal(&gw(), &message, None);
         assert!(first.starts_with(&format!("Please obtain new credentials: {message}\n")));
     }
 
@@ -243,7 +242,7 @@ mod tests {
         let message = format!("Authentication token is invalid for scope {OTHER}");
         let hint = |wanted: Option<&str>| {
             let c = credentials(Some(OTHER), Some("t"));
-            let refusal = c.refusal("gw:5000", &message, wanted.map(|w| w.parse().unwrap()));
+            let refusal = c.refusal(&gw(), &message, wanted.map(|w| w.parse().unwrap()));
             refusal.lines().last().unwrap().to_owned()
         };
         // A Python server names the scope in its message only: the hint has a placeholder.

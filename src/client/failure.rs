@@ -1,7 +1,9 @@
 //! What a failed call means to the user: the error that says what to do next, with the kind
 //! that picks the exit code.
 
+use crate::address::HostPort;
 use crate::auth::{AuthRequirements, Credentials, AUTH_REQUIREMENTS_METADATA_KEY};
+use crate::config::ServerAddr;
 use crate::exit::Failure;
 use crate::scope::{ScopeId, SCOPE_METADATA_KEY};
 
@@ -9,7 +11,7 @@ use super::NoAnswer;
 
 /// Turns a failed call to `s2cs` into an error that says what to do, with the exit code's kind.
 pub(crate) fn explain_failure(
-    s2cs: &str,
+    s2cs: &HostPort,
     credentials: &Credentials,
     status: tonic::Status,
 ) -> anyhow::Error {
@@ -38,7 +40,8 @@ pub(crate) fn explain_failure(
         metadata(&status, SCOPE_METADATA_KEY).and_then(|s| s.parse().ok());
     match status.code() {
         tonic::Code::Unauthenticated => {
-            Failure::AuthRequired(credentials.refusal(s2cs, &message, wanted)).into()
+            let server = ServerAddr::from(s2cs);
+            Failure::AuthRequired(credentials.refusal(&server, &message, wanted)).into()
         }
         tonic::Code::NotFound => Failure::NotFound(format!("{message} (s2cs {s2cs})")).into(),
         // The gateway's access policy: a new login that meets what it asks can pass.

@@ -1,6 +1,7 @@
 //! One control server as a command talks to it: connected, with the token its calls carry and
 //! the advice its refusals get.
 
+use crate::address::HostPort;
 use crate::auth::Credentials;
 
 use super::{explain_failure, Client};
@@ -8,15 +9,15 @@ use super::{explain_failure, Client};
 pub(crate) struct Gateway {
     pub(crate) client: Client,
     /// The server's address, as the user gave it.
-    pub(crate) s2cs: String,
+    pub(crate) s2cs: HostPort,
     credentials: Credentials,
 }
 
 impl Gateway {
-    pub(crate) fn new(client: Client, s2cs: &str, credentials: Credentials) -> Gateway {
+    pub(crate) fn new(client: Client, s2cs: &HostPort, credentials: Credentials) -> Gateway {
         Gateway {
             client,
-            s2cs: s2cs.to_owned(),
+            s2cs: s2cs.clone(),
             credentials,
         }
     }

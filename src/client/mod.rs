@@ -3,7 +3,6 @@
 use std::collections::HashSet;
 use std::error::Error as _;
 use std::future::Future;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +12,7 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
 
+use crate::address::{self, HostPort};
 use crate::exit::Failure;
 use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 use crate::pb;
@@ -41,7 +41,7 @@ pub struct Client {
     inner: ControlClient<Channel>,
     /// The `authorization` value, marked sensitive so that no log shows it.
     token: Option<MetadataValue<Ascii>>,
-    s2cs: String,
+    s2cs: HostPort,
     deadlines: Deadlines,
     /// Whether the channel is TLS.
     tls: bool,
@@ -87,7 +87,7 @@ impl Deadlines {
 #[derive(Debug, thiserror::Error)]
 #[error("no answer from {s2cs} within {} s", .after.as_secs_f64())]
 pub(crate) struct NoAnswer {
-    pub(crate) s2cs: String,
+    pub(crate) s2cs: HostPort,
     pub(crate) after: Duration,
 }
 
@@ -101,15 +101,24 @@ impl NoAnswer {
 /// A session's listeners and where they relay to, as its update left them.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Routed {
-    pub(crate) listeners: Vec<String>,
-    pub(crate) targets: Vec<String>,
+    pub(crate) listeners: Vec<HostPort>,
+    pub(crate) targets: Vec<HostPort>,
+}
+
+/// The addresses of a reply's `field`, parsed: a server that sends something else is refused
+/// as one that does not speak the protocol.
+pub fn reply_addresses(field: &str, values: &[String]) -> Result<Vec<HostPort>, Status> {
+    let parse = |value: &String| {
+        HostPort::parse(value)
+            .map_err(|e| Status::internal(format!("the server's reply is malformed: {field}: {e}")))
+    };
+    values.iter().map(parse).collect()
 }
 
 impl Client {
-    /// Connects (TCP, and TLS unless `tls` is None) to `s2cs` (`host:port`), with the default
-    /// deadlines.
+    /// Connects (TCP, and TLS unless `tls` is None) to `s2cs`, with the default deadlines.
     pub async fn connect(
-        s2cs: &str,
+        s2cs: &HostPort,
         tls: Option<ClientTls>,
         token: Option<Secret>,
     ) -> Result<Client> {
@@ -119,7 +128,7 @@ impl Client {
     /// [`Client::connect`] with the given deadlines: past them, the connection or a call fails
     /// with "no answer from <s2cs> within N s" (exit code 4).
     pub(crate) async fn connect_with(
-        s2cs: &str,
+        s2cs: &HostPort,
         tls: Option<ClientTls>,
         token: Option<Secret>,
         deadlines: Deadlines,
@@ -128,10 +137,13 @@ impl Client {
         let over_tls = tls.is_some();
         // Always an http URI: TLS, when on, is ours (tls::ClientTls), below tonic.
         let endpoint = Endpoint::from_shared(format!("http://{s2cs}"))
-            .map_err(|e| anyhow::anyhow!("--s2cs {s2cs:?} is not a valid host:port ({e})"))?;
+            .map_err(|e| anyhow::anyhow!("--s2cs \"{s2cs}\" is not a valid host:port ({e})"))?;
         let connected = async {
             match tls {
-                Some(tls) => endpoint.connect_with_connector(tls.connector()).await,
+                Some(tls) => {
+                    let connector = tls.connector(s2cs.clone());
+                    endpoint.connect_with_connector(connector).await
+                }
                 None => endpoint.connect().await,
             }
         };
@@ -145,7 +157,7 @@ impl Client {
         Ok(Client {
             inner,
             token,
-            s2cs: s2cs.to_string(),
+            s2cs: s2cs.clone(),
             deadlines,
             tls: over_tls,
             auth_off: Arc::default(),
@@ -155,7 +167,7 @@ impl Client {
     /// Whether what crosses this channel crosses a network in clear: plaintext gRPC to a
     /// server that is not on this host.
     pub(crate) fn in_clear(&self) -> bool {
-        !self.tls && !is_loopback(&self.s2cs)
+        !self.tls && !self.s2cs.host.is_loopback()
     }
 
     /// Whether a reply so far said that the server has authentication off (the
@@ -199,9 +211,10 @@ impl Client {
         &self,
         uid: &str,
         role: &str,
-        targets: Vec<String>,
+        targets: &[HostPort],
         credential: Option<pb::HopCredential>,
     ) -> Result<Routed, Status> {
+        let targets = address::to_strings(targets);
         let updated = match credential {
             None => {
                 let update = pb::UpdateTargets {
@@ -224,13 +237,14 @@ impl Client {
             }
         }?;
         Ok(Routed {
-            listeners: updated.listeners,
-            targets: updated.prod_listeners,
+            listeners: reply_addresses("listeners", &updated.listeners)?,
+            targets: reply_addresses("prod_listeners", &updated.prod_listeners)?,
         })
     }
 
-    /// A PROD session's hop credential (encrypting its hop), or with `plaintext`, a plain hop.
-    pub(crate) async fn hop(
+    /// Arms a PROD session's hop (the `hop` call): returns the credential that the CONS
+    /// gateway must prove, the hop encrypted from now on; with `plaintext`, a plain hop.
+    pub(crate) async fn arm_hop(
         &self,
         uid: &str,
         plaintext: bool,
@@ -441,19 +455,9 @@ pub enum ListFailed {
     TooManyPages,
 }
 
-/// Whether `s2cs` (`host:port`) names this host: a loopback IP, or `localhost`.
-fn is_loopback(s2cs: &str) -> bool {
-    let host = s2cs.rsplit_once(':').map_or(s2cs, |(host, _)| host);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    match host.parse::<IpAddr>() {
-        Ok(ip) => ip.to_canonical().is_loopback(),
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
-    }
-}
-
 /// The token as the `authorization` header carries it. A token a header cannot carry (control
 /// characters: a damaged config file) is refused here rather than silently left out.
-fn authorization(token: &Secret, s2cs: &str) -> Result<MetadataValue<Ascii>> {
+fn authorization(token: &Secret, s2cs: &HostPort) -> Result<MetadataValue<Ascii>> {
     let mut value = MetadataValue::try_from(token.expose()).map_err(|_| {
         Failure::AuthRequired(format!(
             "the access token for s2cs {s2cs} holds characters a request header cannot carry \
@@ -465,9 +469,9 @@ fn authorization(token: &Secret, s2cs: &str) -> Result<MetadataValue<Ascii>> {
 }
 
 /// A server that accepted the connection (or not even that) but never answered.
-fn silent(s2cs: &str, after: Duration) -> anyhow::Error {
+fn silent(s2cs: &HostPort, after: Duration) -> anyhow::Error {
     let silent = NoAnswer {
-        s2cs: s2cs.to_string(),
+        s2cs: s2cs.clone(),
         after,
     };
     Failure::Unreachable(format!(
@@ -478,7 +482,7 @@ fn silent(s2cs: &str, after: Duration) -> anyhow::Error {
 }
 
 /// A connection failure, with its causes (which say whether it was TLS) and what to check.
-fn unreachable(s2cs: &str, err: &tonic::transport::Error) -> anyhow::Error {
+fn unreachable(s2cs: &HostPort, err: &tonic::transport::Error) -> anyhow::Error {
     let mut causes = Vec::new();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -502,32 +506,4 @@ fn unreachable(s2cs: &str, err: &tonic::transport::Error) -> anyhow::Error {
          is the address right? (a plaintext server needs --no-tls)"
     ))
     .into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_means_this_host_in_every_spelling() {
-        for here in [
-            "127.0.0.1:5000",
-            "127.9.8.7:5000",
-            "localhost:5000",
-            "LOCALHOST:1",
-            "[::1]:5000",
-            "[::ffff:127.0.0.1]:5000",
-        ] {
-            assert!(is_loopback(here), "{here}");
-        }
-        for away in [
-            "10.0.0.1:5000",
-            "gw.example.org:5000",
-            "localhost.example.org:5000",
-            "[2001:db8::1]:5000",
-            "0.0.0.0:5000",
-        ] {
-            assert!(!is_loopback(away), "{away}");
-        }
-    }
 }

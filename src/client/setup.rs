@@ -6,8 +6,9 @@ use anyhow::{bail, Result};
 use ipnet::IpNet;
 use tonic::Code;
 
-use super::{Gateway, Refused, Routed};
+use super::{reply_addresses, Gateway, Refused, Routed};
 
+use crate::address::{self, HostPort};
 use crate::exit::Failure;
 use crate::pb;
 use crate::session::Role;
@@ -28,19 +29,19 @@ pub(crate) enum HopPolicy {
     Required,
 }
 
-/// How a session's hop ended up.
+/// Whether a session's hop ended up encrypted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Hop {
+pub(crate) enum HopEncryption {
     Encrypted,
     Plaintext,
 }
 
-impl Hop {
+impl HopEncryption {
     /// As `--json` says it.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
-            Hop::Encrypted => "encrypted",
-            Hop::Plaintext => "plaintext",
+            HopEncryption::Encrypted => "encrypted",
+            HopEncryption::Plaintext => "plaintext",
         }
     }
 }
@@ -53,10 +54,10 @@ pub(crate) struct Opened {
 }
 
 impl Opened {
-    pub(crate) fn hop(&self) -> Hop {
+    pub(crate) fn hop_encryption(&self) -> HopEncryption {
         match self.credential {
-            Some(_) => Hop::Encrypted,
-            None => Hop::Plaintext,
+            Some(_) => HopEncryption::Encrypted,
+            None => HopEncryption::Plaintext,
         }
     }
 }
@@ -90,7 +91,7 @@ struct Ledger<'g> {
 impl Setup<'_> {
     /// Opens the PROD session on `prod`, with a hello naming the `producer`'s addresses (none:
     /// the producer's app controller sends it).
-    pub(crate) async fn prod(&self, prod: &Gateway, producer: Vec<String>) -> Result<Opened> {
+    pub(crate) async fn prod(&self, prod: &Gateway, producer: Vec<HostPort>) -> Result<Opened> {
         self.refuse_credentials_in_clear(&[prod])?;
         let mut ledger = Ledger::default();
         let opened = self
@@ -106,7 +107,7 @@ impl Setup<'_> {
         &self,
         cons: &Gateway,
         prod: Option<&Gateway>,
-        targets: Vec<String>,
+        targets: Vec<HostPort>,
     ) -> Result<Opened> {
         let carriers: Vec<&Gateway> = prod.into_iter().chain([cons]).collect();
         self.refuse_credentials_in_clear(&carriers)?;
@@ -127,7 +128,7 @@ impl Setup<'_> {
         &self,
         prod: &Gateway,
         cons: &Gateway,
-        producer: Vec<String>,
+        producer: Vec<HostPort>,
     ) -> Result<(Opened, Opened)> {
         self.refuse_credentials_in_clear(&[prod, cons])?;
         let mut ledger = Ledger::default();
@@ -140,7 +141,7 @@ impl Setup<'_> {
         ledger: &mut Ledger<'g>,
         prod: &'g Gateway,
         cons: &'g Gateway,
-        producer: Vec<String>,
+        producer: Vec<HostPort>,
     ) -> Result<(Opened, Opened)> {
         let prod_half = self
             .prod_half(ledger, prod, producer, self.prod_allow_from)
@@ -157,7 +158,7 @@ impl Setup<'_> {
         &self,
         ledger: &mut Ledger<'g>,
         prod: &'g Gateway,
-        producer: Vec<String>,
+        producer: Vec<HostPort>,
         allow_from: &[IpNet],
     ) -> Result<Opened> {
         let targets = self
@@ -166,7 +167,7 @@ impl Setup<'_> {
         self.warn_if_open(prod);
         let credential = self.arm(prod).await?;
         let role = Role::Prod.as_str();
-        let routed = prod.client.update(self.uid, role, targets, None).await;
+        let routed = prod.client.update(self.uid, role, &targets, None).await;
         let routed = routed.map_err(|s| prod.failed(s))?;
         Ok(Opened { routed, credential })
     }
@@ -176,7 +177,7 @@ impl Setup<'_> {
         ledger: &mut Ledger<'g>,
         cons: &'g Gateway,
         prod: Option<&Gateway>,
-        targets: Vec<String>,
+        targets: Vec<HostPort>,
         credential: Option<pb::HopCredential>,
     ) -> Result<Opened> {
         let targets = self
@@ -192,9 +193,9 @@ impl Setup<'_> {
         ledger: &mut Ledger<'g>,
         gateway: &'g Gateway,
         role: Role,
-        hello: Vec<String>,
+        hello: Vec<HostPort>,
         allow_from: &[IpNet],
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<HostPort>> {
         let req = pb::Request {
             uid: self.uid.to_string(),
             role: role.as_str().into(),
@@ -206,13 +207,14 @@ impl Setup<'_> {
         // both roles.
         let hello = (!hello.is_empty()).then(|| pb::Hello {
             uid: self.uid.to_string(),
-            prod_listeners: hello,
+            prod_listeners: address::to_strings(&hello),
             role: Role::Prod.as_str().into(),
         });
         match gateway.client.start(req, hello).await {
             Ok(started) => {
                 ledger.opened.push(gateway);
-                Ok(started.prod_listeners)
+                reply_addresses("prod_listeners", &started.prod_listeners)
+                    .map_err(|s| gateway.failed(s))
             }
             Err(Refused { status, opened }) => {
                 if opened {
@@ -285,7 +287,7 @@ impl Setup<'_> {
         if self.hop == HopPolicy::Plaintext {
             return Ok(None);
         }
-        match prod.client.hop(self.uid, false).await {
+        match prod.client.arm_hop(self.uid, false).await {
             Ok(credential) => Ok(Some(credential)),
             Err(status) if status.code() == Code::Unimplemented => {
                 self.refuse_if_required(prod)?;
@@ -303,7 +305,7 @@ impl Setup<'_> {
         &self,
         cons: &Gateway,
         prod: Option<&Gateway>,
-        targets: Vec<String>,
+        targets: Vec<HostPort>,
         credential: Option<pb::HopCredential>,
     ) -> Result<Opened> {
         let Some(credential) = credential else {
@@ -311,11 +313,7 @@ impl Setup<'_> {
         };
         let role = Role::Cons.as_str();
         let update = Some(credential.clone());
-        match cons
-            .client
-            .update(self.uid, role, targets.clone(), update)
-            .await
-        {
+        match cons.client.update(self.uid, role, &targets, update).await {
             Ok(routed) => Ok(Opened {
                 routed,
                 credential: Some(credential),
@@ -328,9 +326,9 @@ impl Setup<'_> {
         }
     }
 
-    async fn update_plain(&self, cons: &Gateway, targets: Vec<String>) -> Result<Opened> {
+    async fn update_plain(&self, cons: &Gateway, targets: Vec<HostPort>) -> Result<Opened> {
         let role = Role::Cons.as_str();
-        let routed = cons.client.update(self.uid, role, targets, None).await;
+        let routed = cons.client.update(self.uid, role, &targets, None).await;
         let routed = routed.map_err(|s| cons.failed(s))?;
         Ok(Opened {
             routed,
@@ -354,7 +352,7 @@ impl Setup<'_> {
         }
         self.warn_plaintext(cons);
         if let Some(prod) = prod {
-            let plaintext = prod.client.hop(self.uid, true).await;
+            let plaintext = prod.client.arm_hop(self.uid, true).await;
             plaintext.map_err(|s| prod.failed(s))?;
         }
         Ok(())

@@ -12,10 +12,11 @@ use tokio::net::TcpListener;
 use super::s2cs_args::S2csArgs;
 use super::values::{parse_seconds, parse_uid};
 use super::GlobalArgs;
+use crate::address::{self, HostPort};
 use crate::app::{self, send::Amount, Report, RunToken};
 use crate::client::{explain_failure, hello};
+use crate::pb;
 use crate::secret::Secret;
-use crate::{endpoint, pb};
 
 #[derive(Debug, Args)]
 pub struct AppArgs {
@@ -58,8 +59,8 @@ struct HelloArgs {
     uid: String,
     /// The producer application's addresses, comma-separated host:port
     #[arg(long, alias = "prod_listeners", value_delimiter = ',', required = true,
-          value_parser = endpoint::parse, value_name = "H:P,...")]
-    prod_listeners: Vec<String>,
+          value_parser = HostPort::parse, value_name = "H:P,...")]
+    prod_listeners: Vec<HostPort>,
     /// Role the hello names (the session keeps the role its req gave)
     #[arg(long, default_value = "PROD", value_parser = ["PROD", "CONS"])]
     role: String,
@@ -76,8 +77,8 @@ struct HelloArgs {
 #[group(required = true, multiple = false)]
 struct Link {
     /// Open the connections to HOST:PORT: a session's listener, or the other end's --listen
-    #[arg(long, value_parser = endpoint::parse, value_name = "HOST:PORT")]
-    connect: Option<String>,
+    #[arg(long, value_parser = HostPort::parse, value_name = "HOST:PORT")]
+    connect: Option<HostPort>,
     /// Accept the other end's connections on HOST:PORT (port 0: any free port; the address is
     /// printed on stderr)
     #[arg(long, value_name = "HOST:PORT")]
@@ -165,7 +166,7 @@ impl Link {
 
 /// A link ready to move data: an address to connect to, or a bound listener.
 enum Ready {
-    Connect(String),
+    Connect(HostPort),
     Listen(TcpListener),
 }
 
@@ -214,7 +215,7 @@ async fn send_hello(global: &GlobalArgs, args: HelloArgs) -> Result<()> {
     let credentials = server.credentials(global).await?;
     let message = pb::Hello {
         uid: args.uid.clone(),
-        prod_listeners: args.prod_listeners,
+        prod_listeners: address::to_strings(&args.prod_listeners),
         role: args.role,
     };
     let connect = || server.dial(global, &credentials);

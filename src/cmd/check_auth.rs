@@ -5,6 +5,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::auth::unmapped_hint;
+use crate::config::ServerAddr;
 use crate::config::{file, Config};
 use crate::exit::Failure;
 use crate::paths;
@@ -16,8 +17,8 @@ pub struct CheckAuthArgs {
     #[arg(long, value_name = "UUID", conflicts_with = "s2cs")]
     pub(crate) scope: Option<ScopeId>,
     /// Only the scope the server map gives this control server
-    #[arg(long, value_name = "HOST[:PORT]")]
-    pub(crate) s2cs: Option<String>,
+    #[arg(long, value_parser = ServerAddr::parse, value_name = "HOST[:PORT]")]
+    pub(crate) s2cs: Option<ServerAddr>,
     /// Print a JSON array of {scope, access_token, expires_at, expired}
     #[arg(long)]
     pub(crate) json: bool,

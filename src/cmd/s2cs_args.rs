@@ -9,17 +9,19 @@ use clap::Args;
 
 use super::values::parse_seconds;
 use super::GlobalArgs;
+use crate::address::HostPort;
 use crate::auth::{self, Credentials};
 use crate::client::{Client, Deadlines, Gateway};
+use crate::config::ServerAddr;
 use crate::scope::ScopeId;
-use crate::{endpoint, paths, tls};
+use crate::{paths, tls};
 
 /// How to reach the control server.
 #[derive(Debug, Args)]
 pub(crate) struct S2csArgs {
     /// Control server (S2CS) address
-    #[arg(long, default_value = "localhost:5000", value_parser = endpoint::parse, value_name = "HOST:PORT")]
-    pub(crate) s2cs: String,
+    #[arg(long, default_value = "localhost:5000", value_parser = HostPort::parse, value_name = "HOST:PORT")]
+    pub(crate) s2cs: HostPort,
     /// Trust this server certificate (PEM) [default: the one a local server generated, else the system roots]
     #[arg(long, alias = "server_cert", value_name = "PEM")]
     pub(crate) server_cert: Option<PathBuf>,
@@ -46,7 +48,8 @@ impl S2csArgs {
     /// The token for this server, after printing any warning about it.
     pub(crate) async fn credentials(&self, global: &GlobalArgs) -> Result<Credentials> {
         let config = paths::config_file(global.config.as_deref());
-        let credentials = auth::credentials_for(&config, &self.s2cs, self.scope.as_ref()).await?;
+        let server = ServerAddr::from(&self.s2cs);
+        let credentials = auth::credentials_for(&config, &server, self.scope.as_ref()).await?;
         if let Some(warning) = &credentials.warning {
             eprintln!("warning: {warning}");
         }

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use super::values::{parse_bit_rate, parse_seconds};
 use super::GlobalArgs;
+use crate::address;
 use crate::auth::DEFAULT_CACHE_TTL;
 use crate::config::{Config, DomainPattern, GlobusId, GroupRef, IdentityName, PolicyConfig};
 use crate::handover::{notify, Successor, TAKE_OVER_ENV};
@@ -25,7 +26,7 @@ use crate::secret::Secret;
 use crate::server::{
     self, Access, ConnectionLimits, RateOptions, RatePolicy, ServerOptions, Upgrades,
 };
-use crate::{config, endpoint, paths, tls};
+use crate::{config, paths, tls};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -100,7 +101,7 @@ pub struct ServerArgs {
     policy: Box<PolicyArgs>,
     /// Networks sessions may relay to, e.g. 10.16.0.0/16,192.0.2.7 [default: anywhere]; the
     /// server itself is never a target
-    #[arg(long, value_delimiter = ',', value_parser = endpoint::parse_network, value_name = "CIDR")]
+    #[arg(long, value_delimiter = ',', value_parser = address::parse_network, value_name = "CIDR")]
     allow_targets: Vec<IpNet>,
 
     /// The most relayed connections open at once, over all sessions; past it, new ones are
@@ -172,7 +173,7 @@ pub struct ServerArgs {
     bandwidth: Option<u64>,
     /// Networks that may connect to the listeners of sessions that name none of their own
     /// (req --allow-from), e.g. 10.16.0.0/16 [default: anywhere]; others are reset
-    #[arg(long, value_delimiter = ',', value_parser = endpoint::parse_network, value_name = "CIDR")]
+    #[arg(long, value_delimiter = ',', value_parser = address::parse_network, value_name = "CIDR")]
     listener_allow_from: Vec<IpNet>,
 }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::limits::check_uid;
-use crate::server::BITS_PER_KB;
+use crate::session::BITS_PER_KB;
 
 /// A positive number of seconds, fractions allowed (`0.5`).
 pub(crate) fn parse_seconds(value: &str) -> Result<Duration, String> {

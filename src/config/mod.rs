@@ -164,11 +164,10 @@ impl Config {
     }
 
     /// The scope mapped for a server address: `host:port` first, then `host`.
-    pub(crate) fn scope_for(&self, s2cs: &str) -> Option<&ScopeId> {
-        let exact = ServerAddr::parse(s2cs).ok()?;
+    pub(crate) fn scope_for(&self, s2cs: &ServerAddr) -> Option<&ScopeId> {
         self.servers
-            .get(&exact)
-            .or_else(|| self.servers.get(&exact.host_only()))
+            .get(s2cs)
+            .or_else(|| self.servers.get(&s2cs.host_only()))
     }
 }
 
@@ -199,7 +198,10 @@ mod tests {
              gw:5001: 22222222-2222-2222-2222-222222222222\n",
         )
         .unwrap();
-        let scope = |addr| config.scope_for(addr).map(ScopeId::as_str);
+        let scope = |addr| {
+            let addr = ServerAddr::parse(addr).unwrap();
+            config.scope_for(&addr).map(ScopeId::as_str)
+        };
         assert_eq!(
             scope("gw:5001"),
             Some("22222222-2222-2222-2222-222222222222")

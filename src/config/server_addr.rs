@@ -1,49 +1,66 @@
 //! Server addresses as keys of the `servers` map: `host` or `host:port`.
 
+use std::cmp::Ordering;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::address::{Host, HostPort};
+
 /// A control server's address as the user types it (`gw.example.org`, `10.0.0.1:5000`,
-/// `[::1]:5000`). Only the shape is checked; nothing is resolved.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// `[::1]:5000`): a [`Host`] and maybe a port. Only the shape is checked; nothing is resolved.
+/// Ordered by its text, as the config file lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ServerAddr(String);
+pub struct ServerAddr {
+    host: Host,
+    port: Option<u16>,
+}
 
 impl ServerAddr {
     pub fn parse(addr: &str) -> Result<Self, String> {
-        let (host, port) = split_host_port(addr);
-        let bad_host = host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/');
-        let bad_port = port.is_some_and(|p| p.parse::<u16>().is_err());
-        if bad_host || bad_port {
-            return Err(format!(
+        let parsed = match addr.contains(':') && !addr.ends_with(']') {
+            // `host:port`, or a bare IPv6 address (`::1`), which has no port.
+            true => HostPort::parse(addr)
+                .map(|HostPort { host, port }| (host, Some(port)))
+                .or_else(|_| Host::parse(addr).map(|host| (host, None))),
+            false => Host::parse(addr).map(|host| (host, None)),
+        };
+        match parsed {
+            Ok((host, port)) if addr.trim() == addr => Ok(ServerAddr { host, port }),
+            _ => Err(format!(
                 "'{addr}' is not a server address: expected HOST or HOST:PORT, e.g. gw.example.org:5000"
-            ));
+            )),
         }
-        Ok(Self(addr.to_owned()))
     }
 
     /// The address without its port, for the map's fallback lookup and for hints.
     pub(crate) fn host_only(&self) -> Self {
-        Self(split_host_port(&self.0).0.to_owned())
+        ServerAddr {
+            host: self.host.clone(),
+            port: None,
+        }
     }
 }
 
-/// Splits off a port; an IPv6 literal needs brackets to carry one (`[::1]:5000`).
-fn split_host_port(addr: &str) -> (&str, Option<&str>) {
-    if let Some(rest) = addr.strip_prefix('[') {
-        return match rest.split_once(']') {
-            Some((_, "")) => (addr, None),
-            Some((host, tail)) => match tail.strip_prefix(':') {
-                Some(port) => (&addr[..host.len() + 2], Some(port)),
-                None => ("", None),
-            },
-            None => ("", None),
-        };
+impl From<&HostPort> for ServerAddr {
+    fn from(addr: &HostPort) -> Self {
+        ServerAddr {
+            host: addr.host.clone(),
+            port: Some(addr.port),
+        }
     }
-    match addr.split_once(':') {
-        Some((host, port)) if !port.contains(':') => (host, Some(port)),
-        _ => (addr, None),
+}
+
+impl Ord for ServerAddr {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.to_string().cmp(&other.to_string())
+    }
+}
+
+impl PartialOrd for ServerAddr {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -65,13 +82,16 @@ impl TryFrom<String> for ServerAddr {
 
 impl From<ServerAddr> for String {
     fn from(addr: ServerAddr) -> Self {
-        addr.0
+        addr.to_string()
     }
 }
 
 impl fmt::Display for ServerAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self.port {
+            Some(port) => write!(f, "{}:{port}", self.host),
+            None => write!(f, "{}", self.host),
+        }
     }
 }
 
@@ -90,7 +110,17 @@ mod tests {
         assert_eq!(host("10.0.0.1:5000"), "10.0.0.1");
         assert_eq!(host("[::1]:5000"), "[::1]");
         assert_eq!(host("[::1]"), "[::1]");
-        assert_eq!(host("::1"), "::1");
+        // A bare IPv6 address has no port; it is written in brackets, as before a port.
+        assert_eq!(host("::1"), "[::1]");
+    }
+
+    #[test]
+    fn a_server_address_is_a_host_port_without_its_port() {
+        let addr = HostPort::parse("[::1]:5000").unwrap();
+        let server = ServerAddr::from(&addr);
+        assert_eq!(server, ServerAddr::parse("[::1]:5000").unwrap());
+        assert_eq!(server.to_string(), "[::1]:5000");
+        assert_eq!(server.host_only(), ServerAddr::parse("::1").unwrap());
     }
 
     #[test]
@@ -103,6 +133,8 @@ mod tests {
             "https://gw/",
             "a b",
             "[::1",
+            " gw",
+            "[gw]:5000",
         ] {
             assert!(ServerAddr::parse(bad).is_err(), "{bad:?} accepted");
         }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::capacity::{Rejection, Slot, Source};
-use super::hop::{Hop, HopIdentity, HopPin};
+use super::hop::{HopDialer, HopIdentity, HopMode};
 use super::parking::Enlisted;
 use super::SessionShared;
 
@@ -29,22 +29,23 @@ pub(super) struct Admission<'a> {
 pub(super) enum Way {
     /// Plain TCP both ways; such a connection parks when its session is handed over.
     Plain(Ticket, Enlisted),
-    /// CONS: the target is a PROD listener reached over TLS with this pin.
-    Dial(Ticket, Arc<HopPin>),
+    /// CONS: the target is a PROD listener reached over TLS with this dialer.
+    Dial(Ticket, Arc<HopDialer>),
     /// PROD: the client is a CONS gateway that must prove this session's credential first;
     /// until then it waits in the pool of its own for such connections.
     Admit(Probation, Arc<HopIdentity>),
 }
 
 impl Admission<'_> {
-    /// Lets a just-accepted connection to a listener whose hop is `hop` in, or says why not.
-    pub(super) fn enter(&self, hop: &Hop) -> Result<Way, Rejection> {
-        match hop {
-            Hop::Plain => self
+    /// Lets a just-accepted connection to a listener whose hop mode is `mode` in, or says why
+    /// not.
+    pub(super) fn enter(&self, mode: &HopMode) -> Result<Way, Rejection> {
+        match mode {
+            HopMode::Plain => self
                 .relay()
                 .map(|t| Way::Plain(t, self.session.parking.enlist())),
-            Hop::Dial(pin) => self.relay().map(|t| Way::Dial(t, pin.clone())),
-            Hop::Admit(identity) => self.prove().map(|p| Way::Admit(p, identity.clone())),
+            HopMode::Dial(dialer) => self.relay().map(|t| Way::Dial(t, dialer.clone())),
+            HopMode::Admit(identity) => self.prove().map(|p| Way::Admit(p, identity.clone())),
         }
     }
 

@@ -16,9 +16,11 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
+use crate::address::HostPort;
+
 use super::admission::{Admission, Probation, Ticket, Way};
 use super::capacity::{is_out_of_fds, Rejection};
-use super::hop::{self, HopIdentity, HopPin};
+use super::hop::{self, HopDialer, HopIdentity};
 use super::parking::Enlisted;
 #[cfg(target_os = "linux")]
 use super::parking::{self, Direction, Mode, ParkedConnection};
@@ -31,7 +33,7 @@ use super::{copy, idle, SessionShared, TargetPolicy, Traffic};
 pub(super) async fn relay(
     client: TcpStream,
     peer: SocketAddr,
-    target: String,
+    target: HostPort,
     way: Way,
     session: Arc<SessionShared>,
 ) {
@@ -43,7 +45,7 @@ pub(super) async fn relay(
     let route = Route::new(&target, peer, &session);
     let transferred = match way {
         Way::Plain(_ticket, enlisted) => route.plain(&mut client, enlisted).await,
-        Way::Dial(_ticket, pin) => route.dialled(&mut client.stream, &pin).await,
+        Way::Dial(_ticket, dialer) => route.dialled(&mut client.stream, &dialer).await,
         Way::Admit(probation, identity) => {
             route
                 .admitted(&mut client.stream, probation, &identity)
@@ -64,14 +66,14 @@ pub(super) async fn resume(
 ) {
     let _ticket = ticket;
     let _active = session.counters.resume_connection();
-    let (Ok(client), Ok(server)) = (adopt_stream(parked.client), adopt_stream(parked.server))
-    else {
+    let adopted = (adopt_stream(parked.client), adopt_stream(parked.server));
+    let (Ok(client), Ok(server), Ok(target)) = (adopted.0, adopted.1, parked.target.parse()) else {
         tracing::warn!(uid = %session.uid, peer = %parked.peer, "a handed-over connection could not be taken up");
         return;
     };
     let mut client = Relayed::new(client);
     let mut server = Relayed::new(server);
-    let route = Route::new(&parked.target, parked.peer, &session);
+    let route = Route::new(&target, parked.peer, &session);
     let resumed = Some((parked.to_target, parked.from_target));
     let transferred = route
         .spliced(&mut client, &mut server, resumed, enlisted)
@@ -91,14 +93,14 @@ fn adopt_stream(fd: OwnedFd) -> io::Result<TcpStream> {
 /// connection was cut before it ended by itself (nothing relayed yet, or idle too long), after
 /// logging why.
 struct Route<'a> {
-    target: &'a str,
+    target: &'a HostPort,
     peer: SocketAddr,
     connect_timeout: Duration,
     session: &'a Arc<SessionShared>,
 }
 
 impl<'a> Route<'a> {
-    fn new(target: &'a str, peer: SocketAddr, session: &'a Arc<SessionShared>) -> Self {
+    fn new(target: &'a HostPort, peer: SocketAddr, session: &'a Arc<SessionShared>) -> Self {
         Route {
             target,
             peer,
@@ -263,16 +265,17 @@ impl<'a> Route<'a> {
             .ok()
     }
 
-    /// CONS: the target is a PROD listener that must show the pinned certificate.
+    /// CONS: the target is a PROD listener that must show the pinned certificate (the
+    /// fingerprint the dialer was given).
     async fn dialled(
         &self,
         client: &mut TcpStream,
-        pin: &HopPin,
+        dialer: &HopDialer,
     ) -> Option<(Traffic, io::Result<()>)> {
         let mut server = self.open_target().await?;
         let sockets = [client.as_raw_fd(), server.stream.as_raw_fd()];
         let (uid, target) = (&self.session.uid, self.target);
-        let dialled = hop::dial(&mut server.stream, pin, target, self.connect_timeout);
+        let dialled = hop::dial(&mut server.stream, dialer, target, self.connect_timeout);
         let mut tls = match dialled.await {
             Ok(tls) => tls,
             Err(e) => {
@@ -332,7 +335,11 @@ impl<'a> Route<'a> {
 }
 
 /// Connects to the very addresses the policy checked, never to the name again.
-async fn connect(target: &str, timeout: Duration, policy: &TargetPolicy) -> io::Result<TcpStream> {
+async fn connect(
+    target: &HostPort,
+    timeout: Duration,
+    policy: &TargetPolicy,
+) -> io::Result<TcpStream> {
     let connected = async {
         let addrs = policy
             .resolve(target)

@@ -265,15 +265,9 @@ impl Drop for Direction<'_> {
 mod tests {
     use super::*;
     use std::time::Duration;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpListener, TcpStream};
 
-    async fn connected_pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let dialled = TcpStream::connect(listener.local_addr().unwrap());
-        let (dialled, accepted) = tokio::join!(dialled, listener.accept());
-        (dialled.unwrap(), accepted.unwrap().0)
-    }
+    use crate::relay::loopback::connected_pair;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// The splice engine covers this path on Linux only when splice fails, so drive it directly:
     /// bytes cross both ways, EOF half-closes, and both counters match what moved.

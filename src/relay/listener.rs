@@ -109,9 +109,9 @@ impl AcceptLoop {
             session: &self.session,
             source: peer.ip().into(),
         };
-        match admission.enter(&routes.hop) {
+        match admission.enter(&routes.hop_mode) {
             Ok(way) => {
-                let target = target.to_owned();
+                let target = target.clone();
                 let relay = connection::relay(client, peer, target, way, self.session.clone());
                 connections.spawn(relay);
             }

@@ -2,7 +2,7 @@
 //!
 //! Public API used by the control server (keep it stable):
 //! [`SessionRelay::new`], [`SessionRelay::set_targets`], [`SessionRelay::stats`],
-//! [`SessionRelay::set_hop`], [`SessionRelay::shutdown`], [`RelayStats`], [`TargetPolicy`], and the
+//! [`SessionRelay::set_hop_mode`], [`SessionRelay::shutdown`], [`RelayStats`], [`TargetPolicy`], and the
 //! server-wide [`Capacity`] every session shares, with the [`Shares`] each source and session
 //! may take of it. [`SessionRelay::with_terms`] opens a session held to a rate and open to some
 //! source networks only ([`Terms`]).
@@ -23,6 +23,8 @@ mod copy;
 mod hop;
 mod idle;
 mod listener;
+#[cfg(test)]
+mod loopback;
 mod meter;
 mod parking;
 #[cfg(target_os = "linux")]
@@ -46,10 +48,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::address::HostPort;
 use admission::SessionGate;
 pub(crate) use capacity::{raise_fd_limit, AUTH_CONNECTION_FDS};
 pub use capacity::{Capacity, Limits, Rejection, Shares};
-pub(crate) use hop::{Hop, HopCredential, HopIdentity, HopPin, CREDENTIAL_LEN};
+pub(crate) use hop::{HopDialer, HopIdentity, HopMode};
 pub(crate) use hop::{
     BUFFER_BUDGET as HOP_BUFFER_BUDGET, CONNECTION_MEMORY as HOP_CONNECTION_MEMORY,
 };
@@ -221,14 +224,14 @@ impl SessionShared {
 /// Where the listeners of a session send their new connections.
 #[derive(Clone, Debug)]
 struct Routes {
-    targets: Vec<String>,
-    hop: Hop,
+    targets: Vec<HostPort>,
+    hop_mode: HopMode,
 }
 
 impl Routes {
-    fn target_for(&self, listener: usize) -> Option<&str> {
+    fn target_for(&self, listener: usize) -> Option<&HostPort> {
         let n = self.targets.len();
-        (n > 0).then(|| self.targets[listener % n].as_str())
+        (n > 0).then(|| &self.targets[listener % n])
     }
 }
 
@@ -313,7 +316,7 @@ impl SessionRelay {
         });
         let (routes, _) = watch::channel(Routes {
             targets: Vec::new(),
-            hop: Hop::Plain,
+            hop_mode: HopMode::Plain,
         });
         let (stop, _) = watch::channel(false);
         let mut accept_loops = JoinSet::new();
@@ -381,15 +384,15 @@ impl SessionRelay {
         self.stats()
     }
 
-    /// Listener i relays new connections to `targets[i % targets.len()]` ("host:port").
+    /// Listener i relays new connections to `targets[i % targets.len()]`.
     /// The first call starts relaying; later calls retarget new connections only.
-    pub fn set_targets(&self, targets: Vec<String>) {
+    pub fn set_targets(&self, targets: Vec<HostPort>) {
         self.routes.send_modify(|routes| routes.targets = targets);
     }
 
-    /// How connections accepted from now on cross the hop ([`Hop::Plain`] until then).
-    pub(crate) fn set_hop(&self, hop: Hop) {
-        self.routes.send_modify(|routes| routes.hop = hop);
+    /// How connections accepted from now on cross the hop ([`HopMode::Plain`] until then).
+    pub(crate) fn set_hop_mode(&self, mode: HopMode) {
+        self.routes.send_modify(|routes| routes.hop_mode = mode);
     }
 
     pub fn stats(&self) -> RelayStats {

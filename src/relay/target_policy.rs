@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ipnet::IpNet;
 
+use crate::address::HostPort;
+
 pub struct TargetPolicy {
     /// Empty: anywhere (but the server itself).
     allow: Vec<IpNet>,
@@ -50,12 +52,9 @@ impl TargetPolicy {
         Arc::new(TargetPolicy::new(Vec::new(), Vec::new()))
     }
 
-    /// The addresses `target` (`host:port`) resolves to, if every one of them is allowed.
-    pub(crate) async fn resolve(&self, target: &str) -> Result<Vec<SocketAddr>, Refused> {
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(target)
-            .await
-            .map_err(Refused::Unresolvable)?
-            .collect();
+    /// The addresses `target` resolves to, if every one of them is allowed.
+    pub(crate) async fn resolve(&self, target: &HostPort) -> Result<Vec<SocketAddr>, Refused> {
+        let addrs = target.resolve().await.map_err(Refused::Unresolvable)?;
         if addrs.is_empty() {
             let none = io::Error::new(io::ErrorKind::NotFound, "no address");
             return Err(Refused::Unresolvable(none));
@@ -211,11 +210,12 @@ mod tests {
     #[tokio::test]
     async fn resolve_checks_what_it_returns() {
         let policy = TargetPolicy::new(vec!["127.0.0.1/32".parse().unwrap()], Vec::new());
-        let resolved = policy.resolve("127.0.0.1:80").await.unwrap();
+        let target = |s: &str| HostPort::parse(s).unwrap();
+        let resolved = policy.resolve(&target("127.0.0.1:80")).await.unwrap();
         assert_eq!(resolved, [addr("127.0.0.1:80")]);
-        let refused = policy.resolve("127.0.0.2:80").await;
+        let refused = policy.resolve(&target("127.0.0.2:80")).await;
         assert!(matches!(refused, Err(Refused::Outside(_))));
-        let malformed = policy.resolve("no port").await;
-        assert!(matches!(malformed, Err(Refused::Unresolvable(_))));
+        let ipv6 = policy.resolve(&target("[::1]:80")).await;
+        assert!(matches!(ipv6, Err(Refused::Outside(_))));
     }
 }

@@ -5,13 +5,9 @@
 //! the rate (a quota's `max_rate`) goes right before it, under the same table lock, so that no
 //! two requests race past the last of the bandwidth.
 
-use std::fmt;
-
 use super::error::Error;
 use crate::relay::BitRate;
-
-/// `Request.rate` is in kb/s: 1000 bits per second.
-pub const BITS_PER_KB: u64 = 1000;
+use crate::session::Kbps;
 
 /// What the server does with the rate a session asks for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -51,31 +47,7 @@ pub(crate) struct Grant {
     pub(crate) reserved: Kbps,
 }
 
-/// A rate in kb/s, the unit of the protocol.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Kbps(pub(crate) u64);
-
-impl Kbps {
-    pub(crate) fn of(rate: BitRate) -> Kbps {
-        Kbps(rate.bits_per_sec() / BITS_PER_KB)
-    }
-
-    fn bit_rate(self) -> Option<BitRate> {
-        BitRate::new(self.0.saturating_mul(BITS_PER_KB))
-    }
-}
-
-impl fmt::Display for Kbps {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.bit_rate() {
-            Some(rate) => write!(f, "{} kb/s ({rate})", self.0),
-            None => f.write_str("0 kb/s"),
-        }
-    }
-}
-
 impl RateOptions {
-    /// Grants a session its `rate` as the policy says, reserving it in `reservations` under
     /// The grant of a session admitted before a restart: as [`admit`](Self::admit), but its
     /// reservation is counted again even past `--bandwidth` (it was promised), so that a
     /// restart never takes a stream's rate away.
@@ -97,6 +69,7 @@ impl RateOptions {
         }
     }
 
+    /// Grants a session its `rate` as the policy says, reserving it in `reservations` under
     /// `reserve`. A rate of 0 asks for no limit, which `reserve` cannot promise.
     pub(crate) fn admit(
         &self,

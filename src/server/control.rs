@@ -1,6 +1,6 @@
 //! The handlers of the `Control` service, one per RPC and named after it: each validates its
 //! message, hands it to the session table, and logs the session event it made (with the uid
-//! and the caller's address). [`Service`](super::service::Service) gives each its [`Call`],
+//! and the caller's address). The `Service` (service.rs) gives each its [`Call`],
 //! logs its failure, and [`replies`](super::replies) counts it.
 
 use std::sync::Arc;
@@ -11,11 +11,13 @@ use prost::Message;
 use super::call::Call;
 use super::error::Error;
 use super::sessions::{NewSession, Relaying, Sessions};
-use crate::endpoint;
-use crate::limits::{check_uid, quote, LIST_PAGE_BYTES};
+use crate::address::{self, HostPort};
+use crate::limits::{check_uid, LIST_PAGE_BYTES};
 use crate::pb;
-use crate::relay::{HopCredential, HopPin, TargetPolicy, CREDENTIAL_LEN};
+use crate::quote::quote;
+use crate::relay::{HopDialer, TargetPolicy};
 use crate::session::Role;
+use crate::tls::hop::{HopCredential, CREDENTIAL_LEN};
 
 /// The most networks one req may restrict its listeners to.
 const MAX_ALLOW_FROM: usize = 64;
@@ -30,8 +32,8 @@ pub(crate) struct Control {
     pub(crate) policy: Arc<TargetPolicy>,
 }
 
-/// The pin of a credential as a client sent it, once both parts have the right length.
-fn hop_pin(credential: &pb::HopCredential) -> Result<Arc<HopPin>, Error> {
+/// The dialer of a credential as a client sent it, once both parts have the right length.
+fn hop_dialer(credential: &pb::HopCredential) -> Result<Arc<HopDialer>, Error> {
     let parsed = HopCredential::from_parts(&credential.certificate_sha256, &credential.secret)
         .ok_or_else(|| {
             Error::InvalidArgument(format!(
@@ -39,7 +41,7 @@ fn hop_pin(credential: &pb::HopCredential) -> Result<Arc<HopPin>, Error> {
                  {CREDENTIAL_LEN} bytes each, as the PROD gateway's hop call returns them"
             ))
         })?;
-    HopPin::new(parsed).map_err(|e| Error::Hop(e.to_string()))
+    HopDialer::new(parsed).map_err(|e| Error::HopSetup(e.to_string()))
 }
 
 /// The networks of a req's `allow_from`, at most [`MAX_ALLOW_FROM`].
@@ -50,7 +52,7 @@ fn allow_from(networks: &[String]) -> Result<Vec<ipnet::IpNet>, Error> {
             networks.len()
         )));
     }
-    let parse = |n: &String| endpoint::parse_network(n).map_err(|e| format!("allow_from: {e}"));
+    let parse = |n: &String| address::parse_network(n).map_err(|e| format!("allow_from: {e}"));
     networks
         .iter()
         .map(parse)
@@ -72,6 +74,7 @@ impl Control {
             username = caller.username.as_deref(), peer = %call.peer,
             "req received, waiting for its hello");
         let (listeners, prod_listeners) = self.sessions.create(new, caller).await?;
+        let prod_listeners = address::to_strings(&prod_listeners);
         tracing::debug!(uid = %r.uid, listeners = %listeners.join(","),
             prod_listeners = %prod_listeners.join(","), peer = %call.peer, "req answered");
         Ok(pb::Response {
@@ -83,10 +86,10 @@ impl Control {
     pub(crate) async fn hello(&self, call: &Call, h: &pb::Hello) -> Result<pb::AppResponse, Error> {
         require_uid(&h.uid)?;
         let prod_listeners =
-            endpoint::parse_list("prod_listeners", &h.prod_listeners, self.max_conn)
+            address::parse_list("prod_listeners", &h.prod_listeners, self.max_conn)
                 .map_err(Error::InvalidArgument)?;
         // The parsed entries, trimmed: the raw ones may carry a newline.
-        let shown = prod_listeners.join(",");
+        let shown = address::joined(&prod_listeners);
         let listeners = self
             .sessions
             .hello(&h.uid, prod_listeners, &call.caller)
@@ -124,7 +127,7 @@ impl Control {
     ) -> Result<pb::HopCredential, Error> {
         require_uid(&r.uid)?;
         let credential = (self.sessions)
-            .hop(&r.uid, r.plaintext, &call.caller)
+            .arm_hop(&r.uid, r.plaintext, &call.caller)
             .await?;
         tracing::info!(event = call.rpc.as_str(), uid = %r.uid,
             encrypted = credential.is_some(), peer = %call.peer, "hop set");
@@ -234,9 +237,9 @@ impl Control {
         credential: Option<&pb::HopCredential>,
     ) -> Result<pb::Response, Error> {
         require_uid(uid)?;
-        let targets = endpoint::parse_list("remote_listeners", remote_listeners, self.max_conn)
+        let targets = address::parse_list("remote_listeners", remote_listeners, self.max_conn)
             .map_err(Error::InvalidArgument)?;
-        let pin = credential.map(hop_pin).transpose()?;
+        let dialer = credential.map(hop_dialer).transpose()?;
         self.sessions.check_update(uid, &call.caller)?;
         self.check_targets(&targets).await?;
         let Relaying {
@@ -245,8 +248,9 @@ impl Control {
             encrypted_hop,
         } = self
             .sessions
-            .update(uid, targets, pin, &call.caller)
+            .update(uid, targets, dialer, &call.caller)
             .await?;
+        let targets = address::to_strings(&targets);
         tracing::info!(event = call.rpc.as_str(), uid, listeners = %listeners.join(","),
             targets = %targets.join(","), encrypted_hop, peer = %call.peer, "relaying");
         Ok(pb::Response {
@@ -257,11 +261,12 @@ impl Control {
 
     /// Refuses targets that are the server itself or outside `--allow-targets` (the relay
     /// checks again at each connect, in case a name re-resolves elsewhere).
-    async fn check_targets(&self, targets: &[String]) -> Result<(), Error> {
+    async fn check_targets(&self, targets: &[HostPort]) -> Result<(), Error> {
         let checked = async {
             for target in targets {
                 self.policy.resolve(target).await.map_err(|refused| {
-                    Error::InvalidArgument(format!("remote_listeners: {} {refused}", quote(target)))
+                    let target = quote(&target.to_string());
+                    Error::InvalidArgument(format!("remote_listeners: {target} {refused}"))
                 })?;
             }
             Ok(())

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 
 use tonic::{Code, Status};
 
-use super::bandwidth::Kbps;
-use crate::limits::quote;
+use crate::quote::quote;
+use crate::session::Kbps;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
@@ -79,7 +79,7 @@ pub(crate) enum Error {
         bandwidth: Kbps,
     },
     #[error("could not set up the encrypted hop: {0}")]
-    Hop(String),
+    HopSetup(String),
     /// The change could not be made durable: the server answers UNAVAILABLE, as the call may
     /// succeed once the disk (or the store) is back.
     #[error("{0}; the change was not kept: retry once the server's state directory is writable")]
@@ -120,7 +120,7 @@ impl From<Error> for Status {
             | Error::EarlyHellosFull(_)
             | Error::EarlyHellosShareFull(_)
             | Error::BandwidthExhausted { .. } => Code::ResourceExhausted,
-            Error::Bind { .. } | Error::Hop(_) => Code::Internal,
+            Error::Bind { .. } | Error::HopSetup(_) => Code::Internal,
             Error::Store(_) | Error::HandingOver => Code::Unavailable,
         };
         Status::new(code, err.to_string())

@@ -38,7 +38,7 @@ use tokio::net::TcpListener;
 use tonic::transport::ServerTlsConfig;
 
 pub use authorize::{token_from_headers, Access};
-pub use bandwidth::{RateOptions, RatePolicy, BITS_PER_KB};
+pub use bandwidth::{RateOptions, RatePolicy};
 pub use connections::ConnectionLimits;
 pub(crate) use sessions::Sessions;
 pub(crate) use startup::{access, admin_identities, certificate_names};

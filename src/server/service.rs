@@ -8,8 +8,8 @@ use super::call::Call;
 use super::control::Control;
 use super::error::Error;
 use super::rpc::Rpc;
-use crate::limits::quote;
 use crate::pb;
+use crate::quote::quote;
 
 pub(crate) struct Service {
     pub(crate) control: Control,

@@ -10,6 +10,7 @@ use base64::Engine;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::address::HostPort;
 use crate::relay::RelayStats;
 use crate::session::Role;
 
@@ -30,9 +31,9 @@ pub(crate) struct SessionRecord {
     /// The addresses its listeners are bound to, in order.
     pub(crate) listeners: Vec<SocketAddr>,
     /// The hello's list (the producer's side).
-    pub(crate) prod_listeners: Vec<String>,
+    pub(crate) prod_listeners: Vec<HostPort>,
     /// Where listener i relays: `targets[i % len]`; empty until the update.
-    pub(crate) targets: Vec<String>,
+    pub(crate) targets: Vec<HostPort>,
     /// How its listeners cross the gateway-to-gateway hop now.
     pub(crate) hop: HopRecord,
     /// PROD: the identity its hop shows, once armed (kept when the hop is set plaintext).
@@ -136,8 +137,8 @@ pub(crate) mod tests {
             rate: 10_000,
             allow_from: vec!["10.0.0.0/8".parse().unwrap()],
             listeners: vec!["127.0.0.1:5100".parse().unwrap()],
-            prod_listeners: vec!["10.0.0.5:5074".into()],
-            targets: vec!["10.0.0.5:5074".into()],
+            prod_listeners: vec!["10.0.0.5:5074".parse().unwrap()],
+            targets: vec!["10.0.0.5:5074".parse().unwrap()],
             hop: HopRecord::Admit,
             identity: Some(IdentityRecord {
                 certificate: Bytes(vec![1, 2, 3]),

@@ -27,7 +27,7 @@ async fn what_was_committed_is_there_after_a_reopen() {
             .unwrap();
         store.submit(Change::Remove("c".into())).await.unwrap();
         let mut changed = record("a", 2);
-        changed.targets = vec!["10.0.0.6:1".into()];
+        changed.targets = vec!["10.0.0.6:1".parse().unwrap()];
         store.submit(Change::Put(Box::new(changed))).await.unwrap();
         store.close();
         let refused = store.submit(Change::Remove("a".into())).await;
@@ -36,7 +36,7 @@ async fn what_was_committed_is_there_after_a_reopen() {
     let found = open(dir.path()).1;
     let uids: Vec<&str> = found.iter().map(|r| r.uid.as_str()).collect();
     assert_eq!(uids, ["b", "a"], "oldest first");
-    assert_eq!(found[1].targets, ["10.0.0.6:1"]);
+    assert_eq!(found[1].targets[0].to_string(), "10.0.0.6:1");
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::ProgressBar;
 use tonic::Code;
 
+use crate::address::HostPort;
 use crate::app::{self, send::Amount};
 use crate::client::{hello, Client};
 use crate::exit::Failure;
@@ -55,7 +56,8 @@ struct Session {
     #[arg(value_parser = crate::cmd::values::parse_uid)]
     uid: String,
     /// Control server (S2CS) address, host:port
-    s2cs: String,
+    #[arg(value_parser = HostPort::parse)]
+    s2cs: HostPort,
     /// The access token the hello carries (INVALID_TOKEN when the server has auth off)
     access_token: Secret,
     /// PROD or CONS
@@ -167,7 +169,8 @@ impl Session {
                 .first()
                 .ok_or_else(|| anyhow!("AppCtrl: session {} has no listeners", self.uid))?;
             println!("AppCtrl: receiving from {target}");
-            let report = app::recv::connect(target, 1, None, &hidden).await?;
+            let target = HostPort::parse(target).map_err(|e| anyhow!("AppCtrl: {e}"))?;
+            let report = app::recv::connect(&target, 1, None, &hidden).await?;
             println!("{}", report.text("received"));
         }
         Ok(())

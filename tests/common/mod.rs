@@ -1,12 +1,13 @@
-//! Fixtures shared by the integration tests.
-// Each test binary uses its own part of these fixtures; what one leaves unused is not dead.
-#![allow(dead_code)]
+//! Fixtures shared by the integration tests, one module per concept.
 
-pub mod gateway;
+pub mod certs;
+pub mod fds;
 pub mod metrics;
 pub mod net;
 pub mod oauth;
+pub mod programs;
 pub mod pty;
+pub mod req;
 pub mod server;
 pub mod server_process;
 pub mod user;

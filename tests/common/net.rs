@@ -1,7 +1,7 @@
 //! Network fixtures for relay tests: loopback servers (echo, sink, named, reply-after-EOF),
-//! payloads, relays on port 0, and the bounds that keep every test from hanging.
+//! payloads, relays on port 0, a proxy that flips a bit, how a stream ended, and the bounds that
+//! keep every test from hanging.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 use rand::{rngs::SmallRng, RngCore, SeedableRng};
 use scistream::relay::{Capacity, Limits, SessionRelay, TargetPolicy};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::task::{JoinHandle, JoinSet};
 
 const LOOPBACK: &str = "127.0.0.1:0";
@@ -27,92 +26,11 @@ pub const RELAY_LIMITS: Limits = Limits {
 /// No relay test may take longer than this, so a bug fails a test instead of hanging CI.
 pub const TEST_LIMIT: Duration = Duration::from_secs(30);
 
-/// Tests that count this process's open file descriptors hold this exclusively; every other
-/// test holds it shared, so no fd opens or closes while a count is taken.
-static FD_TABLE: RwLock<()> = RwLock::const_new(());
-
-/// Runs one test body under [`TEST_LIMIT`], alongside the other tests.
+/// Runs one test body under [`TEST_LIMIT`].
 pub async fn bounded<F: Future>(body: F) -> F::Output {
-    let _shared: RwLockReadGuard<'_, ()> = FD_TABLE.read().await;
     tokio::time::timeout(TEST_LIMIT, body)
         .await
         .expect("test exceeded its time limit")
-}
-
-/// Runs one test body under [`TEST_LIMIT`] while no other test runs, so it may count fds.
-pub async fn bounded_alone<F: Future>(body: F) -> F::Output {
-    let _exclusive: RwLockWriteGuard<'_, ()> = FD_TABLE.write().await;
-    tokio::time::timeout(TEST_LIMIT, body)
-        .await
-        .expect("test exceeded its time limit")
-}
-
-/// Counts this process's fds that hold pipes or TCP sockets: what a relay opens. Other kinds
-/// (each test runtime's epoll, eventfd and signal socket) come and go with other tests.
-pub fn open_fds() -> usize {
-    pipe_and_tcp_fds("/proc/self/fd", |_| true)
-}
-
-/// Counts the fds in `dir` (a `/proc/PID/fd`) that hold pipes, or TCP sockets that `counted`
-/// picks by their ports.
-pub fn pipe_and_tcp_fds(dir: &str, counted: impl Fn(&TcpPorts) -> bool) -> usize {
-    let tcp = tcp_sockets();
-    fd_links(dir)
-        .filter(|link| {
-            link.starts_with("pipe:")
-                || socket_inode(link)
-                    .and_then(|i| tcp.get(i))
-                    .is_some_and(&counted)
-        })
-        .count()
-}
-
-/// Counts this process's fds that hold pipes (two per pipe).
-pub fn open_pipe_fds() -> usize {
-    fd_links("/proc/self/fd")
-        .filter(|link| link.starts_with("pipe:"))
-        .count()
-}
-
-/// What each fd in `dir` (a `/proc/PID/fd`) points at (`pipe:[123]`, `socket:[456]`...).
-fn fd_links(dir: &str) -> impl Iterator<Item = String> {
-    let fds = std::fs::read_dir(dir).unwrap();
-    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
-        .map(|link| link.to_string_lossy().into_owned())
-}
-
-/// The inode of a `socket:[456]` fd link.
-fn socket_inode(link: &str) -> Option<&str> {
-    link.strip_prefix("socket:[")?.strip_suffix(']')
-}
-
-/// The two ends of a TCP socket, by port.
-#[derive(Clone, Copy)]
-pub struct TcpPorts {
-    pub local: u16,
-    pub remote: u16,
-}
-
-/// The TCP sockets of this network namespace by inode (the tenth column of /proc/net/tcp{,6}),
-/// with their ports (the port after the colon of the second and third columns, in hex).
-fn tcp_sockets() -> HashMap<String, TcpPorts> {
-    let mut sockets = HashMap::new();
-    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
-        let Ok(table) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        for row in table.lines().skip(1) {
-            let columns: Vec<&str> = row.split_whitespace().collect();
-            let port = |column: usize| {
-                let (_, hex) = columns.get(column)?.rsplit_once(':')?;
-                u16::from_str_radix(hex, 16).ok()
-            };
-            if let (Some(local), Some(remote), Some(inode)) = (port(1), port(2), columns.get(9)) {
-                sockets.insert(inode.to_string(), TcpPorts { local, remote });
-            }
-        }
-    }
-    sockets
 }
 
 /// Polls `condition` until it holds; panics with `what` after a deadline.
@@ -174,7 +92,7 @@ pub fn relay_within(
         TargetPolicy::anywhere(),
         capacity,
     );
-    relay.set_targets(targets.iter().map(ToString::to_string).collect());
+    relay.set_targets(targets.iter().map(|&target| target.into()).collect());
     (relay, addrs)
 }
 
@@ -386,11 +304,6 @@ pub fn max_autotuned_send_buffer() -> u64 {
     wmem.split_whitespace().last().unwrap().parse().unwrap()
 }
 
-/// An address where nothing listens: connections to it are refused.
-pub async fn refusing_addr() -> SocketAddr {
-    listener().await.local_addr().unwrap()
-}
-
 /// A target that never completes a handshake: its accept queue is full, so the kernel drops
 /// new SYNs and connecting to it hangs until the dialler gives up.
 pub struct Unresponsive {
@@ -414,4 +327,87 @@ pub async fn unresponsive() -> Unresponsive {
         _listener: listener,
         _queued: queued,
     }
+}
+
+/// What a client reads from `stream` until it ends, however it ends (EOF or an error, which
+/// a closed relay may give either way).
+pub async fn read_until_closed(stream: &mut (impl AsyncRead + Unpin)) -> Vec<u8> {
+    let mut received = Vec::new();
+    let _ = stream.read_to_end(&mut received).await;
+    received
+}
+
+/// Reads from `stream` until it fails, and returns how; panics on a clean EOF.
+async fn read_until_error(stream: &mut TcpStream) -> io::Error {
+    let mut buf = vec![0; 64 << 10];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) => panic!("a clean EOF where the stream was cut"),
+            Ok(_) => {}
+            Err(e) => return e,
+        }
+    }
+}
+
+/// Reads until the stream ends: it must end with a reset, not like a complete stream.
+pub async fn assert_reset(stream: &mut TcpStream) {
+    let error = read_until_error(stream).await;
+    assert_eq!(error.kind(), io::ErrorKind::ConnectionReset, "{error}");
+}
+
+/// A connection through `listener` to an echo target, proven live by one round trip.
+pub async fn live_connection(listener: SocketAddr) -> TcpStream {
+    let mut client = connect(listener).await;
+    client.write_all(b"ping").await.unwrap();
+    let mut pong = [0; 4];
+    client.read_exact(&mut pong).await.unwrap();
+    client
+}
+
+/// Connections through `listener` to an echo target, each proven live by a round trip.
+pub async fn live_connections(listener: SocketAddr, n: usize) -> Vec<TcpStream> {
+    let mut live = Vec::new();
+    for _ in 0..n {
+        live.push(live_connection(listener).await);
+    }
+    live
+}
+
+/// Which way the bytes a [`flipping_proxy`] changes travel.
+pub enum Flow {
+    /// From the proxy's client to its upstream.
+    Up,
+    /// From its upstream back to its client.
+    Down,
+}
+
+/// Forwards one TCP connection to `upstream`, flipping one bit of the byte at `offset` of what
+/// flows `flow`; the other way, bytes pass unchanged. Each side's EOF is passed on.
+pub async fn flipping_proxy(upstream: String, flow: Flow, offset: usize) -> SocketAddr {
+    let listener = listener().await;
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (client, _) = listener.accept().await.unwrap();
+        let server = TcpStream::connect(upstream).await.unwrap();
+        let (client_read, client_write) = client.into_split();
+        let (server_read, server_write) = server.into_split();
+        let (mut from, mut to, mut back_from, mut back_to) = match flow {
+            Flow::Up => (client_read, server_write, server_read, client_write),
+            Flow::Down => (server_read, client_write, client_read, server_write),
+        };
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut back_from, &mut back_to).await;
+        });
+        let (mut seen, mut buf) = (0, vec![0; 64 * 1024]);
+        while let Ok(n @ 1..) = from.read(&mut buf).await {
+            if (seen..seen + n).contains(&offset) {
+                buf[offset - seen] ^= 0x01;
+            }
+            seen += n;
+            if to.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    addr
 }

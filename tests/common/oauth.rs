@@ -37,6 +37,9 @@ pub const USER_SUB: &str = "b0b0b0b0-0000-4000-8000-000000000001";
 /// What the dependent token grant names the Groups API.
 pub const GROUPS_RESOURCE_SERVER: &str = "groups.api.globus.org";
 
+/// The lifetime of the access tokens the token endpoint issues.
+const ACCESS_LIFETIME: Duration = Duration::from_secs(3600);
+
 pub struct OAuthServer {
     addr: SocketAddr,
     state: Arc<Mutex<AuthState>>,
@@ -57,7 +60,6 @@ pub struct Minted {
 
 struct AuthState {
     base_url: String,
-    access_lifetime: Duration,
     /// Resource servers allowed to introspect: client id -> secret.
     clients: HashMap<String, String>,
     codes: HashMap<String, Consent>,
@@ -115,7 +117,6 @@ impl OAuthServer {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(AuthState {
             base_url: format!("http://{addr}"),
-            access_lifetime: Duration::from_secs(3600),
             clients: HashMap::new(),
             codes: HashMap::new(),
             access: HashMap::new(),
@@ -179,11 +180,6 @@ impl OAuthServer {
     /// Lets a resource server (a control server's client id) introspect with this secret.
     pub fn accept_client(&self, client_id: &str, secret: &str) {
         self.state().clients.insert(client_id.into(), secret.into());
-    }
-
-    /// Lifetime of access tokens issued from now on by the token endpoint.
-    pub fn set_access_lifetime(&self, lifetime: Duration) {
-        self.state().access_lifetime = lifetime;
     }
 
     /// Issues tokens for `scope_id` directly, as if the user had logged in; a zero lifetime
@@ -425,8 +421,7 @@ impl AuthState {
     /// A fresh access token (and, with a new login, a refresh token) in Globus's shape.
     fn token_response(&mut self, grant: Grant, refresh: Option<String>) -> Value {
         let scope = grant.scope.clone();
-        let lifetime = self.access_lifetime;
-        let mut minted = self.issue(grant, lifetime);
+        let mut minted = self.issue(grant, ACCESS_LIFETIME);
         if let Some(refresh) = refresh {
             // Globus keeps the refresh token across refreshes.
             self.refresh.remove(&minted.refresh_token);
@@ -439,7 +434,7 @@ impl AuthState {
             "access_token": minted.access_token,
             "token_type": "Bearer",
             "resource_server": resource_server,
-            "expires_in": lifetime.as_secs(),
+            "expires_in": ACCESS_LIFETIME.as_secs(),
             "scope": scope,
             "refresh_token": minted.refresh_token,
             "other_tokens": [],

@@ -1,22 +1,27 @@
 //! An in-process control server on port 0, on a loopback address of its own, stopped on drop.
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use super::net::RELAY_LIMITS;
+use super::req::prod_flags;
 use scistream::relay::Shares;
 use scistream::server::{serve, ConnectionLimits, ServerOptions};
 use tokio::sync::oneshot;
+use tokio_stream::wrappers::TcpListenerStream;
 
 /// A loopback address no other test uses (per process and per test within it), so that port
 /// ranges never collide between tests running in parallel.
 pub fn private_loopback() -> IpAddr {
-    static NEXT: AtomicU8 = AtomicU8::new(1);
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    // 127.0.0.0/8 has 2^24 addresses: the pid picks a block of 256, and a process that needs
+    // more runs on into the next pid's block rather than wrapping around to its own.
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let pid = std::process::id();
-    Ipv4Addr::new(127, (pid >> 8) as u8, pid as u8, n).into()
+    let [_, a, b, c] = (std::process::id() << 8).wrapping_add(n).to_be_bytes();
+    Ipv4Addr::new(127, a, b, c).into()
 }
 
 pub struct Options {
@@ -158,16 +163,7 @@ impl TestServer {
     /// The stdout of a successful `req prod` with `num_conn` listeners relayed to the producer
     /// ports `ports` ("P1,P2") on 127.0.0.1, plus `extra` flags.
     pub fn prod(&self, num_conn: &str, ports: &str, extra: &[&str]) -> Vec<u8> {
-        let mut args = vec![
-            "--num-conn",
-            num_conn,
-            "--remote-ip",
-            "127.0.0.1",
-            "--receiver-ports",
-            ports,
-        ];
-        args.extend_from_slice(extra);
-        self.stdout_of("prod", &args)
+        self.stdout_of("prod", &[&prod_flags(num_conn, ports)[..], extra].concat())
     }
 
     /// A gRPC client for calls the CLI does not make (bad input, races).
@@ -211,12 +207,23 @@ pub fn is_bound(addr: &str) -> bool {
     matches!(TcpListener::bind(addr), Err(e) if e.kind() == std::io::ErrorKind::AddrInUse)
 }
 
-/// The `Listeners: a,b,c` line of `req prod|cons` text output.
-pub fn listeners_of(stdout: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(stdout);
-    let line = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Listeners: "))
-        .unwrap_or_else(|| panic!("no Listeners line in:\n{text}"));
-    line.split(',').map(str::to_string).collect()
+/// Runs `serve`, a gRPC server standing in for a control server (a fake, or a proxy in front of
+/// a real one) on the incoming connections it is given, on a thread and runtime of its own;
+/// returns the address it listens on: 127.0.0.1, any free port.
+pub fn stand_in<F, Fut>(serve: F) -> SocketAddr
+where
+    F: FnOnce(TcpListenerStream) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), tonic::transport::Error>>,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            serve(TcpListenerStream::new(listener)).await
+        })
+    });
+    addr
 }

@@ -1,13 +1,16 @@
-//! `scistream server` as a child process on a loopback address, plaintext, any free port.
+//! A control server as a child process, started the way an operator starts one: `scistream
+//! server` on a loopback address of its own ([`ServerProcess::start`]), or any command line of
+//! any program name (the binary, or a symlink such as `s2cs`) in a working directory of its own
+//! ([`ServerProcess::run`]). Killed on drop.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use super::net::pipe_and_tcp_fds;
+use super::fds::pipe_and_tcp_fds;
 use super::oauth::OAuthServer;
 
 pub struct ServerProcess {
@@ -18,11 +21,15 @@ pub struct ServerProcess {
     pub addr: String,
     /// `ip:port` of `/metrics`, when started with `--metrics`.
     pub metrics: Option<String>,
+    /// What it printed on stdout before "Server started on ADDR".
+    pub printed: Vec<String>,
+    /// Its stderr, a file: nobody reads the log while the server runs, and a full pipe would
+    /// stall it.
     log: PathBuf,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
-/// How to start one: on which loopback IP, and with which auth settings.
+/// How [`ServerProcess::start`] starts one: on which loopback IP, and with which auth settings.
 pub struct ServerSetup<'a> {
     pub ip: &'a str,
     /// `Some((client id, secret))` turns authentication on.
@@ -31,8 +38,8 @@ pub struct ServerSetup<'a> {
 }
 
 impl ServerProcess {
-    /// Starts it and waits for its "Server started on ADDR" line (and reads the metrics address
-    /// printed before it).
+    /// `scistream server --no-tls` on `setup.ip`, any free port, with a config directory of its
+    /// own and `auth` as its auth server.
     pub fn start(auth: &OAuthServer, setup: ServerSetup<'_>) -> Self {
         Self::launch(auth, setup, None)
     }
@@ -59,9 +66,19 @@ impl ServerProcess {
         Self::launch(auth, setup, Some(fds))
     }
 
+    /// Runs `program args...` in `dir` (its config file `dir/config.yaml`, `envs` set).
+    pub fn run(program: &Path, args: &[&str], dir: &Path, envs: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .current_dir(dir)
+            .env("SCISTREAM_CONFIG", dir.join("config.yaml"))
+            .env_remove("SCISTREAM_CLIENT_SECRET")
+            .envs(envs.iter().copied());
+        Self::spawn(cmd, dir.join("server.log"), None)
+    }
+
     fn launch(auth: &OAuthServer, setup: ServerSetup<'_>, fd_limit: Option<u32>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("server.log");
         let binary = assert_cmd::cargo::cargo_bin("scistream");
         let mut cmd = match fd_limit {
             // prlimit execs the server, so the child's pid stays the server's.
@@ -83,36 +100,48 @@ impl ServerProcess {
             cmd.args(["--client-id", client_id])
                 .env("SCISTREAM_CLIENT_SECRET", secret);
         }
+        let log = dir.path().join("server.log");
+        Self::spawn(cmd, log, Some(dir))
+    }
+
+    /// Spawns `cmd` and reads its stdout up to its "Server started on ADDR" line, noting the
+    /// metrics address printed before it.
+    fn spawn(mut cmd: Command, log: PathBuf, dir: Option<tempfile::TempDir>) -> Self {
         let mut child = cmd
             .stdout(Stdio::piped())
-            // A file, not a pipe: nobody reads the log while the server runs, and a full pipe
-            // would stall it.
             .stderr(File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut metrics = None;
+        let mut printed = Vec::new();
         let started = stdout
             .by_ref()
             .lines()
-            .map(Result::unwrap)
-            .find_map(|line| {
-                if let Some(url) = line.strip_prefix("Metrics on http://") {
-                    metrics = url.strip_suffix("/metrics").map(str::to_owned);
+            .map_while(Result::ok)
+            .find_map(|line| match line.strip_prefix("Server started on ") {
+                Some(addr) => Some(addr.to_owned()),
+                None => {
+                    printed.push(line);
+                    None
                 }
-                line.strip_prefix("Server started on ").map(str::to_owned)
             });
+        let metrics = printed.iter().find_map(|line| {
+            let url = line.strip_prefix("Metrics on http://")?;
+            url.strip_suffix("/metrics").map(str::to_owned)
+        });
         let server = Self {
             child,
             _stdout: stdout,
             addr: started.unwrap_or_default(),
             metrics,
+            printed,
             log,
             _dir: dir,
         };
         assert!(
             !server.addr.is_empty(),
-            "server did not start:\n{}",
+            "server did not start; printed {:?}, logged:\n{}",
+            server.printed,
             server.log()
         );
         server
@@ -169,6 +198,13 @@ impl ServerProcess {
     /// Whether it is still running (it should survive refused calls).
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Sends SIGINT (Ctrl-C) and waits for the exit.
+    pub fn interrupt(&mut self) -> ExitStatus {
+        // SAFETY: kill(2) with a pid we own has no memory-safety requirements.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        self.child.wait().unwrap()
     }
 }
 

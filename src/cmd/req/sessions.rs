@@ -12,8 +12,8 @@ use crate::client::ListFailed;
 use crate::cmd::s2cs_args::S2csArgs;
 use crate::cmd::values::parse_uid;
 use crate::relay::BitRate;
-use crate::server::BITS_PER_KB;
 use crate::session::SessionView;
+use crate::session::BITS_PER_KB;
 
 #[derive(Debug, Args)]
 pub(crate) struct ListArgs {

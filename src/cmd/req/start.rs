@@ -12,11 +12,11 @@ use ipnet::IpNet;
 
 use super::hop::{this_command, FallbackArgs, HopArgs};
 use super::GlobalArgs;
+use crate::address::{self, Host, HostPort};
 use crate::client::setup::{HopPolicy, Opened, Setup};
 use crate::client::Gateway;
 use crate::cmd::s2cs_args::S2csArgs;
 use crate::cmd::values::{parse_rate_kbps, parse_uid};
-use crate::endpoint;
 use crate::scope::ScopeId;
 use crate::session::Role;
 
@@ -34,7 +34,7 @@ pub(super) struct SessionArgs {
     pub(super) rate: i32,
     /// Only these networks may connect to the session's listeners (others are reset), e.g.
     /// 10.20.0.0/16,192.0.2.7 [default: the server's --listener-allow-from, else anywhere]
-    #[arg(long, value_delimiter = ',', value_parser = endpoint::parse_network, value_name = "CIDR")]
+    #[arg(long, value_delimiter = ',', value_parser = address::parse_network, value_name = "CIDR")]
     pub(super) allow_from: Vec<IpNet>,
     /// Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text
     #[arg(long)]
@@ -55,9 +55,10 @@ pub(crate) struct ProdArgs {
         long,
         alias = "remote_ip",
         requires = "receiver_ports",
+        value_parser = Host::parse,
         value_name = "IP"
     )]
-    remote_ip: Option<String>,
+    remote_ip: Option<Host>,
     /// The producer application's ports: this command then sends the hello itself; without them
     /// it waits for an app controller's hello
     #[arg(
@@ -85,12 +86,12 @@ pub(crate) struct ConsArgs {
     #[arg(value_parser = parse_uid)]
     uid: String,
     /// The PROD session's listeners, comma-separated host:port
-    #[arg(value_delimiter = ',', required = true, value_parser = endpoint::parse, value_name = "PROD_LISTENERS")]
-    prod_listeners: Vec<String>,
+    #[arg(value_delimiter = ',', required = true, value_parser = HostPort::parse, value_name = "PROD_LISTENERS")]
+    prod_listeners: Vec<HostPort>,
     /// The PROD session's control server, asked for the session's hop credential (not used
     /// with --plaintext-hop) [default: the first PROD listener's host, port 5000]
-    #[arg(long, value_parser = endpoint::parse, value_name = "HOST:PORT")]
-    prod_s2cs: Option<String>,
+    #[arg(long, value_parser = HostPort::parse, value_name = "HOST:PORT")]
+    prod_s2cs: Option<HostPort>,
     /// Trust this certificate (PEM) for --prod-s2cs [default: as --server-cert]
     #[arg(long, value_name = "PEM", conflicts_with = "no_tls")]
     prod_server_cert: Option<PathBuf>,
@@ -147,23 +148,22 @@ impl ConsArgs {
     }
 }
 
-/// Where the PROD session's control server is when not told: on its listener's host (an
-/// `endpoint::parse`d `host:port`), at the default control port.
-fn default_prod_s2cs(listener: &str) -> String {
-    let host = listener.rsplit_once(':').map_or(listener, |(host, _)| host);
-    format!("{host}:{CONTROL_PORT}")
+/// Where the PROD session's control server is when not told: on its listener's host, at the
+/// default control port.
+fn default_prod_s2cs(listener: &HostPort) -> HostPort {
+    HostPort::new(listener.host.clone(), CONTROL_PORT)
 }
 
 /// The session to open on the command's server.
 enum Half {
     /// A PROD session, with a hello naming the producer's addresses (none: its app controller
     /// sends the hello).
-    Prod { producer: Vec<String> },
+    Prod { producer: Vec<HostPort> },
     /// A CONS session relaying to the PROD session's listeners, over the hop whose credential
     /// `prod` gives.
     Cons {
         prod: Option<Box<Gateway>>,
-        targets: Vec<String>,
+        targets: Vec<HostPort>,
     },
 }
 
@@ -186,12 +186,8 @@ pub(crate) async fn prod(global: &GlobalArgs, args: ProdArgs) -> Result<()> {
         .uid
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let producer: Vec<String> = match &args.remote_ip {
-        Some(ip) => args
-            .receiver_ports
-            .iter()
-            .map(|p| format!("{ip}:{p}"))
-            .collect(),
+    let producer = match &args.remote_ip {
+        Some(ip) => producer(ip, &args.receiver_ports),
         None => Vec::new(),
     };
     let half = Half::Prod { producer };
@@ -244,6 +240,14 @@ async fn start(
     };
     spinner.finish_and_clear();
     print_opened(session.json, uid, &server.s2cs, role, &opened?)
+}
+
+/// The producer application's addresses, as the hello names them.
+pub(super) fn producer(ip: &Host, ports: &[u16]) -> Vec<HostPort> {
+    ports
+        .iter()
+        .map(|&p| HostPort::new(ip.clone(), p))
+        .collect()
 }
 
 impl SessionArgs {
@@ -301,17 +305,17 @@ fn spinner(shown: bool, message: String) -> ProgressBar {
     spinner
 }
 
-fn print_opened(json: bool, uid: &str, s2cs: &str, role: &str, opened: &Opened) -> Result<()> {
+fn print_opened(json: bool, uid: &str, s2cs: &HostPort, role: &str, opened: &Opened) -> Result<()> {
     let routed = &opened.routed;
     if json {
         let value = serde_json::json!({
             "uid": uid, "s2cs": s2cs, "role": role,
             "listeners": routed.listeners, "targets": routed.targets,
-            "hop": opened.hop().as_str(),
+            "hop": opened.hop_encryption().as_str(),
         });
         println!("{value}");
     } else {
-        println!("Listeners: {}", routed.listeners.join(","));
+        println!("Listeners: {}", address::joined(&routed.listeners));
     }
     Ok(())
 }
@@ -322,14 +326,17 @@ mod tests {
 
     #[test]
     fn the_prod_server_is_guessed_on_the_listeners_host_at_port_5000() {
-        assert_eq!(default_prod_s2cs("10.16.42.61:5100"), "10.16.42.61:5000");
-        assert_eq!(
-            default_prod_s2cs("gw1.example.org:5101"),
-            "gw1.example.org:5000"
-        );
-        assert_eq!(
-            default_prod_s2cs("[2001:db8::7]:5100"),
-            "[2001:db8::7]:5000"
-        );
+        let guess =
+            |listener: &str| default_prod_s2cs(&HostPort::parse(listener).unwrap()).to_string();
+        assert_eq!(guess("10.16.42.61:5100"), "10.16.42.61:5000");
+        assert_eq!(guess("gw1.example.org:5101"), "gw1.example.org:5000");
+        assert_eq!(guess("[2001:db8::7]:5100"), "[2001:db8::7]:5000");
+    }
+
+    #[test]
+    fn the_producer_is_named_with_its_ip_bracketed_when_ipv6() {
+        let named = |ip: &str| address::joined(&producer(&Host::parse(ip).unwrap(), &[5074, 5075]));
+        assert_eq!(named("10.0.0.5"), "10.0.0.5:5074,10.0.0.5:5075");
+        assert_eq!(named("::1"), "[::1]:5074,[::1]:5075");
     }
 }

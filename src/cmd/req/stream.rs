@@ -9,8 +9,9 @@ use anyhow::Result;
 use clap::Args;
 
 use super::hop::{this_command, FallbackArgs, HopArgs};
-use super::start::{print_header, SessionArgs};
+use super::start::{print_header, producer, SessionArgs};
 use super::GlobalArgs;
+use crate::address::{self, Host, HostPort};
 use crate::client::setup::{Opened, Setup};
 use crate::cmd::s2cs_args::S2csArgs;
 use crate::scope::ScopeId;
@@ -21,11 +22,11 @@ pub(crate) struct StreamArgs {
     #[arg(long, value_parser = crate::cmd::values::parse_seconds, value_name = "SECS")]
     timeout: Option<Duration>,
     /// The producer-side control server (S2CS)
-    #[arg(long, value_name = "HOST:PORT")]
-    prod_s2cs: String,
+    #[arg(long, value_parser = HostPort::parse, value_name = "HOST:PORT")]
+    prod_s2cs: HostPort,
     /// The consumer-side control server (S2CS)
-    #[arg(long, value_name = "HOST:PORT")]
-    cons_s2cs: String,
+    #[arg(long, value_parser = HostPort::parse, value_name = "HOST:PORT")]
+    cons_s2cs: HostPort,
     /// Trust this certificate (PEM) for both servers [default: the one a local server
     /// generated, else the system roots]
     #[arg(long, value_name = "PEM", conflicts_with = "no_tls")]
@@ -49,11 +50,11 @@ pub(crate) struct StreamArgs {
     session: SessionArgs,
     /// Only these networks may connect to the PROD session's listeners: the CONS gateway's
     /// (--allow-from restricts the CONS listeners, which consumers use)
-    #[arg(long, value_delimiter = ',', value_parser = crate::endpoint::parse_network, value_name = "CIDR")]
+    #[arg(long, value_delimiter = ',', value_parser = address::parse_network, value_name = "CIDR")]
     prod_allow_from: Vec<ipnet::IpNet>,
     /// Address of the producer application (sent in the PROD session's hello)
-    #[arg(long, alias = "remote_ip", value_name = "IP")]
-    remote_ip: String,
+    #[arg(long, alias = "remote_ip", value_parser = Host::parse, value_name = "IP")]
+    remote_ip: Host,
     /// The producer application's ports
     #[arg(
         long,
@@ -70,9 +71,9 @@ pub(crate) struct StreamArgs {
 }
 
 impl StreamArgs {
-    fn server(&self, s2cs: &str, cert: &Option<PathBuf>, scope: &Option<ScopeId>) -> S2csArgs {
+    fn server(&self, s2cs: &HostPort, cert: &Option<PathBuf>, scope: &Option<ScopeId>) -> S2csArgs {
         S2csArgs {
-            s2cs: s2cs.to_string(),
+            s2cs: s2cs.clone(),
             server_cert: cert.clone().or_else(|| self.server_cert.clone()),
             no_tls: self.no_tls,
             scope: scope.clone(),
@@ -92,11 +93,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: StreamArgs) -> Result<()> {
         let servers = [(&prod, "PROD"), (&cons, "CONS")];
         print_header(&uid, &servers, args.session.show_token)?;
     }
-    let producer = args
-        .receiver_ports
-        .iter()
-        .map(|port| format!("{}:{port}", args.remote_ip))
-        .collect();
+    let producer = producer(&args.remote_ip, &args.receiver_ports);
     let warn = |warning: &str| {
         if !global.quiet {
             eprintln!("warning: {warning}");
@@ -123,10 +120,10 @@ fn print_stream(args: &StreamArgs, uid: &str, prod: &Opened, cons: &Opened) {
             "cons_s2cs": args.cons_s2cs,
             "prod_listeners": prod.routed.listeners,
             "producer": prod.routed.targets,
-            "hop": cons.hop().as_str(),
+            "hop": cons.hop_encryption().as_str(),
         });
         println!("{value}");
     } else {
-        println!("Listeners: {}", cons_listeners.join(","));
+        println!("Listeners: {}", address::joined(cons_listeners));
     }
 }

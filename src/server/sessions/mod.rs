@@ -14,16 +14,18 @@ use std::time::{Duration, SystemTime};
 use ipnet::IpNet;
 use tokio::sync::oneshot;
 
-use super::bandwidth::{Kbps, RateOptions, RatePolicy, Reservations};
+use super::bandwidth::{RateOptions, RatePolicy, Reservations};
 use super::call::{Account, Caller};
 use super::error::Error;
 use super::ports::PortPool;
+use crate::address::{self, HostPort};
 use crate::relay::{
-    Capacity, Hop, HopCredential, HopIdentity, HopPin, RelayStats, SessionRelay, TargetPolicy,
-    Terms,
+    Capacity, HopDialer, HopIdentity, HopMode, RelayStats, SessionRelay, TargetPolicy, Terms,
 };
+use crate::session::Kbps;
 use crate::session::{Role, SessionView, State};
 use crate::store::{Change, Durable, Store, StoreError};
+use crate::tls::hop::HopCredential;
 
 mod handover;
 mod restore;
@@ -91,23 +93,23 @@ struct Entry {
     listeners: Vec<SocketAddr>,
     /// Those of its listeners that could not be bound again after a restart.
     lost: Vec<SocketAddr>,
-    prod_listeners: Vec<String>,
-    targets: Vec<String>,
+    prod_listeners: Vec<HostPort>,
+    targets: Vec<HostPort>,
     /// When it was first opened (wall clock: its age counts across restarts).
     created: SystemTime,
     /// Present while the session's req waits for its hello; told once the hello is durable.
-    hello: Option<oneshot::Sender<Result<Vec<String>, StoreError>>>,
+    hello: Option<oneshot::Sender<Result<Vec<HostPort>, StoreError>>>,
     /// PROD: the hop identity, made on the first ask and kept, so every ask gets the same one.
     hop_identity: Option<Arc<HopIdentity>>,
     /// How the relay crosses the hop now (it holds the same).
-    hop: Hop,
+    hop_mode: HopMode,
     relay: SessionRelay,
 }
 
 impl Entry {
-    fn set_hop(&mut self, hop: Hop) {
-        self.relay.set_hop(hop.clone());
-        self.hop = hop;
+    fn set_hop_mode(&mut self, mode: HopMode) {
+        self.relay.set_hop_mode(mode.clone());
+        self.hop_mode = mode;
     }
 
     /// The ports its listeners hold in the pool.
@@ -132,8 +134,8 @@ impl Entry {
             allow_from: self.allow_from.iter().map(ToString::to_string).collect(),
             state,
             listeners: self.listeners.iter().map(ToString::to_string).collect(),
-            prod_listeners: self.prod_listeners.clone(),
-            targets: self.targets.clone(),
+            prod_listeners: address::to_strings(&self.prod_listeners),
+            targets: address::to_strings(&self.targets),
             lost_listeners: self.lost.iter().map(ToString::to_string).collect(),
             age_secs: self.created.elapsed().map_or(0, |age| age.as_secs()),
             stats: self.relay.stats(),
@@ -144,7 +146,7 @@ impl Entry {
 /// A session whose update went through.
 pub(crate) struct Relaying {
     pub(crate) listeners: Vec<String>,
-    pub(crate) targets: Vec<String>,
+    pub(crate) targets: Vec<HostPort>,
     /// Whether its connections cross the hop encrypted (set by its hop or its update_hop).
     pub(crate) encrypted_hop: bool,
 }
@@ -153,7 +155,7 @@ pub(crate) struct Relaying {
 struct Registered {
     listeners: Vec<String>,
     generation: u64,
-    hello: oneshot::Receiver<Result<Vec<String>, StoreError>>,
+    hello: oneshot::Receiver<Result<Vec<HostPort>, StoreError>>,
 }
 
 /// A hello that arrived before its req, woken when the req is registered.
@@ -367,7 +369,7 @@ impl Sessions {
         &self,
         new: NewSession,
         caller: &Caller,
-    ) -> Result<(Vec<String>, Vec<String>), Error> {
+    ) -> Result<(Vec<String>, Vec<HostPort>), Error> {
         let uid = new.uid.clone();
         let Registered {
             listeners,
@@ -443,7 +445,7 @@ impl Sessions {
             created: SystemTime::now(),
             hello: Some(tx),
             hop_identity: None,
-            hop: Hop::Plain,
+            hop_mode: HopMode::Plain,
             relay: SessionRelay::with_terms(
                 new.uid.clone(),
                 bound,
@@ -469,7 +471,7 @@ impl Sessions {
     pub(crate) async fn hello(
         &self,
         uid: &str,
-        prod_listeners: Vec<String>,
+        prod_listeners: Vec<HostPort>,
         caller: &Caller,
     ) -> Result<Vec<String>, Error> {
         let waiting = {
@@ -505,30 +507,30 @@ impl Sessions {
         self.lock().updatable(uid, caller).map(drop)
     }
 
-    /// Sets the relay targets (listener i -> targets[i % n]). With a `pin`, a CONS session
-    /// reaches them over the encrypted hop; without, it keeps the hop it had.
+    /// Sets the relay targets (listener i -> targets[i % n]). With a `dialer`, a CONS session
+    /// reaches them over the encrypted hop; without, it keeps the hop mode it had.
     pub(crate) async fn update(
         &self,
         uid: &str,
-        targets: Vec<String>,
-        pin: Option<Arc<HopPin>>,
+        targets: Vec<HostPort>,
+        dialer: Option<Arc<HopDialer>>,
         caller: &Caller,
     ) -> Result<Relaying, Error> {
         let (relaying, durable) = {
             let mut table = self.lock();
             table.writable()?;
             let session = table.updatable(uid, caller)?;
-            if let Some(pin) = pin {
+            if let Some(dialer) = dialer {
                 require_role(uid, session, Role::Cons)?;
                 // Before the targets, so that no connection to them goes out in clear.
-                session.set_hop(Hop::Dial(pin));
+                session.set_hop_mode(HopMode::Dial(dialer));
             }
             session.relay.set_targets(targets.clone());
             session.targets = targets;
             let relaying = Relaying {
                 listeners: session.view(uid).listeners,
                 targets: session.targets.clone(),
-                encrypted_hop: !matches!(session.hop, Hop::Plain),
+                encrypted_hop: !matches!(session.hop_mode, HopMode::Plain),
             };
             (relaying, table.persist(uid))
         };
@@ -536,10 +538,10 @@ impl Sessions {
         Ok(relaying)
     }
 
-    /// Makes a PROD session's listeners admit only the CONS gateway that proves its credential,
-    /// and returns that credential; with `plaintext`, makes them relay in clear and returns None.
-    /// Applies to connections accepted from now on.
-    pub(crate) async fn hop(
+    /// Arms a PROD session's hop (the `hop` call): makes its listeners admit only the CONS
+    /// gateway that proves its credential, and returns that credential; with `plaintext`, makes
+    /// them relay in clear and returns None. Applies to connections accepted from now on.
+    pub(crate) async fn arm_hop(
         &self,
         uid: &str,
         plaintext: bool,
@@ -555,18 +557,19 @@ impl Sessions {
             }
             require_role(uid, session, Role::Prod)?;
             let credential = if plaintext {
-                session.set_hop(Hop::Plain);
+                session.set_hop_mode(HopMode::Plain);
                 None
             } else if let Some(identity) = session.hop_identity.clone().or(fresh.take()) {
                 session.hop_identity = Some(identity.clone());
-                session.set_hop(Hop::Admit(identity.clone()));
+                session.set_hop_mode(HopMode::Admit(identity.clone()));
                 Some(identity.credential().clone())
             } else {
                 drop(table);
                 // Making a key and certificate takes milliseconds: not under the lock every
                 // call takes. The loop then checks the session again, and keeps an identity
                 // another call made meanwhile.
-                fresh = Some(HopIdentity::generate().map_err(|e| Error::Hop(e.to_string()))?);
+                let generated = HopIdentity::generate();
+                fresh = Some(generated.map_err(|e| Error::HopSetup(e.to_string()))?);
                 continue;
             };
             break (credential, table.persist(uid));
@@ -697,7 +700,7 @@ fn require_role(uid: &str, session: &Entry, role: Role) -> Result<(), Error> {
 fn deliver_hello(
     table: &mut Table,
     uid: &str,
-    prod_listeners: Vec<String>,
+    prod_listeners: Vec<HostPort>,
 ) -> Result<Delivered, Error> {
     table.writable()?;
     let Some(session) = table.sessions.get_mut(uid) else {
@@ -719,8 +722,8 @@ fn deliver_hello(
 
 /// A hello given to its session, on its way to the store.
 struct Delivered {
-    waiter: oneshot::Sender<Result<Vec<String>, StoreError>>,
-    prod_listeners: Vec<String>,
+    waiter: oneshot::Sender<Result<Vec<HostPort>, StoreError>>,
+    prod_listeners: Vec<HostPort>,
     listeners: Vec<String>,
     durable: Durable,
 }

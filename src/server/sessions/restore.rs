@@ -7,9 +7,10 @@ use std::time::{Duration, UNIX_EPOCH};
 use tokio::net::TcpListener;
 
 use super::{Entry, Sessions, Table};
-use crate::relay::{Hop, HopCredential, HopIdentity, HopPin, SessionRelay, Terms};
-use crate::server::bandwidth::Kbps;
+use crate::relay::{HopMode, SessionRelay, Terms};
+use crate::session::Kbps;
 use crate::store::{Bytes, Change, HopRecord, IdentityRecord, Private, SessionRecord, StoreError};
+use crate::tls::hop::{HopCredential, HopDialer, HopIdentity};
 
 /// What a start took back from the store.
 #[derive(Debug, Default)]
@@ -25,11 +26,11 @@ pub(crate) struct Restored {
 impl Entry {
     /// The session as the store keeps it.
     pub(super) fn record(&self, uid: &str) -> SessionRecord {
-        let hop = match &self.hop {
-            Hop::Plain => HopRecord::Plain,
-            Hop::Admit(_) => HopRecord::Admit,
-            Hop::Dial(pin) => {
-                let credential = pin.credential();
+        let hop = match &self.hop_mode {
+            HopMode::Plain => HopRecord::Plain,
+            HopMode::Admit(_) => HopRecord::Admit,
+            HopMode::Dial(dialer) => {
+                let credential = dialer.credential();
                 HopRecord::Dial {
                     certificate_sha256: Bytes(credential.certificate_sha256.to_vec()),
                     secret: Private(credential.secret.expose().to_vec()),
@@ -132,8 +133,8 @@ impl Sessions {
             .transpose()
             .map_err(|e| damaged(format!("its hop identity: {e}")))?;
         let hop = match &record.hop {
-            HopRecord::Plain => Hop::Plain,
-            HopRecord::Admit => Hop::Admit(
+            HopRecord::Plain => HopMode::Plain,
+            HopRecord::Admit => HopMode::Admit(
                 identity
                     .clone()
                     .ok_or_else(|| damaged("an encrypted hop without its identity".into()))?,
@@ -144,7 +145,7 @@ impl Sessions {
             } => {
                 let credential = HopCredential::from_parts(&certificate_sha256.0, &secret.0)
                     .ok_or_else(|| damaged("a hop credential of the wrong length".into()))?;
-                Hop::Dial(HopPin::new(credential).map_err(|e| damaged(e.to_string()))?)
+                HopMode::Dial(HopDialer::new(credential).map_err(|e| damaged(e.to_string()))?)
             }
         };
         let mut table = self.lock();
@@ -164,7 +165,7 @@ impl Sessions {
             terms,
             record.stats,
         );
-        relay.set_hop(hop.clone());
+        relay.set_hop_mode(hop.clone());
         if !record.targets.is_empty() {
             relay.set_targets(record.targets.clone());
         }
@@ -187,7 +188,7 @@ impl Sessions {
             created: UNIX_EPOCH + Duration::from_secs(record.created_unix),
             hello: None,
             hop_identity: identity,
-            hop,
+            hop_mode: hop,
             relay,
         };
         table.sessions.insert(record.uid, entry);
