@@ -350,8 +350,8 @@ fn upgrading_both_gateways_of_an_encrypted_chain_lets_its_stream_drain_in_the_ol
     let auth = OAuthServer::start();
     let user = User::new(&auth);
     let (prod_site, cons_site) = (Site::new(22200), Site::new(22300));
-    let old_prod = prod_site.start(&auth, &[]);
-    let old_cons = cons_site.start(&auth, &[]);
+    let mut old_prod = prod_site.start(&auth, &[]);
+    let mut old_cons = cons_site.start(&auth, &[]);
     let (sender, port) = producer("512M");
     let (uid, listeners) = open_stream(&user, &old_prod.addr, &old_cons.addr, port, echo_addr);
     let addrs = vec![
@@ -372,9 +372,12 @@ fn upgrading_both_gateways_of_an_encrypted_chain_lets_its_stream_drain_in_the_ol
     for new in [&new_prod, &new_cons] {
         assert_eq!(taken_over(new), 0, "{}", new.log());
     }
-    // New connections go to the new processes, through the same listeners.
+    // New connections go to the new processes, through the same listeners, while the old ones
+    // still hold the stopped stream (they stopped accepting when they handed over).
     let status_new = status(&user, &new_cons.addr, &uid);
     assert_eq!(strings(&status_new["listeners"]), listeners);
+    assert_echoed(&listeners[1], b"while the old drains");
+    assert!(old_prod.is_running() && old_cons.is_running());
     signal(&receiver, libc::SIGCONT);
     assert_eq!(checksum(receiver), checksum(sender));
     for old in [old_prod, old_cons] {
@@ -385,12 +388,17 @@ fn upgrading_both_gateways_of_an_encrypted_chain_lets_its_stream_drain_in_the_ol
     assert!(tried > 0);
     assert_eq!(refused, 0, "of {tried} connects");
     // The new processes relay the session's new connections over the hop.
-    let mut through = TcpStream::connect(&listeners[1]).unwrap();
+    assert_echoed(&listeners[1], b"after the upgrade");
+}
+
+/// Sends `message` through `listener` (relayed to the echo server) and reads it back.
+fn assert_echoed(listener: &str, message: &[u8]) {
+    let mut through = TcpStream::connect(listener).unwrap();
     through.set_read_timeout(Some(TEST_LIMIT)).unwrap();
-    through.write_all(b"after the upgrade").unwrap();
-    let mut echoed = [0u8; 17];
+    through.write_all(message).unwrap();
+    let mut echoed = vec![0u8; message.len()];
     through.read_exact(&mut echoed).unwrap();
-    assert_eq!(&echoed, b"after the upgrade");
+    assert_eq!(echoed, message);
 }
 
 #[test]
