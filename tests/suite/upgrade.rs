@@ -277,9 +277,13 @@ fn two_upgrades_in_a_row_in_the_middle_of_a_512_mib_plain_transfer_lose_no_byte_
         bytes_from_target(&user, &old.addr, &uid) > 64 << 20
     });
     signal(&receiver, libc::SIGSTOP);
+    let age = |server: &ServerProcess| status(&user, &server.addr, &uid)["age_secs"].as_u64();
+    eventually("the session is a second old", || age(&old) >= Some(1));
     let new = site.take_over(&auth);
     assert_eq!(new.addr, old.addr, "the same control listener");
     assert!(taken_over(&new) >= 1, "{}", new.log());
+    // Its age counts from when it was opened, not from the new process's start.
+    assert!(age(&new) >= Some(1));
     let log = exits(old);
     assert!(log.contains("handed_over"), "{log}");
     signal(&receiver, libc::SIGCONT);
