@@ -348,13 +348,16 @@ pub(super) struct Adoption {
 struct Unpacked {
     control: OwnedFd,
     metrics: Option<OwnedFd>,
-    sessions: Vec<(
-        SessionRecord,
-        Vec<Option<OwnedFd>>,
-        Vec<ParkedConnection<OwnedFd>>,
-    )>,
+    sessions: Vec<UnpackedSession>,
     handovers: u64,
 }
+
+/// A session's record, its listeners (None: lost) and its plain connections.
+type UnpackedSession = (
+    SessionRecord,
+    Vec<Option<OwnedFd>>,
+    Vec<ParkedConnection<OwnedFd>>,
+);
 
 /// Takes over from the server listening on `socket`: everything it has, once it has let go of
 /// its store. Until the running server acknowledges the end, nothing runs here, so a failure
