@@ -139,6 +139,7 @@ pub struct Ready {
     sessions: Arc<Sessions>,
     store: Store,
     upgrades: Upgrades,
+    doors: upgrade::Doors,
 }
 
 /// Opens the session store and takes its sessions back: a server that says it started has
@@ -182,6 +183,7 @@ pub(crate) async fn take_over(
 
 impl Ready {
     fn new(listener: TcpListener, options: ServerOptions, store: Store) -> Ready {
+        let doors = upgrade::Doors::open(&options.state_dir);
         let services = [Some(&listener), options.metrics.as_ref()];
         let services = services
             .into_iter()
@@ -208,11 +210,15 @@ impl Ready {
             sessions: Arc::new(sessions),
             store,
             upgrades: Upgrades::default(),
+            doors,
         }
     }
 
     /// How this server takes part in live upgrades.
     pub(crate) fn with_upgrades(mut self, upgrades: Upgrades) -> Ready {
+        if upgrades.successor.is_some() {
+            self.doors.hear_reloads();
+        }
         self.upgrades = upgrades;
         self
     }
@@ -246,6 +252,7 @@ impl Ready {
             sessions,
             store,
             upgrades,
+            doors,
         } = self;
         let service = service::Service {
             control: control::Control {
@@ -271,6 +278,7 @@ impl Ready {
             control: listener.as_raw_fd(),
             metrics_listener: options.metrics.as_ref().map(AsRawFd::as_raw_fd),
             successor: upgrades.successor,
+            doors,
         };
         let endpoint = options
             .metrics

@@ -39,22 +39,51 @@ pub(super) struct Handovers {
     pub(super) metrics_listener: Option<RawFd>,
     /// Started on SIGHUP; None: SIGHUP is not handled.
     pub(super) successor: Option<Successor>,
+    pub(super) doors: Doors,
+}
+
+/// Where a server hears of live upgrades: the handover socket and SIGHUP, opened before it
+/// says it started, so that a `--take-over` or a reload right after that finds them (a SIGHUP
+/// before its handler is in place would end the process).
+pub(super) struct Doors {
+    socket: Option<AsyncFd<OwnedFd>>,
+    reloads: Option<tokio::signal::unix::Signal>,
+}
+
+impl Doors {
+    /// Listens on the handover socket in `state_dir`; without it, no live upgrades (logged).
+    pub(super) fn open(state_dir: &Path) -> Doors {
+        let path = state_dir.join(handover::SOCKET_NAME);
+        let socket = handover::listen(&path).and_then(register);
+        let socket = socket.inspect_err(|e| tracing::warn!(socket = %path.display(), "no live upgrades: could not listen on the handover socket: {e}"));
+        Doors {
+            socket: socket.ok(),
+            reloads: None,
+        }
+    }
+
+    /// From now on SIGHUP starts the next process, rather than ending this one.
+    pub(super) fn hear_reloads(&mut self) {
+        if self.socket.is_some() && self.reloads.is_none() {
+            self.reloads = hangups();
+        }
+    }
 }
 
 impl Handovers {
     /// Serves handovers until one completes (the sessions' relays then let go of what they
     /// handed over); a failed one is logged, and everything goes on as before. Never returns
-    /// if the handover socket cannot be opened.
-    pub(super) async fn run(self) {
+    /// if the handover socket could not be opened.
+    pub(super) async fn run(mut self) {
         let path = self.state_dir.join(handover::SOCKET_NAME);
-        let socket = match handover::listen(&path).and_then(register) {
-            Ok(socket) => socket,
-            Err(e) => {
-                tracing::warn!(socket = %path.display(), "no live upgrades: could not listen on the handover socket: {e}");
-                return std::future::pending().await;
-            }
+        let Some(socket) = self.doors.socket.take() else {
+            return std::future::pending().await;
         };
-        let mut reloads = self.successor.as_ref().and_then(|_| hangups());
+        let mut reloads = self
+            .doors
+            .reloads
+            .take()
+            .filter(|_| self.successor.is_some());
         let mut child: Option<tokio::process::Child> = None;
         loop {
             tokio::select! {

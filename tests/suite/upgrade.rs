@@ -16,89 +16,42 @@ use std::time::{Duration, Instant};
 use crate::common::metrics::{scrape, value};
 use crate::common::net::{echo, serve, TEST_LIMIT};
 use crate::common::oauth::OAuthServer;
-use crate::common::server::private_loopback;
 use crate::common::server_process::{ServerProcess, ServerSetup};
+use crate::common::site::{json, status, strings, Site};
 use crate::common::user::User;
 use tokio::runtime::Runtime;
 
 /// How long a condition may take to come true before a test gives up.
 const DEADLINE: Duration = Duration::from_secs(120);
 
-/// One gateway's lasting settings, so that the next process is the same gateway.
-struct Site {
-    ip: String,
-    ports: String,
-    state: tempfile::TempDir,
+/// A site's server flags for these tests: its own, a rate policy whose buckets park and
+/// resume with the connections, and metrics, then `more`.
+fn flags(site: &Site, more: &[&str]) -> Vec<String> {
+    let metrics = format!("{}:0", site.ip);
+    let mut flags = vec!["--rate-policy", "limit", "--metrics", &metrics];
+    flags.extend_from_slice(more);
+    site.args(&flags)
 }
 
-impl Site {
-    fn new(first_port: u16) -> Site {
-        Site {
-            ip: private_loopback().to_string(),
-            ports: format!("{first_port}-{}", first_port + 9),
-            state: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        self.state.path().join("state")
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.state_dir().join("handover.sock")
-    }
-
-    fn args(&self, more: &[&str]) -> Vec<String> {
-        let state = self.state_dir().to_str().unwrap().to_string();
-        let mut args = vec!["--port-range".to_string(), self.ports.clone()];
-        args.extend(["--state-dir".to_string(), state]);
-        args.extend(
-            [
-                "--rate-policy",
-                "limit",
-                "--metrics",
-                &format!("{}:0", self.ip),
-            ]
-            .map(String::from),
-        );
-        args.extend(more.iter().map(|a| a.to_string()));
-        args
-    }
-
-    fn start(&self, auth: &OAuthServer, more: &[&str]) -> ServerProcess {
-        let args = self.args(more);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let setup = ServerSetup {
-            ip: &self.ip,
-            credentials: None,
-            extra_args: &args,
-        };
-        ServerProcess::start(auth, setup)
-    }
-
-    /// A new process that takes over from the one running.
-    fn take_over(&self, auth: &OAuthServer) -> ServerProcess {
-        let socket = self.socket();
-        self.start(auth, &["--take-over", socket.to_str().unwrap()])
-    }
+fn start(site: &Site, auth: &OAuthServer, more: &[&str]) -> ServerProcess {
+    let args = flags(site, more);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let setup = ServerSetup {
+        ip: &site.ip,
+        credentials: None,
+        extra_args: &args,
+    };
+    ServerProcess::start(auth, setup)
 }
 
-fn json(out: &assert_cmd::assert::Assert) -> serde_json::Value {
-    serde_json::from_slice(&out.get_output().stdout).expect("one JSON object")
+fn handover_socket(site: &Site) -> PathBuf {
+    site.state_dir().join("handover.sock")
 }
 
-fn strings(value: &serde_json::Value) -> Vec<String> {
-    let list = value.as_array().expect("a list");
-    list.iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect()
-}
-
-fn status(user: &User, server: &str, uid: &str) -> serde_json::Value {
-    let args = [
-        "req", "status", "-q", "--no-tls", "--s2cs", server, uid, "--json",
-    ];
-    json(&user.cmd(&args).timeout(TEST_LIMIT).assert().success())
+/// A new process that takes over from the one running.
+fn take_over(site: &Site, auth: &OAuthServer) -> ServerProcess {
+    let socket = handover_socket(site);
+    start(site, auth, &["--take-over", socket.to_str().unwrap()])
 }
 
 /// Waits (polling, up to [`DEADLINE`]) until `condition` holds.
@@ -266,7 +219,7 @@ fn two_upgrades_in_a_row_in_the_middle_of_a_512_mib_plain_transfer_lose_no_byte_
     let auth = OAuthServer::start();
     let user = User::new(&auth);
     let site = Site::new(22100);
-    let old = site.start(&auth, &[]);
+    let old = start(&site, &auth, &[]);
     let (sender, port) = producer("512M");
     let (uid, listeners) = open_prod(&user, &old.addr, port, echo_addr);
     let connects = ConnectLoop::start(vec![listeners[1].clone(), old.addr.clone()]);
@@ -279,7 +232,7 @@ fn two_upgrades_in_a_row_in_the_middle_of_a_512_mib_plain_transfer_lose_no_byte_
     signal(&receiver, libc::SIGSTOP);
     let age = |server: &ServerProcess| status(&user, &server.addr, &uid)["age_secs"].as_u64();
     eventually("the session is a second old", || age(&old) >= Some(1));
-    let new = site.take_over(&auth);
+    let new = take_over(&site, &auth);
     assert_eq!(new.addr, old.addr, "the same control listener");
     assert!(taken_over(&new) >= 1, "{}", new.log());
     // Its age counts from when it was opened, not from the new process's start.
@@ -289,7 +242,7 @@ fn two_upgrades_in_a_row_in_the_middle_of_a_512_mib_plain_transfer_lose_no_byte_
     signal(&receiver, libc::SIGCONT);
 
     // The second upgrade while the stream flows; the next process counts both.
-    let newer = site.take_over(&auth);
+    let newer = take_over(&site, &auth);
     let log = exits(new);
     assert!(log.contains("handed_over"), "{log}");
     assert_eq!(checksum(receiver), checksum(sender));
@@ -354,8 +307,8 @@ fn upgrading_both_gateways_of_an_encrypted_chain_lets_its_stream_drain_in_the_ol
     let auth = OAuthServer::start();
     let user = User::new(&auth);
     let (prod_site, cons_site) = (Site::new(22200), Site::new(22300));
-    let mut old_prod = prod_site.start(&auth, &[]);
-    let mut old_cons = cons_site.start(&auth, &[]);
+    let mut old_prod = start(&prod_site, &auth, &[]);
+    let mut old_cons = start(&cons_site, &auth, &[]);
     let (sender, port) = producer("512M");
     let (uid, listeners) = open_stream(&user, &old_prod.addr, &old_cons.addr, port, echo_addr);
     let addrs = vec![
@@ -370,8 +323,8 @@ fn upgrading_both_gateways_of_an_encrypted_chain_lets_its_stream_drain_in_the_ol
         bytes_from_target(&user, &old_cons.addr, &uid) > 64 << 20
     });
     signal(&receiver, libc::SIGSTOP);
-    let new_prod = prod_site.take_over(&auth);
-    let new_cons = cons_site.take_over(&auth);
+    let new_prod = take_over(&prod_site, &auth);
+    let new_cons = take_over(&cons_site, &auth);
     // Its TLS state lives in the old processes: the stream stays there.
     for new in [&new_prod, &new_cons] {
         assert_eq!(taken_over(new), 0, "{}", new.log());
@@ -412,7 +365,7 @@ fn a_take_over_with_another_state_directory_is_refused_and_the_old_process_serve
     let auth = OAuthServer::start();
     let user = User::new(&auth);
     let site = Site::new(22400);
-    let old = site.start(&auth, &[]);
+    let old = start(&site, &auth, &[]);
     let (uid, _) = open_prod(&user, &old.addr, echo_addr.port(), echo_addr);
     let elsewhere = tempfile::tempdir().unwrap();
     let out = Command::new(assert_cmd::cargo::cargo_bin("scistream"))
@@ -434,7 +387,7 @@ fn a_take_over_with_another_state_directory_is_refused_and_the_old_process_serve
             "--state-dir",
             elsewhere.path().join("state").to_str().unwrap(),
         ])
-        .args(["--take-over", site.socket().to_str().unwrap()])
+        .args(["--take-over", handover_socket(&site).to_str().unwrap()])
         .output()
         .unwrap();
     let error = String::from_utf8_lossy(&out.stderr);
@@ -489,7 +442,7 @@ fn a_new_process_that_dies_after_the_manifest_leaves_every_stream_running_in_the
     let auth = OAuthServer::start();
     let user = User::new(&auth);
     let site = Site::new(22500);
-    let old = site.start(&auth, &[]);
+    let old = start(&site, &auth, &[]);
     let (sender, port) = producer("512M");
     let (uid, listeners) = open_prod(&user, &old.addr, port, echo_addr);
     let receiver = app(&["recv", "--connect", &listeners[0]]);
@@ -501,7 +454,11 @@ fn a_new_process_that_dies_after_the_manifest_leaves_every_stream_running_in_the
     // A stand-in for the new process: it says hello, takes the manifest, and hangs up.
     use rustix::net::{AddressFamily, SocketAddrUnix, SocketType};
     let socket = rustix::net::socket(AddressFamily::UNIX, SocketType::SEQPACKET, None).unwrap();
-    rustix::net::connect(&socket, &SocketAddrUnix::new(site.socket()).unwrap()).unwrap();
+    rustix::net::connect(
+        &socket,
+        &SocketAddrUnix::new(handover_socket(&site)).unwrap(),
+    )
+    .unwrap();
     let hello = serde_json::json!({"Hello": {"protocol": 1, "version": "test", "pid": 1,
         "state_dir": site.state_dir()}});
     send_frames(&socket, &hello);
@@ -544,7 +501,7 @@ fn start_from(
             "0",
         ])
         .args(["--bind", &site.ip, "--listener-ip", &site.ip])
-        .args(site.args(&[]))
+        .args(flags(site, &[]))
         .env("NOTIFY_SOCKET", notify)
         .env_remove("SCISTREAM_CLIENT_SECRET")
         .stdout(Stdio::piped())
