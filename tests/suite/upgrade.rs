@@ -182,33 +182,34 @@ fn bytes_from_target(user: &User, server: &str, uid: &str) -> u64 {
         .unwrap()
 }
 
-/// A PROD session, plaintext hop, rate-capped: listener 0 to the producer, 1 to the echo
-/// server: uid, listeners.
-fn open_prod(user: &User, server: &str, producer: u16, echo: SocketAddr) -> (String, Vec<String>) {
+/// `req WORDS`, then what every session here has: 2 connections, rate-capped, listener 0 to
+/// the producer, 1 to the echo server; its reply's uid and listeners.
+fn open(user: &User, words: &[&str], producer: u16, echo: SocketAddr) -> (String, Vec<String>) {
     let ports = format!("{producer},{}", echo.port());
-    let args = [
-        "req",
-        "prod",
-        "-q",
-        "--no-tls",
-        "--s2cs",
-        server,
-        "--num-conn",
-        "2",
-        "--plaintext-hop",
-        "--rate",
-        "4G",
+    let mut args = vec!["req"];
+    args.extend_from_slice(words);
+    args.extend(["-q", "--no-tls", "--num-conn", "2", "--rate", "4G"]);
+    args.extend([
         "--remote-ip",
         "127.0.0.1",
         "--receiver-ports",
         &ports,
         "--json",
-    ];
+    ]);
     let opened = json(&user.cmd(&args).timeout(TEST_LIMIT).assert().success());
+    if words[0] == "stream" {
+        assert_eq!(opened["hop"], "encrypted", "{opened}");
+    }
     (
         opened["uid"].as_str().unwrap().to_string(),
         strings(&opened["listeners"]),
     )
+}
+
+/// A PROD session, plaintext hop: uid, listeners.
+fn open_prod(user: &User, server: &str, producer: u16, echo: SocketAddr) -> (String, Vec<String>) {
+    let words = ["prod", "--s2cs", server, "--plaintext-hop"];
+    open(user, &words, producer, echo)
 }
 
 #[test]
@@ -263,8 +264,7 @@ fn two_upgrades_in_a_row_in_the_middle_of_a_512_mib_plain_transfer_lose_no_byte_
     );
 }
 
-/// A stream through a PROD and a CONS gateway (encrypted hop), CONS listener 0 to the
-/// producer, 1 to the echo server: uid, CONS listeners.
+/// A stream through a PROD and a CONS gateway (encrypted hop): uid, CONS listeners.
 fn open_stream(
     user: &User,
     prod: &str,
@@ -272,32 +272,8 @@ fn open_stream(
     producer: u16,
     echo: SocketAddr,
 ) -> (String, Vec<String>) {
-    let ports = format!("{producer},{}", echo.port());
-    let args = [
-        "req",
-        "stream",
-        "-q",
-        "--no-tls",
-        "--prod-s2cs",
-        prod,
-        "--cons-s2cs",
-        cons,
-        "--num-conn",
-        "2",
-        "--rate",
-        "4G",
-        "--remote-ip",
-        "127.0.0.1",
-        "--receiver-ports",
-        &ports,
-        "--json",
-    ];
-    let opened = json(&user.cmd(&args).timeout(TEST_LIMIT).assert().success());
-    assert_eq!(opened["hop"], "encrypted", "{opened}");
-    (
-        opened["uid"].as_str().unwrap().to_string(),
-        strings(&opened["listeners"]),
-    )
+    let words = ["stream", "--prod-s2cs", prod, "--cons-s2cs", cons];
+    open(user, &words, producer, echo)
 }
 
 #[test]
