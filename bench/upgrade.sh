@@ -49,7 +49,8 @@ client() {
     "$SCISTREAM" --config "$WORK/client.yaml" "$@"
 }
 
-# The previous release's binary, built once (in a scratch worktree, sharing target/).
+# The previous release's binary, built once in a scratch worktree and target directory (a
+# target directory shared with this build mixes the two builds' generated protobuf code).
 previous_binary() {
     local commit kept
     commit=$(git -C "$HERE" rev-parse --short "$PREVIOUS")
@@ -57,10 +58,11 @@ previous_binary() {
     if [[ ! -x "$kept" ]]; then
         echo "building the previous release ($commit) once" >&2
         git -C "$HERE" worktree add --detach "$WORK/previous" "$commit" >/dev/null 2>&1
-        (cd "$WORK/previous" && CARGO_TARGET_DIR="$HERE/target" cargo build --release --quiet \
-            --bin scistream)
-        cp "$SCISTREAM" "$kept"
+        (cd "$WORK/previous" && CARGO_TARGET_DIR="$WORK/previous-target" cargo build --release \
+            --quiet --bin scistream)
+        cp "$WORK/previous-target/release/scistream" "$kept"
         git -C "$HERE" worktree remove --force "$WORK/previous"
+        rm -rf "$WORK/previous-target"
     fi
     echo "$kept"
 }
@@ -184,8 +186,6 @@ main() {
     (cd "$HERE" && cargo build --release --quiet --bin scistream)
     local previous
     previous=$(previous_binary)
-    # previous_binary may have left the previous release in target/release: this build again.
-    (cd "$HERE" && cargo build --release --quiet --bin scistream)
     STATE_ROOT=$(mktemp -d -p /dev/shm scistream-bench.XXXXXX)
     trap 'cleanup; rm -rf "$STATE_ROOT"' EXIT INT TERM
     echo "loopback, $(nproc) cores, kernel $(uname -r); this build $(git -C "$HERE" describe --always --dirty)," \
