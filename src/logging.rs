@@ -58,7 +58,7 @@ impl Throttle {
         self.count_at(Instant::now())
     }
 
-    fn count_at(&mut self, now: Instant) -> Option<u64> {
+    pub(crate) fn count_at(&mut self, now: Instant) -> Option<u64> {
         self.unlogged += 1;
         if (self.last).is_some_and(|at| now.saturating_duration_since(at) < THROTTLE_INTERVAL) {
             return None;

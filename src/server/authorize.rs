@@ -20,8 +20,9 @@ use super::connections::mark_authenticated;
 use super::metrics::Metrics;
 use super::peer::{peer_of, Peer};
 use super::rpc::{self, Rpc};
-use super::throttle::{LogThrottle, LOG_INTERVAL};
+use super::throttle::LogThrottle;
 use crate::auth::{AuthError, Identity, Introspector, AUTH_REQUIREMENTS_METADATA_KEY};
+use crate::logging::THROTTLE_INTERVAL;
 use crate::policy::{Decision, Policy, Refusal};
 use crate::scope::{ScopeId, SCOPE_METADATA_KEY};
 
@@ -68,7 +69,7 @@ impl Authorize {
         Self {
             access,
             metrics,
-            throttle: Arc::new(LogThrottle::new(LOG_INTERVAL)),
+            throttle: Arc::default(),
         }
     }
 }
@@ -167,7 +168,7 @@ impl Authorize {
         status
     }
 
-    /// One line per kind of token failure every [`LOG_INTERVAL`] at most, counting the calls
+    /// One line per kind of token failure every [`THROTTLE_INTERVAL`] at most, counting the calls
     /// it stands for: a warning for the caller's problem, an error for the server's.
     fn log_token_failure(&self, err: &AuthError, rpc: &'static str, peer: &str) {
         let reason = err.reason();
@@ -178,7 +179,7 @@ impl Authorize {
             AuthError::Missing { .. } | AuthError::Invalid { .. } | AuthError::Busy { .. } => {
                 tracing::warn!(event = "auth_failure", rpc, %peer, reason, refused = count,
                     "{err} ({count} calls refused so; the next such line comes at most {} s \
-                     later)", LOG_INTERVAL.as_secs());
+                     later)", THROTTLE_INTERVAL.as_secs());
             }
             _ => tracing::error!(event = "auth_failure", rpc, %peer, reason, refused = count,
                 "{err} ({count} calls refused so)"),
