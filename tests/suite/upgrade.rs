@@ -335,6 +335,39 @@ fn assert_echoed(listener: &str, message: &[u8]) {
 }
 
 #[test]
+fn an_encrypted_stream_still_open_at_the_drain_timeout_is_cut_and_the_old_process_exits() {
+    let rt = Runtime::new().unwrap();
+    let (echo_addr, _echo) = rt.block_on(serve(echo));
+    let auth = OAuthServer::start();
+    let user = User::new(&auth);
+    let (prod_site, cons_site) = (Site::new(22700), Site::new(22800));
+    let prod = start(&prod_site, &auth, &[]);
+    let old_cons = start(&cons_site, &auth, &["--drain-timeout", "1"]);
+    let (mut sender, port) = producer("512M");
+    let (uid, listeners) = open_stream(&user, &prod.addr, &old_cons.addr, port, echo_addr);
+    let receiver = app(&["recv", "--connect", &listeners[0]]);
+    eventually("1 MiB went through", || {
+        bytes_from_target(&user, &old_cons.addr, &uid) > 1 << 20
+    });
+    // Stopped, the consumer holds its stream open past the drain timeout.
+    signal(&receiver, libc::SIGSTOP);
+    let new_cons = take_over(&cons_site, &auth);
+    let log = exits(old_cons);
+    assert!(log.contains("drain_timeout"), "{log}");
+    signal(&receiver, libc::SIGCONT);
+    let cut = receiver.wait_with_output().unwrap();
+    assert!(!cut.status.success(), "the stream was not cut");
+    sender.kill().unwrap();
+    sender.wait().unwrap();
+    // The new process relays the session's new connections.
+    assert_echoed(&listeners[1], b"after the drain");
+    assert_eq!(
+        strings(&status(&user, &new_cons.addr, &uid)["listeners"]),
+        listeners
+    );
+}
+
+#[test]
 fn a_take_over_with_another_state_directory_is_refused_and_the_old_process_serves_on() {
     let rt = Runtime::new().unwrap();
     let (echo_addr, _echo) = rt.block_on(serve(echo));
