@@ -9,19 +9,24 @@
 #   refused connects to A's control port and to a session listener during it (must be 0), the
 #   handover time (old process parks -> new process took over) and the reload time (SIGHUP ->
 #   new process took over, its start included).
-# - persistence: `req prod` median and sequential create+release per second, the CLI client
-#   each time (its process start included), against this build with --state-dir on a tmpfs
-#   (/dev/shm) and against the previous release (PREVIOUS, the commit before the store; built
-#   once in a scratch worktree and kept as target/scistream-previous-COMMIT), alternating.
+# - persistence: the setup latency (req+hello+update) median and sequential create+release per
+#   second, over gRPC with the in-repo driver (examples/control_load.rs: the server's own cost,
+#   with its CPU per session) and with the CLI (`req prod` + `req release`, a process each, as a
+#   user sees it), against this build with its state on a tmpfs (/dev/shm) and against the
+#   previous release (PREVIOUS, the commit before the store; built once in a scratch worktree
+#   and kept as target/scistream-previous-COMMIT), alternating. Targets: median under 10 ms,
+#   create+release at least 0.6x the previous release.
 #
 # Usage: bench/upgrade.sh          (from anywhere; needs root or sudo-less apt for missing tools)
-# Knobs (environment): RUNS=3 DURATION=6 RATE=40 SESSIONS=100 BASE_PORT=26100 PREVIOUS=b65511d^1
+# Knobs (environment): RUNS=3 DURATION=6 RATE=40 SESSIONS=100 GRPC_SESSIONS=1000 BASE_PORT=26100
+#   PREVIOUS=b65511d^1
 set -euo pipefail
 
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-6}
 RATE=${RATE:-40}
 SESSIONS=${SESSIONS:-100}
+GRPC_SESSIONS=${GRPC_SESSIONS:-1000}
 BASE_PORT=${BASE_PORT:-26100}
 PREVIOUS=${PREVIOUS:-b65511d^1}
 PRODUCER=$BASE_PORT
@@ -133,7 +138,7 @@ upgrade_under_load() {
 }
 
 # persist BINARY CONTROL NAME [FLAGS...]: SESSIONS sequential req prod + req release against a fresh
-# gateway; appends "NAME REQ_PROD_MEDIAN_MS CREATE_RELEASE_PER_S" to WORK/persist.
+# gateway; appends "NAME REQ_PROD_MEDIAN_MS CREATE_RELEASE_PER_S -" to WORK/persist.
 persist() {
     local binary=$1 control=$2 name=$3 start_ns end_ns t0 t1 uid
     shift 3
@@ -151,7 +156,8 @@ persist() {
         client req release -q --no-tls --s2cs "127.0.0.1:$control" "$uid" >/dev/null
     done
     end_ns=$(date +%s%N)
-    printf '%s\t%s\t%s\n' "$name" \
+    # The CLI cannot tell the server's CPU from the client's: "-".
+    printf '%s\t%s\t%s\t-\n' "$name" \
         "$(awk '{ print $1 / 1000 }' "$WORK/latencies" | median)" \
         "$(awk -v n="$SESSIONS" -v ns=$((end_ns - start_ns)) 'BEGIN { print n / (ns / 1e9) }')" \
         >>"$WORK/persist"
@@ -160,30 +166,55 @@ persist() {
     unset "PID[$name]"
 }
 
+# grpc BINARY NAME: the driver's sequential figures against BINARY, the state of its servers
+# (beside their config, in TMPDIR) on tmpfs; appends "NAME P50_MS PER_S CPU_US" to WORK/grpc.
+grpc() {
+    TMPDIR=$STATE_ROOT "$HERE/target/release/examples/control_load" --scistream "$1" \
+        --sequential "$GRPC_SESSIONS" --cli 0 --concurrent 1x1 --rejected 0 |
+        awk -v n="$2" '/setup latency p50/ { p50 = $NF } /create\+release per second/ { ps = $NF }
+            /server CPU per create\+release/ { cpu = $NF }
+            END { printf "%s\t%s\t%s\t%s\n", n, p50, ps, cpu }' >>"$WORK/grpc"
+}
+
+# table FILE TITLE: medians per server of FILE's columns, with create+release against the
+# previous release.
+table() {
+    local file=$1 name column
+    echo "== $2"
+    for name in previous store; do
+        printf '%s' "$name"
+        for column in 2 3 4; do
+            printf '\t%s' "$(awk -v n="$name" -v c="$column" '$1 == n { print $c }' "$file" | median)"
+        done
+        printf '\n'
+    done | awk -F'\t' '{ ms[$1] = $2; ps[$1] = $3; cpu[$1] = $4 }
+        END {
+            printf "%-30s %15s %21s %10s %22s\n", "server", "setup median", "create+release per s",
+                "/previous", "server CPU per session"
+            printf "%-30s %12.3f ms %21.1f %10s %22s\n", "previous release (no store)",
+                ms["previous"], ps["previous"], "1.00", cpu["previous"] + 0 == 0 ? "-" : cpu["previous"] " us"
+            printf "%-30s %12.3f ms %21.1f %10.2f %22s\n", "this build, store on tmpfs",
+                ms["store"], ps["store"], ps["store"] / ps["previous"], cpu["store"] + 0 == 0 ? "-" : cpu["store"] " us"
+        }'
+}
+
 persistence() {
     local previous=$1
     for run in $(seq "$RUNS"); do
         echo "persistence run $run/$RUNS" >&2
+        grpc "$previous" previous
+        grpc "$SCISTREAM" store
         # It has no store, and no --state-dir.
         persist "$previous" "$CONTROL_PREVIOUS" previous
         persist "$SCISTREAM" "$CONTROL_STORE" store --state-dir "$STATE_ROOT/store"
     done
-    echo "== persistence: $SESSIONS sequential req prod + release per run, medians of $RUNS runs (CLI client, process start included)"
-    for name in previous store; do
-        printf '%s\t%s\t%s\n' "$name" \
-            "$(awk -v n="$name" '$1 == n { print $2 }' "$WORK/persist" | median)" \
-            "$(awk -v n="$name" '$1 == n { print $3 }' "$WORK/persist" | median)"
-    done | awk -F'\t' '{ ms[$1] = $2; ps[$1] = $3 }
-        END {
-            printf "%-34s %16s %22s %10s\n", "server", "req prod median", "create+release per s", "/previous"
-            printf "%-34s %13.2f ms %22.1f %10s\n", "previous release (no store)", ms["previous"], ps["previous"], "1.00"
-            printf "%-34s %13.2f ms %22.1f %10.2f\n", "this build, store on tmpfs", ms["store"], ps["store"], ps["store"] / ps["previous"]
-        }'
+    table "$WORK/grpc" "persistence over gRPC: $GRPC_SESSIONS sequential req+hello+update and release per run (examples/control_load.rs), medians of $RUNS runs"
+    table "$WORK/persist" "persistence with the CLI: $SESSIONS sequential req prod + req release per run (a process each, its start included), medians of $RUNS runs"
 }
 
 main() {
     install_missing_tools jq python3
-    (cd "$HERE" && cargo build --release --quiet --bin scistream)
+    (cd "$HERE" && cargo build --release --quiet --bin scistream --example control_load)
     local previous
     previous=$(previous_binary)
     STATE_ROOT=$(mktemp -d -p /dev/shm scistream-bench.XXXXXX)
