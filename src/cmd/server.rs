@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::builder::TypedValueParser;
 use clap::Args;
-use indicatif::HumanDuration;
+use humantime::format_duration;
 use ipnet::IpNet;
 use tokio::net::TcpListener;
 
@@ -445,6 +445,13 @@ fn print_fair_shares(options: &ServerOptions) {
         _ => format!("; {identities} identities and {groups} groups have quotas of their own"),
     };
     println!("Quotas per {whose}: {quota} (--quota-*){overrides}");
+    let ports = options.port_range.len();
+    if quota.listeners >= ports {
+        println!(
+            "One user may hold all {ports} ports of --port-range: on a gateway that several \
+             users share, set --quota-listeners below that"
+        );
+    }
     if quota.max_rate.is_some() && options.rates.policy == RatePolicy::Ignore {
         tracing::warn!("--quota-max-rate (or a max_rate quota) has no effect with --rate-policy ignore: rates are not enforced");
     }
@@ -454,10 +461,10 @@ fn print_fair_shares(options: &ServerOptions) {
         "Sessions live {} unless their req asks otherwise (at most {}); released after {} with \
          no relayed connection open (--session-idle-timeout), or {} after their hello if no \
          update comes (--update-timeout)",
-        HumanDuration(default),
-        HumanDuration(lifetimes.max),
-        HumanDuration(lifetimes.idle_timeout),
-        HumanDuration(lifetimes.update_timeout)
+        format_duration(default),
+        format_duration(lifetimes.max),
+        format_duration(lifetimes.idle_timeout),
+        format_duration(lifetimes.update_timeout)
     );
 }
 
