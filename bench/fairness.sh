@@ -5,11 +5,13 @@
 # - sharing: two sessions limited to 1 and 3 Gbit/s at once; each within 10% of its limit;
 # - cost: an unlimited session on a `--rate-policy limit` server against the same on an `ignore`
 #   server, alternating: at least 0.97x the throughput and at most 1.05x the machine CPU per GB;
-# - refusals: a `--rate-policy reserve` server refusing sessions past its `--bandwidth`, answered
-#   in under 5 ms (99th percentile). Quota refusals get their line once quotas exist.
+# - refusals: a `--rate-policy reserve` server refusing sessions past its `--bandwidth`, and a
+#   `--quota-sessions 1` server refusing a second session of one client, each answered in under
+#   5 ms (99th percentile).
 #
 # Usage: bench/fairness.sh         (from anywhere; needs root or sudo-less apt for missing tools)
 # Knobs (environment): RUNS=3 DURATION=5 BASE_PORT=25700 REFUSALS=200
+#   PARTS="accuracy sharing cost refusals" (e.g. PARTS=refusals for the refusal times alone)
 set -euo pipefail
 
 RUNS=${RUNS:-3}
@@ -21,17 +23,21 @@ IPERF_B=$((BASE_PORT + 1))
 LIMIT_CONTROL=$((BASE_PORT + 2))
 IGNORE_CONTROL=$((BASE_PORT + 3))
 RESERVE_CONTROL=$((BASE_PORT + 4))
+QUOTA_CONTROL=$((BASE_PORT + 5))
+PARTS=${PARTS:-accuracy sharing cost refusals}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 SCISTREAM=$HERE/target/release/scistream
 # shellcheck source=bench/common.sh
 source "$HERE/bench/common.sh"
 
-# gateway NAME CONTROL_PORT FIRST_DATA_PORT [FLAGS...]: a `scistream server` on loopback.
+# gateway NAME CONTROL_PORT FIRST_DATA_PORT [FLAGS...]: a `scistream server` on loopback, with
+# a session store of its own in the run's scratch directory.
 gateway() {
     local name=$1 control=$2 first=$3
     shift 3
     start "$name" "$SCISTREAM" --config "$WORK/$name.yaml" server --no-tls --port "$control" \
-        --listener-ip 127.0.0.1 --port-range "$first-$((first + 9))" "$@"
+        --state-dir "$WORK/$name-state" --listener-ip 127.0.0.1 \
+        --port-range "$first-$((first + 9))" "$@"
 }
 
 start_servers() {
@@ -40,7 +46,9 @@ start_servers() {
     gateway limit "$LIMIT_CONTROL" $((BASE_PORT + 10)) --rate-policy limit
     gateway ignore "$IGNORE_CONTROL" $((BASE_PORT + 20))
     gateway reserve "$RESERVE_CONTROL" $((BASE_PORT + 30)) --rate-policy reserve --bandwidth 1G
-    for port in "$IPERF_A" "$IPERF_B" "$LIMIT_CONTROL" "$IGNORE_CONTROL" "$RESERVE_CONTROL"; do
+    gateway quota "$QUOTA_CONTROL" $((BASE_PORT + 40)) --quota-sessions 1
+    for port in "$IPERF_A" "$IPERF_B" "$LIMIT_CONTROL" "$IGNORE_CONTROL" "$RESERVE_CONTROL" \
+        "$QUOTA_CONTROL"; do
         wait_for_port "$port"
     done
 }
@@ -143,7 +151,8 @@ cost() {
         "$cpu" "$(verdict "$(awk -v r="$cpu" 'BEGIN { print (r <= 1.05) }')")"
 }
 
-# refusals: the reserve server's 1G all taken by one session, then REFUSALS reqs for 1G more.
+# refusals: the reserve server's 1G all taken by one session, then REFUSALS reqs for 1G more;
+# the quota server's one session per client taken, then REFUSALS reqs for another.
 refusals() {
     printf '\nrefusals: answer time of a req refused with RESOURCE_EXHAUSTED, %s in a row\n' "$REFUSALS"
     open_session "$RESERVE_CONTROL" 9 1G >/dev/null
@@ -151,7 +160,11 @@ refusals() {
         --rate 1000000 --count "$REFUSALS" | awk '{
         printf "reservation (past --bandwidth): median %.3f ms, p99 %.3f ms (under 5 ms: %s)\n",
             $1, $2, ($2 < 5) ? "yes" : "NO" }'
-    echo "quota (past a per-identity quota): not measured: quotas are not built yet"
+    open_session "$QUOTA_CONTROL" 9 10000 >/dev/null
+    "$HERE/target/release/examples/refusals" --s2cs "127.0.0.1:$QUOTA_CONTROL" \
+        --count "$REFUSALS" | awk '{
+        printf "quota (past --quota-sessions): median %.3f ms, p99 %.3f ms (under 5 ms: %s)\n",
+            $1, $2, ($2 < 5) ? "yes" : "NO" }'
 }
 
 main() {
@@ -160,10 +173,13 @@ main() {
     start_servers
     echo "loopback, $(nproc) cores, kernel $(uname -r); iperf3 client -> scistream PROD listener" \
         "-> iperf3 server; Gbit/s = iperf3's received rate; machine CPU = all cores busy per GB"
-    accuracy
-    sharing
-    cost
-    refusals
+    local part
+    for part in $PARTS; do
+        case $part in
+        accuracy | sharing | cost | refusals) "$part" ;;
+        *) echo "unknown part $part in PARTS: accuracy, sharing, cost, refusals" >&2 && exit 2 ;;
+        esac
+    done
 }
 
 main "$@"

@@ -285,7 +285,10 @@ fn sequential_cli(args: &Args) -> Result<()> {
 
 /// Opens `sessions` sessions of `listeners` listeners all at once, holds them, releases them.
 async fn concurrent(args: &Args, sessions: usize, listeners: i32) -> Result<()> {
-    let server = Server::start(&args.scistream, &[], &[])?;
+    // One client opens them all: lift its quotas (100 sessions, 1000 listeners by default).
+    let quota = (sessions * listeners.unsigned_abs() as usize).to_string();
+    let lifted = ["--quota-sessions", &quota, "--quota-listeners", &quota];
+    let server = Server::start(&args.scistream, &lifted, &[])?;
     let mut clients = Vec::new();
     for _ in 0..args.connections.max(1) {
         clients.push(server.client(None).await?);

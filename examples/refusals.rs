@@ -1,7 +1,7 @@
 //! How fast a gateway says no, for `bench/fairness.sh`: sends `--count` reqs, one after another
 //! on one connection, that the server must refuse with RESOURCE_EXHAUSTED (a rate past what its
-//! `--rate-policy reserve` has free), and prints the median and 99th percentile of the answer
-//! times in milliseconds: `MEDIAN_MS P99_MS`.
+//! `--rate-policy reserve` has free, or a session past this client's quota), and prints the
+//! median and 99th percentile of the answer times in milliseconds: `MEDIAN_MS P99_MS`.
 //!
 //! ```sh
 //! cargo run --release --example refusals -- --s2cs 127.0.0.1:5000 --rate 2000000
@@ -19,8 +19,9 @@ struct Args {
     /// The gateway's control address (plaintext gRPC)
     #[arg(long)]
     s2cs: String,
-    /// The rate (kb/s) each req asks for: more than the gateway has free
-    #[arg(long)]
+    /// The rate (kb/s) each req asks for: more than the gateway has free, for a reservation's
+    /// refusal
+    #[arg(long, default_value_t = 10000)]
     rate: i32,
     /// Reqs to send
     #[arg(long, default_value_t = 200)]
@@ -49,7 +50,7 @@ async fn main() -> Result<()> {
         match answer {
             Ok(Err(status)) if status.code() == tonic::Code::ResourceExhausted => {}
             Ok(Err(status)) => bail!("req {i} was refused otherwise: {status}"),
-            _ => bail!("req {i} was admitted: the gateway had the bandwidth"),
+            _ => bail!("req {i} was admitted: the gateway had the bandwidth and the quota"),
         }
     }
     times.sort();

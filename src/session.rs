@@ -1,7 +1,9 @@
 //! A session as both sides see it: what `req list` / `req status` show, and its wire form.
 
 use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::pb;
@@ -9,6 +11,41 @@ use crate::relay::{BitRate, RelayStats, Throughput};
 
 /// `Request.rate` is in kb/s: 1000 bits per second.
 pub const BITS_PER_KB: u64 = 1000;
+
+/// A rate as flags and the server's file take one: kb/s (`Request.rate`'s unit, as upstream's
+/// `--rate 10000`), or bits per second with a decimal unit: `500M`, `2.5G` (also `500Mbit/s`,
+/// `500Mbps`). In bits per second.
+pub fn parse_bit_rate(value: &str) -> Result<u64, String> {
+    const UNITS: [(&str, f64); 4] = [("k", 1e3), ("m", 1e6), ("g", 1e9), ("t", 1e12)];
+    let lower = value.trim().to_ascii_lowercase();
+    let bare = ["bit/s", "bps", "b/s"]
+        .iter()
+        .find_map(|suffix| lower.strip_suffix(suffix))
+        .unwrap_or(&lower);
+    let (number, scale) = match UNITS.iter().find(|(unit, _)| bare.ends_with(unit)) {
+        Some((unit, scale)) => (&bare[..bare.len() - unit.len()], *scale),
+        None if bare.len() == lower.len() => (bare, BITS_PER_KB as f64),
+        None => {
+            return Err(format!(
+                "{value:?}: give a unit K, M, G or T before {:?}",
+                &lower[bare.len()..]
+            ))
+        }
+    };
+    let bits = number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map(|n| (n * scale).round())
+        .ok_or_else(|| {
+            format!("{value:?} is not a rate: give kb/s (10000) or bits per second with a unit (500M, 2G)")
+        })?;
+    match bits < u64::MAX as f64 {
+        true => Ok(bits as u64),
+        false => Err(format!("{value:?} is too large a rate")),
+    }
+}
 
 /// A rate in kb/s, the unit of the protocol.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -87,6 +124,58 @@ impl State {
     }
 }
 
+/// Why a server releases a session that nobody released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Expiry {
+    /// It reached its lifetime (asked for, or the server's default; capped by the server).
+    Lifetime,
+    /// No relayed connection was open for the server's `--session-idle-timeout`.
+    IdleTimeout,
+    /// It got its hello but no update within the server's `--update-timeout`.
+    UpdateTimeout,
+}
+
+impl Expiry {
+    pub(crate) const ALL: [Expiry; 3] =
+        [Expiry::Lifetime, Expiry::IdleTimeout, Expiry::UpdateTimeout];
+
+    /// Its name on the wire, in logs and in the metric's `reason` label.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Expiry::Lifetime => "lifetime",
+            Expiry::IdleTimeout => "idle_timeout",
+            Expiry::UpdateTimeout => "update_timeout",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Expiry> {
+        Expiry::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+/// When a session will be released if nothing changes, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub(crate) struct Expires {
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) by: Expiry,
+}
+
+impl Expires {
+    /// At `at` (whole seconds are what the wire carries).
+    pub(crate) fn new(at: SystemTime, by: Expiry) -> Expires {
+        let secs = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        Expires {
+            at: DateTime::from(UNIX_EPOCH + Duration::from_secs(secs)),
+            by,
+        }
+    }
+
+    fn unix_secs(&self) -> u64 {
+        u64::try_from(self.at.timestamp()).unwrap_or_default()
+    }
+}
+
 /// One session of a server's table. Listener i relays to `targets[i % targets.len()]`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub(crate) struct SessionView {
@@ -110,6 +199,9 @@ pub(crate) struct SessionView {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) lost_listeners: Vec<String>,
     pub(crate) age_secs: u64,
+    /// None from servers that predate expiry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) expires: Option<Expires>,
     pub(crate) stats: RelayStats,
 }
 
@@ -135,6 +227,11 @@ impl From<SessionView> for pb::SessionInfo {
             measured_ms: view.throughput.over_ms,
             allow_from: view.allow_from,
             owner: view.owner.unwrap_or_default(),
+            expires_at_unix: view.expires.map_or(0, |e| e.unix_secs()),
+            expires_by: view
+                .expires
+                .map(|e| e.by.as_str().into())
+                .unwrap_or_default(),
         }
     }
 }
@@ -152,6 +249,13 @@ impl TryFrom<pb::SessionInfo> for SessionView {
         };
         let role = Role::parse(&info.role).ok_or_else(|| unknown("role", &info.role))?;
         let state = State::parse(&info.state).ok_or_else(|| unknown("state", &info.state))?;
+        let expires = match (info.expires_at_unix, info.expires_by.as_str()) {
+            (0, _) => None,
+            (secs, by) => Some(Expires::new(
+                UNIX_EPOCH + Duration::from_secs(secs),
+                Expiry::parse(by).ok_or_else(|| unknown("expiry", by))?,
+            )),
+        };
         Ok(SessionView {
             role,
             owner: Some(info.owner).filter(|o| !o.is_empty()),
@@ -163,6 +267,7 @@ impl TryFrom<pb::SessionInfo> for SessionView {
                 over_ms: info.measured_ms,
             },
             age_secs: info.age_secs,
+            expires,
             lost_listeners: info.lost_listeners,
             stats: RelayStats {
                 bytes_to_target: info.bytes_to_target,
@@ -184,6 +289,29 @@ impl TryFrom<pb::SessionInfo> for SessionView {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_bare_rate_is_kb_per_second_and_units_are_bits_per_second() {
+        assert_eq!(parse_bit_rate("10000"), Ok(10_000_000));
+        assert_eq!(parse_bit_rate("500M"), Ok(500_000_000));
+        assert_eq!(parse_bit_rate("2g"), Ok(2_000_000_000));
+        assert_eq!(parse_bit_rate("2.5Gbit/s"), Ok(2_500_000_000));
+        assert_eq!(parse_bit_rate("40Gbps"), Ok(40_000_000_000));
+        assert_eq!(parse_bit_rate("0"), Ok(0));
+        for bad in [
+            "",
+            "fast",
+            "-1",
+            "1X",
+            "5 mbit/s/s",
+            "NaN",
+            "inf",
+            "1e30T",
+            "10bps",
+        ] {
+            assert!(parse_bit_rate(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
     fn view(state: State) -> SessionView {
         SessionView {
             uid: "u-1".into(),
@@ -203,6 +331,10 @@ mod tests {
             targets: vec!["127.0.0.2:5100".into()],
             lost_listeners: vec![],
             age_secs: 7,
+            expires: Some(Expires::new(
+                UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+                Expiry::IdleTimeout,
+            )),
             stats: RelayStats {
                 bytes_to_target: 1,
                 bytes_from_target: 2,
@@ -219,6 +351,24 @@ mod tests {
             let received = SessionView::try_from(pb::SessionInfo::from(sent.clone())).unwrap();
             assert_eq!(received, sent);
         }
+    }
+
+    #[test]
+    fn every_expiry_survives_the_wire_and_an_older_server_sends_none() {
+        for by in Expiry::ALL {
+            let sent = SessionView {
+                expires: Some(Expires::new(SystemTime::now(), by)),
+                ..view(State::Relaying)
+            };
+            let received = SessionView::try_from(pb::SessionInfo::from(sent.clone())).unwrap();
+            assert_eq!(received, sent);
+        }
+        let older = pb::SessionInfo {
+            expires_at_unix: 0,
+            expires_by: String::new(),
+            ..pb::SessionInfo::from(view(State::Relaying))
+        };
+        assert_eq!(SessionView::try_from(older).unwrap().expires, None);
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub(crate) struct Setup<'a> {
     pub(crate) uid: &'a str,
     pub(crate) num_conn: i32,
     pub(crate) rate: i32,
+    /// How long the session is to live (None: the server's default).
+    pub(crate) lifetime: Option<std::time::Duration>,
     /// The networks that may connect to the listeners this setup opens (empty: the server's
     /// default); in a whole stream, those of the CONS session.
     pub(crate) allow_from: &'a [IpNet],
@@ -202,6 +204,7 @@ impl Setup<'_> {
             num_conn: self.num_conn,
             rate: self.rate,
             allow_from: allow_from.iter().map(ToString::to_string).collect(),
+            lifetime_secs: self.lifetime.map_or(0, |d| d.as_secs().max(1)),
         };
         // The hello names the producer's side; the Python client sends it with role PROD for
         // both roles.

@@ -8,14 +8,17 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::builder::TypedValueParser;
 use clap::Args;
+use humantime::format_duration;
 use ipnet::IpNet;
 use tokio::net::TcpListener;
 
-use super::values::{parse_bit_rate, parse_seconds};
+use super::values::{parse_bit_rate, parse_duration, parse_seconds};
 use super::GlobalArgs;
 use crate::address;
 use crate::auth::DEFAULT_CACHE_TTL;
-use crate::config::{Config, DomainPattern, GlobusId, GroupRef, IdentityName, PolicyConfig};
+use crate::config::{
+    Config, DomainPattern, GlobusId, GroupRef, IdentityName, MaxRate, PolicyConfig, QuotaLimits,
+};
 use crate::handover::{notify, Successor, TAKE_OVER_ENV};
 use crate::policy::Admins;
 use crate::relay::{
@@ -24,7 +27,8 @@ use crate::relay::{
 use crate::scope::{ScopeId, DEFAULT_SCOPE};
 use crate::secret::Secret;
 use crate::server::{
-    self, Access, ConnectionLimits, RateOptions, RatePolicy, ServerOptions, Upgrades,
+    self, Access, ConnectionLimits, Lifetimes, Quota, Quotas, RateOptions, RatePolicy,
+    ServerOptions, Upgrades,
 };
 use crate::{config, paths, tls};
 
@@ -175,6 +179,77 @@ pub struct ServerArgs {
     /// (req --allow-from), e.g. 10.16.0.0/16 [default: anywhere]; others are reset
     #[arg(long, value_delimiter = ',', value_parser = address::parse_network, value_name = "CIDR")]
     listener_allow_from: Vec<IpNet>,
+
+    /// What one identity may hold, and how long sessions live.
+    #[command(flatten)]
+    shares: Box<FairShareArgs>,
+}
+
+/// Quotas and lifetimes (boxed in [`ServerArgs`]: they are many).
+#[derive(Debug, Args)]
+#[command(
+    next_help_heading = "Fair shares: quotas per identity (per client address with authentication off), session lifetimes"
+)]
+pub struct FairShareArgs {
+    /// The most sessions one identity holds at once; past it, its reqs are refused
+    /// (RESOURCE_EXHAUSTED) until it releases one. Wins over `quotas.default.sessions` in the
+    /// config file; `quotas.identities` and `quotas.groups` override it [default: 100]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    quota_sessions: Option<u32>,
+    /// The most listeners (ports) one identity holds at once, over all of its sessions
+    /// [default: 1000]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    quota_listeners: Option<u32>,
+    /// The most relayed connections open at once over all of one identity's sessions; past
+    /// it, new ones are reset [default: 4096]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    quota_connections: Option<u32>,
+    /// The highest rate one identity's session may ask for, where --rate-policy enforces
+    /// rates: bits per second with a unit (10G) or kb/s [default: any]
+    #[arg(long, value_parser = parse_max_rate, value_name = "RATE")]
+    quota_max_rate: Option<MaxRate>,
+    /// How long a session lives when its req asks for no lifetime (req --lifetime; the Python
+    /// client never asks): 90s, 30m, 12h, 7d
+    #[arg(long, default_value = "7d", value_parser = parse_duration, value_name = "DURATION")]
+    session_lifetime: Duration,
+    /// The longest lifetime a session gets: longer asks are cut to it
+    #[arg(long, default_value = "30d", value_parser = parse_duration, value_name = "DURATION")]
+    max_session_lifetime: Duration,
+    /// A relaying session with no relayed connection open for this long is released
+    #[arg(long, default_value = "3d", value_parser = parse_duration, value_name = "DURATION")]
+    session_idle_timeout: Duration,
+    /// A session that got its hello but no update for this long is released (its setup
+    /// failed halfway)
+    #[arg(long, default_value = "1h", value_parser = parse_duration, value_name = "DURATION")]
+    update_timeout: Duration,
+}
+
+fn parse_max_rate(value: &str) -> Result<MaxRate, String> {
+    value.parse()
+}
+
+impl FairShareArgs {
+    /// The quota of every identity: these flags over the file's `quotas.default`, over the
+    /// built-in defaults; with the file's overrides.
+    fn quotas(&self, config: &Config) -> Quotas {
+        let flags = QuotaLimits {
+            sessions: self.quota_sessions.and_then(std::num::NonZeroU32::new),
+            listeners: self.quota_listeners.and_then(std::num::NonZeroU32::new),
+            connections: self.quota_connections.and_then(std::num::NonZeroU32::new),
+            max_rate: self.quota_max_rate,
+        };
+        let file = &config.quotas;
+        Quotas::new(Quota::DEFAULT.with(&file.default).with(&flags), file)
+    }
+
+    fn lifetimes(&self) -> Lifetimes {
+        Lifetimes {
+            default: self.session_lifetime,
+            max: self.max_session_lifetime,
+            idle_timeout: self.session_idle_timeout,
+            update_timeout: self.update_timeout,
+        }
+    }
 }
 
 /// The access policy's flags (boxed in [`ServerArgs`]: they are many).
@@ -281,12 +356,13 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     let path = paths::config_file(global.config.as_deref());
     // Only a server that checks tokens needs its config file (for the auth URL, the admins and
     // the policy): a broken file does not stop an open one, but a policy in it does.
-    let config = match secret {
-        Some(_) => Some(config::file::load(&path)?),
-        None => {
-            refuse_policy_without_auth(&args, &path)?;
-            None
+    let (config, quotas) = match secret {
+        Some(_) => {
+            let config = config::file::load(&path)?;
+            let quotas = args.shares.quotas(&config);
+            (Some(config), quotas)
         }
+        None => (None, args.shares.quotas(&open_server_config(&args, &path)?)),
     };
     let auth = server_access(&args, secret, config.as_ref()).await?;
     let (listener, metrics) = match &args.take_over {
@@ -312,6 +388,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         },
         rates,
         listener_allow_from: args.listener_allow_from,
+        quotas,
+        lifetimes: args.shares.lifetimes(),
         state_dir: (args.state_dir.clone())
             .unwrap_or_else(|| paths::state_dir(global.config.as_deref())),
         forget_sessions: args.forget_sessions,
@@ -374,6 +452,7 @@ async fn bind_metrics(addr: Option<SocketAddr>) -> Result<Option<TcpListener>> {
 
 /// Says what sessions are held to, beyond the capacity.
 fn print_terms(options: &ServerOptions) {
+    print_fair_shares(options);
     match (options.rates.policy, options.rates.bandwidth) {
         (RatePolicy::Reserve, Some(bandwidth)) => println!(
             "Reserving each session's rate out of {bandwidth}; sessions that do not fit are \
@@ -390,6 +469,42 @@ fn print_terms(options: &ServerOptions) {
             joined(&options.listener_allow_from)
         );
     }
+}
+
+/// Says the quotas and lifetimes.
+fn print_fair_shares(options: &ServerOptions) {
+    let quota = options.quotas.default_quota();
+    let whose = match options.auth {
+        Some(_) => "identity",
+        None => "client address (authentication is off)",
+    };
+    let (identities, groups) = options.quotas.overrides();
+    let overrides = match identities + groups {
+        0 => String::new(),
+        _ => format!("; {identities} identities and {groups} groups have quotas of their own"),
+    };
+    println!("Quotas per {whose}: {quota} (--quota-*){overrides}");
+    let ports = options.port_range.len();
+    if quota.listeners >= ports {
+        println!(
+            "One user may hold all {ports} ports of --port-range: on a gateway that several \
+             users share, set --quota-listeners below that"
+        );
+    }
+    if quota.max_rate.is_some() && options.rates.policy == RatePolicy::Ignore {
+        tracing::warn!("--quota-max-rate (or a max_rate quota) has no effect with --rate-policy ignore: rates are not enforced");
+    }
+    let lifetimes = &options.lifetimes;
+    let default = lifetimes.default.min(lifetimes.max);
+    println!(
+        "Sessions live {} unless their req asks otherwise (at most {}); released after {} with \
+         no relayed connection open (--session-idle-timeout), or {} after their hello if no \
+         update comes (--update-timeout)",
+        format_duration(default),
+        format_duration(lifetimes.max),
+        format_duration(lifetimes.idle_timeout),
+        format_duration(lifetimes.update_timeout)
+    );
 }
 
 fn joined(networks: &[IpNet]) -> String {
@@ -421,11 +536,26 @@ fn server_tls(
     Ok(Some(config))
 }
 
-/// A policy stops a server that could not apply it: with authentication off every call is
-/// accepted, so its rules would be silently ignored.
-fn refuse_policy_without_auth(args: &ServerArgs, path: &std::path::Path) -> Result<()> {
-    // Unreadable or broken, the file holds no policy that would apply; an open server starts.
-    let file = config::file::load(path).unwrap_or_default();
+/// The config file of a server with authentication off, read for its `quotas.default` only:
+/// one that cannot be read holds nothing that applies (an open server starts, with a warning).
+/// A policy, or quotas for identities or groups, stop a server that could not apply them: with
+/// authentication off every call is accepted and no identity is known, so they would be
+/// silently ignored.
+fn open_server_config(args: &ServerArgs, path: &std::path::Path) -> Result<Config> {
+    let file = config::file::load(path).unwrap_or_else(|e| {
+        tracing::warn!(
+            "{e:#}; its quotas: do not apply (authentication is off, so nothing else in it does)"
+        );
+        Config::default()
+    });
+    if file.quotas.has_overrides() {
+        bail!(
+            "quotas: in {} names identities or groups, which need authentication to be told \
+             apart, and it is OFF without a client secret: give --client-secret-file or \
+             SCISTREAM_CLIENT_SECRET, or keep only quotas.default",
+            path.display()
+        );
+    }
     let rules = policy_rules(&file, &args.policy);
     if !rules.is_empty() || !file.admin_groups.is_empty() || !args.policy.admin_group.is_empty() {
         bail!(
@@ -436,7 +566,7 @@ fn refuse_policy_without_auth(args: &ServerArgs, path: &std::path::Path) -> Resu
             path.display()
         );
     }
-    Ok(())
+    Ok(file)
 }
 
 /// Token checking and the access policy, on iff a client secret is given (and the config file
@@ -523,4 +653,51 @@ async fn shutdown_signal() {
         }
     }
     tracing::info!("signal received: releasing sessions and stopping");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Wrapped {
+        #[command(flatten)]
+        shares: FairShareArgs,
+    }
+
+    #[test]
+    fn the_quota_flags_say_the_defaults_the_server_applies() {
+        let command = Wrapped::command();
+        let help = |id: &str| {
+            let arg = command.get_arguments().find(|a| a.get_id() == id).unwrap();
+            arg.get_help().unwrap().to_string()
+        };
+        let default = Quota::DEFAULT;
+        for (id, value) in [
+            ("quota_sessions", default.sessions),
+            ("quota_listeners", default.listeners),
+            ("quota_connections", default.connections),
+        ] {
+            let said = help(id);
+            assert!(
+                said.ends_with(&format!("[default: {value}]")),
+                "{id}: {said}"
+            );
+        }
+        let parsed = Wrapped::parse_from(["server"]);
+        assert_eq!(parsed.shares.lifetimes(), Lifetimes::DEFAULT);
+        let quotas = parsed.shares.quotas(&Config::default());
+        assert_eq!(quotas.default_quota(), Quota::DEFAULT);
+    }
+
+    #[test]
+    fn the_flags_win_over_the_files_default_quota() {
+        let config =
+            Config::from_str("quotas:\n  default: {sessions: 8, listeners: 32}\n").unwrap();
+        let parsed = Wrapped::parse_from(["server", "--quota-sessions", "3"]);
+        let quota = parsed.shares.quotas(&config).default_quota();
+        assert_eq!((quota.sessions, quota.listeners), (3, 32));
+    }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::limits::check_uid;
+pub(crate) use crate::session::parse_bit_rate;
 use crate::session::BITS_PER_KB;
 
 /// A positive number of seconds, fractions allowed (`0.5`).
@@ -16,38 +17,26 @@ pub(crate) fn parse_seconds(value: &str) -> Result<Duration, String> {
     }
 }
 
-/// A rate as flags take one: kb/s (`Request.rate`'s unit, as upstream's `--rate 10000`), or
-/// bits per second with a decimal unit: `500M`, `2.5G` (also `500Mbit/s`, `500Mbps`). In bits
-/// per second.
-pub(crate) fn parse_bit_rate(value: &str) -> Result<u64, String> {
-    const UNITS: [(&str, f64); 4] = [("k", 1e3), ("m", 1e6), ("g", 1e9), ("t", 1e12)];
-    let lower = value.trim().to_ascii_lowercase();
-    let bare = ["bit/s", "bps", "b/s"]
-        .iter()
-        .find_map(|suffix| lower.strip_suffix(suffix))
-        .unwrap_or(&lower);
-    let (number, scale) = match UNITS.iter().find(|(unit, _)| bare.ends_with(unit)) {
-        Some((unit, scale)) => (&bare[..bare.len() - unit.len()], *scale),
-        None if bare.len() == lower.len() => (bare, BITS_PER_KB as f64),
-        None => {
-            return Err(format!(
-                "{value:?}: give a unit K, M, G or T before {:?}",
-                &lower[bare.len()..]
-            ))
-        }
+/// A duration as the flags take one: `90` (seconds), `90s`, `30m`, `12h`, `7d`, `2w`, or such
+/// parts together (`1h30m`). Positive, at most ten years.
+pub(crate) fn parse_duration(value: &str) -> Result<Duration, String> {
+    let text = value.trim().to_ascii_lowercase();
+    let parsed = match text.parse::<u64>() {
+        Ok(secs) => Ok(Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(&text),
     };
-    let bits = number
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && *n >= 0.0)
-        .map(|n| (n * scale).round())
-        .ok_or_else(|| {
-            format!("{value:?} is not a rate: give kb/s (10000) or bits per second with a unit (500M, 2G)")
-        })?;
-    match bits < u64::MAX as f64 {
-        true => Ok(bits as u64),
-        false => Err(format!("{value:?} is too large a rate")),
+    let duration = parsed.map_err(|_| {
+        format!("{value:?} is not a duration: give e.g. 90s, 30m, 12h, 7d or 1h30m")
+    })?;
+    bounded_duration(duration, value)
+}
+
+fn bounded_duration(duration: Duration, value: &str) -> Result<Duration, String> {
+    const TEN_YEARS: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+    match duration {
+        d if d.is_zero() => Err(format!("{value:?}: give a positive duration")),
+        d if d > TEN_YEARS => Err(format!("{value:?}: give at most ten years (3650d)")),
+        d => Ok(d),
     }
 }
 
@@ -82,25 +71,19 @@ mod tests {
     }
 
     #[test]
-    fn a_bare_rate_is_kb_per_second_and_units_are_bits_per_second() {
-        assert_eq!(parse_bit_rate("10000"), Ok(10_000_000));
-        assert_eq!(parse_bit_rate("500M"), Ok(500_000_000));
-        assert_eq!(parse_bit_rate("2g"), Ok(2_000_000_000));
-        assert_eq!(parse_bit_rate("2.5Gbit/s"), Ok(2_500_000_000));
-        assert_eq!(parse_bit_rate("40Gbps"), Ok(40_000_000_000));
-        assert_eq!(parse_bit_rate("0"), Ok(0));
-        for bad in [
-            "",
-            "fast",
-            "-1",
-            "1X",
-            "5 mbit/s/s",
-            "NaN",
-            "inf",
-            "1e30T",
-            "10bps",
-        ] {
-            assert!(parse_bit_rate(bad).is_err(), "{bad:?} accepted");
+    fn durations_take_units_and_refuse_nonsense() {
+        let secs = |s| parse_duration(s).map(|d| d.as_secs());
+        assert_eq!(secs("90"), Ok(90));
+        assert_eq!(secs("90s"), Ok(90));
+        assert_eq!(secs("30m"), Ok(1800));
+        assert_eq!(secs("12H"), Ok(43_200));
+        assert_eq!(secs("7d"), Ok(604_800));
+        assert_eq!(secs("1h30m"), Ok(5400));
+        assert_eq!(secs("2w"), Ok(1_209_600));
+        assert_eq!(secs("1.5h"), Ok(5400));
+        let bad = ["", "0", "0s", "h", "-1h", "5000d", "1h30", "7x"];
+        for bad in bad.into_iter().chain(["99999999999999999999d"]) {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
         }
     }
 

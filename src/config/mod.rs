@@ -1,5 +1,5 @@
 //! The YAML file: auth server overrides, the server-to-scope map and the stored tokens; on a
-//! gateway, its admins and access policy.
+//! gateway, its admins, access policy and quotas.
 //!
 //! Parsing ([`Config::from_str`]) is kept apart from file I/O ([`file`]) so the format can be
 //! tested from fixture files and so a corrupt file is reported before anything is written.
@@ -15,11 +15,13 @@ use crate::secret::Secret;
 mod auth_url;
 pub(crate) mod file;
 mod policy;
+mod quotas;
 mod server_addr;
 mod trusted;
 
 pub(crate) use auth_url::{check_auth_url, pick_base_url};
 pub use policy::{DomainPattern, GlobusId, GroupRef, IdentityName, PolicyConfig};
+pub use quotas::{GroupQuota, MaxRate, QuotaLimits, QuotasConfig};
 pub use server_addr::ServerAddr;
 pub(crate) use trusted::read_trusted;
 
@@ -57,6 +59,10 @@ pub struct Config {
     /// Server side: who may use the gateway.
     #[serde(default, skip_serializing_if = "PolicyConfig::is_empty")]
     pub policy: PolicyConfig,
+    /// Server side: what one identity may hold at once, by default and for some identities
+    /// and groups.
+    #[serde(default, skip_serializing_if = "QuotasConfig::is_empty")]
+    pub quotas: QuotasConfig,
     /// Server side: base URL of the Globus Groups API (env `SCISTREAM_GROUPS_URL` wins).
     #[serde(
         default,

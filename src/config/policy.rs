@@ -90,7 +90,7 @@ impl fmt::Display for GlobusId {
 }
 
 /// An identity's id or username, lower case (both compare without case).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct IdentityName(String);
 

@@ -42,6 +42,9 @@ pub struct Decision {
     pub admin: bool,
     /// The rule that admitted it, for the audit log.
     pub rule: String,
+    /// The ids of the Globus Groups it is a member of, when a rule or a quota override names
+    /// groups (empty otherwise): quotas per group read them.
+    pub groups: Arc<HashSet<String>>,
 }
 
 /// A call the policy keeps out.
@@ -68,6 +71,8 @@ pub struct Policy {
     admin_identities: HashSet<String>,
     admin_groups: Vec<GroupRef>,
     groups: Option<Groups>,
+    /// Whether quota overrides name groups, so that every caller's memberships are needed.
+    quota_groups: bool,
 }
 
 /// What introspection must ask about for `rules`: the identity set whenever some rule looks at
@@ -103,6 +108,7 @@ impl Policy {
             admin_identities: admins.identities.iter().map(|s| s.to_lowercase()).collect(),
             admin_groups: admins.groups,
             groups,
+            quota_groups: false,
         })
     }
 
@@ -114,7 +120,9 @@ impl Policy {
         admins: Admins,
         introspector: &Arc<Introspector>,
     ) -> anyhow::Result<Self> {
-        let needs_groups = !(rules.allow_groups.is_empty() && admins.groups.is_empty());
+        let quota_groups = !config.quotas.groups.is_empty();
+        let needs_groups =
+            quota_groups || !(rules.allow_groups.is_empty() && admins.groups.is_empty());
         let groups = match needs_groups {
             true => {
                 let ttl = rules
@@ -126,7 +134,11 @@ impl Policy {
             }
             false => None,
         };
-        Policy::new(rules, admins, groups)
+        let policy = Policy::new(rules, admins, groups)?;
+        Ok(Policy {
+            quota_groups,
+            ..policy
+        })
     }
 
     /// Whether any rule restricts who may use the gateway.
@@ -183,6 +195,7 @@ impl Policy {
             identity: who.identity.clone(),
             admin: self.is_admin(&who.identity, &memberships),
             rule,
+            groups: memberships.unwrap_or_default(),
         })
     }
 
@@ -339,8 +352,9 @@ impl Policy {
     ) -> Result<Option<groups::Memberships>, Refusal> {
         let sub = &who.identity.sub;
         let admin_by_id = self.admin_identities.contains(&sub.to_lowercase());
-        let needed =
-            !self.rules.allow_groups.is_empty() || (!self.admin_groups.is_empty() && !admin_by_id);
+        let needed = self.quota_groups
+            || !self.rules.allow_groups.is_empty()
+            || (!self.admin_groups.is_empty() && !admin_by_id);
         let Some(groups) = self.groups.as_ref().filter(|_| needed) else {
             return Ok(None);
         };

@@ -4,7 +4,7 @@
 //!
 //! The checks run in this order, and a new one belongs in it: first those that hold nothing
 //! (where a session's allow-list of sources goes, at the top of `enter`), then the counted
-//! places (the session's cap, where a per-identity quota goes beside it; the source's share and
+//! places (the session's cap, its owner's [`ConnectionQuota`] beside it; the source's share and
 //! the server's limit), and the session's rate last, so that only a connection that gets in
 //! spends from it. Whatever a check took is given back by its guard when a later check fails.
 //! A connection to an encrypted PROD listener takes only a place in the pool of those proving
@@ -53,20 +53,25 @@ impl Admission<'_> {
     /// listener: once it has proven the secret).
     pub(super) fn relay(&self) -> Result<Ticket, Rejection> {
         let session = SessionPlace::take(self.session)?;
+        let quota = self.session.terms.quota.as_ref();
+        let quota = quota.map(QuotaPlace::take).transpose()?;
         let slot = self.session.capacity.admit(self.source)?;
         self.session.gate.pace()?;
         Ok(Ticket {
             _slot: slot,
             _session: session,
+            _quota: quota,
         })
     }
 
     /// For a connection the previous process handed over: it is relaying already, so it takes
     /// its places even past a bound, and does not count against the session's pace.
     pub(super) fn resumed(&self) -> Ticket {
+        let quota = self.session.terms.quota.as_ref();
         Ticket {
             _slot: self.session.capacity.admit_anyway(self.source),
             _session: SessionPlace::take_anyway(self.session),
+            _quota: quota.map(QuotaPlace::take_anyway),
         }
     }
 
@@ -83,6 +88,7 @@ impl Admission<'_> {
 pub(super) struct Ticket {
     _slot: Slot,
     _session: SessionPlace,
+    _quota: Option<QuotaPlace>,
 }
 
 /// What a connection proving the hop secret holds meanwhile.
@@ -120,12 +126,10 @@ struct SessionPlace(Arc<SessionShared>);
 impl SessionPlace {
     fn take(session: &Arc<SessionShared>) -> Result<Self, Rejection> {
         let max = session.capacity.shares().per_session;
-        let open = &session.gate.open;
-        open.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-            (n < max).then_some(n + 1)
-        })
-        .map_err(|_| Rejection::SessionLimit)?;
-        Ok(SessionPlace(session.clone()))
+        match take_one(&session.gate.open, max) {
+            true => Ok(SessionPlace(session.clone())),
+            false => Err(Rejection::SessionLimit),
+        }
     }
 }
 
@@ -139,6 +143,86 @@ impl SessionPlace {
 impl Drop for SessionPlace {
     fn drop(&mut self) {
         self.0.gate.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts one more in `open` unless it holds `max` already; in one atomic step, so that two
+/// connections cannot both take the last place.
+fn take_one(open: &AtomicUsize, max: usize) -> bool {
+    open.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+        (n < max).then_some(n + 1)
+    })
+    .is_ok()
+}
+
+/// The relayed connections all the sessions of one owner (an identity, or a client network
+/// with authentication off) may hold at once: its connection quota. The server makes one per
+/// owner and gives it to each of the owner's sessions in their [`Terms`](super::Terms).
+#[derive(Debug)]
+pub struct ConnectionQuota {
+    /// How logs name the owner.
+    owner: String,
+    open: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl ConnectionQuota {
+    pub fn new(owner: String, max: usize) -> Arc<Self> {
+        Arc::new(ConnectionQuota {
+            owner,
+            open: AtomicUsize::new(0),
+            max: AtomicUsize::new(max),
+        })
+    }
+
+    /// Applies to connections accepted from now on (the owner's quota was looked up again).
+    pub fn set_max(&self, max: usize) {
+        self.max.store(max, Ordering::Relaxed);
+    }
+
+    pub fn max(&self) -> usize {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// The relayed connections the owner's sessions hold now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn owner(&self) -> &str {
+        &self.owner
+    }
+}
+
+/// One quota is one owner's: equal only to itself.
+impl PartialEq for ConnectionQuota {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for ConnectionQuota {}
+
+/// One connection's place in its owner's quota; given back on drop.
+struct QuotaPlace(Arc<ConnectionQuota>);
+
+impl QuotaPlace {
+    fn take(quota: &Arc<ConnectionQuota>) -> Result<Self, Rejection> {
+        match take_one(&quota.open, quota.max()) {
+            true => Ok(QuotaPlace(quota.clone())),
+            false => Err(Rejection::Quota),
+        }
+    }
+
+    fn take_anyway(quota: &Arc<ConnectionQuota>) -> Self {
+        quota.open.fetch_add(1, Ordering::Relaxed);
+        QuotaPlace(quota.clone())
+    }
+}
+
+impl Drop for QuotaPlace {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -176,6 +260,20 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_quota_admits_up_to_its_max_and_again_once_a_place_is_given_back() {
+        let quota = ConnectionQuota::new("alice".into(), 2);
+        let held: Vec<QuotaPlace> = (0..2).map(|_| QuotaPlace::take(&quota).unwrap()).collect();
+        assert_eq!(QuotaPlace::take(&quota).err(), Some(Rejection::Quota));
+        assert_eq!(quota.open(), 2);
+        drop(held);
+        let _again = QuotaPlace::take(&quota).unwrap();
+        quota.set_max(0);
+        assert_eq!(QuotaPlace::take(&quota).err(), Some(Rejection::Quota));
+        assert_eq!(*quota, *quota.clone());
+        assert_ne!(*quota, *ConnectionQuota::new("alice".into(), 2));
+    }
 
     #[test]
     fn a_bucket_gives_its_rate_at_once_then_refills_at_that_rate() {

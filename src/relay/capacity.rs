@@ -179,10 +179,12 @@ pub enum Rejection {
     SessionRate,
     /// The pool of connections proving the hop secret was full, or its source's part of it.
     ProvingLimit,
+    /// The session's owner held its connection quota over all of its sessions.
+    Quota,
 }
 
 impl Rejection {
-    pub(crate) const ALL: [Rejection; 7] = [
+    pub(crate) const ALL: [Rejection; 8] = [
         Rejection::ConnectionLimit,
         Rejection::FdLimit,
         Rejection::Source,
@@ -190,6 +192,7 @@ impl Rejection {
         Rejection::SessionLimit,
         Rejection::SessionRate,
         Rejection::ProvingLimit,
+        Rejection::Quota,
     ];
 
     /// The `reason` label of the rejection metric and log lines.
@@ -202,6 +205,7 @@ impl Rejection {
             Rejection::SessionLimit => "session_limit",
             Rejection::SessionRate => "session_rate",
             Rejection::ProvingLimit => "proving_limit",
+            Rejection::Quota => "quota",
         }
     }
 }

@@ -122,9 +122,10 @@ impl AcceptLoop {
         }
     }
 
+    /// Counts the client as rejected, then resets it: whoever sees the reset sees it counted.
     fn shed(&self, client: TcpStream, peer: SocketAddr, reason: Rejection) {
-        connection::reset(client);
         self.session.rejected(reason, peer.ip());
+        connection::reset(client);
     }
 
     /// Accept failed for want of an fd: takes the waiting client in the spare fd's place and

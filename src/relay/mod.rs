@@ -40,7 +40,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -49,6 +49,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::address::HostPort;
+pub use admission::ConnectionQuota;
 use admission::SessionGate;
 pub(crate) use capacity::{raise_fd_limit, AUTH_CONNECTION_FDS};
 pub use capacity::{Capacity, Limits, Rejection, Shares};
@@ -87,8 +88,12 @@ struct Counters {
     from_target: AtomicU64,
     active: AtomicU64,
     total: AtomicU64,
+    /// When its last connection closed, in milliseconds since the Unix epoch (0: none has).
+    idle_since_ms: AtomicU64,
 }
 
+/// The counters of a session taken back after a restart: its connections ended with the
+/// process, so it is idle from now on.
 impl From<RelayStats> for Counters {
     fn from(stats: RelayStats) -> Self {
         Counters {
@@ -96,6 +101,7 @@ impl From<RelayStats> for Counters {
             from_target: AtomicU64::new(stats.bytes_from_target),
             active: AtomicU64::new(0),
             total: AtomicU64::new(stats.connections_total),
+            idle_since_ms: AtomicU64::new(unix_ms_now()),
         }
     }
 }
@@ -121,15 +127,31 @@ impl Counters {
     /// total already, as active until the guard drops.
     fn resume_connection(&self) -> ActiveConnection<'_> {
         self.active.fetch_add(1, Ordering::Relaxed);
-        ActiveConnection(&self.active)
+        ActiveConnection(self)
+    }
+
+    /// Since when no connection has been open; None while one is.
+    fn idle_since(&self) -> Option<SystemTime> {
+        // Acquire: seeing the last connection's decrement is seeing its time (stored before).
+        let idle = self.active.load(Ordering::Acquire) == 0;
+        let ms = self.idle_since_ms.load(Ordering::Relaxed);
+        idle.then(|| UNIX_EPOCH + Duration::from_millis(ms))
     }
 }
 
-struct ActiveConnection<'a>(&'a AtomicU64);
+/// Now, in milliseconds since the Unix epoch.
+fn unix_ms_now() -> u64 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH);
+    u64::try_from(now.unwrap_or_default().as_millis()).unwrap_or(u64::MAX)
+}
+
+struct ActiveConnection<'a>(&'a Counters);
 
 impl Drop for ActiveConnection<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        // Before the count drops: whoever sees no connection open sees when the last closed.
+        (self.0.idle_since_ms).fetch_max(unix_ms_now(), Ordering::Relaxed);
+        self.0.active.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -178,6 +200,8 @@ pub struct Terms {
     pub rate: Option<BitRate>,
     /// The source networks whose connections the listeners admit; empty: any.
     pub allow_from: Vec<IpNet>,
+    /// The relayed connections its owner may hold over all of its sessions; None: no quota.
+    pub quota: Option<Arc<ConnectionQuota>>,
 }
 
 impl Terms {
@@ -209,8 +233,11 @@ struct SessionShared {
 impl SessionShared {
     /// Counts a connection from `source` that is reset for `reason`, and logs a burst once.
     fn rejected(&self, reason: Rejection, source: IpAddr) {
-        self.shedding
-            .rejected(&self.uid, reason, source, &self.capacity);
+        let held = shedding::Held {
+            capacity: &self.capacity,
+            quota: self.terms.quota.as_deref(),
+        };
+        self.shedding.rejected(&self.uid, reason, source, held);
     }
 
     /// Counts a connection to an encrypted PROD listener that did not prove the secret, and
@@ -397,6 +424,12 @@ impl SessionRelay {
 
     pub fn stats(&self) -> RelayStats {
         self.session.counters.snapshot()
+    }
+
+    /// Since when the session has had no relayed connection open (the Unix epoch if it never
+    /// had one); None while it has one. A session's idle timeout counts from here.
+    pub fn idle_since(&self) -> Option<SystemTime> {
+        self.session.counters.idle_since()
     }
 
     /// What the session relays per second, measured since the previous call that is at least

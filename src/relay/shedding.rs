@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use super::admission::ConnectionQuota;
 use super::capacity::{Capacity, Rejection};
 use crate::logging::{Throttle, THROTTLE_INTERVAL};
 
@@ -20,16 +21,10 @@ pub(super) struct Shedding {
 
 impl Shedding {
     /// Counts a connection from `source` reset for `reason`; warns if it starts a burst.
-    pub(super) fn rejected(
-        &self,
-        uid: &str,
-        reason: Rejection,
-        source: IpAddr,
-        capacity: &Capacity,
-    ) {
-        capacity.count_rejection(reason);
+    pub(super) fn rejected(&self, uid: &str, reason: Rejection, source: IpAddr, terms: Held<'_>) {
+        terms.capacity.count_rejection(reason);
         if self.rejected[reason as usize].fetch_add(1, Ordering::Relaxed) == 0 {
-            warn_rejected(uid, reason, source, capacity);
+            warn_rejected(uid, reason, source, terms);
         }
     }
 
@@ -68,8 +63,15 @@ impl Shedding {
     }
 }
 
-fn warn_rejected(uid: &str, reason: Rejection, source: IpAddr, capacity: &Capacity) {
-    let (limits, shares) = (capacity.limits(), capacity.shares());
+/// What a session is held to: the server's capacity, and its owner's connection quota.
+#[derive(Clone, Copy)]
+pub(super) struct Held<'a> {
+    pub(super) capacity: &'a Capacity,
+    pub(super) quota: Option<&'a ConnectionQuota>,
+}
+
+fn warn_rejected(uid: &str, reason: Rejection, source: IpAddr, held: Held<'_>) {
+    let (limits, shares) = (held.capacity.limits(), held.capacity.shares());
     let reason_label = reason.as_str();
     match reason {
         Rejection::ConnectionLimit => tracing::warn!(
@@ -121,6 +123,15 @@ fn warn_rejected(uid: &str, reason: Rejection, source: IpAddr, capacity: &Capaci
             limit_per_source = shares.proving_per_source,
             "too many connections to encrypted PROD listeners have not proven their session's \
              secret yet: new ones are reset until some prove it or time out"
+        ),
+        Rejection::Quota => tracing::warn!(
+            %uid,
+            reason = reason_label,
+            owner = held.quota.map(ConnectionQuota::owner),
+            limit = held.quota.map(ConnectionQuota::max),
+            "the session's owner holds its connection quota (--quota-connections, or its \
+             override in quotas:) over all of its sessions: its new connections are reset until \
+             some of its own close"
         ),
     }
 }

@@ -3,11 +3,13 @@
 //! [`Call::of`] builds it once per call from what the layers in front of the service put in
 //! the request's extensions: the connection's address, and the access policy's [`Decision`]
 //! the authorize filter made for the token (the identity, and whether an admin). Every check
-//! that depends on the caller reads this one value: session ownership and the hop's address
-//! rule today; per-identity quotas hook in here too, instead of each handler rebuilding the
-//! caller by hand.
+//! that depends on the caller reads this one value: session ownership, the hop's address rule
+//! and the quotas of its [`Account`] (and of its groups), instead of each handler rebuilding
+//! the caller by hand.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use tonic::codegen::http::Extensions;
 
@@ -35,6 +37,7 @@ impl Call {
             sub: identity.map(|id| id.sub.clone()),
             username: identity.and_then(|id| id.username.clone()),
             address: peer.ip(),
+            groups: decision.map(|d| d.groups.clone()).unwrap_or_default(),
         };
         Call { rpc, peer, caller }
     }
@@ -53,6 +56,9 @@ pub(crate) struct Caller {
     pub(crate) admin: bool,
     /// The client's IP address; None when the transport recorded none.
     pub(crate) address: Option<IpAddr>,
+    /// The ids of the Globus Groups the identity is a member of, when the server looks them
+    /// up (a rule or a quota names groups); empty otherwise.
+    pub(crate) groups: Arc<HashSet<String>>,
 }
 
 impl Caller {
@@ -62,6 +68,17 @@ impl Caller {
             (Some(sub), _) => Account::Identity(sub.clone()),
             (None, Some(ip)) => Account::Network(network_of(ip)),
             (None, None) => Account::Unknown,
+        }
+    }
+
+    /// How messages name the caller's account: its username (or id), or its network.
+    pub(crate) fn account_name(&self) -> String {
+        match (&self.username, self.account()) {
+            (Some(name), _) => name.clone(),
+            (None, Account::Identity(sub)) => sub,
+            (None, Account::Network(ip)) if ip.is_ipv6() => format!("network {ip}/64"),
+            (None, Account::Network(ip)) => format!("address {ip}"),
+            (None, Account::Unknown) => "a client of unknown address".into(),
         }
     }
 }

@@ -70,6 +70,7 @@ impl Control {
         let caller = &call.caller;
         tracing::info!(event = call.rpc.as_str(), uid = %r.uid, role = new.role.as_str(),
             num_conn = r.num_conn, rate = r.rate, allow_from = new.allow_from.len(),
+            lifetime_secs = r.lifetime_secs,
             owner = caller.sub.as_deref(),
             username = caller.username.as_deref(), peer = %call.peer,
             "req received, waiting for its hello");
@@ -225,6 +226,8 @@ impl Control {
             num_conn,
             rate: r.rate,
             allow_from: allow_from(&r.allow_from)?,
+            // Longer than the server allows is cut to its --max-session-lifetime.
+            lifetime: (r.lifetime_secs > 0).then(|| Duration::from_secs(r.lifetime_secs)),
         })
     }
 

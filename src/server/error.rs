@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use tonic::{Code, Status};
 
+use super::quotas::Exceeded;
 use crate::quote::quote;
 use crate::session::Kbps;
 
@@ -78,6 +79,8 @@ pub(crate) enum Error {
         free: Kbps,
         bandwidth: Kbps,
     },
+    #[error("{0}")]
+    Quota(#[from] Exceeded),
     #[error("could not set up the encrypted hop: {0}")]
     HopSetup(String),
     /// The change could not be made durable: the server answers UNAVAILABLE, as the call may
@@ -119,7 +122,8 @@ impl From<Error> for Status {
             Error::PortsExhausted { .. }
             | Error::EarlyHellosFull(_)
             | Error::EarlyHellosShareFull(_)
-            | Error::BandwidthExhausted { .. } => Code::ResourceExhausted,
+            | Error::BandwidthExhausted { .. }
+            | Error::Quota(_) => Code::ResourceExhausted,
             Error::Bind { .. } | Error::HopSetup(_) => Code::Internal,
             Error::Store(_) | Error::HandingOver => Code::Unavailable,
         };

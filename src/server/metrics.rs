@@ -22,6 +22,7 @@ use tonic::Code;
 use super::rpc::{self, Rpc};
 use super::sessions::{Restored, Sessions};
 use crate::relay::{Capacity, Rejection};
+use crate::session::Expiry;
 
 /// What `/metrics` answers with (Prometheus asks for it and reads it).
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -210,6 +211,13 @@ impl Collector for Tables {
             "Bound data listeners.",
             ConstGauge::new(totals.listeners),
         )?;
+        family(
+            &mut out,
+            "scistream_sessions_expired",
+            "Sessions the server released because their time was up, by reason: lifetime, idle_timeout, update_timeout.",
+            "reason",
+            Expiry::ALL.map(|by| (by.as_str(), ConstCounter::new(totals.expired[by as usize]))),
+        )?;
         one(
             &mut out,
             "scistream_early_hellos",
@@ -248,7 +256,7 @@ impl Collector for Tables {
         family(
             &mut out,
             "scistream_connections_rejected",
-            "Connections reset as soon as accepted (at encrypted PROD listeners: as soon as proven), by reason: connection_limit, fd_limit, source, source_limit, session_limit, session_rate, proving_limit.",
+            "Connections reset as soon as accepted (at encrypted PROD listeners: as soon as proven), by reason: connection_limit, fd_limit, source, source_limit, session_limit, session_rate, proving_limit, quota.",
             "reason",
             Rejection::ALL.map(|reason| {
                 (
@@ -387,6 +395,8 @@ mod tests {
                 "scistream_connections_rejected_total{reason=\"fd_limit\"} 0",
                 "scistream_connections_rejected_total{reason=\"source_limit\"} 0",
                 "scistream_connections_rejected_total{reason=\"proving_limit\"} 0",
+                "scistream_connections_rejected_total{reason=\"quota\"} 0",
+                "scistream_sessions_expired_total{reason=\"idle_timeout\"} 0",
                 "scistream_hop_rejected_total 0",
                 "scistream_connections_idle_closed_total 0",
             ],

@@ -14,9 +14,11 @@ mod call;
 mod connections;
 mod control;
 mod error;
+mod lifetimes;
 mod metrics;
 mod peer;
 mod ports;
+mod quotas;
 mod replies;
 mod rpc;
 mod service;
@@ -40,6 +42,8 @@ use tonic::transport::ServerTlsConfig;
 pub use authorize::{token_from_headers, Access};
 pub use bandwidth::{RateOptions, RatePolicy};
 pub use connections::ConnectionLimits;
+pub use lifetimes::Lifetimes;
+pub use quotas::{Quota, Quotas};
 pub(crate) use sessions::Sessions;
 pub(crate) use startup::{access, admin_identities, certificate_names};
 
@@ -91,6 +95,10 @@ pub struct ServerOptions {
     /// Who may connect to the listeners of sessions that name no networks of their own
     /// (`--listener-allow-from`); empty: anyone.
     pub listener_allow_from: Vec<ipnet::IpNet>,
+    /// What one identity (one client network with authentication off) may hold at once.
+    pub quotas: Quotas,
+    /// How long sessions live, and may sit unused, before the server releases them.
+    pub lifetimes: Lifetimes,
     /// Where the session store lives (`--state-dir`): sessions there come back at start.
     pub state_dir: PathBuf,
     /// Start empty, dropping the stored sessions (`--forget-sessions`).
@@ -200,7 +208,9 @@ impl Ready {
             capacity.clone(),
             store.clone(),
         );
-        let sessions = sessions.with_terms(options.rates, options.listener_allow_from.clone());
+        let sessions = sessions
+            .with_terms(options.rates, options.listener_allow_from.clone())
+            .with_fair_shares(options.quotas.clone(), options.lifetimes);
         Ready {
             listener,
             options,
@@ -254,6 +264,7 @@ impl Ready {
             upgrades,
             doors,
         } = self;
+        let _expiring = sessions.expire_in_background();
         let service = service::Service {
             control: control::Control {
                 sessions: sessions.clone(),

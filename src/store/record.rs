@@ -41,6 +41,18 @@ pub(crate) struct SessionRecord {
     /// When it was first opened, in seconds since the Unix epoch: its age counts across
     /// restarts.
     pub(crate) created_unix: u64,
+    /// When its lifetime ends, in milliseconds since the Unix epoch, so that a restart takes
+    /// nothing off it and adds nothing to it. None in a record written before lifetimes were.
+    #[serde(default)]
+    pub(crate) expires_unix_ms: Option<u64>,
+    /// When its hello came (its update timeout counts from there), in milliseconds since the
+    /// Unix epoch. None in a record written before lifetimes were.
+    #[serde(default)]
+    pub(crate) hello_unix_ms: Option<u64>,
+    /// When its latest update came, in milliseconds since the Unix epoch; None: none has (or a
+    /// record written before lifetimes were).
+    #[serde(default)]
+    pub(crate) updated_unix_ms: Option<u64>,
     /// Counters as of the last change, so that totals do not restart from zero.
     pub(crate) stats: RelayStats,
     /// Orders sessions for listing; kept so that list cursors survive a restart.
@@ -146,6 +158,9 @@ pub(crate) mod tests {
                 secret: Private(vec![7; 32]),
             }),
             created_unix: 1_700_000_000,
+            expires_unix_ms: Some(1_700_604_800_000),
+            hello_unix_ms: Some(1_700_000_001_000),
+            updated_unix_ms: Some(1_700_000_002_500),
             stats: RelayStats::default(),
             generation,
         }
@@ -159,6 +174,25 @@ pub(crate) mod tests {
             serde_json::from_slice::<SessionRecord>(&text).unwrap(),
             stored
         );
+    }
+
+    #[test]
+    fn a_record_from_before_lifetimes_reads_with_none_of_their_times() {
+        let mut older = serde_json::to_value(record("u-1", 3)).unwrap();
+        let fields = older.as_object_mut().unwrap();
+        for field in ["expires_unix_ms", "hello_unix_ms", "updated_unix_ms"] {
+            fields.remove(field).unwrap();
+        }
+        let read: SessionRecord = serde_json::from_value(older).unwrap();
+        assert_eq!(
+            (
+                read.expires_unix_ms,
+                read.hello_unix_ms,
+                read.updated_unix_ms
+            ),
+            (None, None, None)
+        );
+        assert_eq!(read.uid, "u-1");
     }
 
     #[test]

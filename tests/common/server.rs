@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::net::RELAY_LIMITS;
 use super::req::prod_flags;
 use scistream::relay::Shares;
-use scistream::server::{serve, ConnectionLimits, ServerOptions};
+use scistream::server::{serve, ConnectionLimits, Quotas, ServerOptions};
 use tokio::sync::oneshot;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -33,6 +33,8 @@ pub struct Options {
     pub metrics: bool,
     pub allow_targets: Vec<ipnet::IpNet>,
     pub connections: ConnectionLimits,
+    /// What one client address may hold (the server's defaults unless a test needs more).
+    pub quotas: Quotas,
 }
 
 impl Default for Options {
@@ -45,6 +47,7 @@ impl Default for Options {
             metrics: false,
             allow_targets: Vec::new(),
             connections: ConnectionLimits::default(),
+            quotas: Quotas::default(),
         }
     }
 }
@@ -101,6 +104,8 @@ impl TestServer {
                     connections: options.connections,
                     rates: Default::default(),
                     listener_allow_from: Vec::new(),
+                    quotas: options.quotas,
+                    lifetimes: Default::default(),
                     state_dir,
                     forget_sessions: false,
                 };

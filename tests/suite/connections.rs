@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::common::server::{private_loopback, Options, TestServer};
 use scistream::pb;
 use scistream::pb::control_client::ControlClient;
-use scistream::server::ConnectionLimits;
+use scistream::server::{ConnectionLimits, Quota, Quotas};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tonic::transport::{Channel, Endpoint};
@@ -214,8 +214,15 @@ async fn a_req_waiting_for_its_hello_outlives_the_idle_timeout() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_burst_of_session_setups_on_one_connection_all_succeed() {
     let sessions = 1500;
+    // One client opens them all: more than one identity's default quota of sessions.
+    let quota = Quota {
+        sessions,
+        listeners: sessions,
+        ..Quota::DEFAULT
+    };
     let server = TestServer::start(Options {
         port_range: 30000..=31600,
+        quotas: Quotas::new(quota, &Default::default()),
         ..Options::default()
     });
     let channel = grpc_from(private_loopback(), &server).await.unwrap();

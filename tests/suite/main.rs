@@ -28,6 +28,7 @@ mod layers;
 mod parsers;
 mod policy;
 mod progress;
+mod quotas;
 mod rate;
 mod relay;
 mod relay_shares;

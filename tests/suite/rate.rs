@@ -8,52 +8,16 @@ use std::time::{Duration, Instant};
 
 use crate::common::metrics::{scrape, value};
 use crate::common::net::random_payload;
-use crate::common::oauth::OAuthServer;
-use crate::common::server::private_loopback;
-use crate::common::server_process::{ServerProcess, ServerSetup};
+use crate::common::open_gateway::OpenGateway as Gateway;
+use crate::common::proto12::open12;
 use predicates::str::contains;
-use scistream::pb;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// No test here may take longer: a bug fails it instead of hanging.
 const TEST_LIMIT: Duration = Duration::from_secs(60);
 
-/// A gateway started as an operator would, with the flags under test, and a user's config.
-struct Gateway {
-    server: ServerProcess,
-    user: tempfile::TempDir,
-    _auth: OAuthServer,
-}
-
 impl Gateway {
-    fn start(flags: &[&str]) -> Gateway {
-        let auth = OAuthServer::start();
-        let ip = private_loopback().to_string();
-        let setup = ServerSetup {
-            ip: &ip,
-            credentials: None,
-            extra_args: flags,
-        };
-        Gateway {
-            server: ServerProcess::start(&auth, setup),
-            user: tempfile::tempdir().unwrap(),
-            _auth: auth,
-        }
-    }
-
-    /// `scistream req <action> --s2cs <this> --no-tls <args...>`.
-    fn req(&self, action: &str, args: &[&str]) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::cargo_bin("scistream").unwrap();
-        cmd.env_clear()
-            .arg("--config")
-            .arg(self.user.path().join("config.yaml"))
-            .args(["req", action, "--s2cs", &self.server.addr, "--no-tls"])
-            .args(args)
-            .timeout(TEST_LIMIT);
-        cmd
-    }
-
     /// `req prod` of a plain-hop session relaying to `producer`, with `flags`.
     fn prod_cmd(&self, producer: SocketAddr, flags: &[&str]) -> assert_cmd::Command {
         let (ip, port) = (producer.ip().to_string(), producer.port().to_string());
@@ -246,33 +210,6 @@ fn allow_from_resets_a_stranger_and_admits_the_user() {
     });
 }
 
-/// What a scistream-proto 1.2 client sends as its req: the four fields it knows.
-#[derive(Clone, PartialEq, prost::Message)]
-struct Request12 {
-    #[prost(string, tag = "1")]
-    uid: String,
-    #[prost(string, tag = "2")]
-    role: String,
-    #[prost(int32, tag = "3")]
-    num_conn: i32,
-    #[prost(int32, tag = "4")]
-    rate: i32,
-}
-
-async fn req12(addr: &str, request: Request12) -> Result<pb::Response, tonic::Status> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/scistream.Control/req");
-    let codec = tonic_prost::ProstCodec::<Request12, pb::Response>::default();
-    let answer = grpc.unary(tonic::Request::new(request), path, codec).await;
-    answer.map(tonic::Response::into_inner)
-}
-
 #[test]
 fn a_scistream_proto_1_2_client_keeps_working_and_gets_the_servers_defaults() {
     // At the Python client's default rate (10000 kb/s: 1.25 MB/s), 1.25 MB takes a second.
@@ -286,30 +223,7 @@ fn a_scistream_proto_1_2_client_keeps_working_and_gets_the_servers_defaults() {
     run(async {
         let target = producer(random_payload(REPLY, 3)).await;
         let addr = gateway.server.addr.clone();
-        let request = Request12 {
-            uid: "python-1".into(),
-            role: "PROD".into(),
-            num_conn: 1,
-            rate: 10000,
-        };
-        let hello = pb::Hello {
-            uid: "python-1".into(),
-            prod_listeners: vec![target.to_string()],
-            role: "PROD".into(),
-        };
-        let mut client = pb::control_client::ControlClient::connect(format!("http://{addr}"))
-            .await
-            .unwrap();
-        let mut app_controller = client.clone();
-        let (answer, helloed) = tokio::join!(req12(&addr, request), app_controller.hello(hello));
-        helloed.unwrap();
-        let listener: SocketAddr = answer.unwrap().listeners[0].parse().unwrap();
-        let update = pb::UpdateTargets {
-            uid: "python-1".into(),
-            remote_listeners: vec![target.to_string()],
-            role: "PROD".into(),
-        };
-        client.update(update).await.unwrap();
+        let listener = open12(&addr, "python-1", target).await;
         let started = Instant::now();
         let stream = connect_from("127.0.0.1".parse().unwrap(), listener)
             .await

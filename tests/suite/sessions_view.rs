@@ -90,7 +90,8 @@ fn list_and_status_show_each_session_with_its_traffic() {
             "TO TARGET",
             "FROM TARGET",
             "LISTENERS",
-            "TARGETS"
+            "TARGETS",
+            "EXPIRES IN"
         ]
     );
     let row = lines.iter().find(|l| l.starts_with(&uid)).expect("a row");
@@ -116,6 +117,7 @@ fn list_and_status_show_each_session_with_its_traffic() {
         [
             "age_secs",
             "allow_from",
+            "expires",
             "listeners",
             "prod_listeners",
             "rate",

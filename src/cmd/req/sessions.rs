@@ -4,16 +4,16 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use anyhow::Result;
+use chrono::{DateTime, Utc};
 use clap::Args;
-use indicatif::{FormattedDuration, HumanBytes};
+use indicatif::{FormattedDuration, HumanBytes, HumanDuration};
 
 use super::GlobalArgs;
 use crate::client::ListFailed;
 use crate::cmd::s2cs_args::S2csArgs;
 use crate::cmd::values::parse_uid;
 use crate::relay::BitRate;
-use crate::session::SessionView;
-use crate::session::BITS_PER_KB;
+use crate::session::{Expiry, SessionView, BITS_PER_KB};
 
 #[derive(Debug, Args)]
 pub(crate) struct ListArgs {
@@ -55,7 +55,7 @@ pub(crate) async fn list(global: &GlobalArgs, args: ListArgs) -> Result<()> {
     } else if sessions.is_empty() {
         println!("No sessions on s2cs {}", args.server.s2cs);
     } else {
-        print!("{}", session_table(&sessions));
+        print!("{}", session_table(&sessions, Utc::now()));
     }
     Ok(())
 }
@@ -71,7 +71,7 @@ pub(crate) async fn status(global: &GlobalArgs, args: StatusArgs) -> Result<()> 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&session)?);
     } else {
-        print!("{}", session_details(&session));
+        print!("{}", session_details(&session, Utc::now()));
     }
     Ok(())
 }
@@ -80,12 +80,28 @@ fn age(session: &SessionView) -> String {
     FormattedDuration(Duration::from_secs(session.age_secs)).to_string()
 }
 
+/// When the session expires, from `now`, and why (briefly): "6 days (lifetime)"; "-" from a
+/// server that does not say.
+fn expires_in(session: &SessionView, now: DateTime<Utc>) -> String {
+    let Some(expires) = session.expires else {
+        return "-".into();
+    };
+    let left = (expires.at - now).to_std().unwrap_or_default();
+    let why = match expires.by {
+        Expiry::Lifetime => "lifetime",
+        Expiry::IdleTimeout => "idle",
+        Expiry::UpdateTimeout => "no update",
+    };
+    match left.is_zero() {
+        true => format!("now ({why})"),
+        false => format!("{} ({why})", HumanDuration(left)),
+    }
+}
+
 /// The table, with an OWNER column when the server named owners (authentication on).
-fn session_table(sessions: &[SessionView]) -> String {
-    let rows = table(
-        session_header(),
-        &sessions.iter().map(session_row).collect::<Vec<_>>(),
-    );
+fn session_table(sessions: &[SessionView], now: DateTime<Utc>) -> String {
+    let rows: Vec<_> = sessions.iter().map(|s| session_row(s, now)).collect();
+    let rows = table(session_header(), &rows);
     if sessions.iter().all(|s| s.owner.is_none()) {
         return rows;
     }
@@ -99,7 +115,7 @@ fn session_table(sessions: &[SessionView]) -> String {
     out
 }
 
-fn session_header() -> [&'static str; 9] {
+fn session_header() -> [&'static str; 10] {
     [
         "UID",
         "ROLE",
@@ -110,10 +126,11 @@ fn session_header() -> [&'static str; 9] {
         "FROM TARGET",
         "LISTENERS",
         "TARGETS",
+        "EXPIRES IN",
     ]
 }
 
-fn session_row(s: &SessionView) -> [String; 9] {
+fn session_row(s: &SessionView, now: DateTime<Utc>) -> [String; 10] {
     [
         s.uid.clone(),
         s.role.as_str().into(),
@@ -127,6 +144,7 @@ fn session_row(s: &SessionView) -> [String; 9] {
         HumanBytes(s.stats.bytes_from_target).to_string(),
         s.listeners.join(","),
         s.targets.join(","),
+        expires_in(s, now),
     ]
 }
 
@@ -150,7 +168,7 @@ fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     out
 }
 
-fn session_details(s: &SessionView) -> String {
+fn session_details(s: &SessionView, now: DateTime<Utc>) -> String {
     let stats = &s.stats;
     let bytes = |n: u64| format!("{} ({n} bytes)", HumanBytes(n));
     let mut out = String::new();
@@ -164,6 +182,21 @@ fn session_details(s: &SessionView) -> String {
     field("role", s.role.as_str().into());
     field("state", s.state.as_str().into());
     field("age", age(s));
+    if let Some(expires) = &s.expires {
+        let why = match expires.by {
+            Expiry::Lifetime => "its lifetime ends",
+            Expiry::IdleTimeout => {
+                "no relayed connection open for the server's --session-idle-timeout"
+            }
+            Expiry::UpdateTimeout => "no update within the server's --update-timeout",
+        };
+        let at = expires
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let left = expires_in(s, now);
+        let left = left.split(" (").next().unwrap_or_default();
+        field("expires", format!("in {left} ({at}): {why}"));
+    }
     field("rate", rate(s));
     if s.throughput.over_ms > 0 {
         field("throughput", throughput(s));
@@ -257,6 +290,7 @@ mod tests {
             prod_listeners: vec![],
             targets: targets.iter().map(|t| t.to_string()).collect(),
             age_secs: 65,
+            expires: None,
             stats: RelayStats {
                 bytes_to_target: 3 * 1024 * 1024,
                 bytes_from_target: 10,
@@ -268,11 +302,11 @@ mod tests {
 
     #[test]
     fn the_table_aligns_columns_under_their_headers() {
-        let text = session_table(&[session(&["10.0.0.2:7000"])]);
+        let text = session_table(&[session(&["10.0.0.2:7000"])], Utc::now());
         assert_eq!(
             text,
-            "UID  ROLE  STATE     AGE       CONN  TO TARGET  FROM TARGET  LISTENERS                    TARGETS\n\
-             u-1  PROD  relaying  00:01:05  1/2   3.00 MiB   10 B         10.0.0.1:5100,10.0.0.1:5101  10.0.0.2:7000\n"
+            "UID  ROLE  STATE     AGE       CONN  TO TARGET  FROM TARGET  LISTENERS                    TARGETS        EXPIRES IN\n\
+             u-1  PROD  relaying  00:01:05  1/2   3.00 MiB   10 B         10.0.0.1:5100,10.0.0.1:5101  10.0.0.2:7000  -\n"
         );
     }
 
@@ -280,17 +314,17 @@ mod tests {
     fn owners_get_a_first_column_when_the_server_names_them() {
         let mut owned = session(&["10.0.0.2:7000"]);
         owned.owner = Some("alice@anl.gov".into());
-        let text = session_table(&[owned.clone(), session(&[])]);
+        let text = session_table(&[owned.clone(), session(&[])], Utc::now());
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("OWNER          UID  ROLE"), "{text}");
         assert!(lines[1].starts_with("alice@anl.gov  u-1  PROD"), "{text}");
         assert!(lines[2].starts_with("-              u-1  PROD"), "{text}");
-        assert!(session_details(&owned).contains("owner        alice@anl.gov\n"));
+        assert!(session_details(&owned, Utc::now()).contains("owner        alice@anl.gov\n"));
     }
 
     #[test]
     fn details_show_the_rate_what_is_done_with_it_and_the_throughput() {
-        let text = session_details(&session(&["10.0.0.2:7000"]));
+        let text = session_details(&session(&["10.0.0.2:7000"]), Utc::now());
         for line in [
             "rate         10000 kb/s (10 Mbit/s), enforced in each direction\n",
             "throughput   9.99 Mbit/s to target, 0 bit/s from target (over 2.5 s)\n",
@@ -302,12 +336,40 @@ mod tests {
             rate_policy: "ignore".into(),
             ..session(&[])
         };
-        assert!(session_details(&ignored).contains("not enforced"));
+        assert!(session_details(&ignored, Utc::now()).contains("not enforced"));
+    }
+
+    #[test]
+    fn the_table_and_the_details_say_when_and_why_a_session_expires() {
+        let now: DateTime<Utc> = "2026-05-01T10:00:00Z".parse().unwrap();
+        let at = |secs| {
+            let at = std::time::SystemTime::from(now) + Duration::from_secs(secs);
+            crate::session::Expires::new(at, Expiry::IdleTimeout)
+        };
+        let idle = SessionView {
+            expires: Some(at(3 * 3600)),
+            ..session(&[])
+        };
+        assert_eq!(expires_in(&idle, now), "3 hours (idle)");
+        let due = SessionView {
+            expires: Some(at(0)),
+            ..session(&[])
+        };
+        assert_eq!(expires_in(&due, now), "now (idle)");
+        let table = session_table(std::slice::from_ref(&idle), now);
+        assert!(
+            table.lines().nth(1).unwrap().ends_with("  3 hours (idle)"),
+            "{table}"
+        );
+        let details = session_details(&idle, now);
+        let line = "expires      in 3 hours (2026-05-01T13:00:00Z): no relayed connection open \
+                    for the server's --session-idle-timeout\n";
+        assert!(details.contains(line), "{details}");
     }
 
     #[test]
     fn details_pair_each_listener_with_its_target() {
-        let text = session_details(&session(&["10.0.0.2:7000"]));
+        let text = session_details(&session(&["10.0.0.2:7000"]), Utc::now());
         assert!(
             text.contains("listeners    10.0.0.1:5100 -> 10.0.0.2:7000\n"),
             "{text}"
@@ -316,7 +378,7 @@ mod tests {
             text.contains("             10.0.0.1:5101 -> 10.0.0.2:7000\n"),
             "{text}"
         );
-        let waiting = session_details(&session(&[]));
+        let waiting = session_details(&session(&[]), Utc::now());
         assert!(
             waiting.contains("10.0.0.1:5100 -> (no target yet)"),
             "{waiting}"

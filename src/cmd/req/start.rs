@@ -16,7 +16,7 @@ use crate::address::{self, Host, HostPort};
 use crate::client::setup::{HopPolicy, Opened, Setup};
 use crate::client::Gateway;
 use crate::cmd::s2cs_args::S2csArgs;
-use crate::cmd::values::{parse_rate_kbps, parse_uid};
+use crate::cmd::values::{parse_duration, parse_rate_kbps, parse_uid};
 use crate::scope::ScopeId;
 use crate::session::Role;
 
@@ -36,6 +36,11 @@ pub(super) struct SessionArgs {
     /// 10.20.0.0/16,192.0.2.7 [default: the server's --listener-allow-from, else anywhere]
     #[arg(long, value_delimiter = ',', value_parser = address::parse_network, value_name = "CIDR")]
     pub(super) allow_from: Vec<IpNet>,
+    /// How long the session is to live before the server releases it: 90s, 30m, 12h, 7d
+    /// [default: the server's --session-lifetime; the server cuts it to its
+    /// --max-session-lifetime]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub(super) lifetime: Option<Duration>,
     /// Print one JSON object (uid, s2cs, role, listeners, targets, hop) instead of text
     #[arg(long)]
     pub(super) json: bool,
@@ -263,6 +268,7 @@ impl SessionArgs {
             uid,
             num_conn: self.num_conn,
             rate: self.rate,
+            lifetime: self.lifetime,
             allow_from: &self.allow_from,
             prod_allow_from: &[],
             hop,

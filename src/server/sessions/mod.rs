@@ -4,10 +4,18 @@
 //! sessions never see each other's replies. A session belongs to the identity that sent its req:
 //! only that [`Caller`] steers it; admin identities may also look at and release it. With
 //! authentication off, its hop is armed only from the address that sent its req.
+//!
+//! A req is checked against its caller's quotas ([`super::quotas`]) in the same locked step
+//! that reserves its ports. Every session leaves for good (the table, then the store) through
+//! [`Sessions::end`]: a release, its expiry ([`Sessions::expire_due`], by
+//! [`super::lifetimes`]), and a req whose hello never came. A shutdown only stops the relays
+//! ([`Sessions::stop_all`]): the sessions stay stored, and the next start takes them back with
+//! their lifetimes and their owners' quota places ([`restore`]).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -17,13 +25,14 @@ use tokio::sync::oneshot;
 use super::bandwidth::{RateOptions, RatePolicy, Reservations};
 use super::call::{Account, Caller};
 use super::error::Error;
+use super::lifetimes::{Clocks, Lifetimes};
 use super::ports::PortPool;
+use super::quotas::{Holdings, Quotas};
 use crate::address::{self, HostPort};
 use crate::relay::{
     Capacity, HopDialer, HopIdentity, HopMode, RelayStats, SessionRelay, TargetPolicy, Terms,
 };
-use crate::session::Kbps;
-use crate::session::{Role, SessionView, State};
+use crate::session::{Expires, Expiry, Kbps, Role, SessionView, State};
 use crate::store::{Change, Durable, Store, StoreError};
 use crate::tls::hop::HopCredential;
 
@@ -43,6 +52,9 @@ pub(crate) const MAX_EARLY_HELLOS: usize = 1024;
 /// authentication off) cannot keep the table full for everyone else.
 pub(crate) const MAX_EARLY_HELLOS_PER_ACCOUNT: usize = MAX_EARLY_HELLOS / 16;
 
+/// How often sessions are checked for expiry: how late past its time one may be released.
+const EXPIRY_TICK: Duration = Duration::from_millis(500);
+
 /// A validated `req`.
 pub(crate) struct NewSession {
     pub(crate) uid: String,
@@ -51,6 +63,8 @@ pub(crate) struct NewSession {
     pub(crate) rate: i32,
     /// The networks its listeners admit; empty: the server's default.
     pub(crate) allow_from: Vec<IpNet>,
+    /// The lifetime it asks for; None: the server's default.
+    pub(crate) lifetime: Option<Duration>,
 }
 
 impl Caller {
@@ -80,6 +94,11 @@ struct Entry {
     owner_name: Option<String>,
     /// The address its req came from.
     opened_from: Option<IpAddr>,
+    /// Whose quotas it counts against.
+    account: Account,
+    /// When it was opened, got its hello and update, and when its lifetime ends (wall clock:
+    /// its age and what is left of its lifetime count across restarts).
+    clocks: Clocks,
     role: Role,
     rate: i32,
     /// What the server does with `rate`, and what the session holds of a `reserve` server's
@@ -95,8 +114,6 @@ struct Entry {
     lost: Vec<SocketAddr>,
     prod_listeners: Vec<HostPort>,
     targets: Vec<HostPort>,
-    /// When it was first opened (wall clock: its age counts across restarts).
-    created: SystemTime,
     /// Present while the session's req waits for its hello; told once the hello is durable.
     hello: Option<oneshot::Sender<Result<Vec<HostPort>, StoreError>>>,
     /// PROD: the hop identity, made on the first ask and kept, so every ask gets the same one.
@@ -118,7 +135,17 @@ impl Entry {
         held.map(SocketAddr::port).collect()
     }
 
-    fn view(&self, uid: &str) -> SessionView {
+    fn listener_names(&self) -> Vec<String> {
+        self.listeners.iter().map(ToString::to_string).collect()
+    }
+
+    /// When it expires if nothing changes, and why.
+    fn expiry(&self, lifetimes: &Lifetimes) -> (SystemTime, Expiry) {
+        self.clocks.expiry(self.relay.idle_since(), lifetimes)
+    }
+
+    fn view(&self, uid: &str, lifetimes: &Lifetimes) -> SessionView {
+        let (expires_at, expires_by) = self.expiry(lifetimes);
         let state = match (&self.hello, self.targets.is_empty()) {
             (Some(_), _) => State::AwaitingHello,
             (None, true) => State::AwaitingUpdate,
@@ -133,11 +160,12 @@ impl Entry {
             throughput: self.relay.throughput(),
             allow_from: self.allow_from.iter().map(ToString::to_string).collect(),
             state,
-            listeners: self.listeners.iter().map(ToString::to_string).collect(),
+            listeners: self.listener_names(),
             prod_listeners: address::to_strings(&self.prod_listeners),
             targets: address::to_strings(&self.targets),
             lost_listeners: self.lost.iter().map(ToString::to_string).collect(),
-            age_secs: self.created.elapsed().map_or(0, |age| age.as_secs()),
+            age_secs: (self.clocks.created_at.elapsed()).map_or(0, |age| age.as_secs()),
+            expires: Some(Expires::new(expires_at, expires_by)),
             stats: self.relay.stats(),
         }
     }
@@ -174,6 +202,8 @@ struct Table {
     released: RelayStats,
     /// What the sessions hold of a `reserve` server's bandwidth.
     reservations: Reservations,
+    /// What each account's sessions hold, against its quotas.
+    held: Holdings,
     /// Where every change to a session that answered its hello is kept.
     store: Store,
     /// Set while the sessions are handed to a new process: no change may be made.
@@ -271,6 +301,8 @@ impl Table {
     fn remove(&mut self, uid: &str) -> Option<Removed> {
         let session = self.sessions.remove(uid)?;
         self.reservations.free(session.reserved);
+        self.held
+            .give_back(&session.account, session.listeners.len());
         let counted = session.relay.stats();
         add_growth(&mut self.released, RelayStats::default(), counted);
         Some(Removed { session, counted })
@@ -294,6 +326,8 @@ pub(crate) struct Totals {
     pub(crate) early_hellos: usize,
     /// Live sessions' counters plus the released ones': bytes and `connections_total` only grow.
     pub(crate) relay: RelayStats,
+    /// Sessions released by expiry since the start, by why (in the order of [`Expiry::ALL`]).
+    pub(crate) expired: [u64; Expiry::ALL.len()],
 }
 
 /// Adds what counters gained between two readings to `total` (all but the live gauge).
@@ -314,6 +348,12 @@ pub(crate) struct Sessions {
     rates: RateOptions,
     /// Whom the listeners of a session that names no networks admit; empty: anyone.
     listener_allow_from: Vec<IpNet>,
+    /// What one account may hold.
+    quotas: Quotas,
+    /// How long sessions live and may sit unused.
+    lifetimes: Lifetimes,
+    /// Sessions expired since the start, by why (in the order of [`Expiry::ALL`]).
+    expired: [AtomicU64; Expiry::ALL.len()],
 }
 
 impl Sessions {
@@ -332,6 +372,7 @@ impl Sessions {
             generations: 0,
             released: RelayStats::default(),
             reservations: Reservations::default(),
+            held: Holdings::default(),
             store,
             frozen: false,
         };
@@ -342,7 +383,17 @@ impl Sessions {
             capacity,
             rates: RateOptions::default(),
             listener_allow_from: Vec::new(),
+            quotas: Quotas::default(),
+            lifetimes: Lifetimes::default(),
+            expired: Default::default(),
         }
+    }
+
+    /// Holds each account to `quotas`, and each session to `lifetimes`.
+    pub(crate) fn with_fair_shares(mut self, quotas: Quotas, lifetimes: Lifetimes) -> Self {
+        self.quotas = quotas;
+        self.lifetimes = lifetimes;
+        self
     }
 
     /// Applies `rates` to every session, and `listener_allow_from` to those that name no
@@ -398,9 +449,9 @@ impl Sessions {
             Ok(Err(_)) => Err(Error::ReleasedBeforeHello(uid.clone())),
             Err(_) => {
                 pending.generation = None;
-                if let Some(removed) = self.take(&uid, generation) {
-                    self.close(removed).await;
-                }
+                let _ = self
+                    .end(&uid, |s| same_generation(&uid, s, generation))
+                    .await;
                 Err(Error::HelloTimeout)
             }
         }
@@ -413,10 +464,14 @@ impl Sessions {
             return Err(Error::DuplicateUid(new.uid));
         }
         let rate = Kbps(u64::try_from(new.rate).unwrap_or_default());
+        let allowance = self.quotas.of(caller);
+        let asked = (self.rates.policy != RatePolicy::Ignore).then_some(rate);
+        table.held.check(caller, &allowance, new.num_conn, asked)?;
         let grant = self.rates.admit(rate, &mut table.reservations)?;
         let bound = table.ports.reserve(new.num_conn).inspect_err(|_| {
             table.reservations.free(grant.reserved);
         })?;
+        let quota = table.held.take(caller, &allowance, new.num_conn);
         let listeners: Vec<SocketAddr> = bound.iter().filter_map(|l| l.local_addr().ok()).collect();
         let allow_from = match new.allow_from.is_empty() {
             true => self.listener_allow_from.clone(),
@@ -425,13 +480,17 @@ impl Sessions {
         let terms = Terms {
             rate: grant.limit,
             allow_from: allow_from.clone(),
+            quota: Some(quota),
         };
+        let lifetime = self.lifetimes.granted(new.lifetime);
         let (tx, rx) = oneshot::channel();
         table.generations += 1;
         let session = Entry {
             owner: caller.sub.clone(),
             owner_name: caller.username.clone().or_else(|| caller.sub.clone()),
             opened_from: caller.address,
+            account: caller.account(),
+            clocks: Clocks::opened(SystemTime::now(), lifetime),
             role: new.role,
             rate: new.rate,
             rate_policy: self.rates.policy,
@@ -442,7 +501,6 @@ impl Sessions {
             lost: Vec::new(),
             prod_listeners: Vec::new(),
             targets: Vec::new(),
-            created: SystemTime::now(),
             hello: Some(tx),
             hop_identity: None,
             hop_mode: HopMode::Plain,
@@ -527,8 +585,9 @@ impl Sessions {
             }
             session.relay.set_targets(targets.clone());
             session.targets = targets;
+            session.clocks.updated_at = Some(SystemTime::now());
             let relaying = Relaying {
-                listeners: session.view(uid).listeners,
+                listeners: session.listener_names(),
                 targets: session.targets.clone(),
                 encrypted_hop: !matches!(session.hop_mode, HopMode::Plain),
             };
@@ -580,17 +639,11 @@ impl Sessions {
 
     /// Stops the session's listeners and connections and frees its ports.
     pub(crate) async fn release(&self, uid: &str, caller: &Caller) -> Result<SessionView, Error> {
-        let forgotten = {
-            let mut table = self.lock();
-            table.writable()?;
-            table.session_for(uid, |s| caller.oversees(s))?;
-            table.forget(uid)
-        };
-        let (removed, durable) = forgotten.ok_or_else(|| Error::NotFound(uid.to_string()))?;
-        let mut view = removed.session.view(uid);
-        view.stats = self.close(removed).await;
-        durable.await?;
-        Ok(view)
+        self.end(uid, |s| match caller.oversees(s) {
+            true => Ok(()),
+            false => Err(Error::NotOwner(uid.to_string())),
+        })
+        .await
     }
 
     /// Stops every session's relay (server shutdown): their connections are reset and their
@@ -621,11 +674,78 @@ impl Sessions {
         Ok(count)
     }
 
+    /// The one way a session leaves for good: if `may_end` lets it, removes it from the table
+    /// and gives back what it held (quotas, bandwidth, in one step under the lock) and from the
+    /// store, then stops its relay (resetting its connections), returns its ports, and answers
+    /// once the removal is durable. A release, an expiry and a req whose hello never came all
+    /// end sessions here.
+    async fn end(
+        &self,
+        uid: &str,
+        may_end: impl FnOnce(&Entry) -> Result<(), Error>,
+    ) -> Result<SessionView, Error> {
+        let forgotten = {
+            let mut table = self.lock();
+            table.writable()?;
+            let session = table.sessions.get(uid);
+            may_end(session.ok_or_else(|| Error::NotFound(uid.to_string()))?)?;
+            table.forget(uid)
+        };
+        let (removed, durable) = forgotten.ok_or_else(|| Error::NotFound(uid.to_string()))?;
+        let mut view = removed.session.view(uid, &self.lifetimes);
+        view.stats = self.close(removed).await;
+        durable.await?;
+        Ok(view)
+    }
+
+    /// Releases, until the returned task is dropped, every session whose lifetime or timeout
+    /// has run out, checking every [`EXPIRY_TICK`].
+    pub(crate) fn expire_in_background(self: &Arc<Self>) -> Expiring {
+        let sessions = self.clone();
+        Expiring(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(EXPIRY_TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                sessions.expire_due(SystemTime::now()).await;
+            }
+        }))
+    }
+
+    /// Releases the sessions due at `now`, each as a release would (connections reset, ports
+    /// returned), logs each and counts it; returns how many.
+    pub(crate) async fn expire_due(&self, now: SystemTime) -> usize {
+        let due: Vec<(String, u64)> = {
+            let table = self.lock();
+            (table.sessions.iter())
+                .filter(|(_, s)| s.expiry(&self.lifetimes).0 <= now)
+                .map(|(uid, s)| (uid.clone(), s.generation))
+                .collect()
+        };
+        let mut expired = 0;
+        for (uid, generation) in due {
+            // Checked again under the lock (a connection may have opened meanwhile), and
+            // counted and logged in the step that removes it: whoever sees it gone sees it
+            // counted.
+            let still_due = |s: &Entry| {
+                let (at, by) = s.expiry(&self.lifetimes);
+                if s.generation != generation || at > now {
+                    return Err(Error::NotFound(uid.clone()));
+                }
+                self.expired[by as usize].fetch_add(1, Ordering::Relaxed);
+                log_expired(&s.view(&uid, &self.lifetimes), by, &self.lifetimes);
+                Ok(())
+            };
+            expired += usize::from(self.end(&uid, still_due).await.is_ok());
+        }
+        expired
+    }
+
     pub(crate) fn view(&self, uid: &str, caller: &Caller) -> Result<SessionView, Error> {
         let mut table = self.lock();
         table
             .session_for(uid, |s| caller.oversees(s))
-            .map(|s| s.view(uid))
+            .map(|s| s.view(uid, &self.lifetimes))
     }
 
     /// The sessions `caller` oversees opened after the one numbered `after` (0: all), oldest
@@ -636,7 +756,7 @@ impl Sessions {
             .sessions
             .iter()
             .filter(|(_, s)| s.generation > after && caller.oversees(s))
-            .map(|(uid, s)| (s.generation, s.view(uid)))
+            .map(|(uid, s)| (s.generation, s.view(uid, &self.lifetimes)))
             .collect();
         all.sort_by_key(|(generation, _)| *generation);
         all
@@ -647,6 +767,7 @@ impl Sessions {
         let mut totals = Totals {
             relay: table.released,
             early_hellos: table.early_hellos(),
+            expired: self.expired.each_ref().map(|n| n.load(Ordering::Relaxed)),
             ..Totals::default()
         };
         for session in table.sessions.values() {
@@ -684,6 +805,43 @@ impl Sessions {
     }
 }
 
+/// A handle on the task of [`Sessions::expire_in_background`]; dropping it stops the task.
+pub(crate) struct Expiring(tokio::task::JoinHandle<()>);
+
+impl Drop for Expiring {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Whether `session` is the one numbered `generation` (not a later one with its uid).
+fn same_generation(uid: &str, session: &Entry, generation: u64) -> Result<(), Error> {
+    match session.generation == generation {
+        true => Ok(()),
+        false => Err(Error::NotFound(uid.to_string())),
+    }
+}
+
+fn log_expired(view: &SessionView, by: Expiry, lifetimes: &Lifetimes) {
+    let s = &view.stats;
+    let why = match by {
+        Expiry::Lifetime => "its lifetime ended".to_string(),
+        Expiry::IdleTimeout => format!(
+            "no relayed connection was open for {} s (--session-idle-timeout)",
+            lifetimes.idle_timeout.as_secs()
+        ),
+        Expiry::UpdateTimeout => format!(
+            "it got its hello but no update within {} s (--update-timeout)",
+            lifetimes.update_timeout.as_secs()
+        ),
+    };
+    tracing::info!(event = "session_expired", uid = %view.uid, why = by.as_str(),
+        role = view.role.as_str(), owner = view.owner.as_deref(), age_secs = view.age_secs,
+        bytes_to_target = s.bytes_to_target, bytes_from_target = s.bytes_from_target,
+        connections = s.connections_total,
+        "session expired: {why}; releasing it (connections reset, ports freed)");
+}
+
 fn require_role(uid: &str, session: &Entry, role: Role) -> Result<(), Error> {
     match session.role == role {
         true => Ok(()),
@@ -711,7 +869,8 @@ fn deliver_hello(
         .take()
         .ok_or_else(|| Error::HelloAlreadyReceived(uid.to_string()))?;
     session.prod_listeners = prod_listeners.clone();
-    let listeners = session.view(uid).listeners;
+    session.clocks.hello_at = Some(SystemTime::now());
+    let listeners = session.listener_names();
     Ok(Delivered {
         waiter,
         prod_listeners,

@@ -2,12 +2,14 @@
 //! targets, owner and hop identity; what can no longer be had is said, never silently dropped.
 
 use std::net::SocketAddr;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
 
 use super::{Entry, Sessions, Table};
 use crate::relay::{HopMode, SessionRelay, Terms};
+use crate::server::call::Caller;
+use crate::server::lifetimes::{Clocks, Lifetimes};
 use crate::session::Kbps;
 use crate::store::{Bytes, Change, HopRecord, IdentityRecord, Private, SessionRecord, StoreError};
 use crate::tls::hop::{HopCredential, HopDialer, HopIdentity};
@@ -58,10 +60,10 @@ impl Entry {
             targets: self.targets.clone(),
             hop,
             identity,
-            created_unix: self
-                .created
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            created_unix: unix_ms(self.clocks.created_at) / 1000,
+            expires_unix_ms: Some(unix_ms(self.clocks.expires_at)),
+            hello_unix_ms: self.clocks.hello_at.map(unix_ms),
+            updated_unix_ms: self.clocks.updated_at.map(unix_ms),
             stats: self.relay.stats(),
             generation: self.generation,
         }
@@ -153,9 +155,19 @@ impl Sessions {
         // A session admitted before keeps its place; its reservation is counted again.
         let grant = self.rates.regrant(rate, &mut table.reservations);
         let (listeners, lost) = listeners(&mut table, &record);
+        // It holds its owner's places as it did: counted, never refused.
+        let owner = Caller {
+            sub: record.owner.clone(),
+            username: record.owner_name.clone(),
+            address: record.opened_from,
+            ..Caller::default()
+        };
+        let allowance = self.quotas.of(&owner);
+        let quota = (table.held).take(&owner, &allowance, record.listeners.len());
         let terms = Terms {
             rate: grant.limit,
             allow_from: record.allow_from.clone(),
+            quota: Some(quota),
         };
         let relay = SessionRelay::resume(
             record.uid.clone(),
@@ -172,6 +184,8 @@ impl Sessions {
         table.generations = table.generations.max(record.generation);
         let lost_count = lost.len();
         let entry = Entry {
+            clocks: clocks_of(&record, &self.lifetimes),
+            account: owner.account(),
             owner: record.owner,
             owner_name: record.owner_name,
             opened_from: record.opened_from,
@@ -185,7 +199,6 @@ impl Sessions {
             lost,
             prod_listeners: record.prod_listeners,
             targets: record.targets,
-            created: UNIX_EPOCH + Duration::from_secs(record.created_unix),
             hello: None,
             hop_identity: identity,
             hop_mode: hop,
@@ -193,6 +206,30 @@ impl Sessions {
         };
         table.sessions.insert(record.uid, entry);
         Ok(lost_count)
+    }
+}
+
+/// `time` in milliseconds since the Unix epoch (0 before it).
+fn unix_ms(time: SystemTime) -> u64 {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The clocks of `record`'s session, taken back now: its lifetime as it was (cut to this
+/// server's longest), its hello and update times as they were. A record from before lifetimes
+/// gets the default lifetime, and its update timeout (or, relaying, its idle timeout) counts
+/// from now. Its idle time counts from now too: its connections ended with the restart.
+fn clocks_of(record: &SessionRecord, lifetimes: &Lifetimes) -> Clocks {
+    let now = SystemTime::now();
+    let at = |ms: Option<u64>| ms.map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
+    let created_at = UNIX_EPOCH + Duration::from_secs(record.created_unix);
+    let relaying = !record.targets.is_empty();
+    Clocks {
+        created_at,
+        expires_at: lifetimes.regranted(created_at, at(record.expires_unix_ms), now),
+        // Only sessions past their hello are stored.
+        hello_at: Some(at(record.hello_unix_ms).unwrap_or(now)),
+        updated_at: at(record.updated_unix_ms).or(relaying.then_some(now)),
     }
 }
 
