@@ -368,6 +368,48 @@ fn an_encrypted_stream_still_open_at_the_drain_timeout_is_cut_and_the_old_proces
 }
 
 #[test]
+fn a_handed_over_session_holds_its_owners_quota_in_the_new_process() {
+    let rt = Runtime::new().unwrap();
+    let (echo_addr, _echo) = rt.block_on(serve(echo));
+    let auth = OAuthServer::start();
+    let user = User::new(&auth);
+    let site = Site::new(22900);
+    let quota = ["--quota-sessions", "1"];
+    let old = start(&site, &auth, &quota);
+    let (uid, _) = open_prod(&user, &old.addr, echo_addr.port(), echo_addr);
+    let socket = handover_socket(&site);
+    let take_over = ["--take-over", socket.to_str().unwrap()];
+    let new = start(&site, &auth, &[&quota[..], &take_over].concat());
+    exits(old);
+    let port = echo_addr.port().to_string();
+    let words = [
+        "--s2cs",
+        &new.addr,
+        "--plaintext-hop",
+        "--remote-ip",
+        "127.0.0.1",
+    ];
+    let args = [
+        &["req", "prod", "-q", "--no-tls"][..],
+        &words,
+        &["--receiver-ports", &port],
+    ];
+    let refused = user
+        .cmd(&args.concat())
+        .timeout(TEST_LIMIT)
+        .assert()
+        .failure();
+    let error = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(error.contains("sessions quota"), "{error}");
+    // Released there, its place is free again.
+    let release = [
+        "req", "release", "-q", "--no-tls", "--s2cs", &new.addr, &uid,
+    ];
+    user.cmd(&release).timeout(TEST_LIMIT).assert().success();
+    open_prod(&user, &new.addr, echo_addr.port(), echo_addr);
+}
+
+#[test]
 fn a_take_over_with_another_state_directory_is_refused_and_the_old_process_serves_on() {
     let rt = Runtime::new().unwrap();
     let (echo_addr, _echo) = rt.block_on(serve(echo));
