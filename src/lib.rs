@@ -42,6 +42,7 @@ pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod exit;
+pub(crate) mod handover;
 pub mod limits;
 pub mod logging;
 pub(crate) mod paths;

@@ -87,6 +87,10 @@ pub(crate) enum Error {
     /// succeed once the disk (or the store) is back.
     #[error("{0}; the change was not kept: retry once the server's state directory is writable")]
     Store(#[from] crate::store::StoreError),
+    /// Changes wait while the sessions change hands; the client retries (and reaches the new
+    /// process, which has them).
+    #[error("the gateway is handing over to a new process; retry")]
+    HandingOver,
     #[error("could not bind data listener {addr}: {source}; check --listener-ip")]
     Bind {
         addr: SocketAddr,
@@ -121,7 +125,7 @@ impl From<Error> for Status {
             | Error::BandwidthExhausted { .. }
             | Error::Quota(_) => Code::ResourceExhausted,
             Error::Bind { .. } | Error::HopSetup(_) => Code::Internal,
-            Error::Store(_) => Code::Unavailable,
+            Error::Store(_) | Error::HandingOver => Code::Unavailable,
         };
         Status::new(code, err.to_string())
     }

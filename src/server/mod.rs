@@ -25,11 +25,13 @@ mod service;
 mod sessions;
 mod startup;
 mod throttle;
+mod upgrade;
 
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::path::PathBuf;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +47,7 @@ pub use quotas::{Quota, Quotas};
 pub(crate) use sessions::Sessions;
 pub(crate) use startup::{access, admin_identities, certificate_names};
 
+use crate::handover::Successor;
 use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 use crate::pb::control_server::ControlServer;
 use crate::relay::{Capacity, Limits, Shares, TargetPolicy};
@@ -113,6 +116,27 @@ pub async fn serve(
     start(listener, options).await?.serve(shutdown).await
 }
 
+/// How long a server that handed its sessions over lets its encrypted connections drain, by
+/// default.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What a server does in a live upgrade.
+pub(crate) struct Upgrades {
+    /// What SIGHUP starts to take over; None: SIGHUP is not handled.
+    pub(crate) successor: Option<Successor>,
+    /// How long, after handing over, the connections that stay (the encrypted ones) may run.
+    pub(crate) drain_timeout: Duration,
+}
+
+impl Default for Upgrades {
+    fn default() -> Self {
+        Upgrades {
+            successor: None,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
+}
+
 /// A server whose stored sessions are back, relaying, before it takes its first call.
 pub struct Ready {
     listener: TcpListener,
@@ -122,51 +146,112 @@ pub struct Ready {
     capacity: Arc<Capacity>,
     sessions: Arc<Sessions>,
     store: Store,
+    upgrades: Upgrades,
+    doors: upgrade::Doors,
 }
 
 /// Opens the session store and takes its sessions back: a server that says it started has
 /// them listening again.
 pub async fn start(listener: TcpListener, options: ServerOptions) -> Result<Ready> {
-    let services = [Some(&listener), options.metrics.as_ref()];
-    let services = services
-        .into_iter()
-        .flatten()
-        .filter_map(|l| l.local_addr().ok());
-    let allowed = options.allow_targets.clone();
-    let policy = Arc::new(TargetPolicy::new(allowed, services.collect()));
-    let capacity = Capacity::shared(options.relay_limits, options.relay_shares);
     let (store, stored) = Store::open(&options.state_dir, options.forget_sessions)?;
-    let sessions = Sessions::new(
-        options.listener_ip,
-        options.port_range.clone(),
-        options.hello_timeout,
-        policy.clone(),
-        capacity.clone(),
-        store.clone(),
-    );
-    let sessions = sessions
-        .with_terms(options.rates, options.listener_allow_from.clone())
-        .with_fair_shares(options.quotas.clone(), options.lifetimes);
-    let sessions = Arc::new(sessions);
-    let restored = sessions.restore(stored).await?;
-    let metrics = Arc::new(metrics::Metrics::default());
-    metrics.record_restored(&restored);
+    let ready = Ready::new(listener, options, store);
+    let restored = ready.sessions.restore(stored).await?;
+    ready.metrics.record_restored(&restored);
     tracing::info!(event = "restored", sessions = restored.sessions,
         lost_listeners = restored.lost_listeners, released = restored.released,
-        state_dir = %options.state_dir.display(), "sessions taken back from the store");
-    Ok(Ready {
-        listener,
-        options,
-        metrics,
-        policy,
-        capacity,
-        sessions,
-        store,
-    })
+        state_dir = %ready.options.state_dir.display(), "sessions taken back from the store");
+    Ok(ready)
+}
+
+/// Takes over from the server running with the same `--state-dir`, through its handover
+/// socket `socket`: its control and metrics listeners (`options.metrics` must be None; when
+/// it had none, `metrics` is bound), its sessions, their listeners and plain connections,
+/// which relay on from where they stood. A failure leaves that server serving.
+pub(crate) async fn take_over(
+    socket: &Path,
+    mut options: ServerOptions,
+    metrics: Option<SocketAddr>,
+) -> Result<Ready> {
+    let adoption = upgrade::take_over(socket, &options.state_dir).await?;
+    options.metrics = match (adoption.metrics, metrics) {
+        (Some(handed), _) => Some(handed),
+        (None, Some(addr)) => Some(TcpListener::bind(addr).await.with_context(|| {
+            format!("could not listen on --metrics {addr}: pick another address or port")
+        })?),
+        (None, None) => None,
+    };
+    let ready = Ready::new(adoption.control, options, adoption.store);
+    let sessions = adoption.sessions.len();
+    let connections = ready.sessions.adopt(adoption.sessions);
+    ready.metrics.record_taken_over(adoption.handovers);
+    tracing::info!(event = "took_over", sessions, connections,
+        state_dir = %ready.options.state_dir.display(), "sessions and connections taken over from the previous process");
+    Ok(ready)
 }
 
 impl Ready {
-    /// Serves until `shutdown` completes: see [`serve`].
+    fn new(listener: TcpListener, options: ServerOptions, store: Store) -> Ready {
+        let doors = upgrade::Doors::open(&options.state_dir);
+        let services = [Some(&listener), options.metrics.as_ref()];
+        let services = services
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.local_addr().ok());
+        let allowed = options.allow_targets.clone();
+        let policy = Arc::new(TargetPolicy::new(allowed, services.collect()));
+        let capacity = Capacity::shared(options.relay_limits, options.relay_shares);
+        let sessions = Sessions::new(
+            options.listener_ip,
+            options.port_range.clone(),
+            options.hello_timeout,
+            policy.clone(),
+            capacity.clone(),
+            store.clone(),
+        );
+        let sessions = sessions
+            .with_terms(options.rates, options.listener_allow_from.clone())
+            .with_fair_shares(options.quotas.clone(), options.lifetimes);
+        Ready {
+            listener,
+            options,
+            metrics: Arc::new(metrics::Metrics::default()),
+            policy,
+            capacity,
+            sessions: Arc::new(sessions),
+            store,
+            upgrades: Upgrades::default(),
+            doors,
+        }
+    }
+
+    /// How this server takes part in live upgrades.
+    pub(crate) fn with_upgrades(mut self, upgrades: Upgrades) -> Ready {
+        if upgrades.successor.is_some() {
+            self.doors.hear_reloads();
+        }
+        self.upgrades = upgrades;
+        self
+    }
+
+    /// Where the control service listens.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served, if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.options
+            .metrics
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+}
+
+impl Ready {
+    /// Serves until `shutdown` completes (see [`serve`]), or until a new process has taken
+    /// over through the handover socket in the state directory: then it stops taking calls,
+    /// lets the connections that stayed (the encrypted ones) drain, up to the drain timeout,
+    /// and returns.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let Ready {
             listener,
@@ -176,6 +261,8 @@ impl Ready {
             capacity,
             sessions,
             store,
+            upgrades,
+            doors,
         } = self;
         let _expiring = sessions.expire_in_background();
         let service = service::Service {
@@ -192,7 +279,19 @@ impl Ready {
             introspection_latency: (options.auth.as_ref())
                 .and_then(|a| a.introspector.latency().cloned()),
         };
-        let _endpoint = options
+        let (accepting, gate) = tokio::sync::watch::channel(true);
+        let handovers = upgrade::Handovers {
+            state_dir: options.state_dir.clone(),
+            sessions: sessions.clone(),
+            store: store.clone(),
+            metrics: metrics.clone(),
+            accepting,
+            control: listener.as_raw_fd(),
+            metrics_listener: options.metrics.as_ref().map(AsRawFd::as_raw_fd),
+            successor: upgrades.successor,
+            doors,
+        };
+        let endpoint = options
             .metrics
             .map(|listener| metrics::spawn(listener, source));
         let mut builder = tonic::transport::Server::builder()
@@ -205,12 +304,15 @@ impl Ready {
         // Sessions are released before the server drains its calls: a req still waiting for its
         // hello then ends at once instead of holding shutdown for the whole hello timeout.
         let stopping = tokio::sync::Notify::new();
+        let handed_over = std::sync::atomic::AtomicBool::new(false);
         let stop = async {
-            shutdown.await;
-            match sessions.stop_all().await {
-                Ok(stopped) => tracing::info!(stopped,
-                    "shutting down: every session's relay stopped; the sessions stay stored for the next start"),
-                Err(e) => tracing::error!("shutting down: the sessions' last counters were not stored: {e}"),
+            tokio::select! {
+                () = shutdown => stop_relays(&sessions).await,
+                () = handovers.run() => {
+                    handed_over.store(true, std::sync::atomic::Ordering::Relaxed);
+                    // The next process serves /metrics now.
+                    drop(endpoint);
+                }
             }
             stopping.notify_one();
         };
@@ -220,7 +322,7 @@ impl Ready {
             tokio::time::sleep(SHUTDOWN_GRACE).await;
             tracing::warn!("clients still connected after {SHUTDOWN_GRACE:?}: stopping anyway");
         };
-        let incoming = connections::incoming(listener, options.connections);
+        let incoming = connections::incoming(listener, options.connections, gate);
         let auth_off = options.auth.is_none();
         let replies_metrics = metrics.clone();
         let server = builder
@@ -243,8 +345,24 @@ impl Ready {
             served = server => served.context("control server failed"),
             () = drained_or_late => Ok(()),
         };
+        if handed_over.load(std::sync::atomic::Ordering::Relaxed) {
+            let draining = sessions.drain(upgrades.drain_timeout).await;
+            tracing::info!(
+                draining,
+                "handed over: the connections that stayed here have ended; exiting"
+            );
+        }
         // Written out and let go of, so that the next process can open it at once.
         store.close();
         served
+    }
+}
+
+/// Stops every session's relay at shutdown; the sessions stay stored.
+async fn stop_relays(sessions: &Sessions) {
+    match sessions.stop_all().await {
+        Ok(stopped) => tracing::info!(stopped,
+            "shutting down: every session's relay stopped; the sessions stay stored for the next start"),
+        Err(e) => tracing::error!("shutting down: the sessions' last counters were not stored: {e}"),
     }
 }
