@@ -1317,7 +1317,7 @@ _scistream() {
             return 0
             ;;
         scistream__subcmd__server)
-            opts="-v -q -h --port --bind --listener-ip --port-range --hello-timeout --max-conn --tls-cert --tls-key --no-tls --client-id --client-secret --client-secret-file --auth-cache-secs --metrics --admin-identity --admin-group --allow-domain --allow-group --allow-identity --deny-identity --linked-identities --authentication-policy --allow-targets --max-connections --max-connections-per-source --max-session-connections --max-session-connection-rate --relay-idle-timeout --max-control-connections --max-control-connections-per-ip --control-idle-timeout --state-dir --forget-sessions --rate-policy --bandwidth --listener-allow-from --quota-sessions --quota-listeners --quota-connections --quota-max-rate --session-lifetime --max-session-lifetime --session-idle-timeout --update-timeout --cluster --pool --cluster-ca --cluster-cert --cluster-key --node-name --cluster-lease --placement --config --verbose --quiet --log-format --help drain help"
+            opts="-v -q -h --port --bind --listener-ip --port-range --hello-timeout --max-conn --tls-cert --tls-key --no-tls --client-id --client-secret --client-secret-file --auth-cache-secs --metrics --admin-identity --admin-group --allow-domain --allow-group --allow-identity --deny-identity --linked-identities --authentication-policy --allow-targets --max-connections --max-connections-per-source --max-session-connections --max-session-connection-rate --relay-idle-timeout --max-control-connections --max-control-connections-per-ip --control-idle-timeout --state-dir --forget-sessions --take-over --drain-timeout --rate-policy --bandwidth --listener-allow-from --quota-sessions --quota-listeners --quota-connections --quota-max-rate --session-lifetime --max-session-lifetime --session-idle-timeout --update-timeout --cluster --pool --cluster-ca --cluster-cert --cluster-key --node-name --cluster-lease --placement --config --verbose --quiet --log-format --help drain help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1440,6 +1440,14 @@ _scistream() {
                     return 0
                     ;;
                 --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --take-over)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --drain-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

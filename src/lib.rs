@@ -44,6 +44,7 @@ pub mod cmd;
 pub mod config;
 pub(crate) mod etcd;
 pub mod exit;
+pub(crate) mod handover;
 pub mod limits;
 pub mod logging;
 pub(crate) mod paths;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::builder::TypedValueParser;
 use clap::{Args, Subcommand, ValueEnum};
-use indicatif::HumanDuration;
+use humantime::format_duration;
 use ipnet::IpNet;
 use tokio::net::TcpListener;
 
@@ -20,6 +20,7 @@ use crate::auth::DEFAULT_CACHE_TTL;
 use crate::config::{
     Config, DomainPattern, GlobusId, GroupRef, IdentityName, MaxRate, PolicyConfig, QuotaLimits,
 };
+use crate::handover::{notify, Successor, TAKE_OVER_ENV};
 use crate::policy::Admins;
 use crate::relay::{
     raise_fd_limit, BitRate, Limits, Shares, HOP_BUFFER_BUDGET, HOP_CONNECTION_MEMORY,
@@ -28,7 +29,7 @@ use crate::scope::{ScopeId, DEFAULT_SCOPE};
 use crate::secret::Secret;
 use crate::server::{
     self, Access, ConnectionLimits, Lifetimes, Quota, Quotas, RateOptions, RatePolicy,
-    ServerOptions,
+    ServerOptions, Upgrades,
 };
 use crate::{config, paths, tls};
 
@@ -158,8 +159,20 @@ pub struct ServerArgs {
     state_dir: Option<PathBuf>,
     /// Start with no sessions: drop the ones the store holds (their listeners were closed when
     /// the last server stopped)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "take_over")]
     forget_sessions: bool,
+    /// Take over from the server running with this --state-dir, through its handover socket
+    /// (STATE_DIR/handover.sock): its control and metrics listeners, its sessions with their
+    /// listeners, and its plain relayed connections, which go on where they were; no
+    /// listener closes. `systemctl reload` (SIGHUP) does this with the binary now on disk.
+    /// --port, --bind and --metrics are the running server's. If the handover fails, the
+    /// running server goes on serving and this one exits
+    #[arg(long, env = TAKE_OVER_ENV, value_name = "SOCKET")]
+    take_over: Option<PathBuf>,
+    /// Seconds a server that handed its sessions over (a live upgrade) lets its encrypted
+    /// connections, whose TLS state cannot move, run on before it resets them and exits
+    #[arg(long, default_value = "600", value_parser = parse_seconds, value_name = "SECS")]
+    drain_timeout: Duration,
 
     /// What a session's requested rate (kb/s) means: ignore it, limit the session to it (each
     /// direction, over its connections; rate 0: no limit), or reserve it out of --bandwidth and
@@ -345,6 +358,8 @@ pub(crate) async fn run(global: &GlobalArgs, mut args: ServerArgs) -> Result<()>
     if let Some(ServerAction::Drain(drain)) = args.action.take() {
         return run_drain(global, *drain).await;
     }
+    // Now, before anything: after a package upgrade, the path names the new binary.
+    let successor = Successor::of_this_process();
     if args.listener_ip.is_unspecified() {
         bail!(
             "--listener-ip {} cannot be advertised to clients: give this gateway's address \
@@ -378,15 +393,9 @@ pub(crate) async fn run(global: &GlobalArgs, mut args: ServerArgs) -> Result<()>
         }
     };
     let auth = server_access(&args, secret, config.as_ref()).await?;
-    let addr = SocketAddr::new(args.bind, args.port);
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("could not listen on {addr}: pick another --port or --bind"))?;
-    let metrics = match args.metrics {
-        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
-            format!("could not listen on --metrics {addr}: pick another address or port")
-        })?),
-        None => None,
+    let (listener, metrics) = match &args.take_over {
+        Some(_) => (None, None),
+        None => (Some(bind(&args).await?), bind_metrics(args.metrics).await?),
     };
     let options = ServerOptions {
         listener_ip: args.listener_ip,
@@ -431,10 +440,6 @@ pub(crate) async fn run(global: &GlobalArgs, mut args: ServerArgs) -> Result<()>
         let networks = joined(&options.allow_targets);
         tracing::info!(allow_targets = %networks, "sessions may relay only to these networks");
     }
-    if let Some(metrics) = &options.metrics {
-        println!("Metrics on http://{}/metrics", metrics.local_addr()?);
-    }
-    let addr = listener.local_addr()?;
     if let Some(cluster) = &options.cluster {
         if options.forget_sessions {
             tracing::warn!("--forget-sessions has no effect in a pool: its sessions live in etcd");
@@ -450,9 +455,43 @@ pub(crate) async fn run(global: &GlobalArgs, mut args: ServerArgs) -> Result<()>
                 .map_or_else(String::new, |v| v.get_name().to_string()),
         );
     }
-    let ready = server::start(listener, options).await?;
-    println!("Server started on {addr}");
+    let ready = match (listener, &args.take_over) {
+        (Some(listener), _) => server::start(listener, options).await?,
+        (None, Some(socket)) => server::take_over(socket, options, args.metrics).await?,
+        (None, None) => unreachable!("a server binds its listener unless it takes over"),
+    };
+    if successor.is_none() {
+        tracing::warn!("this binary's path is unknown: reload (SIGHUP) cannot start the next one; use --take-over");
+    }
+    let upgrades = Upgrades {
+        successor,
+        drain_timeout: args.drain_timeout,
+    };
+    let ready = ready.with_upgrades(upgrades);
+    if let Some(metrics) = ready.metrics_addr() {
+        println!("Metrics on http://{metrics}/metrics");
+    }
+    println!("Server started on {}", ready.local_addr()?);
+    notify::serving(args.take_over.is_some());
     ready.serve(shutdown_signal()).await
+}
+
+/// The control listener, on --bind and --port.
+async fn bind(args: &ServerArgs) -> Result<TcpListener> {
+    let addr = SocketAddr::new(args.bind, args.port);
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("could not listen on {addr}: pick another --port or --bind"))
+}
+
+async fn bind_metrics(addr: Option<SocketAddr>) -> Result<Option<TcpListener>> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr).await.with_context(|| {
+        format!("could not listen on --metrics {addr}: pick another address or port")
+    })?;
+    Ok(Some(listener))
 }
 
 /// Says what sessions are held to, beyond the capacity.
@@ -489,6 +528,13 @@ fn print_fair_shares(options: &ServerOptions) {
         _ => format!("; {identities} identities and {groups} groups have quotas of their own"),
     };
     println!("Quotas per {whose}: {quota} (--quota-*){overrides}");
+    let ports = options.port_range.len();
+    if quota.listeners >= ports {
+        println!(
+            "One user may hold all {ports} ports of --port-range: on a gateway that several \
+             users share, set --quota-listeners below that"
+        );
+    }
     if quota.max_rate.is_some() && options.rates.policy == RatePolicy::Ignore {
         tracing::warn!("--quota-max-rate (or a max_rate quota) has no effect with --rate-policy ignore: rates are not enforced");
     }
@@ -498,10 +544,10 @@ fn print_fair_shares(options: &ServerOptions) {
         "Sessions live {} unless their req asks otherwise (at most {}); released after {} with \
          no relayed connection open (--session-idle-timeout), or {} after their hello if no \
          update comes (--update-timeout)",
-        HumanDuration(default),
-        HumanDuration(lifetimes.max),
-        HumanDuration(lifetimes.idle_timeout),
-        HumanDuration(lifetimes.update_timeout)
+        format_duration(default),
+        format_duration(lifetimes.max),
+        format_duration(lifetimes.idle_timeout),
+        format_duration(lifetimes.update_timeout)
     );
 }
 

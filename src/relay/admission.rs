@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use super::capacity::{Rejection, Slot, Source};
 use super::hop::{HopDialer, HopIdentity, HopMode};
+use super::parking::Enlisted;
 use super::SessionShared;
 
 /// One connection at the door of one session.
@@ -26,8 +27,8 @@ pub(super) struct Admission<'a> {
 
 /// How an admitted connection goes on, and the place it holds meanwhile.
 pub(super) enum Way {
-    /// Plain TCP both ways.
-    Plain(Ticket),
+    /// Plain TCP both ways; such a connection parks when its session is handed over.
+    Plain(Ticket, Enlisted),
     /// CONS: the target is a PROD listener reached over TLS with this dialer.
     Dial(Ticket, Arc<HopDialer>),
     /// PROD: the client is a CONS gateway that must prove this session's credential first;
@@ -40,7 +41,9 @@ impl Admission<'_> {
     /// not.
     pub(super) fn enter(&self, mode: &HopMode) -> Result<Way, Rejection> {
         match mode {
-            HopMode::Plain => self.relay().map(Way::Plain),
+            HopMode::Plain => self
+                .relay()
+                .map(|t| Way::Plain(t, self.session.parking.enlist())),
             HopMode::Dial(dialer) => self.relay().map(|t| Way::Dial(t, dialer.clone())),
             HopMode::Admit(identity) => self.prove().map(|p| Way::Admit(p, identity.clone())),
         }
@@ -59,6 +62,17 @@ impl Admission<'_> {
             _session: session,
             _quota: quota,
         })
+    }
+
+    /// For a connection the previous process handed over: it is relaying already, so it takes
+    /// its places even past a bound, and does not count against the session's pace.
+    pub(super) fn resumed(&self) -> Ticket {
+        let quota = self.session.terms.quota.as_ref();
+        Ticket {
+            _slot: self.session.capacity.admit_anyway(self.source),
+            _session: SessionPlace::take_anyway(self.session),
+            _quota: quota.map(QuotaPlace::take_anyway),
+        }
     }
 
     /// For a connection to an encrypted PROD listener while it proves the secret: a place in
@@ -116,6 +130,13 @@ impl SessionPlace {
             true => Ok(SessionPlace(session.clone())),
             false => Err(Rejection::SessionLimit),
         }
+    }
+}
+
+impl SessionPlace {
+    fn take_anyway(session: &Arc<SessionShared>) -> Self {
+        session.gate.open.fetch_add(1, Ordering::Relaxed);
+        SessionPlace(session.clone())
     }
 }
 
@@ -191,6 +212,11 @@ impl QuotaPlace {
             true => Ok(QuotaPlace(quota.clone())),
             false => Err(Rejection::Quota),
         }
+    }
+
+    fn take_anyway(quota: &Arc<ConnectionQuota>) -> Self {
+        quota.open.fetch_add(1, Ordering::Relaxed);
+        QuotaPlace(quota.clone())
     }
 }
 

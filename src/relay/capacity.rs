@@ -309,6 +309,17 @@ impl Capacity {
         })
     }
 
+    /// A place for a relayed connection from `source` that is relaying already (handed over
+    /// by the previous process): taken even past the limits.
+    pub(super) fn admit_anyway(self: &Arc<Self>, source: Source) -> Slot {
+        self.relaying.take_anyway(source);
+        Slot {
+            capacity: self.clone(),
+            source,
+            proving: false,
+        }
+    }
+
     /// A place in the pool of connections still proving the hop secret.
     pub(super) fn admit_proving(self: &Arc<Self>, source: Source) -> Result<Slot, Rejection> {
         self.proving
@@ -416,6 +427,12 @@ impl Pool {
         state.open += 1;
         state.by_source.insert(source, from_source + 1);
         Ok(())
+    }
+
+    fn take_anyway(&self, source: Source) {
+        let mut state = self.lock();
+        state.open += 1;
+        *state.by_source.entry(source).or_default() += 1;
     }
 
     /// Gives one place of `source` back; returns how many stay open.

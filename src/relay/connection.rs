@@ -8,6 +8,8 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+#[cfg(target_os = "linux")]
+use std::os::fd::OwnedFd;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,12 +20,13 @@ use crate::address::HostPort;
 
 use super::admission::{Admission, Probation, Ticket, Way};
 use super::capacity::{is_out_of_fds, Rejection};
-#[cfg(not(target_os = "linux"))]
-use super::copy;
 use super::hop::{self, HopDialer, HopIdentity};
+use super::parking::Enlisted;
 #[cfg(target_os = "linux")]
-use super::splice;
-use super::{idle, SessionShared, TargetPolicy, Traffic};
+use super::parking::{self, Direction, Mode, ParkedConnection};
+#[cfg(target_os = "linux")]
+use super::splice::{self, Splice};
+use super::{copy, idle, SessionShared, TargetPolicy, Traffic};
 
 /// Relays `client` (from `peer`) to `target` until both directions have ended or one side
 /// fails.
@@ -39,14 +42,9 @@ pub(super) async fn relay(
     // The peers already chose when to send; Nagle here would hold a small message back until
     // the previous one is acknowledged, adding a delay the sender did not ask for.
     let _ = client.stream.set_nodelay(true);
-    let route = Route {
-        target: &target,
-        peer,
-        connect_timeout: session.capacity.limits().connect_timeout,
-        session: &session,
-    };
+    let route = Route::new(&target, peer, &session);
     let transferred = match way {
-        Way::Plain(_ticket) => route.plain(&mut client.stream).await,
+        Way::Plain(_ticket, enlisted) => route.plain(&mut client, enlisted).await,
         Way::Dial(_ticket, dialer) => route.dialled(&mut client.stream, &dialer).await,
         Way::Admit(probation, identity) => {
             route
@@ -54,18 +52,41 @@ pub(super) async fn relay(
                 .await
         }
     };
-    let Some((traffic, result)) = transferred else {
+    route.closed(&mut client, transferred);
+}
+
+/// Goes on relaying a plain connection that the previous process handed over, from where it
+/// stood; it holds `ticket`'s places, and parks again for the next upgrade.
+#[cfg(target_os = "linux")]
+pub(super) async fn resume(
+    parked: ParkedConnection<OwnedFd>,
+    ticket: Ticket,
+    enlisted: Enlisted,
+    session: Arc<SessionShared>,
+) {
+    let _ticket = ticket;
+    let _active = session.counters.resume_connection();
+    let adopted = (adopt_stream(parked.client), adopt_stream(parked.server));
+    let (Ok(client), Ok(server), Ok(target)) = (adopted.0, adopted.1, parked.target.parse()) else {
+        tracing::warn!(uid = %session.uid, peer = %parked.peer, "a handed-over connection could not be taken up");
         return;
     };
-    client.completed = result.is_ok();
-    tracing::debug!(
-        uid = %session.uid,
-        %target,
-        bytes_to_target = traffic.to_target,
-        bytes_from_target = traffic.from_target,
-        error = result.err().map(tracing::field::display),
-        "connection closed"
-    );
+    let mut client = Relayed::new(client);
+    let mut server = Relayed::new(server);
+    let route = Route::new(&target, parked.peer, &session);
+    let resumed = Some((parked.to_target, parked.from_target));
+    let transferred = route
+        .spliced(&mut client, &mut server, resumed, enlisted)
+        .await;
+    route.closed(&mut client, transferred);
+}
+
+/// A socket handed over by the previous process, registered with this runtime.
+#[cfg(target_os = "linux")]
+fn adopt_stream(fd: OwnedFd) -> io::Result<TcpStream> {
+    let stream = std::net::TcpStream::from(fd);
+    stream.set_nonblocking(true)?;
+    TcpStream::from_std(stream)
 }
 
 /// Where one accepted connection goes. Each way of getting there returns None when the
@@ -78,11 +99,127 @@ struct Route<'a> {
     session: &'a Arc<SessionShared>,
 }
 
-impl Route<'_> {
-    async fn plain(&self, client: &mut TcpStream) -> Option<(Traffic, io::Result<()>)> {
+impl<'a> Route<'a> {
+    fn new(target: &'a HostPort, peer: SocketAddr, session: &'a Arc<SessionShared>) -> Self {
+        Route {
+            target,
+            peer,
+            connect_timeout: session.capacity.limits().connect_timeout,
+            session,
+        }
+    }
+
+    /// Sets how `client` closes, and logs how its transfer ended (nothing if it was cut or
+    /// handed over: that was logged already).
+    fn closed(&self, client: &mut Relayed, transferred: Option<(Traffic, io::Result<()>)>) {
+        let Some((traffic, result)) = transferred else {
+            return;
+        };
+        client.completed = result.is_ok();
+        tracing::debug!(
+            uid = %self.session.uid,
+            target = %self.target,
+            bytes_to_target = traffic.to_target,
+            bytes_from_target = traffic.from_target,
+            error = result.err().map(tracing::field::display),
+            "connection closed"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    async fn plain(
+        &self,
+        client: &mut Relayed,
+        enlisted: Enlisted,
+    ) -> Option<(Traffic, io::Result<()>)> {
         let mut server = self.open_target().await?;
+        if !splice::usable() {
+            drop(enlisted);
+            return self.copied(&mut client.stream, &mut server).await;
+        }
+        self.spliced(client, &mut server, None, enlisted).await
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    async fn plain(
+        &self,
+        client: &mut Relayed,
+        enlisted: Enlisted,
+    ) -> Option<(Traffic, io::Result<()>)> {
+        drop(enlisted);
+        let mut server = self.open_target().await?;
+        self.copied(&mut client.stream, &mut server).await
+    }
+
+    /// Relays with splice (from where `resumed` says, if the connection was handed over),
+    /// parking whenever the session asks; falls back to copying if splice turns out not to
+    /// work here. None if the connection was cut, or handed over to the next process (its
+    /// sockets then left as they are).
+    #[cfg(target_os = "linux")]
+    async fn spliced(
+        &self,
+        client: &mut Relayed,
+        server: &mut Relayed,
+        resumed: Option<(Direction<OwnedFd>, Direction<OwnedFd>)>,
+        enlisted: Enlisted,
+    ) -> Option<(Traffic, io::Result<()>)> {
+        let session = self.session;
+        let sockets = [client.stream.as_raw_fd(), server.stream.as_raw_fd()];
+        let (pipes, buckets) = (&session.capacity.pipes, session.buckets.as_ref());
+        let mut splice = Splice::new(
+            &client.stream,
+            &server.stream,
+            &session.counters,
+            pipes,
+            buckets,
+        );
+        if let Some((to_target, from_target)) = resumed {
+            splice = splice.resumed(to_target, from_target);
+        }
+        let mut mode = session.parking.mode();
+        let result = loop {
+            let park = tokio::select! {
+                ran = self.unless_idle(sockets, splice.run()) => break ran?,
+                park = parking::park_asked(&mut mode) => park,
+            };
+            let (to_target, from_target) = splice.parked();
+            let parked = ParkedConnection {
+                peer: self.peer,
+                target: self.target.to_string(),
+                client: sockets[0],
+                server: sockets[1],
+                to_target,
+                from_target,
+            };
+            session.parking.connection_parked(park, parked);
+            if parking::verdict(&mut mode, park).await == Mode::HandedOver {
+                splice.let_go();
+                // Closed here without a reset or a FIN: the sockets go on in the next process.
+                (client.completed, server.completed) = (true, true);
+                tracing::debug!(uid = %session.uid, target = %self.target, peer = %self.peer,
+                    "connection handed over to the next process");
+                return None;
+            }
+        };
+        if splice.unsupported(&result) {
+            drop((splice, enlisted));
+            return self.copied(&mut client.stream, server).await;
+        }
+        server.completed = result.is_ok();
+        Some((splice.traffic(), result))
+    }
+
+    /// Relays through user-space buffers: where splice does not work.
+    async fn copied(
+        &self,
+        client: &mut TcpStream,
+        server: &mut Relayed,
+    ) -> Option<(Traffic, io::Result<()>)> {
+        let session = self.session;
         let sockets = [client.as_raw_fd(), server.stream.as_raw_fd()];
-        let transfer = relay_streams(client, &mut server.stream, self.session);
+        let buckets = session.buckets.as_ref();
+        let counters = &session.counters;
+        let transfer = copy::relay(client, &mut server.stream, counters, copy::PLAIN, buckets);
         let transferred = self.unless_idle(sockets, transfer).await?;
         server.completed = transferred.1.is_ok();
         Some(transferred)
@@ -195,26 +332,6 @@ impl Route<'_> {
             }
         }
     }
-}
-
-#[cfg(target_os = "linux")]
-async fn relay_streams(
-    client: &mut TcpStream,
-    server: &mut TcpStream,
-    session: &SessionShared,
-) -> (Traffic, io::Result<()>) {
-    let (pipes, buckets) = (&session.capacity.pipes, session.buckets.as_ref());
-    splice::relay(client, server, &session.counters, pipes, buckets).await
-}
-
-#[cfg(not(target_os = "linux"))]
-async fn relay_streams(
-    client: &mut TcpStream,
-    server: &mut TcpStream,
-    session: &SessionShared,
-) -> (Traffic, io::Result<()>) {
-    let buckets = session.buckets.as_ref();
-    copy::relay(client, server, &session.counters, copy::PLAIN, buckets).await
 }
 
 /// Connects to the very addresses the policy checked, never to the name again.

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use super::admission::Admission;
 use super::capacity::{is_out_of_fds, Rejection};
 use super::connection;
+use super::parking::{self, Mode};
 use super::{Routes, SessionShared};
 
 /// Pause after a failed accept that shedding cannot resolve: errors such as EMFILE persist
@@ -32,18 +33,45 @@ pub(super) struct AcceptLoop {
 
 impl AcceptLoop {
     /// Serves until `stop` turns true (or its sender is gone), then closes the listener and
-    /// waits until every connection it accepted is closed.
+    /// waits until every connection it accepted is closed. Handed over to the next process,
+    /// it closes its listener (the next process has it) and lets the connections that stay
+    /// here (the encrypted ones) end by themselves, unless `stop` comes first.
     pub(super) async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let mut connections = JoinSet::new();
-        tokio::select! {
-            _ = stop.wait_for(|&stopped| stopped) => {}
-            () = self.serve(&mut connections) => {}
-        }
+        let handed_over = tokio::select! {
+            _ = stop.wait_for(|&stopped| stopped) => false,
+            handed_over = self.serve(&mut connections) => handed_over,
+        };
         drop(self.listener);
+        if handed_over {
+            let drained = async { while connections.join_next().await.is_some() {} };
+            tokio::select! {
+                _ = stop.wait_for(|&stopped| stopped) => {}
+                () = drained => {}
+            }
+        }
         connections.shutdown().await;
     }
 
-    async fn serve(&mut self, connections: &mut JoinSet<()>) {
+    /// Accepts, pausing whenever the session parks; true once handed over, false if the
+    /// session's routes are gone.
+    async fn serve(&mut self, connections: &mut JoinSet<()>) -> bool {
+        let mut mode = self.session.parking.mode();
+        loop {
+            let park = tokio::select! {
+                () = self.accept(connections) => return false,
+                park = parking::park_asked(&mut mode) => park,
+            };
+            // Nothing is accepted now: the connections this loop started are all counted.
+            self.session.parking.loop_parked(park);
+            if parking::verdict(&mut mode, park).await == Mode::HandedOver {
+                return true;
+            }
+        }
+    }
+
+    /// Accepts and admits connections until the session's routes are gone.
+    async fn accept(&mut self, connections: &mut JoinSet<()>) {
         loop {
             // Until targets are known, clients wait in the listen backlog.
             let index = self.index;

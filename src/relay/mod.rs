@@ -26,6 +26,7 @@ mod listener;
 #[cfg(test)]
 mod loopback;
 mod meter;
+mod parking;
 #[cfg(target_os = "linux")]
 mod pipe;
 mod rate;
@@ -36,6 +37,7 @@ mod target_policy;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -58,6 +60,9 @@ pub(crate) use hop::{
 use listener::AcceptLoop;
 use meter::Meter;
 pub use meter::Throughput;
+pub(crate) use parking::{ParkedConnection, ParkedRelay};
+
+use parking::{Mode, Parking};
 pub use rate::BitRate;
 use rate::Buckets;
 use shedding::Shedding;
@@ -115,6 +120,12 @@ impl Counters {
     /// connections cancelled by shutdown.
     fn open_connection(&self) -> ActiveConnection<'_> {
         self.total.fetch_add(1, Ordering::Relaxed);
+        self.resume_connection()
+    }
+
+    /// Counts a connection handed over by the previous process, which counted it in the
+    /// total already, as active until the guard drops.
+    fn resume_connection(&self) -> ActiveConnection<'_> {
         self.active.fetch_add(1, Ordering::Relaxed);
         ActiveConnection(self)
     }
@@ -141,6 +152,37 @@ impl Drop for ActiveConnection<'_> {
         // Before the count drops: whoever sees no connection open sees when the last closed.
         (self.0.idle_since_ms).fetch_max(unix_ms_now(), Ordering::Relaxed);
         self.0.active.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// Parks one session's relay for a live upgrade, and tells it the verdict.
+pub(crate) struct ParkHandle {
+    session: Arc<SessionShared>,
+    listeners: Vec<Option<RawFd>>,
+}
+
+impl ParkHandle {
+    /// Stops accepting (keeping the listeners) and stops every plain connection at a safe
+    /// point; returns their fds and states, valid until [`run`](Self::run) or
+    /// [`hand_over`](Self::hand_over). Encrypted connections go on.
+    pub(crate) async fn park(&self) -> ParkedRelay {
+        let loops = self.listeners.iter().flatten().count();
+        let connections = self.session.parking.park(loops).await;
+        ParkedRelay {
+            listeners: self.listeners.clone(),
+            connections,
+        }
+    }
+
+    /// The handover failed: everything parked goes on where it stopped.
+    pub(crate) fn run(&self) {
+        self.session.parking.decide(Mode::Run);
+    }
+
+    /// The next process has the listeners and the parked connections: they are let go of
+    /// without touching the sockets.
+    pub(crate) fn hand_over(&self) {
+        self.session.parking.decide(Mode::HandedOver);
     }
 }
 
@@ -184,6 +226,8 @@ struct SessionShared {
     terms: Terms,
     /// Present iff the session is held to a rate.
     buckets: Option<Buckets>,
+    /// Pauses its tasks for a live upgrade.
+    parking: Parking,
 }
 
 impl SessionShared {
@@ -227,7 +271,10 @@ pub struct SessionRelay {
     meter: Meter,
     routes: watch::Sender<Routes>,
     stop: watch::Sender<bool>,
+    /// The accept loops, and the task of the connections handed over by the previous process.
     accept_loops: JoinSet<()>,
+    /// The listeners' fds (None: lost), open as long as their accept loops run.
+    listeners: Vec<Option<RawFd>>,
 }
 
 impl SessionRelay {
@@ -279,6 +326,10 @@ impl SessionRelay {
             .flatten()
             .filter_map(|l| l.local_addr().ok())
             .collect();
+        let fds = listeners
+            .iter()
+            .map(|l| l.as_ref().map(AsRawFd::as_raw_fd))
+            .collect();
         let session = Arc::new(SessionShared {
             uid,
             counters: Counters::from(counted),
@@ -288,6 +339,7 @@ impl SessionRelay {
             shedding: Shedding::default(),
             buckets: terms.rate.map(Buckets::new),
             terms,
+            parking: Parking::default(),
         });
         let (routes, _) = watch::channel(Routes {
             targets: Vec::new(),
@@ -311,7 +363,52 @@ impl SessionRelay {
             routes,
             stop,
             accept_loops,
+            listeners: fds,
         }
+    }
+
+    /// Goes on relaying `connections`, handed over by the previous process with this
+    /// session's listeners; they are stopped with the session, and park with it.
+    pub(crate) fn adopt_connections(&mut self, connections: Vec<ParkedConnection<OwnedFd>>) {
+        if connections.is_empty() {
+            return;
+        }
+        let mut running = JoinSet::new();
+        for parked in connections {
+            let session = self.session.clone();
+            let admission = admission::Admission {
+                session: &session,
+                source: parked.peer.ip().into(),
+            };
+            let (ticket, enlisted) = (admission.resumed(), session.parking.enlist());
+            #[cfg(target_os = "linux")]
+            running.spawn(connection::resume(parked, ticket, enlisted, session));
+            #[cfg(not(target_os = "linux"))]
+            drop((parked, ticket, enlisted));
+        }
+        let mut stop = self.stop.subscribe();
+        self.accept_loops.spawn(async move {
+            tokio::select! {
+                _ = stop.wait_for(|&stopped| stopped) => {}
+                () = async { while running.join_next().await.is_some() {} } => {}
+            }
+            running.shutdown().await;
+        });
+    }
+
+    /// A handle that parks the session for a live upgrade, outside any lock on the session.
+    pub(crate) fn parking(&self) -> ParkHandle {
+        ParkHandle {
+            session: self.session.clone(),
+            listeners: self.listeners.clone(),
+        }
+    }
+
+    /// Waits until every task of the session has ended by itself (after a handover: its
+    /// encrypted connections), and returns its totals. Dropped before, it stops them all.
+    pub(crate) async fn drained(mut self) -> RelayStats {
+        while self.accept_loops.join_next().await.is_some() {}
+        self.stats()
     }
 
     /// Listener i relays new connections to `targets[i % targets.len()]`.

@@ -38,6 +38,16 @@ impl Pipe {
         })
     }
 
+    /// A pipe handed over by the previous process, with whatever it holds.
+    pub(super) fn adopt(read: OwnedFd, write: OwnedFd) -> Pipe {
+        let capacity = fcntl(&write, libc::F_GETPIPE_SZ, 0).unwrap_or(SMALLEST_ASK);
+        Pipe {
+            read,
+            write,
+            capacity,
+        }
+    }
+
     pub(super) fn read_fd(&self) -> RawFd {
         self.read.as_raw_fd()
     }
@@ -93,6 +103,16 @@ impl PipePool {
         })
     }
 
+    /// Lends `pipe` (handed over by the previous process, bytes in it) as if taken from the
+    /// pool; it counts as open even past `max`, as it was open before.
+    pub(super) fn adopt(&self, pipe: Pipe) -> Lease<'_> {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Lease {
+            pipe: ManuallyDrop::new(pipe),
+            pool: self,
+        }
+    }
+
     /// Closes the idle pipes, so a server without connections holds none.
     pub(super) fn close_idle(&self) {
         let idle = std::mem::take(&mut *self.lock());
@@ -136,6 +156,17 @@ impl PipePool {
 pub(super) struct Lease<'a> {
     pipe: ManuallyDrop<Pipe>,
     pool: &'a PipePool,
+}
+
+impl Lease<'_> {
+    /// Closes the pipe instead of giving it back: another process uses it now.
+    pub(super) fn discard(mut self) {
+        // SAFETY: the pipe is taken once, here, and the lease is forgotten, never dropped.
+        let pipe = unsafe { ManuallyDrop::take(&mut self.pipe) };
+        self.pool.open.fetch_sub(1, Ordering::Relaxed);
+        std::mem::forget(self);
+        drop(pipe);
+    }
 }
 
 impl Deref for Lease<'_> {

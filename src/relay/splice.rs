@@ -13,15 +13,16 @@
 
 use std::future::poll_fn;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-use super::pipe::{Lease, PipePool};
+use super::parking::{Direction, InFlight};
+use super::pipe::{Lease, Pipe, PipePool};
 use super::rate::{Bucket, Buckets};
-use super::{copy, Counters, Traffic};
+use super::{Counters, Traffic};
 
 /// Set once splice has failed as unsupported, so later connections go straight to copying.
 static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
@@ -29,46 +30,85 @@ static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
 /// Size of the user-space buffer that stands in for a pipe: the kernel's default pipe size.
 const BUFFER_SIZE: usize = 64 << 10;
 
-/// Same contract as [`copy::relay`], which it falls back to when splice is unavailable.
-pub(super) async fn relay(
-    client: &mut TcpStream,
-    server: &mut TcpStream,
-    counters: &Counters,
-    pipes: &PipePool,
-    buckets: Option<&Buckets>,
-) -> (Traffic, io::Result<()>) {
-    if !UNSUPPORTED.load(Ordering::Relaxed) {
-        if let Some(spliced) = splice_both_ways(client, server, counters, pipes, buckets).await {
-            return spliced;
-        }
-        UNSUPPORTED.store(true, Ordering::Relaxed);
-        tracing::debug!("splice unsupported on these sockets, copying instead");
-    }
-    copy::relay(client, server, counters, copy::PLAIN, buckets).await
+/// Whether splice may work here: false once it failed as unsupported.
+pub(super) fn usable() -> bool {
+    !UNSUPPORTED.load(Ordering::Relaxed)
 }
 
-/// Runs both directions at once; `None` if splice proved unsupported before any byte moved.
-async fn splice_both_ways(
-    client: &TcpStream,
-    server: &TcpStream,
-    counters: &Counters,
-    pipes: &PipePool,
-    buckets: Option<&Buckets>,
-) -> Option<(Traffic, io::Result<()>)> {
-    let mut up = Transfer::new(client, server, pipes, &counters.to_target);
-    let mut down = Transfer::new(server, client, pipes, &counters.from_target);
-    up.bucket = buckets.map(|b| &b.to_target);
-    down.bucket = buckets.map(|b| &b.from_target);
-    let result = tokio::try_join!(up.run(), down.run()).map(drop);
-    let unsupported = matches!(&result, Err(e) if is_unsupported(e));
-    if unsupported && up.untouched() && down.untouched() {
-        return None;
+/// Both directions of one plain connection. Their state lives here, not in a future: a
+/// cancelled [`Splice::run`] leaves each direction between two system calls, with its bytes in
+/// flight in its carrier, so the connection can run again, or be parked and handed over.
+pub(super) struct Splice<'a> {
+    up: Transfer<'a>,
+    down: Transfer<'a>,
+}
+
+impl<'a> Splice<'a> {
+    pub(super) fn new(
+        client: &'a TcpStream,
+        server: &'a TcpStream,
+        counters: &'a Counters,
+        pipes: &'a PipePool,
+        buckets: Option<&'a Buckets>,
+    ) -> Self {
+        let mut up = Transfer::new(client, server, pipes, &counters.to_target);
+        let mut down = Transfer::new(server, client, pipes, &counters.from_target);
+        up.bucket = buckets.map(|b| &b.to_target);
+        down.bucket = buckets.map(|b| &b.from_target);
+        Splice { up, down }
     }
-    let traffic = Traffic {
-        to_target: up.moved,
-        from_target: down.moved,
-    };
-    Some((traffic, result))
+
+    /// A connection handed over by the previous process, each direction where it stood.
+    pub(super) fn resumed(
+        mut self,
+        to_target: Direction<OwnedFd>,
+        from_target: Direction<OwnedFd>,
+    ) -> Self {
+        self.up.resume(to_target);
+        self.down.resume(from_target);
+        self
+    }
+
+    /// Runs both directions until both have ended, or the first error. Cancel-safe: see
+    /// [`Splice`].
+    pub(super) async fn run(&mut self) -> io::Result<()> {
+        let (up, down) = (&mut self.up, &mut self.down);
+        tokio::try_join!(up.run(), down.run()).map(drop)
+    }
+
+    /// Whether `result` says splice does not work on these sockets, before any byte moved:
+    /// then the copy engine takes over without a gap, and later connections start with it.
+    pub(super) fn unsupported(&self, result: &io::Result<()>) -> bool {
+        let unsupported = matches!(result, Err(e) if is_unsupported(e));
+        if unsupported && self.up.untouched() && self.down.untouched() {
+            UNSUPPORTED.store(true, Ordering::Relaxed);
+            tracing::debug!("splice unsupported on these sockets, copying instead");
+            return true;
+        }
+        false
+    }
+
+    pub(super) fn traffic(&self) -> Traffic {
+        Traffic {
+            to_target: self.up.moved,
+            from_target: self.down.moved,
+        }
+    }
+
+    /// Where each direction stands now (to target, from target): valid between two runs.
+    pub(super) fn parked(&self) -> (Direction<RawFd>, Direction<RawFd>) {
+        (self.up.parked(), self.down.parked())
+    }
+
+    /// Lets go of the pipes of a connection handed to the next process: they are closed,
+    /// never lent again here, since the next process goes on using them.
+    pub(super) fn let_go(&mut self) {
+        for transfer in [&mut self.up, &mut self.down] {
+            if let Some(Carrier::Pipe(lease)) = transfer.carrier.take() {
+                lease.discard();
+            }
+        }
+    }
 }
 
 fn is_unsupported(error: &io::Error) -> bool {
@@ -138,6 +178,13 @@ struct Transfer<'a> {
     source: &'a TcpStream,
     destination: &'a TcpStream,
     pipes: &'a PipePool,
+    /// What holds the bytes taken and not delivered yet; None while the direction waits for
+    /// its source with nothing in flight.
+    carrier: Option<Carrier<'a>>,
+    /// Of the bytes last taken, those not delivered yet (the last `left` in the carrier).
+    left: usize,
+    /// The source's end was passed on.
+    finished: bool,
     /// Bytes taken from the source.
     taken: u64,
     /// Bytes delivered to the destination, kept even when the transfer fails.
@@ -158,6 +205,9 @@ impl<'a> Transfer<'a> {
             source,
             destination,
             pipes,
+            carrier: None,
+            left: 0,
+            finished: false,
             taken: 0,
             moved: 0,
             session_total,
@@ -173,20 +223,20 @@ impl<'a> Transfer<'a> {
     /// waiting for it is right. Waiting on the source with bytes still in the pipe could stall
     /// forever: the peer may send nothing more until those bytes are delivered. The same
     /// invariant makes a pipe safe to give back whenever the direction waits for its source.
+    ///
+    /// Every system call's effect is recorded in the fields before the next await, so a
+    /// cancelled run leaves them true, and the next run (here or in the next process) goes on.
     async fn run(&mut self) -> io::Result<()> {
-        let mut kept = None;
-        loop {
-            let (mut carrier, taken) = self.fill(kept.take()).await?;
-            if taken == 0 {
-                return shutdown_write(self.destination);
+        while !self.finished {
+            while self.left > 0 {
+                self.drain().await?;
             }
-            self.taken += taken as u64;
-            let mut left = taken;
-            while left > 0 {
-                left -= self.drain(&mut carrier, left).await?;
+            if self.fill().await? == 0 {
+                shutdown_write(self.destination)?;
+                self.finished = true;
             }
-            kept = Some(carrier);
         }
+        Ok(())
     }
 
     /// Nothing has left the source yet, so another engine can take over without a gap.
@@ -194,53 +244,58 @@ impl<'a> Transfer<'a> {
         self.taken == 0
     }
 
-    /// Waits for the source, then takes its bytes into `kept`, or into a new carrier if the
-    /// direction gave its own back while waiting.
-    async fn fill(&self, mut kept: Option<Carrier<'a>>) -> io::Result<(Carrier<'a>, usize)> {
+    /// Waits for the source, then takes its bytes into the carrier (a new one if the direction
+    /// gave its own back while waiting); returns how many (0: its end).
+    async fn fill(&mut self) -> io::Result<usize> {
         loop {
-            let limit = self.allowance(&mut kept).await;
+            self.allowance().await;
+            let limit = self.bucket.map_or(usize::MAX, Bucket::grant);
+            let (source, carrier) = (self.source, &mut self.carrier);
             poll_fn(|cx| {
-                let ready = self.source.poll_read_ready(cx);
+                let ready = source.poll_read_ready(cx);
                 if ready.is_pending() {
                     // Waiting with an empty carrier: an idle direction holds no pipe.
-                    kept = None;
+                    *carrier = None;
                 }
                 ready
             })
             .await?;
-            let mut carrier = kept.take().unwrap_or_else(|| Carrier::take(self.pipes));
-            let source = self.source.as_raw_fd();
-            match self
-                .source
-                .try_io(Interest::READABLE, || carrier.fill(source, limit))
-            {
+            let carrier = (self.carrier).get_or_insert_with(|| Carrier::take(self.pipes));
+            let fd = source.as_raw_fd();
+            match source.try_io(Interest::READABLE, || carrier.fill(fd, limit)) {
                 Ok(taken) => {
                     if let Some(bucket) = self.bucket {
                         bucket.spend(taken);
                     }
-                    return Ok((carrier, taken));
+                    self.taken += taken as u64;
+                    self.left = taken;
+                    return Ok(taken);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => kept = Some(carrier),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
         }
     }
 
-    /// The most the next fill may take: unbounded without a bucket; with one, a burst once the
-    /// bucket allows it, having given back the (empty) carrier while it did not.
-    async fn allowance(&self, kept: &mut Option<Carrier<'a>>) -> usize {
+    /// Waits until the bucket, if any, allows a burst, having given back the (empty) carrier
+    /// while it did not.
+    async fn allowance(&mut self) {
         let Some(bucket) = self.bucket else {
-            return usize::MAX;
+            return;
         };
         if bucket.delay().is_some() {
-            *kept = None;
+            self.carrier = None;
             bucket.ready().await;
         }
-        bucket.grant()
     }
 
-    async fn drain(&mut self, carrier: &mut Carrier<'_>, left: usize) -> io::Result<usize> {
+    /// Passes on some of the `left` bytes in the carrier.
+    async fn drain(&mut self) -> io::Result<()> {
         let destination = self.destination.as_raw_fd();
+        let (left, carrier) = (self.left, &mut self.carrier);
+        let Some(carrier) = carrier.as_mut() else {
+            return Err(io::Error::other("bytes in flight without a carrier"));
+        };
         let n = self
             .destination
             .async_io(Interest::WRITABLE, || carrier.drain(destination, left))
@@ -249,9 +304,50 @@ impl<'a> Transfer<'a> {
             // Cannot happen with bytes in a carrier we hold; never spin on it.
             return Err(io::ErrorKind::WriteZero.into());
         }
+        self.left -= n;
         self.moved += n as u64;
         self.session_total.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
+        Ok(())
+    }
+
+    fn parked(&self) -> Direction<RawFd> {
+        let in_flight = match (&self.carrier, self.left) {
+            (_, 0) | (None, _) => InFlight::Nothing,
+            (Some(Carrier::Pipe(pipe)), bytes) => InFlight::Pipe {
+                read: pipe.read_fd(),
+                write: pipe.write_fd(),
+                bytes,
+            },
+            (Some(Carrier::Buffer { bytes, end }), left) => {
+                InFlight::Buffer(bytes[*end - left..*end].to_vec())
+            }
+        };
+        Direction {
+            finished: self.finished,
+            moved: self.moved,
+            in_flight,
+        }
+    }
+
+    fn resume(&mut self, parked: Direction<OwnedFd>) {
+        self.finished = parked.finished;
+        self.moved = parked.moved;
+        // Counted as taken: the bytes left the source in the previous process.
+        self.taken = parked.moved;
+        (self.carrier, self.left) = match parked.in_flight {
+            InFlight::Nothing => (None, 0),
+            InFlight::Pipe { read, write, bytes } => {
+                let pipe = Pipe::adopt(read, write);
+                (Some(Carrier::Pipe(self.pipes.adopt(pipe))), bytes)
+            }
+            InFlight::Buffer(pending) => {
+                let mut bytes = vec![0; BUFFER_SIZE.max(pending.len())].into_boxed_slice();
+                bytes[..pending.len()].copy_from_slice(&pending);
+                let end = pending.len();
+                (Some(Carrier::Buffer { bytes, end }), end)
+            }
+        };
+        self.taken += self.left as u64;
     }
 }
 

@@ -94,6 +94,10 @@ pub(crate) enum Error {
     /// The pool has no room for the session.
     #[error("{0}")]
     PoolFull(String),
+    /// Changes wait while the sessions change hands; the client retries (and reaches the new
+    /// process, which has them).
+    #[error("the gateway is handing over to a new process; retry")]
+    HandingOver,
     #[error("could not bind data listener {addr}: {source}; check --listener-ip")]
     Bind {
         addr: SocketAddr,
@@ -129,7 +133,7 @@ impl From<Error> for Status {
             | Error::PoolFull(_)
             | Error::Quota(_) => Code::ResourceExhausted,
             Error::Bind { .. } | Error::HopSetup(_) => Code::Internal,
-            Error::Store(_) | Error::Cluster(_) => Code::Unavailable,
+            Error::Store(_) | Error::Cluster(_) | Error::HandingOver => Code::Unavailable,
         };
         Status::new(code, err.to_string())
     }

@@ -57,6 +57,8 @@ pub(crate) struct Metrics {
     auth_failures: Family<AuthFailure, Counter>,
     restored: Counter,
     listeners_lost: Counter,
+    handovers: Counter,
+    handovers_failed: Counter,
 }
 
 impl Metrics {
@@ -83,6 +85,21 @@ impl Metrics {
     pub(crate) fn record_restored(&self, restored: &Restored) {
         self.restored.inc_by(restored.sessions as u64);
         self.listeners_lost.inc_by(restored.lost_listeners as u64);
+    }
+
+    /// Counts the handovers that brought this process its sessions: the previous process's
+    /// `before`, and the one that brought them here.
+    pub(crate) fn record_taken_over(&self, before: u64) {
+        self.handovers.inc_by(before + 1);
+    }
+
+    /// Handovers this process completed so far (the next process counts on from them).
+    pub(crate) fn handovers(&self) -> u64 {
+        self.handovers.get()
+    }
+
+    pub(crate) fn record_handover_failed(&self) {
+        self.handovers_failed.inc();
     }
 
     pub(crate) fn record_auth_failure(&self, reason: &'static str) {
@@ -133,6 +150,17 @@ impl Source {
             "scistream_listeners_lost",
             "Listeners of restored sessions that could not be bound again",
             self.metrics.listeners_lost.clone(),
+        );
+        registry.register(
+            "scistream_handovers",
+            "Live upgrades that handed this gateway's sessions to a new process, counted on \
+             from process to process",
+            self.metrics.handovers.clone(),
+        );
+        registry.register(
+            "scistream_handovers_failed",
+            "Live upgrades that failed, after which this process went on serving",
+            self.metrics.handovers_failed.clone(),
         );
         if let Some(latency) = self.introspection_latency {
             registry.register(

@@ -27,11 +27,13 @@ mod sessions;
 mod startup;
 mod table;
 mod throttle;
+mod upgrade;
 
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::path::PathBuf;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +51,7 @@ pub(crate) use startup::{access, admin_identities, certificate_names};
 use table::Table;
 
 use crate::cluster::ClusterOptions;
+use crate::handover::Successor;
 use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 use crate::pb::control_server::ControlServer;
 use crate::relay::{Capacity, Limits, Shares, TargetPolicy};
@@ -104,8 +107,8 @@ pub struct ServerOptions {
     pub state_dir: PathBuf,
     /// Start empty, dropping the stored sessions (`--forget-sessions`).
     pub forget_sessions: bool,
-    /// Join a pool of gateways whose sessions live in etcd (`--cluster`) instead of keeping
-    /// them in `state_dir`; None: a lone server.
+    /// The pool of gateways whose registry in etcd holds the sessions instead of the store
+    /// (`--cluster`); None: a lone server.
     pub cluster: Option<ClusterOptions>,
 }
 
@@ -120,6 +123,27 @@ pub async fn serve(
     start(listener, options).await?.serve(shutdown).await
 }
 
+/// How long a server that handed its sessions over lets its encrypted connections drain, by
+/// default.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What a server does in a live upgrade.
+pub(crate) struct Upgrades {
+    /// What SIGHUP starts to take over; None: SIGHUP is not handled.
+    pub(crate) successor: Option<Successor>,
+    /// How long, after handing over, the connections that stay (the encrypted ones) may run.
+    pub(crate) drain_timeout: Duration,
+}
+
+impl Default for Upgrades {
+    fn default() -> Self {
+        Upgrades {
+            successor: None,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
+}
+
 /// A server whose stored sessions are back, relaying, before it takes its first call.
 pub struct Ready {
     listener: TcpListener,
@@ -127,15 +151,76 @@ pub struct Ready {
     metrics: Arc<metrics::Metrics>,
     policy: Arc<TargetPolicy>,
     capacity: Arc<Capacity>,
-    sessions: Table,
-    /// A lone server's store, closed when it stops.
-    store: Option<Store>,
+    /// The session table the calls work on: `lone`'s sessions, or the pool's.
+    table: Table,
+    /// A lone server's sessions, store and live upgrades; None on a node of a pool.
+    lone: Option<Lone>,
+    upgrades: Upgrades,
+}
+
+/// What only a lone server has: its own sessions, their store, and the doors through which a
+/// new process takes them over.
+struct Lone {
+    sessions: Arc<Sessions>,
+    store: Store,
+    doors: upgrade::Doors,
 }
 
 /// Opens the session store and takes its sessions back: a server that says it started has
 /// them listening again.
 pub async fn start(listener: TcpListener, options: ServerOptions) -> Result<Ready> {
-    let services = [Some(&listener), options.metrics.as_ref()];
+    if let Some(cluster) = options.cluster.clone() {
+        return Ready::join(listener, options, cluster).await;
+    }
+    let (store, stored) = Store::open(&options.state_dir, options.forget_sessions)?;
+    let (ready, sessions) = Ready::new(listener, options, store);
+    let restored = sessions.restore(stored).await?;
+    ready.metrics.record_restored(&restored);
+    tracing::info!(event = "restored", sessions = restored.sessions,
+        lost_listeners = restored.lost_listeners, released = restored.released,
+        state_dir = %ready.options.state_dir.display(), "sessions taken back from the store");
+    Ok(ready)
+}
+
+/// Takes over from the server running with the same `--state-dir`, through its handover
+/// socket `socket`: its control and metrics listeners (`options.metrics` must be None; when
+/// it had none, `metrics` is bound), its sessions, their listeners and plain connections,
+/// which relay on from where they stood. A failure leaves that server serving.
+pub(crate) async fn take_over(
+    socket: &Path,
+    mut options: ServerOptions,
+    metrics: Option<SocketAddr>,
+) -> Result<Ready> {
+    if options.cluster.is_some() {
+        anyhow::bail!(
+            "--take-over is not available on a node of a pool (--cluster) yet: stop the node \
+             and start it again; its sessions wait in etcd, and it takes its listeners back"
+        );
+    }
+    let adoption = upgrade::take_over(socket, &options.state_dir).await?;
+    options.metrics = match (adoption.metrics, metrics) {
+        (Some(handed), _) => Some(handed),
+        (None, Some(addr)) => Some(TcpListener::bind(addr).await.with_context(|| {
+            format!("could not listen on --metrics {addr}: pick another address or port")
+        })?),
+        (None, None) => None,
+    };
+    let (ready, adopted) = Ready::new(adoption.control, options, adoption.store);
+    let sessions = adoption.sessions.len();
+    let connections = adopted.adopt(adoption.sessions);
+    ready.metrics.record_taken_over(adoption.handovers);
+    tracing::info!(event = "took_over", sessions, connections,
+        state_dir = %ready.options.state_dir.display(), "sessions and connections taken over from the previous process");
+    Ok(ready)
+}
+
+/// The policy on relay targets (which never include this server's own services) and the
+/// data plane's capacity of a server on `listener`.
+fn policy_and_capacity(
+    listener: &TcpListener,
+    options: &ServerOptions,
+) -> (Arc<TargetPolicy>, Arc<Capacity>) {
+    let services = [Some(listener), options.metrics.as_ref()];
     let services = services
         .into_iter()
         .flatten()
@@ -143,70 +228,106 @@ pub async fn start(listener: TcpListener, options: ServerOptions) -> Result<Read
     let allowed = options.allow_targets.clone();
     let policy = Arc::new(TargetPolicy::new(allowed, services.collect()));
     let capacity = Capacity::shared(options.relay_limits, options.relay_shares);
-    let metrics = Arc::new(metrics::Metrics::default());
-    let (sessions, store) = match options.cluster.clone() {
-        None => {
-            let (sessions, store) = open_store(&options, &policy, &capacity, &metrics).await?;
-            (Table::Local(sessions), Some(store))
-        }
-        Some(cluster) => {
-            let setup = pool::PoolSetup {
-                cluster,
-                listener_ip: options.listener_ip,
-                port_range: options.port_range.clone(),
-                control: listener.local_addr()?,
-                hello_timeout: options.hello_timeout,
-                rates: options.rates,
-                listener_allow_from: options.listener_allow_from.clone(),
-                policy: policy.clone(),
-                capacity: capacity.clone(),
-                quotas: options.quotas.clone(),
-            };
-            (Table::Pool(pool::Pool::join(setup).await?), None)
-        }
-    };
-    Ok(Ready {
-        listener,
-        options,
-        metrics,
-        policy,
-        capacity,
-        sessions,
-        store,
-    })
-}
-
-/// A lone server's sessions: the embedded store in `state_dir`, and the sessions it held,
-/// taken back.
-async fn open_store(
-    options: &ServerOptions,
-    policy: &Arc<TargetPolicy>,
-    capacity: &Arc<Capacity>,
-    metrics: &metrics::Metrics,
-) -> Result<(Arc<Sessions>, Store)> {
-    let (store, stored) = Store::open(&options.state_dir, options.forget_sessions)?;
-    let sessions = Sessions::new(
-        options.listener_ip,
-        options.port_range.clone(),
-        options.hello_timeout,
-        policy.clone(),
-        capacity.clone(),
-        store.clone(),
-    );
-    let sessions = sessions
-        .with_terms(options.rates, options.listener_allow_from.clone())
-        .with_fair_shares(options.quotas.clone(), options.lifetimes);
-    let sessions = Arc::new(sessions);
-    let restored = sessions.restore(stored).await?;
-    metrics.record_restored(&restored);
-    tracing::info!(event = "restored", sessions = restored.sessions,
-        lost_listeners = restored.lost_listeners, released = restored.released,
-        state_dir = %options.state_dir.display(), "sessions taken back from the store");
-    Ok((sessions, store))
+    (policy, capacity)
 }
 
 impl Ready {
-    /// Serves until `shutdown` completes: see [`serve`].
+    /// A node of a pool: joined, its share of the pool's sessions relaying again.
+    async fn join(
+        listener: TcpListener,
+        options: ServerOptions,
+        cluster: ClusterOptions,
+    ) -> Result<Ready> {
+        let (policy, capacity) = policy_and_capacity(&listener, &options);
+        let setup = pool::PoolSetup {
+            cluster,
+            listener_ip: options.listener_ip,
+            port_range: options.port_range.clone(),
+            control: listener.local_addr()?,
+            hello_timeout: options.hello_timeout,
+            rates: options.rates,
+            listener_allow_from: options.listener_allow_from.clone(),
+            policy: policy.clone(),
+            capacity: capacity.clone(),
+            quotas: options.quotas.clone(),
+        };
+        let table = Table::Pool(pool::Pool::join(setup).await?);
+        Ok(Ready {
+            listener,
+            options,
+            metrics: Arc::new(metrics::Metrics::default()),
+            policy,
+            capacity,
+            table,
+            lone: None,
+            upgrades: Upgrades::default(),
+        })
+    }
+
+    /// A lone server with its store, and its sessions (to restore or adopt).
+    fn new(listener: TcpListener, options: ServerOptions, store: Store) -> (Ready, Arc<Sessions>) {
+        let doors = upgrade::Doors::open(&options.state_dir);
+        let (policy, capacity) = policy_and_capacity(&listener, &options);
+        let sessions = Sessions::new(
+            options.listener_ip,
+            options.port_range.clone(),
+            options.hello_timeout,
+            policy.clone(),
+            capacity.clone(),
+            store.clone(),
+        );
+        let sessions = sessions
+            .with_terms(options.rates, options.listener_allow_from.clone())
+            .with_fair_shares(options.quotas.clone(), options.lifetimes);
+        let sessions = Arc::new(sessions);
+        let lone = Lone {
+            sessions: sessions.clone(),
+            store,
+            doors,
+        };
+        let ready = Ready {
+            listener,
+            options,
+            metrics: Arc::new(metrics::Metrics::default()),
+            policy,
+            capacity,
+            table: Table::Local(sessions.clone()),
+            lone: Some(lone),
+            upgrades: Upgrades::default(),
+        };
+        (ready, sessions)
+    }
+
+    /// How this server takes part in live upgrades.
+    pub(crate) fn with_upgrades(mut self, upgrades: Upgrades) -> Ready {
+        match (&mut self.lone, &upgrades.successor) {
+            (Some(lone), Some(_)) => lone.doors.hear_reloads(),
+            (None, _) => refuse_reloads(),
+            (Some(_), None) => {}
+        }
+        self.upgrades = upgrades;
+        self
+    }
+
+    /// Where the control service listens.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served, if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.options
+            .metrics
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+}
+
+impl Ready {
+    /// Serves until `shutdown` completes (see [`serve`]), or until a new process has taken
+    /// over through the handover socket in the state directory: then it stops taking calls,
+    /// lets the connections that stayed (the encrypted ones) drain, up to the drain timeout,
+    /// and returns.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let Ready {
             listener,
@@ -214,25 +335,55 @@ impl Ready {
             metrics,
             policy,
             capacity,
-            sessions,
-            store,
+            table,
+            lone,
+            upgrades,
         } = self;
-        let _expiring = sessions.expire_in_background();
+        let _expiring = table.expire_in_background();
         let service = service::Service {
             control: control::Control {
-                sessions: sessions.clone(),
+                sessions: table.clone(),
                 max_conn: options.max_conn,
                 policy,
             },
         };
         let source = metrics::Source {
             metrics: metrics.clone(),
-            sessions: sessions.clone(),
+            sessions: table.clone(),
             capacity,
             introspection_latency: (options.auth.as_ref())
                 .and_then(|a| a.introspector.latency().cloned()),
         };
-        let _endpoint = options
+        let (accepting, gate) = tokio::sync::watch::channel(true);
+        // A pool's node takes no live upgrade: its gate stays open.
+        let (handovers, lone, _open) = match lone {
+            Some(Lone {
+                sessions,
+                store,
+                doors,
+            }) => {
+                let handovers = upgrade::Handovers {
+                    state_dir: options.state_dir.clone(),
+                    sessions: sessions.clone(),
+                    store: store.clone(),
+                    metrics: metrics.clone(),
+                    accepting,
+                    control: listener.as_raw_fd(),
+                    metrics_listener: options.metrics.as_ref().map(AsRawFd::as_raw_fd),
+                    successor: upgrades.successor,
+                    doors,
+                };
+                (Some(handovers), Some((sessions, store)), None)
+            }
+            None => (None, None, Some(accepting)),
+        };
+        let handed = async {
+            match handovers {
+                Some(handovers) => handovers.run().await,
+                None => std::future::pending().await,
+            }
+        };
+        let endpoint = options
             .metrics
             .map(|listener| metrics::spawn(listener, source));
         let mut builder = tonic::transport::Server::builder()
@@ -245,12 +396,15 @@ impl Ready {
         // Sessions are released before the server drains its calls: a req still waiting for its
         // hello then ends at once instead of holding shutdown for the whole hello timeout.
         let stopping = tokio::sync::Notify::new();
+        let handed_over = std::sync::atomic::AtomicBool::new(false);
         let stop = async {
-            shutdown.await;
-            match sessions.stop_all().await {
-                Ok(stopped) => tracing::info!(stopped,
-                    "shutting down: every session's relay stopped; the sessions stay stored for the next start"),
-                Err(e) => tracing::error!("shutting down: the sessions' last counters were not stored: {e}"),
+            tokio::select! {
+                () = shutdown => stop_relays(&table).await,
+                () = handed => {
+                    handed_over.store(true, std::sync::atomic::Ordering::Relaxed);
+                    // The next process serves /metrics now.
+                    drop(endpoint);
+                }
             }
             stopping.notify_one();
         };
@@ -260,7 +414,7 @@ impl Ready {
             tokio::time::sleep(SHUTDOWN_GRACE).await;
             tracing::warn!("clients still connected after {SHUTDOWN_GRACE:?}: stopping anyway");
         };
-        let incoming = connections::incoming(listener, options.connections);
+        let incoming = connections::incoming(listener, options.connections, gate);
         let auth_off = options.auth.is_none();
         let replies_metrics = metrics.clone();
         let server = builder
@@ -283,10 +437,43 @@ impl Ready {
             served = server => served.context("control server failed"),
             () = drained_or_late => Ok(()),
         };
-        // Written out and let go of, so that the next process can open it at once.
-        if let Some(store) = store {
+        if let Some((sessions, store)) = lone {
+            if handed_over.load(std::sync::atomic::Ordering::Relaxed) {
+                let draining = sessions.drain(upgrades.drain_timeout).await;
+                tracing::info!(
+                    draining,
+                    "handed over: the connections that stayed here have ended; exiting"
+                );
+            }
+            // Written out and let go of, so that the next process can open it at once.
             store.close();
         }
         served
+    }
+}
+
+/// A node of a pool takes no live upgrade: a SIGHUP (systemd's reload) is logged and does not
+/// end it.
+fn refuse_reloads() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hangups) => drop(tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                tracing::warn!(
+                    "reload (SIGHUP) ignored: a node of a pool takes no live upgrade yet; \
+                     restart it instead, and it takes its listeners back from etcd"
+                );
+            }
+        })),
+        Err(e) => tracing::warn!("could not handle SIGHUP ({e}): a reload would stop this node"),
+    }
+}
+
+/// Stops every session's relay at shutdown; the sessions stay stored.
+async fn stop_relays(sessions: &Table) {
+    match sessions.stop_all().await {
+        Ok(stopped) => tracing::info!(stopped,
+            "shutting down: every session's relay stopped; the sessions stay stored for the next start"),
+        Err(e) => tracing::error!("shutting down: the sessions' last counters were not stored: {e}"),
     }
 }

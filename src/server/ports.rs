@@ -88,6 +88,14 @@ impl PortPool {
         Ok(listener)
     }
 
+    /// Counts the listener at `addr`, handed over by the previous process, as in use (if it
+    /// is in this pool's range: otherwise the pool never hands its port out anyway).
+    pub(crate) fn adopt(&mut self, addr: SocketAddr) {
+        if addr.ip() == self.ip && self.range.contains(&addr.port()) {
+            self.in_use.insert(addr.port());
+        }
+    }
+
     pub(crate) fn free(&mut self, ports: impl IntoIterator<Item = u16>) {
         for port in ports {
             self.in_use.remove(&port);

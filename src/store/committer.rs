@@ -29,15 +29,28 @@ struct Inner {
 impl Committer {
     /// Starts the thread, which owns the backend until [`Committer::close`].
     pub(super) fn start(backend: Box<dyn Backend>) -> Committer {
+        let committer = Committer(Arc::new(Inner {
+            queue: Mutex::new(None),
+            thread: Mutex::new(None),
+        }));
+        committer.restart(backend);
+        committer
+    }
+
+    /// Starts the thread again over `backend` (after a close), for every clone of this
+    /// committer.
+    pub(super) fn restart(&self, backend: Box<dyn Backend>) {
         let (queue, queued) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("session-store".into())
             .spawn(move || run(backend.as_ref(), &queued))
             .expect("the session store thread starts");
-        Committer(Arc::new(Inner {
-            queue: Mutex::new(Some(queue)),
-            thread: Mutex::new(Some(thread)),
-        }))
+        *lock(&self.0.queue) = Some(queue);
+        *lock(&self.0.thread) = Some(thread);
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        lock(&self.0.queue).is_none()
     }
 
     pub(super) fn submit(&self, change: Change) -> Durable {

@@ -133,6 +133,17 @@ impl Store {
     pub(crate) fn close(&self) {
         self.committer.close();
     }
+
+    /// Opens the store in `state_dir` again if it was closed (a handover that failed after
+    /// the store was closed for the new process): every clone of this handle writes to it.
+    pub(crate) fn reopen(&self, state_dir: &Path) -> Result<(), StoreError> {
+        if self.committer.is_closed() {
+            let path = state_dir::prepare(state_dir)?;
+            let backend = embedded::Embedded::open(&path)?;
+            self.committer.restart(Box::new(backend));
+        }
+        Ok(())
+    }
 }
 
 /// Renames a store that cannot be read to `<name>.unreadable-<seconds since the epoch>`, to

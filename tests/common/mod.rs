@@ -13,4 +13,5 @@ pub mod pty;
 pub mod req;
 pub mod server;
 pub mod server_process;
+pub mod site;
 pub mod user;

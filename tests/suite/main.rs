@@ -39,5 +39,6 @@ mod server_calls;
 mod session_cli;
 mod sessions_view;
 mod targets;
+mod upgrade;
 mod upstream;
 mod upstream_certs;

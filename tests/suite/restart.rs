@@ -4,62 +4,16 @@
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::common::net::{echo, random_payload, read_exactly, serve, TEST_LIMIT};
 use crate::common::oauth::OAuthServer;
-use crate::common::server::private_loopback;
-use crate::common::server_process::{ServerProcess, ServerSetup};
+use crate::common::server_process::ServerProcess;
+use crate::common::site::{json, status, strings, Site};
 use crate::common::user::{stderr, User};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
-
-/// One gateway's lasting settings: its address, ports and state directory, so that it can be
-/// started again as the same gateway.
-struct Site {
-    ip: String,
-    ports: String,
-    state: tempfile::TempDir,
-}
-
-impl Site {
-    fn new(first_port: u16) -> Site {
-        Site {
-            ip: private_loopback().to_string(),
-            ports: format!("{first_port}-{}", first_port + 9),
-            state: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        self.state.path().join("state")
-    }
-
-    fn start(&self, auth: &OAuthServer, more: &[&str]) -> ServerProcess {
-        let state = self.state_dir();
-        let mut args = vec!["--port-range", &self.ports, "--state-dir"];
-        args.push(state.to_str().unwrap());
-        args.extend_from_slice(more);
-        let setup = ServerSetup {
-            ip: &self.ip,
-            credentials: None,
-            extra_args: &args,
-        };
-        ServerProcess::start(auth, setup)
-    }
-}
-
-fn json(out: &assert_cmd::assert::Assert) -> serde_json::Value {
-    serde_json::from_slice(&out.get_output().stdout).expect("one JSON object")
-}
-
-fn strings(value: &serde_json::Value) -> Vec<String> {
-    let list = value.as_array().expect("a list");
-    list.iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect()
-}
 
 /// A stream (PROD on `prod`, CONS on `cons`) to the producer at `producer`: uid, CONS listeners.
 fn open_stream(
@@ -91,19 +45,6 @@ fn open_stream(
     (uid, strings(&opened["listeners"]))
 }
 
-fn status(user: &User, server: &ServerProcess, uid: &str) -> serde_json::Value {
-    let args = [
-        "req",
-        "status",
-        "--no-tls",
-        "--s2cs",
-        &server.addr,
-        uid,
-        "--json",
-    ];
-    json(&user.cmd(&args).timeout(TEST_LIMIT).assert().success())
-}
-
 fn counted(status: &serde_json::Value) -> u64 {
     status["stats"]["connections_total"].as_u64().unwrap()
 }
@@ -132,8 +73,8 @@ fn a_stream_comes_back_after_kill_9_and_after_a_stop() {
     for listener in &listeners {
         echoes_through(&rt, listener, 1);
     }
-    let before = status(&user, &prod, &uid);
-    let cons_before = status(&user, &cons, &uid);
+    let before = status(&user, &prod.addr, &uid);
+    let cons_before = status(&user, &cons.addr, &uid);
     assert_eq!(counted(&cons_before), 2, "{cons_before}");
 
     // The PROD gateway dies without a word; the CONS gateway is stopped as systemd would.
@@ -147,12 +88,12 @@ fn a_stream_comes_back_after_kill_9_and_after_a_stop() {
     for listener in &listeners {
         echoes_through(&rt, listener, 2);
     }
-    let after = status(&user, &prod, &uid);
+    let after = status(&user, &prod.addr, &uid);
     for field in ["listeners", "targets", "role", "rate"] {
         assert_eq!(after[field], before[field], "{field}: {after}");
     }
     // Stopped gracefully, the CONS gateway stored its final counters, which go on.
-    let cons_after = status(&user, &cons, &uid);
+    let cons_after = status(&user, &cons.addr, &uid);
     assert_eq!(cons_after["listeners"], serde_json::json!(listeners));
     assert_eq!(
         counted(&cons_after),
@@ -223,7 +164,7 @@ fn a_listener_whose_port_was_taken_meanwhile_comes_back_lost_and_the_others_rela
     drop(server);
     let squatter = std::net::TcpListener::bind(&listeners[0]).unwrap();
     let server = site.start(&auth, &[]);
-    let status = status(&user, &server, &uid);
+    let status = status(&user, &server.addr, &uid);
     assert_eq!(
         strings(&status["lost_listeners"]),
         [listeners[0].clone()],

@@ -24,6 +24,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::time::Sleep;
 use tokio_stream::Stream;
 
@@ -63,17 +64,27 @@ impl Default for ConnectionLimits {
 }
 
 /// The connections accepted on `listener` that fit under `limits` (some by evicting an idle
-/// stranger); the others are closed at once.
+/// stranger); the others are closed at once. While `accepting` is false (a live upgrade),
+/// none is accepted: clients wait in the listen backlog, which the next process takes over.
 pub(crate) fn incoming(
     listener: TcpListener,
     limits: ConnectionLimits,
+    accepting: watch::Receiver<bool>,
 ) -> impl Stream<Item = io::Result<Admitted>> {
     Incoming {
         listener,
         census: Census::new(limits),
         pause: None,
         failures: Throttle::default(),
+        gate: Box::pin(open(accepting)),
     }
+}
+
+/// Resolves once `accepting` is true, with the receiver to wait on the next time.
+async fn open(mut accepting: watch::Receiver<bool>) -> watch::Receiver<bool> {
+    // Once the sender is gone (the server stopping), accepting stays as it was last set.
+    let _ = accepting.wait_for(|&open| open).await;
+    accepting
 }
 
 struct Incoming {
@@ -82,6 +93,8 @@ struct Incoming {
     /// Set after an accept failed for want of resources: no accept until it elapses.
     pause: Option<Pin<Box<Sleep>>>,
     failures: Throttle,
+    /// Ready while accepting is allowed.
+    gate: Pin<Box<dyn Future<Output = watch::Receiver<bool>> + Send>>,
 }
 
 impl Incoming {
@@ -129,6 +142,12 @@ impl Stream for Incoming {
             if let Some(pause) = &mut this.pause {
                 ready!(pause.as_mut().poll(cx));
                 this.pause = None;
+            }
+            let accepting = ready!(this.gate.as_mut().poll(cx));
+            let closed = !*accepting.borrow();
+            this.gate = Box::pin(open(accepting));
+            if closed {
+                continue;
             }
             match ready!(this.listener.poll_accept(cx)) {
                 Ok((stream, _)) => {

@@ -36,8 +36,10 @@ use crate::session::{Expires, Expiry, Kbps, Role, SessionView, State};
 use crate::store::{Change, Durable, Store, StoreError};
 use crate::tls::hop::HopCredential;
 
+mod handover;
 mod restore;
 
+pub(crate) use handover::{Adopted, Frozen};
 pub(crate) use restore::{dial_record, hop_of, identity_record, Restored};
 
 /// The longest a hello that arrived before its req waits for that req (never past the hello
@@ -205,9 +207,19 @@ struct Table {
     held: Holdings,
     /// Where every change to a session that answered its hello is kept.
     store: Store,
+    /// Set while the sessions are handed to a new process: no change may be made.
+    frozen: bool,
 }
 
 impl Table {
+    /// Whether the sessions may change now.
+    fn writable(&self) -> Result<(), Error> {
+        match self.frozen {
+            true => Err(Error::HandingOver),
+            false => Ok(()),
+        }
+    }
+
     /// Queues the session `uid` as it is now for the store.
     fn persist(&self, uid: &str) -> Durable {
         let record = self.sessions.get(uid).map(|s| Box::new(s.record(uid)));
@@ -234,6 +246,7 @@ impl Table {
         uid: &str,
         account: Account,
     ) -> Result<oneshot::Receiver<()>, Error> {
+        self.writable()?;
         if self.early_hellos() >= MAX_EARLY_HELLOS {
             return Err(Error::EarlyHellosFull(MAX_EARLY_HELLOS));
         }
@@ -362,6 +375,7 @@ impl Sessions {
             reservations: Reservations::default(),
             held: Holdings::default(),
             store,
+            frozen: false,
         };
         Sessions {
             table: Mutex::new(table),
@@ -431,6 +445,8 @@ impl Sessions {
                 }
                 Err(not_kept.into())
             }
+            // Dropped by a release, or by a handover (such sessions are not kept).
+            Ok(Err(_)) if self.lock().frozen => Err(Error::HandingOver),
             Ok(Err(_)) => Err(Error::ReleasedBeforeHello(uid.clone())),
             Err(_) => {
                 pending.generation = None;
@@ -444,6 +460,7 @@ impl Sessions {
 
     fn register(&self, new: NewSession, caller: &Caller) -> Result<Registered, Error> {
         let mut table = self.lock();
+        table.writable()?;
         if table.sessions.contains_key(&new.uid) {
             return Err(Error::DuplicateUid(new.uid));
         }
@@ -560,6 +577,7 @@ impl Sessions {
     ) -> Result<Relaying, Error> {
         let (relaying, durable) = {
             let mut table = self.lock();
+            table.writable()?;
             let session = table.updatable(uid, caller)?;
             if let Some(dialer) = dialer {
                 require_role(uid, session, Role::Cons)?;
@@ -592,6 +610,7 @@ impl Sessions {
         let mut fresh = None;
         let (credential, durable) = loop {
             let mut table = self.lock();
+            table.writable()?;
             let session = table.session_for(uid, |s| caller.owns(s))?;
             if !caller.arms_hop(session) {
                 return Err(Error::HopFromElsewhere(uid.to_string()));
@@ -668,6 +687,7 @@ impl Sessions {
     ) -> Result<SessionView, Error> {
         let forgotten = {
             let mut table = self.lock();
+            table.writable()?;
             let session = table.sessions.get(uid);
             may_end(session.ok_or_else(|| Error::NotFound(uid.to_string()))?)?;
             table.forget(uid)
@@ -841,6 +861,7 @@ fn deliver_hello(
     uid: &str,
     prod_listeners: Vec<HostPort>,
 ) -> Result<Delivered, Error> {
+    table.writable()?;
     let Some(session) = table.sessions.get_mut(uid) else {
         return Err(Error::NotFound(uid.to_string()));
     };

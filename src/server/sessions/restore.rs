@@ -152,6 +152,19 @@ impl Sessions {
     /// Enters the session in the table with its listeners bound again; returns how many of
     /// them are lost.
     fn take_back(&self, record: SessionRecord) -> Result<usize, StoreError> {
+        self.enter(record, bind_again)
+    }
+
+    /// Enters the session of `record` in the table, relaying again on the listeners that
+    /// `listeners` gives it (with those it lost); returns how many it lost.
+    pub(super) fn enter(
+        &self,
+        record: SessionRecord,
+        listeners: impl FnOnce(
+            &mut Table,
+            &SessionRecord,
+        ) -> (Vec<Option<TcpListener>>, Vec<SocketAddr>),
+    ) -> Result<usize, StoreError> {
         let (identity, hop) = hop_of(&record).map_err(|detail| StoreError::Corrupt {
             path: "the session store".into(),
             detail: format!("session {:?}: {detail}", record.uid),
@@ -160,7 +173,7 @@ impl Sessions {
         let rate = Kbps(u64::try_from(record.rate).unwrap_or_default());
         // A session admitted before keeps its place; its reservation is counted again.
         let grant = self.rates.regrant(rate, &mut table.reservations);
-        let (listeners, lost) = bind_again(&mut table, &record);
+        let (listeners, lost) = listeners(&mut table, &record);
         // It holds its owner's places as it did: counted, never refused.
         let owner = Caller {
             sub: record.owner.clone(),
