@@ -86,6 +86,14 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('--max-session-lifetime', '--max-session-lifetime', [CompletionResultType]::ParameterName, 'The longest lifetime a session gets: longer asks are cut to it')
             [CompletionResult]::new('--session-idle-timeout', '--session-idle-timeout', [CompletionResultType]::ParameterName, 'A relaying session with no relayed connection open for this long is released')
             [CompletionResult]::new('--update-timeout', '--update-timeout', [CompletionResultType]::ParameterName, 'A session that got its hello but no update for this long is released (its setup failed halfway)')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Join a pool of gateway nodes whose sessions live in etcd at these client URLs (http://HOST:2379, or https:// with --cluster-ca), instead of in --state-dir; adds to `cluster.urls` in the config file')
+            [CompletionResult]::new('--pool', '--pool', [CompletionResultType]::ParameterName, 'The pool''s name: several pools may share one etcd [default: cluster.pool in the config file, else "default"]')
+            [CompletionResult]::new('--cluster-ca', '--cluster-ca', [CompletionResultType]::ParameterName, 'CA certificate (PEM) that signed etcd''s certificate, for https:// URLs [default: the system''s CAs]')
+            [CompletionResult]::new('--cluster-cert', '--cluster-cert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) this node shows etcd')
+            [CompletionResult]::new('--cluster-key', '--cluster-key', [CompletionResultType]::ParameterName, 'Private key (PEM) of --cluster-cert')
+            [CompletionResult]::new('--node-name', '--node-name', [CompletionResultType]::ParameterName, 'This node''s name in the pool, unique in it [default: cluster.node_name in the config file, else the host name]')
+            [CompletionResult]::new('--cluster-lease', '--cluster-lease', [CompletionResultType]::ParameterName, 'Seconds the node''s registration outlives its last renewal: a node that stops shows its listeners lost after at most this long [default: cluster.lease_secs, else 10]')
+            [CompletionResult]::new('--placement', '--placement', [CompletionResultType]::ParameterName, 'Where a req''s listeners go: spread over the pool''s live nodes, least loaded first, or all on the node that got the req (one address per session) [default: cluster.placement, else spread]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
             [CompletionResult]::new('--no-tls', '--no-tls', [CompletionResultType]::ParameterName, 'Serve plaintext gRPC: tokens would cross the network in the clear')
@@ -97,6 +105,36 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('drain', 'drain', [CompletionResultType]::ParameterValue, 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'scistream;server;drain' {
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Join a pool of gateway nodes whose sessions live in etcd at these client URLs (http://HOST:2379, or https:// with --cluster-ca), instead of in --state-dir; adds to `cluster.urls` in the config file')
+            [CompletionResult]::new('--pool', '--pool', [CompletionResultType]::ParameterName, 'The pool''s name: several pools may share one etcd [default: cluster.pool in the config file, else "default"]')
+            [CompletionResult]::new('--cluster-ca', '--cluster-ca', [CompletionResultType]::ParameterName, 'CA certificate (PEM) that signed etcd''s certificate, for https:// URLs [default: the system''s CAs]')
+            [CompletionResult]::new('--cluster-cert', '--cluster-cert', [CompletionResultType]::ParameterName, 'Client certificate (PEM) this node shows etcd')
+            [CompletionResult]::new('--cluster-key', '--cluster-key', [CompletionResultType]::ParameterName, 'Private key (PEM) of --cluster-cert')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as text, or as one JSON object per line for log shippers')
+            [CompletionResult]::new('--undo', '--undo', [CompletionResultType]::ParameterName, 'Place new sessions on the node again')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v: debug, -vv: trace); RUST_LOG overrides')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'scistream;server;help' {
+            [CompletionResult]::new('drain', 'drain', [CompletionResultType]::ParameterValue, 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'scistream;server;help;drain' {
+            break
+        }
+        'scistream;server;help;help' {
             break
         }
         'scistream;req' {
@@ -453,6 +491,10 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             break
         }
         'scistream;help;server' {
+            [CompletionResult]::new('drain', 'drain', [CompletionResultType]::ParameterValue, 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts')
+            break
+        }
+        'scistream;help;server;drain' {
             break
         }
         'scistream;help;req' {

@@ -82,6 +82,14 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --max-session-lifetime 'The longest lifetime a session gets: longer asks are cut to it'
             cand --session-idle-timeout 'A relaying session with no relayed connection open for this long is released'
             cand --update-timeout 'A session that got its hello but no update for this long is released (its setup failed halfway)'
+            cand --cluster 'Join a pool of gateway nodes whose sessions live in etcd at these client URLs (http://HOST:2379, or https:// with --cluster-ca), instead of in --state-dir; adds to `cluster.urls` in the config file'
+            cand --pool 'The pool''s name: several pools may share one etcd [default: cluster.pool in the config file, else "default"]'
+            cand --cluster-ca 'CA certificate (PEM) that signed etcd''s certificate, for https:// URLs [default: the system''s CAs]'
+            cand --cluster-cert 'Client certificate (PEM) this node shows etcd'
+            cand --cluster-key 'Private key (PEM) of --cluster-cert'
+            cand --node-name 'This node''s name in the pool, unique in it [default: cluster.node_name in the config file, else the host name]'
+            cand --cluster-lease 'Seconds the node''s registration outlives its last renewal: a node that stops shows its listeners lost after at most this long [default: cluster.lease_secs, else 10]'
+            cand --placement 'Where a req''s listeners go: spread over the pool''s live nodes, least loaded first, or all on the node that got the req (one address per session) [default: cluster.placement, else spread]'
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
             cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
             cand --no-tls 'Serve plaintext gRPC: tokens would cross the network in the clear'
@@ -93,6 +101,32 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --quiet 'Only errors on stderr'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
+            cand drain 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'scistream;server;drain'= {
+            cand --cluster 'Join a pool of gateway nodes whose sessions live in etcd at these client URLs (http://HOST:2379, or https:// with --cluster-ca), instead of in --state-dir; adds to `cluster.urls` in the config file'
+            cand --pool 'The pool''s name: several pools may share one etcd [default: cluster.pool in the config file, else "default"]'
+            cand --cluster-ca 'CA certificate (PEM) that signed etcd''s certificate, for https:// URLs [default: the system''s CAs]'
+            cand --cluster-cert 'Client certificate (PEM) this node shows etcd'
+            cand --cluster-key 'Private key (PEM) of --cluster-cert'
+            cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
+            cand --log-format 'Log lines as text, or as one JSON object per line for log shippers'
+            cand --undo 'Place new sessions on the node again'
+            cand -v 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand --verbose 'More log output (-v: debug, -vv: trace); RUST_LOG overrides'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'scistream;server;help'= {
+            cand drain 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'scistream;server;help;drain'= {
+        }
+        &'scistream;server;help;help'= {
         }
         &'scistream;req'= {
             cand --config 'Configuration file with scopes, tokens and the server-to-scope map [default: $XDG_CONFIG_HOME/scistream/config.yaml]'
@@ -418,6 +452,9 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'scistream;help;server'= {
+            cand drain 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts'
+        }
+        &'scistream;help;server;drain'= {
         }
         &'scistream;help;req'= {
             cand prod 'Open a PROD session: listeners on the producer-side gateway, relayed to the producer''s ports'

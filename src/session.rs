@@ -195,9 +195,13 @@ pub(crate) struct SessionView {
     pub(crate) listeners: Vec<String>,
     pub(crate) prod_listeners: Vec<String>,
     pub(crate) targets: Vec<String>,
-    /// Listeners lost in a restart (see the proto); shown only when there are some.
+    /// Listeners lost in a restart, or on a node gone from the pool (see the proto); shown
+    /// only when there are some.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) lost_listeners: Vec<String>,
+    /// In a pool: the node holding each listener; empty on a lone server.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) listener_nodes: Vec<String>,
     pub(crate) age_secs: u64,
     /// None from servers that predate expiry.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -227,6 +231,7 @@ impl From<SessionView> for pb::SessionInfo {
             measured_ms: view.throughput.over_ms,
             allow_from: view.allow_from,
             owner: view.owner.unwrap_or_default(),
+            listener_nodes: view.listener_nodes,
             expires_at_unix: view.expires.map_or(0, |e| e.unix_secs()),
             expires_by: view
                 .expires
@@ -269,6 +274,7 @@ impl TryFrom<pb::SessionInfo> for SessionView {
             age_secs: info.age_secs,
             expires,
             lost_listeners: info.lost_listeners,
+            listener_nodes: info.listener_nodes,
             stats: RelayStats {
                 bytes_to_target: info.bytes_to_target,
                 bytes_from_target: info.bytes_from_target,
@@ -330,6 +336,7 @@ mod tests {
             prod_listeners: vec![],
             targets: vec!["127.0.0.2:5100".into()],
             lost_listeners: vec![],
+            listener_nodes: vec!["gw-1".into()],
             age_secs: 7,
             expires: Some(Expires::new(
                 UNIX_EPOCH + Duration::from_secs(1_800_000_000),

@@ -12,6 +12,7 @@ pub mod completions;
 pub mod install_links;
 pub mod login;
 pub mod logout;
+pub mod pool;
 pub mod req;
 mod s2cs_args;
 pub mod server;

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::builder::TypedValueParser;
-use clap::Args;
+use clap::{Args, Subcommand, ValueEnum};
 use humantime::format_duration;
 use ipnet::IpNet;
 use tokio::net::TcpListener;
 
+use super::pool::{cluster_options, run_drain, DrainArgs, NodeArgs};
 use super::values::{parse_bit_rate, parse_duration, parse_seconds};
 use super::GlobalArgs;
 use crate::address;
@@ -33,10 +34,17 @@ use crate::server::{
 use crate::{config, paths, tls};
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:
   scistream server --listener-ip 10.16.42.61 --port-range 5100-5200
-  scistream server --no-tls --port 0        # plaintext, any free port (tests)")]
+  scistream server --no-tls --port 0        # plaintext, any free port (tests)
+  scistream server --listener-ip 10.16.42.61 --cluster http://10.16.42.5:2379 --node-name gw-1"
+)]
 pub struct ServerArgs {
+    #[command(subcommand)]
+    action: Option<ServerAction>,
+
     /// Control port clients connect to (0: any free port, printed at start)
     #[arg(long, default_value_t = 5000)]
     port: u16,
@@ -183,6 +191,18 @@ pub struct ServerArgs {
     /// What one identity may hold, and how long sessions live.
     #[command(flatten)]
     shares: Box<FairShareArgs>,
+
+    /// The pool of gateways this node joins, if any.
+    #[command(flatten)]
+    node: Box<NodeArgs>,
+}
+
+/// What `scistream server` does besides serving.
+#[derive(Debug, Subcommand)]
+pub enum ServerAction {
+    /// Stop placing new sessions on a node of a pool while its sessions run on (--undo: place
+    /// them there again); the mark is kept in etcd, across the node's restarts
+    Drain(Box<DrainArgs>),
 }
 
 /// Quotas and lifetimes (boxed in [`ServerArgs`]: they are many).
@@ -334,7 +354,10 @@ fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
     Ok(start..=end)
 }
 
-pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
+pub(crate) async fn run(global: &GlobalArgs, mut args: ServerArgs) -> Result<()> {
+    if let Some(ServerAction::Drain(drain)) = args.action.take() {
+        return run_drain(global, *drain).await;
+    }
     // Now, before anything: after a package upgrade, the path names the new binary.
     let successor = Successor::of_this_process();
     if args.listener_ip.is_unspecified() {
@@ -356,13 +379,18 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     let path = paths::config_file(global.config.as_deref());
     // Only a server that checks tokens needs its config file (for the auth URL, the admins and
     // the policy): a broken file does not stop an open one, but a policy in it does.
-    let (config, quotas) = match secret {
+    let (config, quotas, cluster) = match secret {
         Some(_) => {
             let config = config::file::load(&path)?;
             let quotas = args.shares.quotas(&config);
-            (Some(config), quotas)
+            let cluster = cluster_options(&args.node, &config.cluster)?;
+            (Some(config), quotas, cluster)
         }
-        None => (None, args.shares.quotas(&open_server_config(&args, &path)?)),
+        None => {
+            let file = open_server_config(&args, &path)?;
+            let cluster = cluster_options(&args.node, &file.cluster)?;
+            (None, args.shares.quotas(&file), cluster)
+        }
     };
     let auth = server_access(&args, secret, config.as_ref()).await?;
     let (listener, metrics) = match &args.take_over {
@@ -393,6 +421,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
         state_dir: (args.state_dir.clone())
             .unwrap_or_else(|| paths::state_dir(global.config.as_deref())),
         forget_sessions: args.forget_sessions,
+        cluster,
     };
     println!(
         "Relaying at most {} connections at once (2 fds each, and up to {} pipes of 2 while \
@@ -410,6 +439,21 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServerArgs) -> Result<()> {
     if !options.allow_targets.is_empty() {
         let networks = joined(&options.allow_targets);
         tracing::info!(allow_targets = %networks, "sessions may relay only to these networks");
+    }
+    if let Some(cluster) = &options.cluster {
+        if options.forget_sessions {
+            tracing::warn!("--forget-sessions has no effect in a pool: its sessions live in etcd");
+        }
+        println!(
+            "Joining pool {} as node {} (etcd at {}; placement {})",
+            cluster.pool,
+            cluster.node,
+            cluster.urls.join(","),
+            cluster
+                .placement
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_string()),
+        );
     }
     let ready = match (listener, &args.take_over) {
         (Some(listener), _) => server::start(listener, options).await?,
@@ -536,7 +580,8 @@ fn server_tls(
     Ok(Some(config))
 }
 
-/// The config file of a server with authentication off, read for its `quotas.default` only:
+/// The config file of a server with authentication off, read for its `quotas.default` and its
+/// `cluster:` only:
 /// one that cannot be read holds nothing that applies (an open server starts, with a warning).
 /// A policy, or quotas for identities or groups, stop a server that could not apply them: with
 /// authentication off every call is accepted and no identity is known, so they would be

@@ -1,5 +1,5 @@
 //! The YAML file: auth server overrides, the server-to-scope map and the stored tokens; on a
-//! gateway, its admins, access policy and quotas.
+//! gateway, its admins, access policy, quotas and pool.
 //!
 //! Parsing ([`Config::from_str`]) is kept apart from file I/O ([`file`]) so the format can be
 //! tested from fixture files and so a corrupt file is reported before anything is written.
@@ -13,6 +13,7 @@ use crate::scope::ScopeId;
 use crate::secret::Secret;
 
 mod auth_url;
+mod cluster;
 pub(crate) mod file;
 mod policy;
 mod quotas;
@@ -20,6 +21,7 @@ mod server_addr;
 mod trusted;
 
 pub(crate) use auth_url::{check_auth_url, pick_base_url};
+pub use cluster::{ClusterConfig, EtcdUrl, PoolName, MAX_LEASE_SECS};
 pub use policy::{DomainPattern, GlobusId, GroupRef, IdentityName, PolicyConfig};
 pub use quotas::{GroupQuota, MaxRate, QuotaLimits, QuotasConfig};
 pub use server_addr::ServerAddr;
@@ -70,6 +72,9 @@ pub struct Config {
         skip_serializing_if = "Option::is_none"
     )]
     pub groups_url: Option<String>,
+    /// Server side: the pool of gateways the server joins (`server --cluster` wins).
+    #[serde(default, skip_serializing_if = "ClusterConfig::is_empty")]
+    pub cluster: ClusterConfig,
 }
 
 /// The tokens obtained for one scope.

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::RelayStats;
@@ -14,7 +14,7 @@ use super::RelayStats;
 const SHORTEST: Duration = Duration::from_secs(1);
 
 /// Bits per second each way, over the last `over_ms` milliseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Throughput {
     pub to_target_bps: u64,
     pub from_target_bps: u64,

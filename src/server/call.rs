@@ -62,6 +62,12 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
+    /// Whether the caller is the identity that opened a session owned by `owner` (with
+    /// authentication off, sessions and callers have no identity: everyone is).
+    pub(crate) fn is_owner(&self, owner: &Option<String>) -> bool {
+        self.sub == *owner
+    }
+
     /// Whom the caller's share of a server-wide table is counted against.
     pub(crate) fn account(&self) -> Account {
         match (&self.sub, self.address) {

@@ -10,7 +10,8 @@ use prost::Message;
 
 use super::call::Call;
 use super::error::Error;
-use super::sessions::{NewSession, Relaying, Sessions};
+use super::sessions::{NewSession, Relaying};
+use super::table::Table;
 use crate::address::{self, HostPort};
 use crate::limits::{check_uid, LIST_PAGE_BYTES};
 use crate::pb;
@@ -26,7 +27,7 @@ const MAX_ALLOW_FROM: usize = 64;
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) struct Control {
-    pub(crate) sessions: Arc<Sessions>,
+    pub(crate) sessions: Table,
     pub(crate) max_conn: usize,
     /// Where sessions may relay.
     pub(crate) policy: Arc<TargetPolicy>,
@@ -163,7 +164,7 @@ impl Control {
         r: &pb::StatusRequest,
     ) -> Result<pb::SessionInfo, Error> {
         require_uid(&r.uid)?;
-        Ok(self.sessions.view(&r.uid, &call.caller)?.into())
+        Ok(self.sessions.view(&r.uid, &call.caller).await?.into())
     }
 
     /// One page of sessions after the `page_token` cursor, at most [`LIST_PAGE_BYTES`] (or one
@@ -184,7 +185,7 @@ impl Control {
         };
         let mut page = pb::SessionList::default();
         let (mut bytes, mut last) = (0, after);
-        for (number, view) in self.sessions.list_after(after, &call.caller) {
+        for (number, view) in self.sessions.list_after(after, &call.caller).await? {
             let info = pb::SessionInfo::from(view);
             bytes += info.encoded_len();
             if bytes > LIST_PAGE_BYTES && !page.sessions.is_empty() {
@@ -243,7 +244,7 @@ impl Control {
         let targets = address::parse_list("remote_listeners", remote_listeners, self.max_conn)
             .map_err(Error::InvalidArgument)?;
         let dialer = credential.map(hop_dialer).transpose()?;
-        self.sessions.check_update(uid, &call.caller)?;
+        self.sessions.check_update(uid, &call.caller).await?;
         self.check_targets(&targets).await?;
         let Relaying {
             listeners,

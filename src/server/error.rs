@@ -87,6 +87,13 @@ pub(crate) enum Error {
     /// succeed once the disk (or the store) is back.
     #[error("{0}; the change was not kept: retry once the server's state directory is writable")]
     Store(#[from] crate::store::StoreError),
+    /// The pool's registry (etcd) is out of reach, or a node of the pool did not answer:
+    /// UNAVAILABLE, as the call may succeed once it is back.
+    #[error("{0}; streams already set up keep relaying: retry shortly")]
+    Cluster(String),
+    /// The pool has no room for the session.
+    #[error("{0}")]
+    PoolFull(String),
     /// Changes wait while the sessions change hands; the client retries (and reaches the new
     /// process, which has them).
     #[error("the gateway is handing over to a new process; retry")]
@@ -123,9 +130,10 @@ impl From<Error> for Status {
             | Error::EarlyHellosFull(_)
             | Error::EarlyHellosShareFull(_)
             | Error::BandwidthExhausted { .. }
+            | Error::PoolFull(_)
             | Error::Quota(_) => Code::ResourceExhausted,
             Error::Bind { .. } | Error::HopSetup(_) => Code::Internal,
-            Error::Store(_) | Error::HandingOver => Code::Unavailable,
+            Error::Store(_) | Error::Cluster(_) | Error::HandingOver => Code::Unavailable,
         };
         Status::new(code, err.to_string())
     }

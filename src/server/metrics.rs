@@ -20,7 +20,8 @@ use tokio::task::JoinHandle;
 use tonic::Code;
 
 use super::rpc::{self, Rpc};
-use super::sessions::{Restored, Sessions};
+use super::sessions::Restored;
+use super::table::Table;
 use crate::relay::{Capacity, Rejection};
 use crate::session::Expiry;
 
@@ -119,7 +120,7 @@ fn code_name(code: Code) -> String {
 /// Everything `/metrics` shows.
 pub(crate) struct Source {
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) sessions: Arc<Sessions>,
+    pub(crate) sessions: Table,
     pub(crate) capacity: Arc<Capacity>,
     /// The introspector's histogram; None: authentication is off.
     pub(crate) introspection_latency: Option<Histogram>,
@@ -178,7 +179,7 @@ impl Source {
 
 /// The session table and the relay's capacity, read at each scrape.
 struct Tables {
-    sessions: Arc<Sessions>,
+    sessions: Table,
     capacity: Arc<Capacity>,
 }
 
@@ -348,7 +349,7 @@ mod tests {
             max_pipes: 2,
             connect_timeout: Duration::from_secs(1),
         });
-        let sessions = Sessions::new(
+        let sessions = crate::server::Sessions::new(
             Ipv4Addr::LOCALHOST.into(),
             1..=1,
             Duration::from_secs(30),
@@ -358,7 +359,7 @@ mod tests {
         );
         Source {
             metrics: Arc::default(),
-            sessions: Arc::new(sessions),
+            sessions: Table::Local(Arc::new(sessions)),
             capacity,
             introspection_latency,
         }

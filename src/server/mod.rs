@@ -17,6 +17,7 @@ mod error;
 mod lifetimes;
 mod metrics;
 mod peer;
+mod pool;
 mod ports;
 mod quotas;
 mod replies;
@@ -24,6 +25,7 @@ mod rpc;
 mod service;
 mod sessions;
 mod startup;
+mod table;
 mod throttle;
 mod upgrade;
 
@@ -46,7 +48,9 @@ pub use lifetimes::Lifetimes;
 pub use quotas::{Quota, Quotas};
 pub(crate) use sessions::Sessions;
 pub(crate) use startup::{access, admin_identities, certificate_names};
+use table::Table;
 
+use crate::cluster::ClusterOptions;
 use crate::handover::Successor;
 use crate::limits::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
 use crate::pb::control_server::ControlServer;
@@ -103,6 +107,9 @@ pub struct ServerOptions {
     pub state_dir: PathBuf,
     /// Start empty, dropping the stored sessions (`--forget-sessions`).
     pub forget_sessions: bool,
+    /// The pool of gateways whose registry in etcd holds the sessions instead of the store
+    /// (`--cluster`); None: a lone server.
+    pub cluster: Option<ClusterOptions>,
 }
 
 /// Serves the control service on `listener` until `shutdown` completes, then stops every
@@ -144,18 +151,30 @@ pub struct Ready {
     metrics: Arc<metrics::Metrics>,
     policy: Arc<TargetPolicy>,
     capacity: Arc<Capacity>,
+    /// The session table the calls work on: `lone`'s sessions, or the pool's.
+    table: Table,
+    /// A lone server's sessions, store and live upgrades; None on a node of a pool.
+    lone: Option<Lone>,
+    upgrades: Upgrades,
+}
+
+/// What only a lone server has: its own sessions, their store, and the doors through which a
+/// new process takes them over.
+struct Lone {
     sessions: Arc<Sessions>,
     store: Store,
-    upgrades: Upgrades,
     doors: upgrade::Doors,
 }
 
 /// Opens the session store and takes its sessions back: a server that says it started has
 /// them listening again.
 pub async fn start(listener: TcpListener, options: ServerOptions) -> Result<Ready> {
+    if let Some(cluster) = options.cluster.clone() {
+        return Ready::join(listener, options, cluster).await;
+    }
     let (store, stored) = Store::open(&options.state_dir, options.forget_sessions)?;
-    let ready = Ready::new(listener, options, store);
-    let restored = ready.sessions.restore(stored).await?;
+    let (ready, sessions) = Ready::new(listener, options, store);
+    let restored = sessions.restore(stored).await?;
     ready.metrics.record_restored(&restored);
     tracing::info!(event = "restored", sessions = restored.sessions,
         lost_listeners = restored.lost_listeners, released = restored.released,
@@ -172,6 +191,12 @@ pub(crate) async fn take_over(
     mut options: ServerOptions,
     metrics: Option<SocketAddr>,
 ) -> Result<Ready> {
+    if options.cluster.is_some() {
+        anyhow::bail!(
+            "--take-over is not available on a node of a pool (--cluster) yet: stop the node \
+             and start it again; its sessions wait in etcd, and it takes its listeners back"
+        );
+    }
     let adoption = upgrade::take_over(socket, &options.state_dir).await?;
     options.metrics = match (adoption.metrics, metrics) {
         (Some(handed), _) => Some(handed),
@@ -180,26 +205,69 @@ pub(crate) async fn take_over(
         })?),
         (None, None) => None,
     };
-    let ready = Ready::new(adoption.control, options, adoption.store);
+    let (ready, adopted) = Ready::new(adoption.control, options, adoption.store);
     let sessions = adoption.sessions.len();
-    let connections = ready.sessions.adopt(adoption.sessions);
+    let connections = adopted.adopt(adoption.sessions);
     ready.metrics.record_taken_over(adoption.handovers);
     tracing::info!(event = "took_over", sessions, connections,
         state_dir = %ready.options.state_dir.display(), "sessions and connections taken over from the previous process");
     Ok(ready)
 }
 
+/// The policy on relay targets (which never include this server's own services) and the
+/// data plane's capacity of a server on `listener`.
+fn policy_and_capacity(
+    listener: &TcpListener,
+    options: &ServerOptions,
+) -> (Arc<TargetPolicy>, Arc<Capacity>) {
+    let services = [Some(listener), options.metrics.as_ref()];
+    let services = services
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.local_addr().ok());
+    let allowed = options.allow_targets.clone();
+    let policy = Arc::new(TargetPolicy::new(allowed, services.collect()));
+    let capacity = Capacity::shared(options.relay_limits, options.relay_shares);
+    (policy, capacity)
+}
+
 impl Ready {
-    fn new(listener: TcpListener, options: ServerOptions, store: Store) -> Ready {
+    /// A node of a pool: joined, its share of the pool's sessions relaying again.
+    async fn join(
+        listener: TcpListener,
+        options: ServerOptions,
+        cluster: ClusterOptions,
+    ) -> Result<Ready> {
+        let (policy, capacity) = policy_and_capacity(&listener, &options);
+        let setup = pool::PoolSetup {
+            cluster,
+            listener_ip: options.listener_ip,
+            port_range: options.port_range.clone(),
+            control: listener.local_addr()?,
+            hello_timeout: options.hello_timeout,
+            rates: options.rates,
+            listener_allow_from: options.listener_allow_from.clone(),
+            policy: policy.clone(),
+            capacity: capacity.clone(),
+            quotas: options.quotas.clone(),
+        };
+        let table = Table::Pool(pool::Pool::join(setup).await?);
+        Ok(Ready {
+            listener,
+            options,
+            metrics: Arc::new(metrics::Metrics::default()),
+            policy,
+            capacity,
+            table,
+            lone: None,
+            upgrades: Upgrades::default(),
+        })
+    }
+
+    /// A lone server with its store, and its sessions (to restore or adopt).
+    fn new(listener: TcpListener, options: ServerOptions, store: Store) -> (Ready, Arc<Sessions>) {
         let doors = upgrade::Doors::open(&options.state_dir);
-        let services = [Some(&listener), options.metrics.as_ref()];
-        let services = services
-            .into_iter()
-            .flatten()
-            .filter_map(|l| l.local_addr().ok());
-        let allowed = options.allow_targets.clone();
-        let policy = Arc::new(TargetPolicy::new(allowed, services.collect()));
-        let capacity = Capacity::shared(options.relay_limits, options.relay_shares);
+        let (policy, capacity) = policy_and_capacity(&listener, &options);
         let sessions = Sessions::new(
             options.listener_ip,
             options.port_range.clone(),
@@ -211,23 +279,31 @@ impl Ready {
         let sessions = sessions
             .with_terms(options.rates, options.listener_allow_from.clone())
             .with_fair_shares(options.quotas.clone(), options.lifetimes);
-        Ready {
+        let sessions = Arc::new(sessions);
+        let lone = Lone {
+            sessions: sessions.clone(),
+            store,
+            doors,
+        };
+        let ready = Ready {
             listener,
             options,
             metrics: Arc::new(metrics::Metrics::default()),
             policy,
             capacity,
-            sessions: Arc::new(sessions),
-            store,
+            table: Table::Local(sessions.clone()),
+            lone: Some(lone),
             upgrades: Upgrades::default(),
-            doors,
-        }
+        };
+        (ready, sessions)
     }
 
     /// How this server takes part in live upgrades.
     pub(crate) fn with_upgrades(mut self, upgrades: Upgrades) -> Ready {
-        if upgrades.successor.is_some() {
-            self.doors.hear_reloads();
+        match (&mut self.lone, &upgrades.successor) {
+            (Some(lone), Some(_)) => lone.doors.hear_reloads(),
+            (None, _) => refuse_reloads(),
+            (Some(_), None) => {}
         }
         self.upgrades = upgrades;
         self
@@ -259,37 +335,53 @@ impl Ready {
             metrics,
             policy,
             capacity,
-            sessions,
-            store,
+            table,
+            lone,
             upgrades,
-            doors,
         } = self;
-        let _expiring = sessions.expire_in_background();
+        let _expiring = table.expire_in_background();
         let service = service::Service {
             control: control::Control {
-                sessions: sessions.clone(),
+                sessions: table.clone(),
                 max_conn: options.max_conn,
                 policy,
             },
         };
         let source = metrics::Source {
             metrics: metrics.clone(),
-            sessions: sessions.clone(),
+            sessions: table.clone(),
             capacity,
             introspection_latency: (options.auth.as_ref())
                 .and_then(|a| a.introspector.latency().cloned()),
         };
         let (accepting, gate) = tokio::sync::watch::channel(true);
-        let handovers = upgrade::Handovers {
-            state_dir: options.state_dir.clone(),
-            sessions: sessions.clone(),
-            store: store.clone(),
-            metrics: metrics.clone(),
-            accepting,
-            control: listener.as_raw_fd(),
-            metrics_listener: options.metrics.as_ref().map(AsRawFd::as_raw_fd),
-            successor: upgrades.successor,
-            doors,
+        // A pool's node takes no live upgrade: its gate stays open.
+        let (handovers, lone, _open) = match lone {
+            Some(Lone {
+                sessions,
+                store,
+                doors,
+            }) => {
+                let handovers = upgrade::Handovers {
+                    state_dir: options.state_dir.clone(),
+                    sessions: sessions.clone(),
+                    store: store.clone(),
+                    metrics: metrics.clone(),
+                    accepting,
+                    control: listener.as_raw_fd(),
+                    metrics_listener: options.metrics.as_ref().map(AsRawFd::as_raw_fd),
+                    successor: upgrades.successor,
+                    doors,
+                };
+                (Some(handovers), Some((sessions, store)), None)
+            }
+            None => (None, None, Some(accepting)),
+        };
+        let handed = async {
+            match handovers {
+                Some(handovers) => handovers.run().await,
+                None => std::future::pending().await,
+            }
         };
         let endpoint = options
             .metrics
@@ -307,8 +399,8 @@ impl Ready {
         let handed_over = std::sync::atomic::AtomicBool::new(false);
         let stop = async {
             tokio::select! {
-                () = shutdown => stop_relays(&sessions).await,
-                () = handovers.run() => {
+                () = shutdown => stop_relays(&table).await,
+                () = handed => {
                     handed_over.store(true, std::sync::atomic::Ordering::Relaxed);
                     // The next process serves /metrics now.
                     drop(endpoint);
@@ -345,21 +437,40 @@ impl Ready {
             served = server => served.context("control server failed"),
             () = drained_or_late => Ok(()),
         };
-        if handed_over.load(std::sync::atomic::Ordering::Relaxed) {
-            let draining = sessions.drain(upgrades.drain_timeout).await;
-            tracing::info!(
-                draining,
-                "handed over: the connections that stayed here have ended; exiting"
-            );
+        if let Some((sessions, store)) = lone {
+            if handed_over.load(std::sync::atomic::Ordering::Relaxed) {
+                let draining = sessions.drain(upgrades.drain_timeout).await;
+                tracing::info!(
+                    draining,
+                    "handed over: the connections that stayed here have ended; exiting"
+                );
+            }
+            // Written out and let go of, so that the next process can open it at once.
+            store.close();
         }
-        // Written out and let go of, so that the next process can open it at once.
-        store.close();
         served
     }
 }
 
+/// A node of a pool takes no live upgrade: a SIGHUP (systemd's reload) is logged and does not
+/// end it.
+fn refuse_reloads() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hangups) => drop(tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                tracing::warn!(
+                    "reload (SIGHUP) ignored: a node of a pool takes no live upgrade yet; \
+                     restart it instead, and it takes its listeners back from etcd"
+                );
+            }
+        })),
+        Err(e) => tracing::warn!("could not handle SIGHUP ({e}): a reload would stop this node"),
+    }
+}
+
 /// Stops every session's relay at shutdown; the sessions stay stored.
-async fn stop_relays(sessions: &Sessions) {
+async fn stop_relays(sessions: &Table) {
     match sessions.stop_all().await {
         Ok(stopped) => tracing::info!(stopped,
             "shutting down: every session's relay stopped; the sessions stay stored for the next start"),

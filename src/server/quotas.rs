@@ -208,6 +208,28 @@ pub(crate) enum Exceeded {
     },
 }
 
+/// Refuses a req for a session of a pool that would take `caller` past its quota, given what
+/// its account holds over the whole pool (`sessions`, `listeners`: the pool's registry counts
+/// them), as [`Holdings::check`] refuses one at a lone server.
+pub(crate) fn check_pooled(
+    quotas: &Quotas,
+    caller: &Caller,
+    (sessions, listeners): (usize, usize),
+    wanted: usize,
+    rate: Option<Kbps>,
+) -> Result<(), Exceeded> {
+    let allowance = quotas.of(caller);
+    let held = Held {
+        sessions,
+        listeners,
+        connections: ConnectionQuota::new(caller.account_name(), allowance.quota.connections),
+    };
+    let holdings = Holdings {
+        by_account: HashMap::from([(caller.account(), held)]),
+    };
+    holdings.check(caller, &allowance, wanted, rate)
+}
+
 /// What each account holds, counted as sessions are registered and removed.
 #[derive(Default)]
 pub(crate) struct Holdings {

@@ -15,6 +15,8 @@ mod state_dir;
 use std::path::Path;
 
 pub(crate) use committer::Durable;
+#[cfg(test)]
+pub(crate) use record::tests::record as test_record;
 pub(crate) use record::{Bytes, HopRecord, IdentityRecord, Private, SessionRecord};
 
 /// One change to the stored sessions.

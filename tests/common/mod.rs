@@ -1,6 +1,7 @@
 //! Fixtures shared by the integration tests, one module per concept.
 
 pub mod certs;
+pub mod etcd;
 pub mod fds;
 pub mod metrics;
 pub mod net;

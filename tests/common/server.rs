@@ -108,6 +108,7 @@ impl TestServer {
                     lifetimes: Default::default(),
                     state_dir,
                     forget_sessions: false,
+                    cluster: None,
                 };
                 serve(listener, server_options, async {
                     let _ = stopped.await;

@@ -11,8 +11,8 @@ use circles::circles;
 /// Bottom first. A module may use `crate::X` only for an X listed before it.
 const LAYERS: &[&str] = &[
     "pb", "exit", "quote", "limits", "address", "logging", "paths", "secret", "scope", "tls",
-    "program", "relay", "session", "config", "auth", "policy", "client", "app", "store",
-    "handover", "server", "cmd", "upstream",
+    "etcd", "program", "relay", "session", "config", "auth", "policy", "client", "app", "store",
+    "handover", "cluster", "server", "cmd", "upstream",
 ];
 
 /// Import circles between the files of one module that are known, and tolerated until their fix

@@ -27,6 +27,7 @@ mod introspection_floods;
 mod layers;
 mod parsers;
 mod policy;
+mod pool;
 mod progress;
 mod quotas;
 mod rate;

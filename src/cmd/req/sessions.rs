@@ -98,10 +98,23 @@ fn expires_in(session: &SessionView, now: DateTime<Utc>) -> String {
     }
 }
 
-/// The table, with an OWNER column when the server named owners (authentication on).
+/// The table, with an OWNER column when the server named owners (authentication on), and a
+/// NODES column when it is a pool's.
 fn session_table(sessions: &[SessionView], now: DateTime<Utc>) -> String {
-    let rows: Vec<_> = sessions.iter().map(|s| session_row(s, now)).collect();
-    let rows = table(session_header(), &rows);
+    let rows = match sessions.iter().any(|s| !s.listener_nodes.is_empty()) {
+        false => table(
+            session_header(),
+            &(sessions.iter())
+                .map(|s| session_row(s, now))
+                .collect::<Vec<_>>(),
+        ),
+        true => table(
+            with_nodes(session_header(), "NODES"),
+            &(sessions.iter())
+                .map(|s| with_nodes(session_row(s, now), nodes(s)))
+                .collect::<Vec<_>>(),
+        ),
+    };
     if sessions.iter().all(|s| s.owner.is_none()) {
         return rows;
     }
@@ -128,6 +141,23 @@ fn session_header() -> [&'static str; 10] {
         "TARGETS",
         "EXPIRES IN",
     ]
+}
+
+/// A row of the table with a last cell for the nodes.
+fn with_nodes<T>(row: [T; 10], nodes: T) -> [T; 11] {
+    let [a, b, c, d, e, f, g, h, i, j] = row;
+    [a, b, c, d, e, f, g, h, i, j, nodes]
+}
+
+/// The pool nodes holding a session's listeners, each once.
+fn nodes(s: &SessionView) -> String {
+    let mut nodes: Vec<&str> = Vec::new();
+    for node in &s.listener_nodes {
+        if !nodes.contains(&node.as_str()) {
+            nodes.push(node);
+        }
+    }
+    nodes.join(",")
 }
 
 fn session_row(s: &SessionView, now: DateTime<Utc>) -> [String; 10] {
@@ -246,20 +276,28 @@ fn throughput(s: &SessionView) -> String {
     )
 }
 
-/// "listener -> target" per listener: listener i relays to `targets[i % targets.len()]`; a
-/// listener lost in a restart says so.
+/// "listener -> target" per listener: listener i relays to `targets[i % targets.len()]`; in a
+/// pool, with the node holding it; a lost listener says so.
 fn routes(s: &SessionView) -> Vec<String> {
     s.listeners
         .iter()
         .enumerate()
         .map(|(i, listener)| {
-            let route = match s.targets.len() {
+            let mut route = match s.targets.len() {
                 0 => format!("{listener} -> (no target yet)"),
                 n => format!("{listener} -> {}", s.targets[i % n]),
             };
-            match s.lost_listeners.contains(listener) {
-                true => format!("{route} (lost: not bound again after a restart)"),
-                false => route,
+            let node = s.listener_nodes.get(i);
+            if let Some(node) = node {
+                route.push_str(&format!(" on node {node}"));
+            }
+            match (s.lost_listeners.contains(listener), node) {
+                (false, _) => route,
+                (true, None) => format!("{route} (lost: not bound again after a restart)"),
+                (true, Some(node)) => format!(
+                    "{route} (lost: node {node} is out of the pool or could not bind it; it \
+                     comes back when the node does)"
+                ),
             }
         })
         .collect()
@@ -277,6 +315,7 @@ mod tests {
             role: Role::Prod,
             owner: None,
             lost_listeners: Vec::new(),
+            listener_nodes: Vec::new(),
             rate: 10000,
             rate_policy: "limit".into(),
             throughput: Throughput {
@@ -365,6 +404,26 @@ mod tests {
         let line = "expires      in 3 hours (2026-05-01T13:00:00Z): no relayed connection open \
                     for the server's --session-idle-timeout\n";
         assert!(details.contains(line), "{details}");
+    }
+
+    #[test]
+    fn a_pools_sessions_name_their_nodes_and_say_which_are_lost() {
+        let mut pooled = session(&["10.0.0.2:7000"]);
+        pooled.listener_nodes = vec!["gw-a".into(), "gw-b".into()];
+        pooled.lost_listeners = vec!["10.0.0.1:5101".into()];
+        let table = session_table(std::slice::from_ref(&pooled), Utc::now());
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].ends_with("EXPIRES IN  NODES"), "{table}");
+        assert!(lines[1].ends_with("  gw-a,gw-b"), "{table}");
+        let text = session_details(&pooled, Utc::now());
+        assert!(
+            text.contains("10.0.0.1:5100 -> 10.0.0.2:7000 on node gw-a\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("10.0.0.1:5101 -> 10.0.0.2:7000 on node gw-b (lost: node gw-b is out"),
+            "{text}"
+        );
     }
 
     #[test]

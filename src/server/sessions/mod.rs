@@ -40,7 +40,7 @@ mod handover;
 mod restore;
 
 pub(crate) use handover::{Adopted, Frozen};
-pub(crate) use restore::Restored;
+pub(crate) use restore::{dial_record, hop_of, identity_record, Restored};
 
 /// The longest a hello that arrived before its req waits for that req (never past the hello
 /// timeout).
@@ -70,7 +70,7 @@ pub(crate) struct NewSession {
 impl Caller {
     /// May update the session: its owner only.
     fn owns(&self, session: &Entry) -> bool {
-        self.sub == session.owner
+        self.is_owner(&session.owner)
     }
 
     /// May list, query and release the session.
@@ -164,6 +164,7 @@ impl Entry {
             prod_listeners: address::to_strings(&self.prod_listeners),
             targets: address::to_strings(&self.targets),
             lost_listeners: self.lost.iter().map(ToString::to_string).collect(),
+            listener_nodes: Vec::new(),
             age_secs: (self.clocks.created_at.elapsed()).map_or(0, |age| age.as_secs()),
             expires: Some(Expires::new(expires_at, expires_by)),
             stats: self.relay.stats(),
@@ -331,7 +332,7 @@ pub(crate) struct Totals {
 }
 
 /// Adds what counters gained between two readings to `total` (all but the live gauge).
-fn add_growth(total: &mut RelayStats, from: RelayStats, to: RelayStats) {
+pub(crate) fn add_growth(total: &mut RelayStats, from: RelayStats, to: RelayStats) {
     total.bytes_to_target += to.bytes_to_target.saturating_sub(from.bytes_to_target);
     total.bytes_from_target += to.bytes_from_target.saturating_sub(from.bytes_from_target);
     total.connections_total += to.connections_total.saturating_sub(from.connections_total);

@@ -2,6 +2,7 @@
 //! targets, owner and hop identity; what can no longer be had is said, never silently dropped.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
@@ -25,28 +26,68 @@ pub(crate) struct Restored {
     pub(crate) released: usize,
 }
 
+/// How a record keeps a hop.
+pub(crate) fn hop_record(hop: &HopMode) -> HopRecord {
+    match hop {
+        HopMode::Plain => HopRecord::Plain,
+        HopMode::Admit(_) => HopRecord::Admit,
+        HopMode::Dial(dialer) => dial_record(dialer),
+    }
+}
+
+/// How a record keeps the dialer of a CONS session's encrypted hop.
+pub(crate) fn dial_record(dialer: &HopDialer) -> HopRecord {
+    let credential = dialer.credential();
+    HopRecord::Dial {
+        certificate_sha256: Bytes(credential.certificate_sha256.to_vec()),
+        secret: Private(credential.secret.expose().to_vec()),
+    }
+}
+
+/// How a record keeps a PROD session's hop identity.
+pub(crate) fn identity_record(identity: &HopIdentity) -> IdentityRecord {
+    let (certificate, key) = identity.parts();
+    IdentityRecord {
+        certificate: Bytes(certificate.to_vec()),
+        key: Private(key.to_vec()),
+        secret: Private(identity.credential().secret.expose().to_vec()),
+    }
+}
+
+/// The hop identity and the hop `record` keeps; why not, if they cannot be read back.
+pub(crate) fn hop_of(
+    record: &SessionRecord,
+) -> Result<(Option<Arc<HopIdentity>>, HopMode), String> {
+    let identity = record
+        .identity
+        .as_ref()
+        .map(|i| HopIdentity::from_parts(i.certificate.0.clone(), i.key.0.clone(), &i.secret.0))
+        .transpose()
+        .map_err(|e| format!("its hop identity: {e}"))?;
+    let hop = match &record.hop {
+        HopRecord::Plain => HopMode::Plain,
+        HopRecord::Admit => HopMode::Admit(
+            identity
+                .clone()
+                .ok_or("an encrypted hop without its identity")?,
+        ),
+        HopRecord::Dial {
+            certificate_sha256,
+            secret,
+        } => {
+            let credential = HopCredential::from_parts(&certificate_sha256.0, &secret.0)
+                .ok_or("a hop credential of the wrong length")?;
+            HopMode::Dial(HopDialer::new(credential).map_err(|e| e.to_string())?)
+        }
+    };
+    Ok((identity, hop))
+}
+
 impl Entry {
     /// The session as the store keeps it.
     pub(super) fn record(&self, uid: &str) -> SessionRecord {
-        let hop = match &self.hop_mode {
-            HopMode::Plain => HopRecord::Plain,
-            HopMode::Admit(_) => HopRecord::Admit,
-            HopMode::Dial(dialer) => {
-                let credential = dialer.credential();
-                HopRecord::Dial {
-                    certificate_sha256: Bytes(credential.certificate_sha256.to_vec()),
-                    secret: Private(credential.secret.expose().to_vec()),
-                }
-            }
-        };
-        let identity = self.hop_identity.as_ref().map(|identity| {
-            let (certificate, key) = identity.parts();
-            IdentityRecord {
-                certificate: Bytes(certificate.to_vec()),
-                key: Private(key.to_vec()),
-                secret: Private(identity.credential().secret.expose().to_vec()),
-            }
-        });
+        let hop = hop_record(&self.hop_mode);
+        let identity = self.hop_identity.as_deref().map(identity_record);
         SessionRecord {
             uid: uid.to_string(),
             role: self.role,
@@ -124,32 +165,10 @@ impl Sessions {
             &SessionRecord,
         ) -> (Vec<Option<TcpListener>>, Vec<SocketAddr>),
     ) -> Result<usize, StoreError> {
-        let damaged = |detail: String| StoreError::Corrupt {
+        let (identity, hop) = hop_of(&record).map_err(|detail| StoreError::Corrupt {
             path: "the session store".into(),
             detail: format!("session {:?}: {detail}", record.uid),
-        };
-        let identity = record
-            .identity
-            .as_ref()
-            .map(|i| HopIdentity::from_parts(i.certificate.0.clone(), i.key.0.clone(), &i.secret.0))
-            .transpose()
-            .map_err(|e| damaged(format!("its hop identity: {e}")))?;
-        let hop = match &record.hop {
-            HopRecord::Plain => HopMode::Plain,
-            HopRecord::Admit => HopMode::Admit(
-                identity
-                    .clone()
-                    .ok_or_else(|| damaged("an encrypted hop without its identity".into()))?,
-            ),
-            HopRecord::Dial {
-                certificate_sha256,
-                secret,
-            } => {
-                let credential = HopCredential::from_parts(&certificate_sha256.0, &secret.0)
-                    .ok_or_else(|| damaged("a hop credential of the wrong length".into()))?;
-                HopMode::Dial(HopDialer::new(credential).map_err(|e| damaged(e.to_string()))?)
-            }
-        };
+        })?;
         let mut table = self.lock();
         let rate = Kbps(u64::try_from(record.rate).unwrap_or_default());
         // A session admitted before keeps its place; its reservation is counted again.

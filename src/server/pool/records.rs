@@ -1,0 +1,151 @@
+//! Reading and changing one session's record in etcd: every change is a compare-and-swap on
+//! the record's mod revision, tried again when another node changed it meanwhile.
+
+use super::{counted, Error, Pool};
+use crate::cluster::{Held, PoolRecord, Registry, Versioned};
+use crate::etcd::{EtcdError, Txn};
+
+/// How often a change is tried again when other nodes keep changing the same keys.
+const SWAP_ATTEMPTS: usize = 50;
+
+/// A call that could not reach the pool's registry.
+pub(super) fn unreachable(e: EtcdError) -> Error {
+    Error::Cluster(e.to_string())
+}
+
+fn too_busy(uid: &str) -> Error {
+    Error::Cluster(format!(
+        "session {uid:?} kept changing at other nodes while this one tried to change it; retry"
+    ))
+}
+
+/// The session `uid` as etcd holds it now.
+pub(super) async fn fetch(
+    registry: &Registry,
+    uid: &str,
+) -> Result<Option<Versioned<PoolRecord>>, Error> {
+    let key = registry.keys.session(uid);
+    let read = registry.etcd.get(&[&key]).await.map_err(unreachable)?;
+    let Some(kv) = read.into_iter().flatten().next() else {
+        return Ok(None);
+    };
+    let value = serde_json::from_slice(&kv.value).map_err(|e| {
+        Error::Cluster(format!("the pool registry holds session {uid:?} in a form this node cannot read ({e}): is a newer scistream running in the pool?"))
+    })?;
+    Ok(Some(Versioned {
+        value,
+        mod_revision: kv.mod_revision,
+        create_revision: kv.create_revision,
+    }))
+}
+
+/// What `account` holds, and the revision to compare: from the mirror, or with `fresh`, from
+/// etcd.
+async fn held(registry: &Registry, account: &str, fresh: bool) -> Result<(Held, i64), Error> {
+    if !fresh {
+        let mirror = registry.mirror();
+        let known = mirror.accounts.get(account);
+        return Ok(known.map_or((Held::default(), 0), |h| (h.value, h.mod_revision)));
+    }
+    let key = registry.keys.account(account);
+    let read = registry.etcd.get(&[&key]).await.map_err(unreachable)?;
+    Ok(match read.into_iter().flatten().next() {
+        Some(kv) => (
+            serde_json::from_slice(&kv.value).unwrap_or_default(),
+            kv.mod_revision,
+        ),
+        None => (Held::default(), 0),
+    })
+}
+
+/// Removes the session `uid` if `allowed` lets it: its record, its ports and its count against
+/// its account go in one transaction. Returns the record removed.
+pub(super) async fn remove(
+    registry: &Registry,
+    uid: &str,
+    allowed: impl Fn(&Versioned<PoolRecord>) -> Result<(), Error>,
+) -> Result<Versioned<PoolRecord>, Error> {
+    let keys = &registry.keys;
+    let key = keys.session(uid);
+    for attempt in 0..SWAP_ATTEMPTS {
+        let current = fetch(registry, uid).await?;
+        let current = current.ok_or_else(|| Error::NotFound(uid.to_string()))?;
+        allowed(&current)?;
+        let record = &current.value;
+        let account = keys.account(&record.account);
+        let (held, held_at) = held(registry, &record.account, attempt > 0).await?;
+        let mut txn = (Txn::default())
+            .unchanged_since(&key, current.mod_revision)
+            .unchanged_since(&account, held_at)
+            .delete(&key);
+        for (node, addr) in record.nodes.iter().zip(&record.session.listeners) {
+            txn = txn.delete(&keys.port(node, addr.port()));
+        }
+        let left = counted(held, record.session.listeners.len(), false);
+        txn = match left == Held::default() {
+            true => txn.delete(&account),
+            false => txn.put(&account, json(&left), 0),
+        };
+        if registry.etcd.txn(txn).await.map_err(unreachable)?.succeeded {
+            return Ok(current);
+        }
+    }
+    Err(too_busy(uid))
+}
+
+pub(super) fn json(value: &impl serde::Serialize) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+impl Pool {
+    pub(super) async fn fetch(&self, uid: &str) -> Result<Option<Versioned<PoolRecord>>, Error> {
+        fetch(&self.registry, uid).await
+    }
+
+    pub(super) async fn remove(
+        &self,
+        uid: &str,
+        allowed: impl Fn(&Versioned<PoolRecord>) -> Result<(), Error>,
+    ) -> Result<Versioned<PoolRecord>, Error> {
+        remove(&self.registry, uid, allowed).await
+    }
+
+    /// Writes `record` over `current` if nobody changed it since: the new record, or None
+    /// when someone did.
+    pub(super) async fn swap(
+        &self,
+        uid: &str,
+        current: &Versioned<PoolRecord>,
+        record: &PoolRecord,
+    ) -> Result<Option<Versioned<PoolRecord>>, Error> {
+        let key = self.keys().session(uid);
+        let txn = (Txn::default())
+            .unchanged_since(&key, current.mod_revision)
+            .put(&key, json(record), 0);
+        let committed = self.registry.etcd.txn(txn).await.map_err(unreachable)?;
+        Ok(committed.succeeded.then(|| Versioned {
+            value: record.clone(),
+            mod_revision: committed.revision,
+            create_revision: current.create_revision,
+        }))
+    }
+
+    /// Changes the session `uid` with `edit` (which also checks that the change is allowed),
+    /// as a compare-and-swap tried again while other nodes change it at the same time.
+    pub(super) async fn change(
+        &self,
+        uid: &str,
+        mut edit: impl FnMut(&mut PoolRecord) -> Result<(), Error>,
+    ) -> Result<Versioned<PoolRecord>, Error> {
+        for _ in 0..SWAP_ATTEMPTS {
+            let current = self.fetch(uid).await?;
+            let current = current.ok_or_else(|| Error::NotFound(uid.to_string()))?;
+            let mut record = current.value.clone();
+            edit(&mut record)?;
+            if let Some(changed) = self.swap(uid, &current, &record).await? {
+                return Ok(changed);
+            }
+        }
+        Err(too_busy(uid))
+    }
+}
