@@ -336,14 +336,13 @@ impl Capacity {
         self.rejected[reason as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Accepts one waiting client with `accept` in the spare fd's place and resets it; the
-    /// reset client's socket becomes the spare. Returns the client's address (None: nobody
-    /// was waiting). Fails without accepting if there is no spare (the fd table was full when
-    /// it was last reopened).
+    /// Accepts one waiting client with `accept` in the spare fd's place (if one is waiting)
+    /// and resets it; the reset client's socket becomes the spare. Fails without accepting if
+    /// there is no spare (the fd table was full when it was last reopened).
     pub(super) fn reset_with_spare_fd(
         &self,
         accept: impl FnOnce() -> io::Result<Option<(TcpStream, SocketAddr)>>,
-    ) -> io::Result<Option<SocketAddr>> {
+    ) -> io::Result<()> {
         let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
         if spare.is_none() {
             *spare = open_spare();
@@ -352,13 +351,13 @@ impl Capacity {
             return Err(io::Error::from_raw_os_error(libc::EMFILE));
         }
         match accept() {
-            Ok(Some((client, peer))) => {
+            Ok(Some((client, _))) => {
                 *spare = reset_in_place(client);
-                Ok(Some(peer))
+                Ok(())
             }
             other => {
                 *spare = open_spare();
-                other.map(|_| None)
+                other.map(drop)
             }
         }
     }

@@ -128,15 +128,18 @@ impl AcceptLoop {
         connection::reset(client);
     }
 
-    /// Accept failed for want of an fd: takes the waiting client in the spare fd's place and
-    /// resets it.
+    /// Accept failed for want of an fd: takes the waiting client (if it has not given up) in
+    /// the spare fd's place, counts it as rejected, then resets it, as `shed` does.
     async fn shed_without_fds(&self) {
-        let capacity = &self.session.capacity;
-        match capacity.reset_with_spare_fd(|| accept_now(&self.listener)) {
-            Ok(Some(peer)) => self.session.rejected(Rejection::FdLimit, peer.ip()),
-            // The client gave up before we got to it.
-            Ok(None) => {}
-            Err(e) => self.back_off(e).await,
+        let accept_counted = || {
+            let accepted = accept_now(&self.listener);
+            if let Ok(Some((_, peer))) = &accepted {
+                self.session.rejected(Rejection::FdLimit, peer.ip());
+            }
+            accepted
+        };
+        if let Err(e) = self.session.capacity.reset_with_spare_fd(accept_counted) {
+            self.back_off(e).await;
         }
     }
 
