@@ -924,6 +924,23 @@ fn refused_node(etcd: &Etcd, pool: &str, more: &[&str]) -> (Option<i32>, String)
     (out.status.code(), said.into_owned())
 }
 
+/// `dir/name`, as a flag takes it.
+fn file_in(dir: &tempfile::TempDir, name: &str) -> String {
+    dir.path().join(name).to_str().unwrap().to_string()
+}
+
+/// The flags of a node that trusts `ca` and shows `cert` (with `key`) to etcd.
+fn tls_flags<'a>(ca: &'a str, cert: &'a str, key: &'a str) -> [&'a str; 6] {
+    [
+        "--cluster-ca",
+        ca,
+        "--cluster-cert",
+        cert,
+        "--cluster-key",
+        key,
+    ]
+}
+
 #[test]
 fn over_tls_a_node_with_a_client_certificate_joins_and_one_without_is_turned_away() {
     let rt = Runtime::new().unwrap();
@@ -931,7 +948,7 @@ fn over_tls_a_node_with_a_client_certificate_joins_and_one_without_is_turned_awa
     let (certs, ip) = (tempfile::tempdir().unwrap(), private_loopback());
     openssl_ca_signed(certs.path(), "etcd", &format!("IP:{ip}"));
     openssl_signed_by_ca(certs.path(), "node", "DNS:node.invalid");
-    let file = |name: &str| certs.path().join(name).to_str().unwrap().to_string();
+    let file = |name: &str| file_in(&certs, name);
     let etcd = Etcd::start_tls(
         ip,
         EtcdTlsFiles {
@@ -941,14 +958,7 @@ fn over_tls_a_node_with_a_client_certificate_joins_and_one_without_is_turned_awa
         },
     );
     let (ca, cert, key) = (file("ca.crt"), file("node.crt"), file("node.key"));
-    let with_cert = [
-        "--cluster-ca",
-        &ca,
-        "--cluster-cert",
-        &cert,
-        "--cluster-key",
-        &key,
-    ];
+    let with_cert = tls_flags(&ca, &cert, &key);
     let auth = OAuthServer::start();
     let a = node(&auth, &etcd, "tls", "a", 2, &with_cert);
     rt.block_on(async {
@@ -968,19 +978,8 @@ fn over_tls_a_node_with_a_client_certificate_joins_and_one_without_is_turned_awa
     // away, and the node says so, and what to check.
     let other = tempfile::tempdir().unwrap();
     openssl_ca_signed(other.path(), "node", "DNS:node.invalid");
-    let stranger = |name: &str| other.path().join(name).to_str().unwrap().to_string();
-    let (cert, key) = (stranger("node.crt"), stranger("node.key"));
-    let without: [&[&str]; 2] = [
-        &["--cluster-ca", &ca],
-        &[
-            "--cluster-ca",
-            &ca,
-            "--cluster-cert",
-            &cert,
-            "--cluster-key",
-            &key,
-        ],
-    ];
+    let (cert, key) = (file_in(&other, "node.crt"), file_in(&other, "node.key"));
+    let without: [&[&str]; 2] = [&["--cluster-ca", &ca], &tls_flags(&ca, &cert, &key)];
     for more in without {
         let (code, said) = refused_node(&etcd, "tls", more);
         assert!(code.is_some(), "no exit in time (a hang?): {said}");
