@@ -176,7 +176,7 @@ impl Etcd {
     }
 
     fn failed(&self, status: tonic::Status) -> EtcdError {
-        let detail = status.message().to_string();
+        let detail = described(&status);
         let cluster = self.cluster.clone();
         match status.code() {
             tonic::Code::Unavailable
@@ -339,6 +339,21 @@ impl Etcd {
             etcd: self.clone(),
         })
     }
+}
+
+/// The status's message and the causes under it: tonic says only "transport error" when the
+/// connection fails, and the cause (refused, a TLS alert) is what tells the operator the fix.
+fn described(status: &tonic::Status) -> String {
+    let mut detail = status.message().to_string();
+    let mut cause = std::error::Error::source(status);
+    while let Some(error) = cause {
+        let said = error.to_string();
+        if !detail.ends_with(&said) {
+            detail = format!("{detail}: {said}");
+        }
+        cause = error.source();
+    }
+    detail
 }
 
 fn client_tls(tls: &EtcdTls) -> Result<ClientTlsConfig, EtcdError> {

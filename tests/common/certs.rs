@@ -31,6 +31,12 @@ pub fn openssl_self_signed(dir: &Path, name: &str, cn: &str, san: &str) {
 /// A CA (`dir/ca.crt`) and a server certificate it signed (`dir/NAME.crt`, `dir/NAME.key`).
 pub fn openssl_ca_signed(dir: &Path, name: &str, san: &str) {
     openssl_self_signed(dir, "ca", "test CA", "DNS:ca.invalid");
+    openssl_signed_by_ca(dir, name, san);
+}
+
+/// A certificate and key (`dir/NAME.crt`, `dir/NAME.key`) signed by the CA already in `dir`
+/// (`ca.crt`, `ca.key`), without an extended key usage: good for a server or a client.
+pub fn openssl_signed_by_ca(dir: &Path, name: &str, san: &str) {
     let key = format!("{name}.key");
     let csr = format!("{name}.csr");
     openssl(
@@ -42,14 +48,15 @@ pub fn openssl_ca_signed(dir: &Path, name: &str, san: &str) {
             "rsa:2048",
             "-nodes",
             "-subj",
-            "/CN=server",
+            &format!("/CN={name}"),
             "-keyout",
             &key,
             "-out",
             &csr,
         ],
     );
-    std::fs::write(dir.join("san.ext"), format!("subjectAltName={san}\n")).unwrap();
+    let ext = format!("{name}.ext");
+    std::fs::write(dir.join(&ext), format!("subjectAltName={san}\n")).unwrap();
     openssl(
         dir,
         &[
@@ -65,7 +72,7 @@ pub fn openssl_ca_signed(dir: &Path, name: &str, san: &str) {
             "-days",
             "30",
             "-extfile",
-            "san.ext",
+            &ext,
             "-out",
             &format!("{name}.crt"),
         ],

@@ -1,13 +1,14 @@
-//! A real etcd on a loopback address of the test's own (on two ports the kernel picked free,
-//! kept across its restarts), with a temporary data directory; stopped, started again and
-//! removed by the test. etcd is a
+//! A real etcd on a loopback address of the test's own (on ports the kernel picked free, kept
+//! across its restarts), with a temporary data directory; stopped, started again and removed by
+//! the test; its clients over plain HTTP, or over TLS with client certificates
+//! ([`Etcd::start_tls`]). etcd is a
 //! requirement of the test suite like the Rust toolchain: without it, a test that needs it
 //! fails and says how to install it.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,15 +25,29 @@ pub struct Etcd {
     ip: IpAddr,
     client_port: u16,
     peer_port: u16,
+    /// Plain HTTP, whatever the clients speak: `/health` for the fixture to wait on.
+    metrics_port: u16,
+    tls: Option<EtcdTlsFiles>,
     dir: tempfile::TempDir,
 }
 
-/// Two ports free on `ip` now, for etcd's clients and peers: nothing else uses the test's own
-/// address, so they stay free for etcd (and for etcd again after a stop).
-fn free_ports(ip: IpAddr) -> (u16, u16) {
-    let port = |l: &TcpListener| l.local_addr().unwrap().port();
-    let (a, b) = (TcpListener::bind((ip, 0)), TcpListener::bind((ip, 0)));
-    (port(&a.unwrap()), port(&b.unwrap()))
+/// What etcd speaks TLS to its clients with: it shows `cert` (with `key`), and accepts only
+/// clients that show a certificate `ca` signed (`--client-cert-auth`).
+pub struct EtcdTlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Three ports free on `ip` now, for etcd's clients, peers and metrics: nothing else uses the
+/// test's own address, so they stay free for etcd (and for etcd again after a stop).
+fn free_ports(ip: IpAddr) -> [u16; 3] {
+    let listeners = [0; 3].map(|_| TcpListener::bind((ip, 0)).unwrap());
+    listeners.map(|l| l.local_addr().unwrap().port())
+}
+
+fn path(file: &Path) -> &str {
+    file.to_str().unwrap()
 }
 
 /// The `etcd` on PATH.
@@ -45,15 +60,26 @@ fn binary() -> PathBuf {
 }
 
 impl Etcd {
-    /// Starts it and waits until it answers.
+    /// Starts it (its clients over plain HTTP) and waits until it answers.
     pub fn start() -> Etcd {
-        let ip = private_loopback();
-        let (client_port, peer_port) = free_ports(ip);
+        Etcd::launch(private_loopback(), None)
+    }
+
+    /// Starts it on `ip`, its clients over TLS with client certificates, and waits until it
+    /// answers. `tls.cert` must name `ip`.
+    pub fn start_tls(ip: IpAddr, tls: EtcdTlsFiles) -> Etcd {
+        Etcd::launch(ip, Some(tls))
+    }
+
+    fn launch(ip: IpAddr, tls: Option<EtcdTlsFiles>) -> Etcd {
+        let [client_port, peer_port, metrics_port] = free_ports(ip);
         let mut etcd = Etcd {
             child: None,
             ip,
             client_port,
             peer_port,
+            metrics_port,
+            tls,
             dir: tempfile::tempdir().unwrap(),
         };
         etcd.start_again();
@@ -62,7 +88,24 @@ impl Etcd {
 
     /// Its client URL, as `--cluster` takes it.
     pub fn url(&self) -> String {
-        format!("http://{}:{}", self.ip, self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}:{}", self.ip, self.client_port)
+    }
+
+    /// The flags that make it speak TLS to its clients, if it does.
+    fn tls_args(&self) -> Vec<&str> {
+        let Some(tls) = &self.tls else {
+            return Vec::new();
+        };
+        vec![
+            "--trusted-ca-file",
+            path(&tls.ca),
+            "--cert-file",
+            path(&tls.cert),
+            "--key-file",
+            path(&tls.key),
+            "--client-cert-auth",
+        ]
     }
 
     fn log(&self) -> String {
@@ -73,6 +116,7 @@ impl Etcd {
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "etcd already runs");
         let (client, peer) = (self.url(), format!("http://{}:{}", self.ip, self.peer_port));
+        let metrics = format!("http://{}:{}", self.ip, self.metrics_port);
         let data = self.dir.path().join("data");
         let log = File::options()
             .create(true)
@@ -94,6 +138,8 @@ impl Etcd {
                 &peer,
             ])
             .args(["--initial-cluster", &format!("test={peer}")])
+            .args(["--listen-metrics-urls", &metrics])
+            .args(self.tls_args())
             .args([
                 "--logger",
                 "zap",
@@ -129,11 +175,12 @@ impl Etcd {
     }
 
     fn healthy(&self) -> bool {
-        let answer = self.http("GET", "/health", "").unwrap_or_default();
+        let answer = self.http(self.metrics_port, "GET", "/health", "");
+        let answer = answer.unwrap_or_default();
         answer.contains("\"health\":\"true\"")
     }
 
-    /// The keys under `prefix` now, read through etcd's JSON gateway.
+    /// The keys under `prefix` now, read through etcd's JSON gateway (of a plain HTTP etcd).
     pub fn keys(&self, prefix: &str) -> Vec<String> {
         let mut end = prefix.as_bytes().to_vec();
         if let Some(last) = end.last_mut() {
@@ -144,7 +191,7 @@ impl Etcd {
             "range_end": STANDARD.encode(end),
             "keys_only": true,
         });
-        let answer = self.http("POST", "/v3/kv/range", &body.to_string());
+        let answer = self.http(self.client_port, "POST", "/v3/kv/range", &body.to_string());
         let answer = answer.unwrap_or_else(|| panic!("etcd did not answer:\n{}", self.log()));
         let json = &answer[answer.find('{').unwrap_or(0)..answer.rfind('}').map_or(0, |i| i + 1)];
         let value: serde_json::Value = serde_json::from_str(json).unwrap();
@@ -157,15 +204,15 @@ impl Etcd {
             .collect()
     }
 
-    /// One HTTP/1.0 exchange with its client port: the whole answer.
-    fn http(&self, method: &str, path: &str, body: &str) -> Option<String> {
-        let mut stream = TcpStream::connect((self.ip, self.client_port)).ok()?;
+    /// One HTTP/1.0 exchange with its `port`: the whole answer.
+    fn http(&self, port: u16, method: &str, path: &str, body: &str) -> Option<String> {
+        let mut stream = TcpStream::connect((self.ip, port)).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         let request = format!(
             "{method} {path} HTTP/1.0\r\nHost: {}:{}\r\nContent-Type: application/json\r\n\
              Content-Length: {}\r\n\r\n{body}",
             self.ip,
-            self.client_port,
+            port,
             body.len()
         );
         stream.write_all(request.as_bytes()).ok()?;

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::common::etcd::Etcd;
+use crate::common::certs::{openssl_ca_signed, openssl_signed_by_ca};
+use crate::common::etcd::{Etcd, EtcdTlsFiles};
 use crate::common::metrics::scrape;
 use crate::common::net::{echo, random_payload, read_exactly, serve, TEST_LIMIT};
 use crate::common::oauth::OAuthServer;
@@ -894,4 +895,97 @@ fn the_encrypted_hop_joins_two_pools() {
         })
         .await;
     });
+}
+
+/// A node of pool `pool` on a loopback address of its own, run to its end: it must not start.
+fn refused_node(etcd: &Etcd, pool: &str, more: &[&str]) -> (Option<i32>, String) {
+    let (ip, dir) = (private_loopback().to_string(), tempfile::tempdir().unwrap());
+    let config = dir.path().join("config.yaml");
+    let out = assert_cmd::Command::cargo_bin("scistream")
+        .unwrap()
+        .args(["--config", config.to_str().unwrap(), "server", "--no-tls"])
+        .args(["--port", "0", "--bind", &ip, "--listener-ip", &ip])
+        .args(["--port-range", "24000-24001", "--cluster", &etcd.url()])
+        .args([
+            "--pool",
+            pool,
+            "--node-name",
+            "refused",
+            "--cluster-lease",
+            LEASE,
+        ])
+        .args(more)
+        .env_remove("SCISTREAM_CLIENT_SECRET")
+        .env_remove("SCISTREAM_CONFIG")
+        .timeout(PATIENCE)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), said.into_owned())
+}
+
+/// `dir/name`, as a flag takes it.
+fn file_in(dir: &tempfile::TempDir, name: &str) -> String {
+    dir.path().join(name).to_str().unwrap().to_string()
+}
+
+/// The flags of a node that trusts `ca` and shows `cert` (with `key`) to etcd.
+fn tls_flags<'a>(ca: &'a str, cert: &'a str, key: &'a str) -> [&'a str; 6] {
+    [
+        "--cluster-ca",
+        ca,
+        "--cluster-cert",
+        cert,
+        "--cluster-key",
+        key,
+    ]
+}
+
+#[test]
+fn over_tls_a_node_with_a_client_certificate_joins_and_one_without_is_turned_away() {
+    let rt = Runtime::new().unwrap();
+    let (producer, _producer) = rt.block_on(serve(echo));
+    let (certs, ip) = (tempfile::tempdir().unwrap(), private_loopback());
+    openssl_ca_signed(certs.path(), "etcd", &format!("IP:{ip}"));
+    openssl_signed_by_ca(certs.path(), "node", "DNS:node.invalid");
+    let file = |name: &str| file_in(&certs, name);
+    let etcd = Etcd::start_tls(
+        ip,
+        EtcdTlsFiles {
+            ca: file("ca.crt").into(),
+            cert: file("etcd.crt").into(),
+            key: file("etcd.key").into(),
+        },
+    );
+    let (ca, cert, key) = (file("ca.crt"), file("node.crt"), file("node.key"));
+    let with_cert = tls_flags(&ca, &cert, &key);
+    let auth = OAuthServer::start();
+    let a = node(&auth, &etcd, "tls", "a", 2, &with_cert);
+    rt.block_on(async {
+        let listeners = OPEN
+            .open(&a.addr(), &a.addr(), "over-tls", 1, producer)
+            .await;
+        let listeners = listeners.expect("the req through a node over TLS succeeds");
+        OPEN.update(&a.addr(), "over-tls", &[producer])
+            .await
+            .unwrap();
+        echoes_through(&listeners[0], 1).await;
+        let listed = OPEN.list(&a.addr()).await.unwrap();
+        let uids: Vec<&str> = listed.iter().map(|s| s.uid.as_str()).collect();
+        assert_eq!(uids, ["over-tls"]);
+    });
+    // The CA but no client certificate, or one that another CA signed: etcd turns the node
+    // away, and the node says so, and what to check.
+    let other = tempfile::tempdir().unwrap();
+    openssl_ca_signed(other.path(), "node", "DNS:node.invalid");
+    let (cert, key) = (file_in(&other, "node.crt"), file_in(&other, "node.key"));
+    let without: [&[&str]; 2] = [&["--cluster-ca", &ca], &tls_flags(&ca, &cert, &key)];
+    for more in without {
+        let (code, said) = refused_node(&etcd, "tls", more);
+        assert!(code.is_some(), "no exit in time (a hang?): {said}");
+        assert_ne!(code, Some(0), "{said}");
+        let cause = format!("etcd at {} is unreachable", etcd.url());
+        assert!(said.contains(&cause), "{said}");
+        assert!(said.contains("--cluster-cert"), "{said}");
+    }
 }

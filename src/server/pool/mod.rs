@@ -39,6 +39,12 @@ use crate::session::{Role, SessionView};
 use crate::store::HopRecord;
 use crate::tls::hop::{HopCredential, HopDialer, HopIdentity};
 
+/// What to check besides etcd running when it speaks TLS: a TLS failure shows only as a
+/// broken connection.
+const TLS_HINT: &str = "; over https://, that --cluster-ca is the CA that signed etcd's \
+                        certificate, and that --cluster-cert and --cluster-key give a client \
+                        certificate that etcd trusts (an etcd started with --client-cert-auth \
+                        turns away a node without one)";
 /// The longest a hello that arrived before its req waits for the req's session to appear.
 const EARLY_HELLO_GRACE: Duration = Duration::from_secs(10);
 /// The longest a req, an update or a hop waits for the nodes to apply it.
@@ -94,9 +100,13 @@ impl Pool {
         let registry = Registry::open(etcd, Keys::new(&cluster.pool))
             .await
             .with_context(|| {
+                let tls = match cluster.tls {
+                    Some(_) => TLS_HINT,
+                    None => "",
+                };
                 format!(
                     "could not read the pool registry (etcd at {}): check --cluster and that \
-                     etcd runs",
+                     etcd runs{tls}",
                     cluster.urls.join(",")
                 )
             })?;
