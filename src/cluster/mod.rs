@@ -23,6 +23,8 @@ pub(crate) use keys::Keys;
 pub(crate) use membership::{drain, Membership};
 pub(crate) use mirror::{Mirror, Versioned};
 pub(crate) use placement::{spread, Placed, Shortfall};
+#[cfg(test)]
+pub(crate) use records::tests::record as test_record;
 pub(crate) use records::{Held, NodeInfo, PoolRecord, ShareRecord};
 
 use crate::etcd::{Etcd, EtcdError, EtcdTls, KeyChange, Range};

@@ -43,6 +43,10 @@ pub(crate) struct PoolRecord {
     pub(crate) hello_deadline_unix: u64,
     /// Whose quota it counts against (the key of its [`Held`]).
     pub(crate) account: String,
+    /// The most relayed connections its account may have open on one node (its connection
+    /// quota, as the req's node looked it up); None: no quota.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) connection_quota: Option<usize>,
 }
 
 impl PoolRecord {
@@ -78,6 +82,10 @@ pub(crate) struct ShareRecord {
     /// Its relay's counters and throughput, as of the last report.
     pub(crate) stats: RelayStats,
     pub(crate) throughput: Throughput,
+    /// Since when (ms since the Unix epoch) no connection has been open on this share; None:
+    /// one is open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) idle_since_unix_ms: Option<u64>,
 }
 
 /// What one account holds over the pool, counted in the transactions that open and release
@@ -104,6 +112,7 @@ pub(crate) mod tests {
             awaiting_hello: false,
             hello_deadline_unix: 0,
             account: "id:sub-1".into(),
+            connection_quota: None,
         }
     }
 

@@ -4,9 +4,10 @@
 //! would release it; [`Clocks::expiry`] says when and why, from wall-clock times kept in the
 //! session's entry, so that a session restored after a restart keeps what is left of them.
 
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::session::Expiry;
+use crate::session::{Expiry, SessionView};
 
 /// The server's lifetimes and timeouts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,8 +110,52 @@ impl Clocks {
     }
 }
 
+/// How many sessions expired since the start, by why.
+#[derive(Debug, Default)]
+pub(crate) struct Expirations([AtomicU64; Expiry::ALL.len()]);
+
+impl Expirations {
+    /// Counts the expiry of the session `view` (`by`) and logs it, as it is released.
+    pub(crate) fn record(&self, view: &SessionView, by: Expiry, lifetimes: &Lifetimes) {
+        self.0[by as usize].fetch_add(1, Ordering::Relaxed);
+        let s = &view.stats;
+        let why = match by {
+            Expiry::Lifetime => "its lifetime ended".to_string(),
+            Expiry::IdleTimeout => format!(
+                "no relayed connection was open for {} s (--session-idle-timeout)",
+                lifetimes.idle_timeout.as_secs()
+            ),
+            Expiry::UpdateTimeout => format!(
+                "it got its hello but no update within {} s (--update-timeout)",
+                lifetimes.update_timeout.as_secs()
+            ),
+        };
+        tracing::info!(event = "session_expired", uid = %view.uid, why = by.as_str(),
+            role = view.role.as_str(), owner = view.owner.as_deref(), age_secs = view.age_secs,
+            bytes_to_target = s.bytes_to_target, bytes_from_target = s.bytes_from_target,
+            connections = s.connections_total,
+            "session expired: {why}; releasing it (connections reset, ports freed)");
+    }
+
+    /// The counts, in the order of [`Expiry::ALL`].
+    pub(crate) fn counts(&self) -> [u64; Expiry::ALL.len()] {
+        self.0.each_ref().map(|n| n.load(Ordering::Relaxed))
+    }
+}
+
+/// `time` in milliseconds since the Unix epoch (0 before it), as records keep times.
+pub(crate) fn unix_ms(time: SystemTime) -> u64 {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The time a record keeps as milliseconds since the Unix epoch.
+pub(crate) fn from_unix_ms(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
 /// `duration` after `time`; a duration past what the clock holds is a century.
-fn later(time: SystemTime, duration: Duration) -> SystemTime {
+pub(crate) fn later(time: SystemTime, duration: Duration) -> SystemTime {
     const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
     time.checked_add(duration).unwrap_or(time + CENTURY)
 }

@@ -250,6 +250,7 @@ impl Ready {
             policy: policy.clone(),
             capacity: capacity.clone(),
             quotas: options.quotas.clone(),
+            lifetimes: options.lifetimes,
         };
         let table = Table::Pool(pool::Pool::join(setup).await?);
         Ok(Ready {

@@ -104,7 +104,8 @@ impl Table {
         }
     }
 
-    /// Releases expired sessions until dropped. A pool's sessions have no lifetime yet: None.
+    /// Releases expired sessions until dropped. None for a pool's node: it releases those it
+    /// sweeps among its background duties (`pool::shares::keep`).
     pub(crate) fn expire_in_background(&self) -> Option<Expiring> {
         match self {
             Table::Local(sessions) => Some(sessions.expire_in_background()),

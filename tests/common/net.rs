@@ -355,6 +355,21 @@ pub async fn assert_reset(stream: &mut TcpStream) {
     assert_eq!(error.kind(), io::ErrorKind::ConnectionReset, "{error}");
 }
 
+/// Connects through `listener` and expects a reset within a second, not data, EOF or a hang.
+pub async fn expect_reset(listener: SocketAddr) {
+    let read = tokio::time::timeout(Duration::from_secs(1), first_read(listener)).await;
+    match read.expect("no answer within a second: left hanging") {
+        Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}"),
+        Ok(n) => panic!("read {n} bytes where a reset was due"),
+    }
+}
+
+/// What the first read of a new connection gets; a reset may already fail the connect.
+async fn first_read(listener: SocketAddr) -> std::io::Result<usize> {
+    let mut stream = TcpStream::connect(listener).await?;
+    stream.read(&mut [0; 1]).await
+}
+
 /// A connection through `listener` to an echo target, proven live by one round trip.
 pub async fn live_connection(listener: SocketAddr) -> TcpStream {
     let mut client = connect(listener).await;

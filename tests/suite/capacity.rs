@@ -4,7 +4,6 @@
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use crate::common::metrics::{scrape, value};
 use crate::common::net::*;
@@ -86,21 +85,6 @@ async fn relayed_connections(listener: SocketAddr, n: usize) -> Vec<TcpStream> {
         connections.push(stream);
     }
     connections
-}
-
-/// Connects through `listener` and expects a reset within a second, not data, EOF or a hang.
-async fn expect_reset(listener: SocketAddr) {
-    let read = tokio::time::timeout(Duration::from_secs(1), first_read(listener)).await;
-    match read.expect("no answer within a second: left hanging") {
-        Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}"),
-        Ok(n) => panic!("read {n} bytes where a reset was due"),
-    }
-}
-
-/// What the first read of a new connection gets; a reset may already fail the connect.
-async fn first_read(listener: SocketAddr) -> std::io::Result<usize> {
-    let mut stream = TcpStream::connect(listener).await?;
-    stream.read(&mut [0; 1]).await
 }
 
 /// A new connection through `listener` and what came back for `payload`.

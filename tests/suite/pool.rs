@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 
 use crate::common::certs::{openssl_ca_signed, openssl_signed_by_ca};
 use crate::common::etcd::{Etcd, EtcdTlsFiles};
-use crate::common::metrics::scrape;
-use crate::common::net::{echo, random_payload, read_exactly, serve, TEST_LIMIT};
+use crate::common::metrics::{scrape, value};
+use crate::common::net::{
+    assert_reset, echo, expect_reset, live_connection, random_payload, read_exactly, serve,
+    TEST_LIMIT,
+};
 use crate::common::oauth::OAuthServer;
 use crate::common::server::private_loopback;
 use crate::common::server_process::{ServerProcess, ServerSetup};
@@ -170,8 +173,19 @@ impl As<'_> {
             rate: 0,
             ..Default::default()
         };
+        self.open_as(req_at, hello_at, req, producer).await
+    }
+
+    /// The session `req` asks for, opened as [`As::open`] opens one.
+    async fn open_as(
+        &self,
+        req_at: &str,
+        hello_at: &str,
+        req: pb::Request,
+        producer: SocketAddr,
+    ) -> Result<Vec<String>, tonic::Status> {
         let hello = pb::Hello {
-            uid: uid.into(),
+            uid: req.uid.clone(),
             prod_listeners: vec![producer.to_string()],
             role: "PROD".into(),
         };
@@ -988,4 +1002,134 @@ fn over_tls_a_node_with_a_client_certificate_joins_and_one_without_is_turned_awa
         assert!(said.contains(&cause), "{said}");
         assert!(said.contains("--cluster-cert"), "{said}");
     }
+}
+
+/// The value of `series` summed over the `/metrics` of `nodes` (each started with `--metrics`).
+fn summed(nodes: &[Node], series: &str) -> f64 {
+    let endpoints = nodes
+        .iter()
+        .filter_map(|n| n.process.as_ref()?.metrics.clone());
+    endpoints.map(|m| value(&scrape(&m), series)).sum()
+}
+
+/// Nodes a and b of `pool`, each with its `/metrics`, 6 ports and `more` flags.
+fn two_nodes_with_metrics(auth: &OAuthServer, etcd: &Etcd, pool: &str, more: &[&str]) -> Vec<Node> {
+    let start = |name| {
+        let ip = private_loopback().to_string();
+        let metrics = format!("{ip}:0");
+        let flags = [more, &["--metrics", &metrics]].concat();
+        node_at(auth, etcd, (pool, name, &ip), 6, &flags)
+    };
+    vec![start("a"), start("b")]
+}
+
+/// Waits until `uid` is gone from the pool, as node `at` answers.
+async fn until_gone(at: &str, uid: &str) {
+    eventually(&format!("{uid} is gone"), || async {
+        let status = OPEN.status(at, uid).await;
+        status
+            .is_err_and(|e| e.code() == Code::NotFound)
+            .then_some(())
+    })
+    .await;
+}
+
+/// The first of `listeners` on `node`'s address.
+fn listener_on(node: &Node, listeners: &[String]) -> SocketAddr {
+    let on = listeners
+        .iter()
+        .find(|l| l.starts_with(&format!("{}:", node.ip)));
+    on.expect("a listener on the node").parse().unwrap()
+}
+
+#[test]
+fn lifetimes_and_timeouts_hold_for_the_whole_session_over_all_its_nodes() {
+    let rt = Runtime::new().unwrap();
+    let (producer, _producer) = rt.block_on(serve(echo));
+    let (auth, etcd) = (OAuthServer::start(), Etcd::start());
+    let timeouts = ["--session-idle-timeout", "6s", "--update-timeout", "6s"];
+    let nodes = two_nodes_with_metrics(&auth, &etcd, "expiry", &timeouts);
+    rt.block_on(async {
+        let (a, b) = (nodes[0].addr(), nodes[1].addr());
+        let brief = pb::Request {
+            uid: "brief".into(),
+            role: "PROD".into(),
+            num_conn: 2,
+            lifetime_secs: 3,
+            ..Default::default()
+        };
+        let brief = OPEN.open_as(&a, &b, brief, producer).await.unwrap();
+        OPEN.update(&b, "brief", &[producer]).await.unwrap();
+        let idle = relaying(&nodes, "idle", 2, producer).await;
+        OPEN.open(&a, &b, "stuck", 2, producer).await.unwrap();
+        for (uid, by) in [
+            ("brief", "lifetime"),
+            ("idle", "idle_timeout"),
+            ("stuck", "update_timeout"),
+        ] {
+            let status = OPEN.status(&b, uid).await.unwrap();
+            assert_eq!(status.expires_by, by, "{status:?}");
+        }
+        // A connection open at node b only keeps the session from idling at every node.
+        let mut held_brief = live_connection(brief[0].parse().unwrap()).await;
+        let held_idle = live_connection(listener_on(&nodes[1], &idle)).await;
+        eventually("node b reports the open connection", || async {
+            let status = OPEN.status(&a, "idle").await.unwrap();
+            (status.expires_by == "lifetime").then_some(())
+        })
+        .await;
+        until_gone(&a, "brief").await;
+        assert_reset(&mut held_brief).await;
+        until_gone(&b, "stuck").await;
+        // Past the idle timeout since its update and a sweep later, its connection holds it.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let status = OPEN.status(&a, "idle").await.unwrap();
+        assert_eq!(status.connections_active, 1, "{status:?}");
+        drop(held_idle);
+        until_gone(&b, "idle").await;
+        for reason in ["lifetime", "idle_timeout", "update_timeout"] {
+            let series = format!(r#"scistream_sessions_expired_total{{reason="{reason}"}}"#);
+            eventually(&format!("one session expired by {reason}"), || async {
+                (summed(&nodes, &series) == 1.0).then_some(())
+            })
+            .await;
+        }
+        let logs = nodes.iter().map(|n| n.process.as_ref().unwrap().log());
+        let expired = logs.map(|log| log.matches("event=\"session_expired\"").count());
+        assert_eq!(expired.sum::<usize>(), 3);
+        assert!(registry_keys(&etcd, "expiry", "ports").is_empty());
+        assert!(registry_keys(&etcd, "expiry", "accounts").is_empty());
+        for listener in brief.iter().chain(&idle) {
+            let closed = eventually("the listener is closed", || async {
+                refused(listener).await.then_some(())
+            });
+            closed.await;
+        }
+    });
+}
+
+#[test]
+fn the_connection_quota_holds_on_each_node() {
+    let rt = Runtime::new().unwrap();
+    let (producer, _producer) = rt.block_on(serve(echo));
+    let (auth, etcd) = (OAuthServer::start(), Etcd::start());
+    let nodes = two_nodes_with_metrics(&auth, &etcd, "conns", &["--quota-connections", "2"]);
+    rt.block_on(async {
+        let first = relaying(&nodes, "first", 2, producer).await;
+        let second = relaying(&nodes, "second", 2, producer).await;
+        let (on_a, on_b) = (
+            listener_on(&nodes[0], &first),
+            listener_on(&nodes[1], &second),
+        );
+        // Two at node a over both sessions: the quota there is full.
+        let _held = [
+            live_connection(on_a).await,
+            live_connection(listener_on(&nodes[0], &second)).await,
+        ];
+        expect_reset(on_a).await;
+        // Node b counts its own.
+        let _also = [live_connection(on_b).await, live_connection(on_b).await];
+        let rejected = r#"scistream_connections_rejected_total{reason="quota"}"#;
+        assert_eq!(summed(&nodes, rejected), 1.0);
+    });
 }

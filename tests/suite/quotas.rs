@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::common::metrics::{scrape, value};
-use crate::common::net::{bounded, TEST_LIMIT};
+use crate::common::net::{assert_reset, bounded, TEST_LIMIT};
 use crate::common::oauth::OAuthServer;
 use crate::common::open_gateway::OpenGateway as Gateway;
 use crate::common::proto12::{open12, req12, Request12};
@@ -148,14 +148,6 @@ async fn greeted(listener: SocketAddr) -> io::Result<TcpStream> {
     stream.read_exact(&mut greeting).await?;
     assert_eq!(&greeting, b"pong");
     Ok(stream)
-}
-
-/// What a connection the server cut reads: a reset, never a clean end of stream.
-async fn assert_reset(mut stream: TcpStream) {
-    let mut rest = Vec::new();
-    let read = stream.read_to_end(&mut rest).await;
-    let error = read.expect_err("the connection ended cleanly instead of being reset");
-    assert_eq!(error.kind(), io::ErrorKind::ConnectionReset, "{error}");
 }
 
 /// Polls until `uid` is gone from the server (no sleeps as synchronisation: a bounded wait).
@@ -324,7 +316,7 @@ async fn a_session_at_the_end_of_its_lifetime_is_released_its_connections_reset_
         let opened: serde_json::Value = serde_json::from_slice(&output).unwrap();
         let uid = opened["uid"].as_str().unwrap().to_owned();
         let listener: SocketAddr = opened["listeners"][0].as_str().unwrap().parse().unwrap();
-        let held = greeted(listener).await.unwrap();
+        let mut held = greeted(listener).await.unwrap();
         let info = status(&client, &uid).await.unwrap();
         assert_eq!(info.expires_by, "lifetime");
         let shown = gateway.req("status", &[&uid]).assert().success();
@@ -333,7 +325,7 @@ async fn a_session_at_the_end_of_its_lifetime_is_released_its_connections_reset_
         assert!(shown.contains("its lifetime ends"), "{shown}");
 
         until_gone(&client, &uid).await;
-        assert_reset(held).await;
+        assert_reset(&mut held).await;
         assert_eq!(
             gateway.metric(r#"scistream_sessions_expired_total{reason="lifetime"}"#),
             1.0
@@ -398,9 +390,9 @@ async fn a_session_whose_update_never_comes_is_released_and_resets_who_waits_at_
             "update_timeout"
         );
         // Accepted by the kernel into the listener's backlog: nothing relays before the update.
-        let waiting = TcpStream::connect(listeners[0]).await.unwrap();
+        let mut waiting = TcpStream::connect(listeners[0]).await.unwrap();
         until_gone(&client, "stuck").await;
-        assert_reset(waiting).await;
+        assert_reset(&mut waiting).await;
         assert_eq!(
             gateway.metric(r#"scistream_sessions_expired_total{reason="update_timeout"}"#),
             1.0

@@ -8,6 +8,7 @@
 //! compare-and-swap of the session's record ([`records`]), applied by each node to its share;
 //! status and list read etcd ([`view`]), so that any node answers for the whole session.
 
+mod expiry;
 mod open;
 mod records;
 mod shares;
@@ -17,7 +18,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use ipnet::IpNet;
@@ -27,6 +28,7 @@ use tokio::time::Instant;
 use super::bandwidth::{RateOptions, RatePolicy};
 use super::call::{Account, Caller};
 use super::error::Error;
+use super::lifetimes::{unix_ms, Expirations, Lifetimes};
 use super::quotas::Quotas;
 use super::sessions::{
     dial_record, hop_of, identity_record, NewSession, Relaying, Totals, MAX_EARLY_HELLOS,
@@ -66,6 +68,8 @@ pub(crate) struct PoolSetup {
     pub(crate) capacity: Arc<Capacity>,
     /// What one identity may hold over the whole pool.
     pub(crate) quotas: Quotas,
+    /// How long sessions live and may sit unused.
+    pub(crate) lifetimes: Lifetimes,
 }
 
 /// This node's view of the pool, and its calls.
@@ -82,6 +86,9 @@ pub(crate) struct Pool {
     /// Hellos waiting for their req's session to appear, by account.
     early_hellos: Mutex<HashMap<Account, usize>>,
     quotas: Quotas,
+    lifetimes: Lifetimes,
+    /// Sessions this node released by expiry since it started.
+    expired: Expirations,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -133,6 +140,8 @@ impl Pool {
             placing: Mutex::new(open::Placing::default()),
             early_hellos: Mutex::new(HashMap::new()),
             quotas: setup.quotas,
+            lifetimes: setup.lifetimes,
+            expired: Expirations::default(),
             tasks: Mutex::new(Vec::new()),
         });
         pool.tasks().push(tokio::spawn(registry.follow()));
@@ -145,10 +154,6 @@ impl Pool {
         pool.tasks().extend([keeper, guard]);
         tracing::info!(node = %pool.node, pool = %cluster.pool, cluster = %cluster.urls.join(","),
             lease = pool.membership.lease(), "joined the pool");
-        tracing::warn!(
-            "in a pool, sessions have no lifetime, idle or update timeout yet, and connection \
-             quotas are not enforced (session, listener and rate quotas are, pool-wide)"
-        );
         Ok(pool)
     }
 
@@ -186,6 +191,7 @@ impl Pool {
             }
             let mut record = current.value.clone();
             record.awaiting_hello = false;
+            record.session.hello_unix_ms = Some(unix_ms(SystemTime::now()));
             record.session.prod_listeners = prod_listeners.clone();
             if self.swap(uid, &current, &record).await?.is_some() {
                 return Ok(listeners(&record));
@@ -239,6 +245,7 @@ impl Pool {
                     record.session.hop = dial.clone();
                 }
                 record.session.targets = targets.clone();
+                record.session.updated_unix_ms = Some(unix_ms(SystemTime::now()));
                 Ok(())
             })
             .await?;
@@ -342,6 +349,7 @@ impl Pool {
     pub(crate) fn totals(&self) -> Totals {
         let mut totals = self.shares.totals();
         totals.early_hellos = self.lock_early().values().sum();
+        totals.expired = self.expired.counts();
         totals
     }
 
@@ -443,6 +451,7 @@ impl From<NewSession> for open::Asked {
             num_conn: new.num_conn,
             rate: new.rate,
             allow_from: new.allow_from,
+            lifetime: new.lifetime,
         }
     }
 }

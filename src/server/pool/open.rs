@@ -18,6 +18,7 @@ use crate::etcd::Txn;
 use crate::server::bandwidth::RatePolicy;
 use crate::server::call::Caller;
 use crate::server::error::Error;
+use crate::server::lifetimes::{later, unix_ms};
 use crate::server::quotas::check_pooled;
 use crate::server::sessions::NewSession;
 use crate::session::{Kbps, Role};
@@ -49,6 +50,8 @@ pub(crate) struct Asked {
     pub(crate) num_conn: usize,
     pub(crate) rate: i32,
     pub(crate) allow_from: Vec<IpNet>,
+    /// The lifetime it asks for; None: the server's default.
+    pub(crate) lifetime: Option<Duration>,
 }
 
 /// What a placement relies on, read from the mirror.
@@ -263,6 +266,7 @@ impl Pool {
             true => self.listener_allow_from.clone(),
             false => asked.allow_from.clone(),
         };
+        let now = SystemTime::now();
         let session = SessionRecord {
             uid: asked.uid.clone(),
             role: asked.role,
@@ -276,9 +280,8 @@ impl Pool {
             targets: Vec::new(),
             hop: HopRecord::Plain,
             identity: None,
-            created_unix: unix_now(),
-            // Lifetimes and timeouts are a lone server's for now (see the README).
-            expires_unix_ms: None,
+            created_unix: now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            expires_unix_ms: Some(unix_ms(later(now, self.lifetimes.granted(asked.lifetime)))),
             hello_unix_ms: None,
             updated_unix_ms: None,
             stats: Default::default(),
@@ -290,6 +293,7 @@ impl Pool {
             awaiting_hello: true,
             hello_deadline_unix: unix_now() + self.hello_timeout.as_secs(),
             account,
+            connection_quota: Some(self.quotas.of(caller).quota.connections),
         }
     }
 

@@ -7,18 +7,22 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
 
+use super::expiry::sweeps;
 use super::open::{remove_waiting, unix_now};
 use super::records::json;
 use super::{Pool, PoolSetup};
 use crate::address::HostPort;
 use crate::cluster::{PoolRecord, ShareRecord, Versioned};
 use crate::etcd::Txn;
-use crate::relay::{BitRate, Capacity, HopMode, RelayStats, SessionRelay, TargetPolicy, Terms};
+use crate::relay::{
+    BitRate, Capacity, ConnectionQuota, HopMode, RelayStats, SessionRelay, TargetPolicy, Terms,
+};
 use crate::server::bandwidth::{RateOptions, RatePolicy};
+use crate::server::lifetimes::unix_ms;
 use crate::server::ports::PortPool;
 use crate::server::sessions::{add_growth, hop_of, Totals};
 use crate::session::{Role, BITS_PER_KB};
@@ -52,8 +56,23 @@ struct Share {
 struct Local {
     shares: HashMap<String, Share>,
     ports: PortPool,
+    /// The connection quota of each account with a share here, by its key: held on each node.
+    quotas: HashMap<String, Arc<ConnectionQuota>>,
     /// Counters of the shares closed, for the metrics.
     released: RelayStats,
+}
+
+impl Local {
+    /// The connection quota the relay of a share of `record` counts in: its account's on this
+    /// node, shared with the account's other shares here, at the max its latest req looked up.
+    fn quota_of(&mut self, record: &PoolRecord) -> Option<Arc<ConnectionQuota>> {
+        let max = record.connection_quota?;
+        let owner = (record.session.owner_name.clone()).unwrap_or_else(|| record.account.clone());
+        let quota = (self.quotas.entry(record.account.clone()))
+            .or_insert_with(|| ConnectionQuota::new(owner, max));
+        quota.set_max(max);
+        Some(quota.clone())
+    }
 }
 
 pub(super) struct Shares {
@@ -70,6 +89,7 @@ impl Shares {
             local: Mutex::new(Local {
                 shares: HashMap::new(),
                 ports: PortPool::new(setup.listener_ip, setup.port_range.clone()),
+                quotas: HashMap::new(),
                 released: RelayStats::default(),
             }),
             node: node.to_string(),
@@ -129,7 +149,8 @@ impl Shares {
     fn apply(&self, uid: &str, record: &Versioned<PoolRecord>) -> bool {
         let mut local = self.lock();
         let Some(share) = local.shares.get_mut(uid) else {
-            let share = self.open(&mut local.ports, uid, record);
+            let quota = local.quota_of(&record.value);
+            let share = self.open(&mut local.ports, uid, record, quota);
             local.shares.insert(uid.to_string(), share);
             return true;
         };
@@ -154,7 +175,13 @@ impl Shares {
     }
 
     /// Binds this node's listeners of `record` and starts relaying as it says.
-    fn open(&self, ports: &mut PortPool, uid: &str, record: &Versioned<PoolRecord>) -> Share {
+    fn open(
+        &self,
+        ports: &mut PortPool,
+        uid: &str,
+        record: &Versioned<PoolRecord>,
+        quota: Option<Arc<ConnectionQuota>>,
+    ) -> Share {
         let session = &record.value.session;
         let mine: Vec<(usize, SocketAddr)> = record.value.placed_on(&self.node).collect();
         let (hop, mut lost) = match hop_of(session) {
@@ -183,8 +210,7 @@ impl Shares {
         let terms = Terms {
             rate: self.share_rate(session.rate, mine.len(), session.listeners.len()),
             allow_from: session.allow_from.clone(),
-            // Connection quotas count one process's connections: not yet pool-wide.
-            quota: None,
+            quota,
         };
         let relay = SessionRelay::resume(
             uid.to_string(),
@@ -230,6 +256,8 @@ impl Shares {
             let mut local = self.lock();
             add_growth(&mut local.released, RelayStats::default(), stats);
             local.ports.free(share.ports);
+            // Held by no relay any more.
+            local.quotas.retain(|_, quota| Arc::strong_count(quota) > 1);
         }
         let key = pool.keys().share(uid, &self.node);
         if let Err(e) = pool.registry.etcd.txn(Txn::default().delete(&key)).await {
@@ -258,6 +286,7 @@ impl Shares {
                         lost: share.lost.clone(),
                         stats,
                         throughput: share.relay.throughput(),
+                        idle_since_unix_ms: share.relay.idle_since().map(unix_ms),
                     };
                     Some((pool.keys().share(uid, &self.node), json(&report)))
                 })
@@ -315,9 +344,9 @@ impl Shares {
     }
 }
 
-/// Applies each change of the registry to this node's shares as it comes, reports the
-/// shares' counters every [`REPORT_EVERY`], and removes sessions left waiting for a hello past
-/// their deadline (by a req whose node went away).
+/// Applies each change of the registry to this node's shares as it comes; every
+/// [`REPORT_EVERY`], reports the shares' counters, removes sessions left waiting for a hello
+/// past their deadline (by a req whose node went away) and releases expired ones.
 pub(super) async fn keep(pool: Weak<Pool>) {
     let Some(mut changes) = pool.upgrade().map(|p| p.registry.subscribe()) else {
         return;
@@ -333,22 +362,23 @@ pub(super) async fn keep(pool: Weak<Pool>) {
                 let Some(pool) = pool.upgrade() else { return };
                 pool.shares.report_changed(&pool, false).await;
                 sweep(&pool).await;
+                pool.expire_due(SystemTime::now()).await;
             }
         }
     }
 }
 
-/// Removes the sessions still waiting for their hello well past its deadline. Each is swept
-/// by the node of its first listener, or by every node once that one is gone.
+/// Removes the sessions this node sweeps still waiting for their hello well past its
+/// deadline.
 async fn sweep(pool: &Pool) {
     let now = unix_now();
     let stale: Vec<(String, i64)> = {
         let mirror = pool.registry.mirror();
         let sessions = mirror.sessions.iter();
         let stale = sessions.filter(|(_, r)| {
-            let first = r.value.nodes.first();
-            let mine = first.is_some_and(|n| *n == pool.node || !mirror.nodes.contains_key(n));
-            mine && r.value.awaiting_hello && r.value.hello_deadline_unix + ABANDONED_AFTER < now
+            let waiting =
+                r.value.awaiting_hello && r.value.hello_deadline_unix + ABANDONED_AFTER < now;
+            waiting && sweeps(&pool.node, &r.value, &mirror)
         });
         stale
             .map(|(uid, r)| (uid.clone(), r.create_revision))

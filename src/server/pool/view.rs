@@ -9,7 +9,7 @@ use crate::etcd::{KeyChange, Range};
 use crate::relay::{RelayStats, Throughput};
 use crate::server::call::Caller;
 use crate::server::sessions::add_growth;
-use crate::session::{SessionView, State};
+use crate::session::{Expires, SessionView, State};
 
 impl Pool {
     pub(crate) async fn view(&self, uid: &str, caller: &Caller) -> Result<SessionView, Error> {
@@ -65,7 +65,12 @@ impl Pool {
 
     /// The session `uid` as its record, its nodes' shares and the live nodes show it: a
     /// listener whose node is gone, or could not bind it, is lost.
-    fn view_of(&self, uid: &str, record: &Versioned<PoolRecord>, pool: &Mirror) -> SessionView {
+    pub(super) fn view_of(
+        &self,
+        uid: &str,
+        record: &Versioned<PoolRecord>,
+        pool: &Mirror,
+    ) -> SessionView {
         let PoolRecord { session, nodes, .. } = &record.value;
         let shares = pool.shares.get(uid);
         let lost = (nodes.iter().zip(&session.listeners))
@@ -88,6 +93,7 @@ impl Pool {
             (false, true) => State::AwaitingUpdate,
             (false, false) => State::Relaying,
         };
+        let (expires_at, expires_by) = self.expiry(uid, &record.value, pool);
         let created = std::time::UNIX_EPOCH + std::time::Duration::from_secs(session.created_unix);
         SessionView {
             uid: uid.to_string(),
@@ -104,7 +110,7 @@ impl Pool {
             lost_listeners: lost,
             listener_nodes: nodes.clone(),
             age_secs: created.elapsed().map_or(0, |age| age.as_secs()),
-            expires: None,
+            expires: Some(Expires::new(expires_at, expires_by)),
             stats,
         }
     }

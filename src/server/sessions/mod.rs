@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -25,7 +24,7 @@ use tokio::sync::oneshot;
 use super::bandwidth::{RateOptions, RatePolicy, Reservations};
 use super::call::{Account, Caller};
 use super::error::Error;
-use super::lifetimes::{Clocks, Lifetimes};
+use super::lifetimes::{Clocks, Expirations, Lifetimes};
 use super::ports::PortPool;
 use super::quotas::{Holdings, Quotas};
 use crate::address::{self, HostPort};
@@ -353,8 +352,7 @@ pub(crate) struct Sessions {
     quotas: Quotas,
     /// How long sessions live and may sit unused.
     lifetimes: Lifetimes,
-    /// Sessions expired since the start, by why (in the order of [`Expiry::ALL`]).
-    expired: [AtomicU64; Expiry::ALL.len()],
+    expired: Expirations,
 }
 
 impl Sessions {
@@ -733,8 +731,7 @@ impl Sessions {
                 if s.generation != generation || at > now {
                     return Err(Error::NotFound(uid.clone()));
                 }
-                self.expired[by as usize].fetch_add(1, Ordering::Relaxed);
-                log_expired(&s.view(&uid, &self.lifetimes), by, &self.lifetimes);
+                (self.expired).record(&s.view(&uid, &self.lifetimes), by, &self.lifetimes);
                 Ok(())
             };
             expired += usize::from(self.end(&uid, still_due).await.is_ok());
@@ -768,7 +765,7 @@ impl Sessions {
         let mut totals = Totals {
             relay: table.released,
             early_hellos: table.early_hellos(),
-            expired: self.expired.each_ref().map(|n| n.load(Ordering::Relaxed)),
+            expired: self.expired.counts(),
             ..Totals::default()
         };
         for session in table.sessions.values() {
@@ -821,26 +818,6 @@ fn same_generation(uid: &str, session: &Entry, generation: u64) -> Result<(), Er
         true => Ok(()),
         false => Err(Error::NotFound(uid.to_string())),
     }
-}
-
-fn log_expired(view: &SessionView, by: Expiry, lifetimes: &Lifetimes) {
-    let s = &view.stats;
-    let why = match by {
-        Expiry::Lifetime => "its lifetime ended".to_string(),
-        Expiry::IdleTimeout => format!(
-            "no relayed connection was open for {} s (--session-idle-timeout)",
-            lifetimes.idle_timeout.as_secs()
-        ),
-        Expiry::UpdateTimeout => format!(
-            "it got its hello but no update within {} s (--update-timeout)",
-            lifetimes.update_timeout.as_secs()
-        ),
-    };
-    tracing::info!(event = "session_expired", uid = %view.uid, why = by.as_str(),
-        role = view.role.as_str(), owner = view.owner.as_deref(), age_secs = view.age_secs,
-        bytes_to_target = s.bytes_to_target, bytes_from_target = s.bytes_from_target,
-        connections = s.connections_total,
-        "session expired: {why}; releasing it (connections reset, ports freed)");
 }
 
 fn require_role(uid: &str, session: &Entry, role: Role) -> Result<(), Error> {

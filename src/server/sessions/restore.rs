@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use super::{Entry, Sessions, Table};
 use crate::relay::{HopMode, SessionRelay, Terms};
 use crate::server::call::Caller;
-use crate::server::lifetimes::{Clocks, Lifetimes};
+use crate::server::lifetimes::{from_unix_ms, unix_ms, Clocks, Lifetimes};
 use crate::session::Kbps;
 use crate::store::{Bytes, Change, HopRecord, IdentityRecord, Private, SessionRecord, StoreError};
 use crate::tls::hop::{HopCredential, HopDialer, HopIdentity};
@@ -228,19 +228,13 @@ impl Sessions {
     }
 }
 
-/// `time` in milliseconds since the Unix epoch (0 before it).
-fn unix_ms(time: SystemTime) -> u64 {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// The clocks of `record`'s session, taken back now: its lifetime as it was (cut to this
 /// server's longest), its hello and update times as they were. A record from before lifetimes
 /// gets the default lifetime, and its update timeout (or, relaying, its idle timeout) counts
 /// from now. Its idle time counts from now too: its connections ended with the restart.
 fn clocks_of(record: &SessionRecord, lifetimes: &Lifetimes) -> Clocks {
     let now = SystemTime::now();
-    let at = |ms: Option<u64>| ms.map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
+    let at = |ms: Option<u64>| ms.map(from_unix_ms);
     let created_at = UNIX_EPOCH + Duration::from_secs(record.created_unix);
     let relaying = !record.targets.is_empty();
     Clocks {
