@@ -202,9 +202,14 @@ impl ServerProcess {
 
     /// Sends SIGINT (Ctrl-C) and waits for the exit.
     pub fn interrupt(&mut self) -> ExitStatus {
-        // SAFETY: kill(2) with a pid we own has no memory-safety requirements.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        self.signal(libc::SIGINT);
         self.child.wait().unwrap()
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGHUP`, systemd's reload).
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) with a pid we own has no memory-safety requirements.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
     }
 }
 

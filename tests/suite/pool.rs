@@ -1133,3 +1133,32 @@ fn the_connection_quota_holds_on_each_node() {
         assert_eq!(summed(&nodes, rejected), 1.0);
     });
 }
+
+#[test]
+fn a_node_refuses_a_live_upgrade_and_a_reload_leaves_it_serving() {
+    let rt = Runtime::new().unwrap();
+    let (producer, _producer) = rt.block_on(serve(echo));
+    let (auth, etcd) = (OAuthServer::start(), Etcd::start());
+    let mut nodes = vec![node(&auth, &etcd, "reload", "a", 2, &[])];
+    let listeners = rt.block_on(relaying(&nodes, "steady", 2, producer));
+    let process = nodes[0].process.as_mut().unwrap();
+    process.signal(libc::SIGHUP);
+    rt.block_on(eventually("the node logs the reload it ignores", || async {
+        (process.log().contains("reload (SIGHUP) ignored")).then_some(())
+    }));
+    assert!(process.is_running(), "a SIGHUP ended the node");
+    rt.block_on(async {
+        for (i, listener) in listeners.iter().enumerate() {
+            echoes_through(listener, i as u64).await;
+        }
+        let status = OPEN.status(&nodes[0].addr(), "steady").await.unwrap();
+        assert!(status.lost_listeners.is_empty(), "{status:?}");
+    });
+    let (code, said) = refused_node(&etcd, "reload", &["--take-over", "/nonexistent/handover"]);
+    assert_ne!(code, Some(0), "{said}");
+    assert!(
+        said.contains("--take-over is not available on a node of a pool")
+            && said.contains("takes its listeners back"),
+        "{said}"
+    );
+}
