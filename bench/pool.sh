@@ -52,21 +52,31 @@ done
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# prod S2CS: opens a PROD session of NUM_CONN listeners at S2CS; prints its uid.
-prod() {
-    "$BIN" --config "$WORK/client.yaml" req prod -q --no-tls --s2cs "$1" --num-conn "$NUM_CONN" \
-        --remote-ip 127.0.0.1 --receiver-ports 9 --json | jq -r .uid
+# timed FILE CMD...: runs CMD with its stdout into WORK/out and appends its milliseconds to FILE.
+# Only CMD is timed: the clock is read without a fork, and its output is parsed afterwards (a
+# `jq` in the pipe would add its own start, about 20 ms here: more than a req takes).
+timed() {
+    local file=$1 t0
+    shift
+    t0=${EPOCHREALTIME/./}
+    "$@" >"$WORK/out"
+    awk -v us=$((${EPOCHREALTIME/./} - t0)) 'BEGIN { printf "%.1f\n", us / 1000 }' >>"$file"
 }
 
-# sequential NAME S2CS: SESSIONS times req prod then req release at S2CS; appends each req
-# prod's milliseconds to WORK/NAME.ms and prints "NAME p50 p99 sessions/s".
+# prod_cmd S2CS: opens a PROD session of NUM_CONN listeners at S2CS; prints it as JSON.
+prod_cmd() {
+    "$BIN" --config "$WORK/client.yaml" req prod -q --no-tls --s2cs "$1" --num-conn "$NUM_CONN" \
+        --remote-ip 127.0.0.1 --receiver-ports 9 --json
+}
+
+# sequential NAME S2CS: SESSIONS times req prod (timed alone) then req release at S2CS; prints
+# "NAME p50 p99 sessions/s" (sessions/s over the whole loop, release and bookkeeping included).
 sequential() {
-    local name=$1 s2cs=$2 begin t0 uid
+    local name=$1 s2cs=$2 begin uid
     begin=$(now_ms)
     for _ in $(seq "$SESSIONS"); do
-        t0=$(now_ms)
-        uid=$(prod "$s2cs")
-        echo $(($(now_ms) - t0)) >>"$WORK/$name.ms"
+        timed "$WORK/$name.ms" prod_cmd "$s2cs"
+        uid=$(jq -r .uid <"$WORK/out")
         "$BIN" --config "$WORK/client.yaml" req release -q --no-tls --s2cs "$s2cs" "$uid" >/dev/null
     done
     local elapsed=$(($(now_ms) - begin))
@@ -75,17 +85,14 @@ sequential() {
 }
 
 p99() {
-    sort -n | awk '{ v[NR] = $1 } END { i = int(NR * 0.99 + 0.999); print v[i] }'
+    sort -g | awk '{ v[NR] = $1 } END { i = int(NR * 0.99 + 0.999); print v[i] }'
 }
 
 # floor S2CS: the p50 and p99 of `req list` at S2CS, SESSIONS times: what a CLI run costs
 # (process start, connection, one call) before a req adds its own work.
 floor() {
-    local t0
     for _ in $(seq "$SESSIONS"); do
-        t0=$(now_ms)
-        "$BIN" --config "$WORK/client.yaml" req list -q --no-tls --s2cs "$1" >/dev/null
-        echo $(($(now_ms) - t0)) >>"$WORK/floor.ms"
+        timed "$WORK/floor.ms" "$BIN" --config "$WORK/client.yaml" req list -q --no-tls --s2cs "$1"
     done
     printf '%-22s %8s %8s\n' "(req list: CLI floor)" "$(median <"$WORK/floor.ms")" "$(p99 <"$WORK/floor.ms")"
 }
@@ -98,7 +105,7 @@ sequential "3-node pool (etcd)" "127.0.0.1:$((BASE + 11))"
 floor "127.0.0.1:$((BASE + 10))"
 
 # A session over the three nodes, then n3 killed: how long until n1 shows its listeners lost.
-uid=$(NUM_CONN=6 prod "127.0.0.1:$((BASE + 11))")
+uid=$(NUM_CONN=6 prod_cmd "127.0.0.1:$((BASE + 11))" | jq -r .uid)
 {
     kill -9 -- "-${PID[n3]}"
     killed=$(now_ms)
