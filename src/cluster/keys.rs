@@ -8,6 +8,7 @@
 //! | `ports/<node>/<port>` | the uid holding the port | the node's |
 //! | `shares/<uid>/<node>` | [`ShareRecord`](super::ShareRecord): the node's part of the session, bound | the node's |
 //! | `accounts/<account>` | [`Held`](super::Held): what an identity holds, for quotas | none |
+//! | `bandwidth/<node>` | the kb/s of the node's `--bandwidth` its sessions hold (`--rate-policy reserve`) | none |
 //!
 //! Keys under a node's lease vanish with it: a node that stops renewing frees its ports and its
 //! shares show as lost, while the sessions stay for the node to take back.
@@ -28,6 +29,7 @@ pub(crate) enum Key {
     Port { node: String, port: u16 },
     Share { uid: String, node: String },
     Account(String),
+    Bandwidth(String),
 }
 
 impl Keys {
@@ -87,6 +89,11 @@ impl Keys {
         format!("{}accounts/{}", self.root, escape(account))
     }
 
+    /// What node `node`'s sessions hold of its bandwidth.
+    pub(crate) fn bandwidth(&self, node: &str) -> String {
+        format!("{}bandwidth/{}", self.root, escape(node))
+    }
+
     /// What `key` names, if it is one of this pool's.
     pub(crate) fn parse(&self, key: &str) -> Option<Key> {
         let rest = key.strip_prefix(&self.root)?;
@@ -105,6 +112,7 @@ impl Keys {
                 node: node.clone(),
             }),
             ("accounts", [account]) => Some(Key::Account(account.clone())),
+            ("bandwidth", [node]) => Some(Key::Bandwidth(node.clone())),
             _ => None,
         }
     }
@@ -168,6 +176,7 @@ mod tests {
                 },
             ),
             (keys.account("id:x/y"), Key::Account("id:x/y".into())),
+            (keys.bandwidth("n/1"), Key::Bandwidth("n/1".into())),
         ];
         for (key, named) in cases {
             assert!(key.starts_with("/scistream/aps/"), "{key}");

@@ -31,6 +31,8 @@ pub(crate) struct Mirror {
     /// The reserved ports of each node.
     pub(crate) ports: HashMap<String, BTreeSet<u16>>,
     pub(crate) accounts: HashMap<String, Versioned<Held>>,
+    /// What each node's sessions hold of its bandwidth, in kb/s.
+    pub(crate) bandwidth: HashMap<String, Versioned<u64>>,
     /// Sessions whose record changed since [`Mirror::take_dirty`] last ran.
     dirty: HashSet<String>,
 }
@@ -48,7 +50,36 @@ fn decode<T: DeserializeOwned>(key: &str, value: &[u8]) -> Option<T> {
     }
 }
 
+/// Takes in the change of the value `name` of `values` (gone when the key is).
+fn keep<T: DeserializeOwned>(
+    values: &mut HashMap<String, Versioned<T>>,
+    name: String,
+    change: &KeyChange,
+) {
+    match change.value.as_deref().and_then(|v| decode(&change.key, v)) {
+        Some(value) => {
+            let versioned = Versioned {
+                value,
+                mod_revision: change.mod_revision,
+                create_revision: change.create_revision,
+            };
+            values.insert(name, versioned);
+        }
+        None => drop(values.remove(&name)),
+    }
+}
+
 impl Mirror {
+    /// What counter `name` of `counters` holds, and the revision a transaction compares (0:
+    /// absent).
+    pub(crate) fn count<T: Clone + Default>(
+        counters: &HashMap<String, Versioned<T>>,
+        name: &str,
+    ) -> (T, i64) {
+        let known = counters.get(name);
+        known.map_or((T::default(), 0), |c| (c.value.clone(), c.mod_revision))
+    }
+
     /// Takes in one changed key.
     pub(crate) fn apply(&mut self, keys: &Keys, change: KeyChange) {
         let Some(key) = keys.parse(&change.key) else {
@@ -65,19 +96,8 @@ impl Mirror {
                 None => drop(self.drains.remove(&name)),
             },
             Key::Session(uid) => {
-                let record = value.and_then(|v| decode(&change.key, v));
                 self.dirty.insert(uid.clone());
-                match record {
-                    Some(value) => {
-                        let versioned = Versioned {
-                            value,
-                            mod_revision: change.mod_revision,
-                            create_revision: change.create_revision,
-                        };
-                        self.sessions.insert(uid, versioned);
-                    }
-                    None => drop(self.sessions.remove(&uid)),
-                }
+                keep(&mut self.sessions, uid, &change);
             }
             Key::Port { node, port } => {
                 let ports = self.ports.entry(node).or_default();
@@ -97,19 +117,8 @@ impl Mirror {
                     self.shares.remove(&uid);
                 }
             }
-            Key::Account(account) => match value.and_then(|v| decode(&change.key, v)) {
-                Some(value) => {
-                    let versioned = Versioned {
-                        value,
-                        mod_revision: change.mod_revision,
-                        create_revision: change.create_revision,
-                    };
-                    self.accounts.insert(account, versioned);
-                }
-                None => {
-                    self.accounts.remove(&account);
-                }
-            },
+            Key::Account(account) => keep(&mut self.accounts, account, &change),
+            Key::Bandwidth(node) => keep(&mut self.bandwidth, node, &change),
         }
     }
 

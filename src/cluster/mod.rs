@@ -22,10 +22,10 @@ use tokio::time::Instant;
 pub(crate) use keys::Keys;
 pub(crate) use membership::{drain, Membership};
 pub(crate) use mirror::{Mirror, Versioned};
-pub(crate) use placement::{spread, Placed, Shortfall};
+pub(crate) use placement::{spread, Candidate, Placed, Shortfall};
 #[cfg(test)]
 pub(crate) use records::tests::record as test_record;
-pub(crate) use records::{Held, NodeInfo, PoolRecord, ShareRecord};
+pub(crate) use records::{rate_share, Held, NodeInfo, PoolRecord, ShareRecord};
 
 use crate::etcd::{Etcd, EtcdError, EtcdTls, KeyChange, Range};
 

@@ -1,5 +1,6 @@
 //! The values a pool keeps in etcd, as JSON (see the `keys` module for where).
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,9 @@ pub(crate) struct PoolRecord {
     /// quota, as the req's node looked it up); None: no quota.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) connection_quota: Option<usize>,
+    /// What it holds of each node's bandwidth, in kb/s (`--rate-policy reserve`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) reserved: BTreeMap<String, u64>,
 }
 
 impl PoolRecord {
@@ -59,6 +63,12 @@ impl PoolRecord {
         listeners.filter(move |(i, _)| self.nodes.get(*i).is_some_and(|n| n == node))
     }
 
+    /// Node `node`'s part of its rate (kb/s).
+    pub(crate) fn share_kbps(&self, node: &str) -> u64 {
+        let rate = u64::try_from(self.session.rate).unwrap_or_default();
+        rate_share(rate, &self.nodes, node)
+    }
+
     /// The nodes it is placed on, each once, in listener order.
     pub(crate) fn node_names(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
@@ -69,6 +79,13 @@ impl PoolRecord {
         }
         names
     }
+}
+
+/// Node `node`'s part of `rate` (kb/s) of a session whose listener i is on `nodes[i]`: the rate
+/// over its listeners, times those on the node (rounded up: a node never gets too little).
+pub(crate) fn rate_share(rate: u64, nodes: &[String], node: &str) -> u64 {
+    let here = nodes.iter().filter(|n| *n == node).count() as u64;
+    (rate * here).div_ceil(nodes.len().max(1) as u64)
 }
 
 /// One node's part of a session, as the node reports it under its lease: its presence says the
@@ -113,6 +130,7 @@ pub(crate) mod tests {
             hello_deadline_unix: 0,
             account: "id:sub-1".into(),
             connection_quota: None,
+            reserved: BTreeMap::new(),
         }
     }
 
@@ -121,6 +139,9 @@ pub(crate) mod tests {
         let record = record("u", &["a", "b", "a"]);
         let on_a: Vec<usize> = record.placed_on("a").map(|(i, _)| i).collect();
         assert_eq!(on_a, [0, 2]);
+        let mut rated = record.clone();
+        rated.session.rate = 1000;
+        assert_eq!((rated.share_kbps("a"), rated.share_kbps("b")), (667, 334));
         assert_eq!(record.node_names(), ["a", "b"]);
         let text = serde_json::to_vec(&record).unwrap();
         assert_eq!(serde_json::from_slice::<PoolRecord>(&text).unwrap(), record);

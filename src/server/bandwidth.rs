@@ -83,11 +83,7 @@ impl RateOptions {
                 limit,
                 reserved: Kbps(0),
             }),
-            RatePolicy::Reserve if limit.is_none() => Err(Error::InvalidArgument(
-                "rate 0 asks for no limit, which this gateway cannot reserve (--rate-policy \
-                 reserve): ask for the rate the stream needs, e.g. --rate 1G"
-                    .into(),
-            )),
+            RatePolicy::Reserve if limit.is_none() => Err(unreservable()),
             RatePolicy::Reserve => {
                 reservations.reserve(rate)?;
                 Ok(Grant {
@@ -97,6 +93,15 @@ impl RateOptions {
             }
         }
     }
+}
+
+/// Why a req for rate 0 (no limit) is refused under `reserve`.
+pub(crate) fn unreservable() -> Error {
+    Error::InvalidArgument(
+        "rate 0 asks for no limit, which this gateway cannot reserve (--rate-policy reserve): \
+         ask for the rate the stream needs, e.g. --rate 1G"
+            .into(),
+    )
 }
 
 /// The bandwidth of a `reserve` server and what its sessions hold of it.

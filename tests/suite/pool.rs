@@ -1143,9 +1143,10 @@ fn a_node_refuses_a_live_upgrade_and_a_reload_leaves_it_serving() {
     let listeners = rt.block_on(relaying(&nodes, "steady", 2, producer));
     let process = nodes[0].process.as_mut().unwrap();
     process.signal(libc::SIGHUP);
-    rt.block_on(eventually("the node logs the reload it ignores", || async {
-        (process.log().contains("reload (SIGHUP) ignored")).then_some(())
-    }));
+    rt.block_on(eventually(
+        "the node logs the reload it ignores",
+        || async { (process.log().contains("reload (SIGHUP) ignored")).then_some(()) },
+    ));
     assert!(process.is_running(), "a SIGHUP ended the node");
     rt.block_on(async {
         for (i, listener) in listeners.iter().enumerate() {
@@ -1161,4 +1162,73 @@ fn a_node_refuses_a_live_upgrade_and_a_reload_leaves_it_serving() {
             && said.contains("takes its listeners back"),
         "{said}"
     );
+}
+
+/// A PROD req for `rate` kb/s over `n` listeners at `at`, without its hello: for a req that
+/// the pool refuses at once.
+async fn refused_req(at: &str, uid: &str, rate: i32, n: i32) -> tonic::Status {
+    let answer = control(at).await.req(rated(uid, rate, n)).await;
+    answer.expect_err("the req is refused")
+}
+
+/// A PROD req for `rate` kb/s over `n` listeners.
+fn rated(uid: &str, rate: i32, n: i32) -> pb::Request {
+    pb::Request {
+        uid: uid.into(),
+        role: "PROD".into(),
+        num_conn: n,
+        rate,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn under_reserve_each_node_promises_only_its_own_bandwidth_and_never_twice() {
+    const MBIT: i32 = 1000;
+    let rt = Runtime::new().unwrap();
+    let (producer, _producer) = rt.block_on(serve(echo));
+    let (auth, etcd) = (OAuthServer::start(), Etcd::start());
+    let reserve = ["--rate-policy", "reserve", "--bandwidth", "1G"];
+    let nodes = two_nodes_with_metrics(&auth, &etcd, "reserve", &reserve);
+    rt.block_on(async {
+        let (a, b) = (nodes[0].addr(), nodes[1].addr());
+        let zero = refused_req(&a, "unlimited", 0, 2).await;
+        assert_eq!(zero.code(), Code::InvalidArgument, "{zero:?}");
+        // 800 Mbit/s on one node leaves it 200 free; 600 on the other leaves 400.
+        let big = OPEN.open_as(&a, &b, rated("big", 800 * MBIT, 1), producer);
+        let big = big.await.unwrap();
+        let other = OPEN.open_as(&b, &a, rated("other", 600 * MBIT, 1), producer);
+        let other = other.await.unwrap();
+        let roomy = nodes
+            .iter()
+            .find(|n| other[0].starts_with(&format!("{}:", n.ip)));
+        assert!(!big[0].starts_with(&format!("{}:", roomy.unwrap().ip)));
+        // 300 fits only the node with 400 free: it goes there, whatever the spread picks first.
+        let fits = OPEN.open_as(&a, &b, rated("fits", 300 * MBIT, 1), producer);
+        assert_eq!(
+            per_node(&nodes, &fits.await.unwrap()),
+            per_node(&nodes, &other)
+        );
+        // 200 free and 100 free: 300 over two listeners (150 each) fits neither.
+        let refused = refused_req(&b, "too-much", 300 * MBIT, 2).await;
+        assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+        assert!(refused.message().contains("--bandwidth"), "{refused:?}");
+        for uid in ["big", "other", "fits"] {
+            OPEN.release(&a, uid).await.unwrap();
+        }
+        assert!(registry_keys(&etcd, "reserve", "bandwidth").is_empty());
+        // All of both nodes' bandwidth, asked at two nodes at once: one of them gets it.
+        let (first, second) = tokio::join!(
+            OPEN.open_as(&a, &a, rated("one", 2000 * MBIT, 2), producer),
+            OPEN.open_as(&b, &b, rated("two", 2000 * MBIT, 2), producer),
+        );
+        let (lost, winner) = match (first, second) {
+            (Ok(_), Err(lost)) => (lost, "one"),
+            (Err(lost), Ok(_)) => (lost, "two"),
+            both => panic!("exactly one of the two must get the bandwidth: {both:?}"),
+        };
+        assert_eq!(lost.code(), Code::ResourceExhausted, "{lost:?}");
+        OPEN.release(&b, winner).await.unwrap();
+        assert!(registry_keys(&etcd, "reserve", "bandwidth").is_empty());
+    });
 }

@@ -25,7 +25,7 @@ use ipnet::IpNet;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::bandwidth::{RateOptions, RatePolicy};
+use super::bandwidth::RateOptions;
 use super::call::{Account, Caller};
 use super::error::Error;
 use super::lifetimes::{unix_ms, Expirations, Lifetimes};
@@ -97,12 +97,6 @@ impl Pool {
     /// registration to expire), and takes back the listeners the registry places here.
     pub(crate) async fn join(setup: PoolSetup) -> anyhow::Result<Arc<Pool>> {
         let cluster = &setup.cluster;
-        if setup.rates.policy == RatePolicy::Reserve {
-            anyhow::bail!(
-                "--rate-policy reserve is not available in a pool (--cluster) yet: each node \
-                 would reserve out of its own --bandwidth. Use --rate-policy limit or ignore"
-            );
-        }
         let etcd = cluster.etcd()?;
         let registry = Registry::open(etcd, Keys::new(&cluster.pool))
             .await

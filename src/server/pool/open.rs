@@ -3,7 +3,7 @@
 //! away the same port or the last slot of a quota), then the wait for every node to bind its
 //! share and for the hello.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,9 +13,12 @@ use tokio::time::Instant;
 use super::records::{json, remove, unreachable};
 use super::{account_key, counted, listeners, Pool, APPLY_WAIT};
 use crate::address::HostPort;
-use crate::cluster::{spread, Held, Placed, Placement, PoolRecord, Registry, Shortfall, Versioned};
+use crate::cluster::{
+    rate_share, spread, Candidate, Held, Mirror, Placed, Placement, PoolRecord, Registry,
+    Shortfall, Versioned,
+};
 use crate::etcd::Txn;
-use crate::server::bandwidth::RatePolicy;
+use crate::server::bandwidth::{unreservable, RatePolicy};
 use crate::server::call::Caller;
 use crate::server::error::Error;
 use crate::server::lifetimes::{later, unix_ms};
@@ -60,6 +63,16 @@ struct Plan {
     /// The lease of each node placed on.
     leases: Vec<(String, i64)>,
     held: (Held, i64),
+    /// Under `reserve`: what the session takes of each node's bandwidth (kb/s), and what the
+    /// node's sessions hold with it, with the revision that count had.
+    reserved: Vec<Reserved>,
+}
+
+struct Reserved {
+    node: String,
+    kbps: u64,
+    total: u64,
+    revision: i64,
 }
 
 /// Why a written session's shares are not all bound.
@@ -93,6 +106,9 @@ impl Pool {
                  {MAX_POOL_LISTENERS}",
                 asked.num_conn
             )));
+        }
+        if self.rates.policy == RatePolicy::Reserve && asked.rate <= 0 {
+            return Err(unreservable());
         }
         let deadline = Instant::now() + self.hello_timeout;
         let uid = &asked.uid;
@@ -188,10 +204,10 @@ impl Pool {
             // Checked against the count this transaction compares: two nodes can never both
             // give away an account's last slot.
             let held = (plan.held.0.sessions, plan.held.0.listeners);
-            let rate = Kbps(u64::try_from(asked.rate).unwrap_or_default());
+            let rate = Kbps(kbps_of(asked.rate));
             let rate = (self.rates.policy != RatePolicy::Ignore).then_some(rate);
             check_pooled(&self.quotas, caller, held, asked.num_conn, rate)?;
-            let record = self.record_for(asked, caller, &plan.placed, account.clone());
+            let record = self.record_for(asked, caller, &plan, account.clone());
             let committed = (self.registry.etcd)
                 .txn(self.opening(&record, &plan))
                 .await
@@ -240,28 +256,85 @@ impl Pool {
                 )));
             }
         }
-        let placed = spread(candidates, asked.num_conn).map_err(pool_full)?;
+        let placed = self.place(asked, candidates, &mirror)?;
         let leases = (placed.nodes.iter())
             .filter_map(|n| Some((n.clone(), mirror.nodes.get(n)?.lease)))
             .collect::<HashMap<_, _>>()
             .into_iter()
             .collect();
-        let held = mirror.accounts.get(account);
-        let held = held.map_or((Held::default(), 0), |h| (h.value, h.mod_revision));
+        let held = Mirror::count(&mirror.accounts, account);
+        let reserved = match self.rates.policy {
+            RatePolicy::Reserve => (placed.nodes.iter().collect::<BTreeSet<_>>().into_iter())
+                .map(|node| {
+                    let (total, revision) = Mirror::count(&mirror.bandwidth, node);
+                    let kbps = rate_share(kbps_of(asked.rate), &placed.nodes, node);
+                    let node = node.clone();
+                    Reserved {
+                        node,
+                        kbps,
+                        total: total + kbps,
+                        revision,
+                    }
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         Ok(Plan {
             placed,
             leases,
             held,
+            reserved,
         })
+    }
+
+    /// Spreads the session over `candidates`; under `reserve`, over those whose bandwidth has
+    /// room for their part of its rate (a node without room is left out and the rest spread
+    /// again, so that its part goes to the others).
+    fn place(
+        &self,
+        asked: &Asked,
+        mut candidates: Vec<Candidate>,
+        mirror: &Mirror,
+    ) -> Result<Placed, Error> {
+        let rate = kbps_of(asked.rate);
+        let free = |node: &str| {
+            let bandwidth = mirror.nodes.get(node).and_then(|n| n.bandwidth_kbps);
+            let held = Mirror::count(&mirror.bandwidth, node).0;
+            bandwidth.unwrap_or_default().saturating_sub(held)
+        };
+        let most_free = (candidates.iter())
+            .map(|c| free(&c.name))
+            .max()
+            .unwrap_or(0);
+        let mut left_out = false;
+        loop {
+            let placed = match spread(candidates.clone(), asked.num_conn) {
+                Ok(placed) => placed,
+                Err(_) if left_out => return Err(no_bandwidth(rate, most_free)),
+                Err(short) => return Err(pool_full(short)),
+            };
+            if self.rates.policy != RatePolicy::Reserve {
+                return Ok(placed);
+            }
+            let full: Vec<&String> = (placed.nodes.iter())
+                .filter(|node| rate_share(rate, &placed.nodes, node) > free(node))
+                .collect();
+            if full.is_empty() {
+                return Ok(placed);
+            }
+            candidates.retain(|c| !full.contains(&&c.name));
+            left_out = true;
+        }
     }
 
     fn record_for(
         &self,
         asked: &Asked,
         caller: &Caller,
-        placed: &Placed,
+        plan: &Plan,
         account: String,
     ) -> PoolRecord {
+        let placed = &plan.placed;
         let allow_from = match asked.allow_from.is_empty() {
             true => self.listener_allow_from.clone(),
             false => asked.allow_from.clone(),
@@ -294,6 +367,9 @@ impl Pool {
             hello_deadline_unix: unix_now() + self.hello_timeout.as_secs(),
             account,
             connection_quota: Some(self.quotas.of(caller).quota.connections),
+            reserved: (plan.reserved.iter())
+                .map(|r| (r.node.clone(), r.kbps))
+                .collect(),
         }
     }
 
@@ -320,6 +396,11 @@ impl Pool {
             .put(&account, json(&counted(plan.held.0, ports.len(), true)), 0);
         for (port, lease) in ports {
             txn = txn.put(&port, uid.as_bytes().to_vec(), lease);
+        }
+        for reserved in &plan.reserved {
+            let key = keys.bandwidth(&reserved.node);
+            txn =
+                (txn.unchanged_since(&key, reserved.revision)).put(&key, json(&reserved.total), 0);
         }
         txn.or_get(&key)
     }
@@ -374,6 +455,23 @@ impl Pool {
 fn lease_of(plan: &Plan, node: &str) -> i64 {
     let lease = plan.leases.iter().find(|(n, _)| n == node);
     lease.map_or(0, |(_, lease)| *lease)
+}
+
+/// The rate a req asks for, in kb/s (0: none).
+fn kbps_of(rate: i32) -> u64 {
+    u64::try_from(rate).unwrap_or_default()
+}
+
+/// Why no placement of a session of `rate` kb/s fits the nodes' bandwidth (`reserve`).
+fn no_bandwidth(rate: u64, most_free: u64) -> Error {
+    Error::PoolFull(format!(
+        "the rate asked for, {}, does not fit what the pool's nodes have free of their \
+         --bandwidth (--rate-policy reserve; the most one node has free is {}): ask for less \
+         (--rate), spread it over more connections (--num-conn) so that more nodes share it, \
+         or retry once sessions are released",
+        Kbps(rate),
+        Kbps(most_free)
+    ))
 }
 
 fn pool_full(short: Shortfall) -> Error {

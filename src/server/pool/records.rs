@@ -1,8 +1,11 @@
 //! Reading and changing one session's record in etcd: every change is a compare-and-swap on
 //! the record's mod revision, tried again when another node changed it meanwhile.
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 use super::{counted, Error, Pool};
-use crate::cluster::{Held, PoolRecord, Registry, Versioned};
+use crate::cluster::{Mirror, PoolRecord, Registry, Versioned};
 use crate::etcd::{EtcdError, Txn};
 
 /// How often a change is tried again when other nodes keep changing the same keys.
@@ -39,22 +42,24 @@ pub(super) async fn fetch(
     }))
 }
 
-/// What `account` holds, and the revision to compare: from the mirror, or with `fresh`, from
-/// etcd.
-async fn held(registry: &Registry, account: &str, fresh: bool) -> Result<(Held, i64), Error> {
+/// What the counter at `key` holds, and the revision to compare: `mirrored` (as the mirror
+/// has it), or with `fresh`, as etcd has it now.
+async fn count<T: DeserializeOwned + Default>(
+    registry: &Registry,
+    key: &str,
+    mirrored: (T, i64),
+    fresh: bool,
+) -> Result<(T, i64), Error> {
     if !fresh {
-        let mirror = registry.mirror();
-        let known = mirror.accounts.get(account);
-        return Ok(known.map_or((Held::default(), 0), |h| (h.value, h.mod_revision)));
+        return Ok(mirrored);
     }
-    let key = registry.keys.account(account);
-    let read = registry.etcd.get(&[&key]).await.map_err(unreachable)?;
+    let read = registry.etcd.get(&[key]).await.map_err(unreachable)?;
     Ok(match read.into_iter().flatten().next() {
         Some(kv) => (
             serde_json::from_slice(&kv.value).unwrap_or_default(),
             kv.mod_revision,
         ),
-        None => (Held::default(), 0),
+        None => (T::default(), 0),
     })
 }
 
@@ -72,20 +77,24 @@ pub(super) async fn remove(
         let current = current.ok_or_else(|| Error::NotFound(uid.to_string()))?;
         allowed(&current)?;
         let record = &current.value;
+        let fresh = attempt > 0;
         let account = keys.account(&record.account);
-        let (held, held_at) = held(registry, &record.account, attempt > 0).await?;
+        let mirrored = Mirror::count(&registry.mirror().accounts, &record.account);
+        let (held, held_at) = count(registry, &account, mirrored, fresh).await?;
         let mut txn = (Txn::default())
             .unchanged_since(&key, current.mod_revision)
-            .unchanged_since(&account, held_at)
             .delete(&key);
         for (node, addr) in record.nodes.iter().zip(&record.session.listeners) {
             txn = txn.delete(&keys.port(node, addr.port()));
         }
         let left = counted(held, record.session.listeners.len(), false);
-        txn = match left == Held::default() {
-            true => txn.delete(&account),
-            false => txn.put(&account, json(&left), 0),
-        };
+        txn = counter_left(txn, &account, held_at, left);
+        for (node, kbps) in &record.reserved {
+            let key = keys.bandwidth(node);
+            let mirrored = Mirror::count(&registry.mirror().bandwidth, node);
+            let (total, total_at) = count(registry, &key, mirrored, fresh).await?;
+            txn = counter_left(txn, &key, total_at, total.saturating_sub(*kbps));
+        }
         if registry.etcd.txn(txn).await.map_err(unreachable)?.succeeded {
             return Ok(current);
         }
@@ -93,7 +102,21 @@ pub(super) async fn remove(
     Err(too_busy(uid))
 }
 
-pub(super) fn json(value: &impl serde::Serialize) -> Vec<u8> {
+/// `txn` with the counter at `key` (as of `revision`) set to `left`, or removed at nothing.
+fn counter_left<T: Serialize + Default + PartialEq>(
+    txn: Txn,
+    key: &str,
+    revision: i64,
+    left: T,
+) -> Txn {
+    let txn = txn.unchanged_since(key, revision);
+    match left == T::default() {
+        true => txn.delete(key),
+        false => txn.put(key, json(&left), 0),
+    }
+}
+
+pub(super) fn json(value: &impl Serialize) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 

@@ -208,7 +208,7 @@ impl Shares {
             }
         }
         let terms = Terms {
-            rate: self.share_rate(session.rate, mine.len(), session.listeners.len()),
+            rate: self.share_rate(&record.value),
             allow_from: session.allow_from.clone(),
             quota,
         };
@@ -238,15 +238,12 @@ impl Shares {
         }
     }
 
-    /// This node's part of a session's rate: the session's rate over its listeners, times
-    /// those here.
-    fn share_rate(&self, rate: i32, here: usize, all: usize) -> Option<BitRate> {
-        if self.rates.policy != RatePolicy::Limit {
+    /// The rate this node holds its share of `record` to: its part of the session's rate.
+    fn share_rate(&self, record: &PoolRecord) -> Option<BitRate> {
+        if self.rates.policy == RatePolicy::Ignore {
             return None;
         }
-        let kbps = u64::try_from(rate).unwrap_or_default();
-        let share = (kbps * here as u64).div_ceil(all.max(1) as u64);
-        BitRate::new(share * BITS_PER_KB)
+        BitRate::new(record.share_kbps(&self.node) * BITS_PER_KB)
     }
 
     /// Stops a share's relay, frees its ports and withdraws its report.
