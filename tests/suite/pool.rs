@@ -166,14 +166,8 @@ impl As<'_> {
         n: i32,
         producer: SocketAddr,
     ) -> Result<Vec<String>, tonic::Status> {
-        let req = pb::Request {
-            uid: uid.into(),
-            role: "PROD".into(),
-            num_conn: n,
-            rate: 0,
-            ..Default::default()
-        };
-        self.open_as(req_at, hello_at, req, producer).await
+        self.open_as(req_at, hello_at, rated(uid, 0, n), producer)
+            .await
     }
 
     /// The session `req` asks for, opened as [`As::open`] opens one.
@@ -1052,11 +1046,8 @@ fn lifetimes_and_timeouts_hold_for_the_whole_session_over_all_its_nodes() {
     rt.block_on(async {
         let (a, b) = (nodes[0].addr(), nodes[1].addr());
         let brief = pb::Request {
-            uid: "brief".into(),
-            role: "PROD".into(),
-            num_conn: 2,
             lifetime_secs: 3,
-            ..Default::default()
+            ..rated("brief", 0, 2)
         };
         let brief = OPEN.open_as(&a, &b, brief, producer).await.unwrap();
         OPEN.update(&b, "brief", &[producer]).await.unwrap();
