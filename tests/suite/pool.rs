@@ -1045,25 +1045,23 @@ fn lifetimes_and_timeouts_hold_for_the_whole_session_over_all_its_nodes() {
     let nodes = two_nodes_with_metrics(&auth, &etcd, "expiry", &timeouts);
     rt.block_on(async {
         let (a, b) = (nodes[0].addr(), nodes[1].addr());
+        let idle = relaying(&nodes, "idle", 2, producer).await;
+        let status = OPEN.status(&b, "idle").await.unwrap();
+        assert_eq!(status.expires_by, "idle_timeout", "{status:?}");
+        // A connection open at node b only keeps the session from idling at every node.
+        let held_idle = live_connection(listener_on(&nodes[1], &idle)).await;
+        OPEN.open(&a, &b, "stuck", 2, producer).await.unwrap();
+        let status = OPEN.status(&b, "stuck").await.unwrap();
+        assert_eq!(status.expires_by, "update_timeout", "{status:?}");
         let brief = pb::Request {
-            lifetime_secs: 3,
+            lifetime_secs: 5,
             ..rated("brief", 0, 2)
         };
         let brief = OPEN.open_as(&a, &b, brief, producer).await.unwrap();
         OPEN.update(&b, "brief", &[producer]).await.unwrap();
-        let idle = relaying(&nodes, "idle", 2, producer).await;
-        OPEN.open(&a, &b, "stuck", 2, producer).await.unwrap();
-        for (uid, by) in [
-            ("brief", "lifetime"),
-            ("idle", "idle_timeout"),
-            ("stuck", "update_timeout"),
-        ] {
-            let status = OPEN.status(&b, uid).await.unwrap();
-            assert_eq!(status.expires_by, by, "{status:?}");
-        }
-        // A connection open at node b only keeps the session from idling at every node.
         let mut held_brief = live_connection(brief[0].parse().unwrap()).await;
-        let held_idle = live_connection(listener_on(&nodes[1], &idle)).await;
+        let status = OPEN.status(&b, "brief").await.unwrap();
+        assert_eq!(status.expires_by, "lifetime", "{status:?}");
         eventually("node b reports the open connection", || async {
             let status = OPEN.status(&a, "idle").await.unwrap();
             (status.expires_by == "lifetime").then_some(())
