@@ -31,7 +31,7 @@ use super::error::Error;
 use super::lifetimes::{unix_ms, Expirations, Lifetimes};
 use super::quotas::Quotas;
 use super::sessions::{
-    dial_record, hop_of, identity_record, NewSession, Relaying, Totals, MAX_EARLY_HELLOS,
+    dial_record, hop_of, identity_record, Relaying, Totals, MAX_EARLY_HELLOS,
     MAX_EARLY_HELLOS_PER_ACCOUNT,
 };
 use crate::address::HostPort;
@@ -434,18 +434,5 @@ fn counted(held: Held, listeners: usize, opening: bool) -> Held {
             sessions: held.sessions.saturating_sub(1),
             listeners: held.listeners.saturating_sub(listeners),
         },
-    }
-}
-
-impl From<NewSession> for open::Asked {
-    fn from(new: NewSession) -> Self {
-        open::Asked {
-            uid: new.uid,
-            role: new.role,
-            num_conn: new.num_conn,
-            rate: new.rate,
-            allow_from: new.allow_from,
-            lifetime: new.lifetime,
-        }
     }
 }

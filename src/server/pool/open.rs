@@ -7,7 +7,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ipnet::IpNet;
 use tokio::time::Instant;
 
 use super::records::{json, remove, unreachable};
@@ -24,7 +23,7 @@ use crate::server::error::Error;
 use crate::server::lifetimes::{later, unix_ms};
 use crate::server::quotas::check_pooled;
 use crate::server::sessions::NewSession;
-use crate::session::{Kbps, Role};
+use crate::session::Kbps;
 use crate::store::{HopRecord, SessionRecord};
 
 /// The most listeners one session of a pool may have: its transaction holds a compare and a
@@ -44,17 +43,6 @@ pub(super) struct Placing {
     cursor: HashMap<String, u16>,
     /// Ports a node could not bind (another program holds them), passed over for a while.
     busy: HashMap<(String, u16), Instant>,
-}
-
-/// A validated req, as the pool opens it.
-pub(crate) struct Asked {
-    pub(crate) uid: String,
-    pub(crate) role: Role,
-    pub(crate) num_conn: usize,
-    pub(crate) rate: i32,
-    pub(crate) allow_from: Vec<IpNet>,
-    /// The lifetime it asks for; None: the server's default.
-    pub(crate) lifetime: Option<Duration>,
 }
 
 /// What a placement relies on, read from the mirror.
@@ -96,10 +84,9 @@ impl Pool {
     /// for its hello (at any node). Returns (listeners, prod_listeners).
     pub(crate) async fn create(
         &self,
-        new: NewSession,
+        asked: NewSession,
         caller: &Caller,
     ) -> Result<(Vec<String>, Vec<HostPort>), Error> {
-        let asked = Asked::from(new);
         if asked.num_conn > MAX_POOL_LISTENERS {
             return Err(Error::InvalidArgument(format!(
                 "num_conn {} is more than a session of a pool may have: at most \
@@ -191,7 +178,7 @@ impl Pool {
     /// while other reqs take what the placement picked.
     async fn write_session(
         &self,
-        asked: &Asked,
+        asked: &NewSession,
         caller: &Caller,
     ) -> Result<Versioned<PoolRecord>, Error> {
         let account = account_key(caller);
@@ -238,7 +225,7 @@ impl Pool {
     }
 
     /// Where the session's listeners go now, from what this node knows of the pool.
-    fn plan(&self, asked: &Asked, account: &str) -> Result<Plan, Error> {
+    fn plan(&self, asked: &NewSession, account: &str) -> Result<Plan, Error> {
         let placing = self.lock_placing();
         let mirror = self.registry.mirror();
         if mirror.sessions.contains_key(&asked.uid) {
@@ -292,7 +279,7 @@ impl Pool {
     /// again, so that its part goes to the others).
     fn place(
         &self,
-        asked: &Asked,
+        asked: &NewSession,
         mut candidates: Vec<Candidate>,
         mirror: &Mirror,
     ) -> Result<Placed, Error> {
@@ -329,7 +316,7 @@ impl Pool {
 
     fn record_for(
         &self,
-        asked: &Asked,
+        asked: &NewSession,
         caller: &Caller,
         plan: &Plan,
         account: String,
