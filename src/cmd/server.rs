@@ -180,7 +180,7 @@ pub struct ServerArgs {
     #[arg(long, value_enum, default_value_t, value_name = "POLICY")]
     rate_policy: RatePolicy,
     /// The bandwidth --rate-policy reserve shares out: bits per second with a unit (40G, 500M)
-    /// or kb/s
+    /// or kb/s (in a pool, this node's: each node promises its part of a session's rate)
     #[arg(long, value_parser = parse_bit_rate, value_name = "RATE")]
     bandwidth: Option<u64>,
     /// Networks that may connect to the listeners of sessions that name none of their own
@@ -220,8 +220,8 @@ pub struct FairShareArgs {
     /// [default: 1000]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     quota_listeners: Option<u32>,
-    /// The most relayed connections open at once over all of one identity's sessions; past
-    /// it, new ones are reset [default: 4096]
+    /// The most relayed connections open at once over all of one identity's sessions (in a
+    /// pool: on each node); past it, new ones are reset [default: 4096]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     quota_connections: Option<u32>,
     /// The highest rate one identity's session may ask for, where --rate-policy enforces
