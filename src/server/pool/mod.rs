@@ -169,8 +169,12 @@ impl Pool {
     ) -> Result<Vec<String>, Error> {
         let mut early = None;
         let grace = Instant::now() + EARLY_HELLO_GRACE.min(self.hello_timeout);
+        // Once the mirror has the session, it is read there (a swap from a stale copy fails,
+        // and etcd is read next).
+        let mut from_mirror = false;
         loop {
-            let Some(current) = self.fetch(uid).await? else {
+            let current = self.latest(uid, std::mem::take(&mut from_mirror)).await;
+            let Some(current) = current? else {
                 if early.is_none() {
                     early = Some(self.early_hello(caller.account())?);
                 }
@@ -178,10 +182,15 @@ impl Pool {
                     .until(grace, |m| m.sessions.get(uid).map(drop))
                     .await;
                 seen.ok_or_else(|| Error::HelloWithoutReq(uid.to_string()))?;
+                from_mirror = true;
                 continue;
             };
             if !current.value.awaiting_hello {
-                return Err(Error::HelloAlreadyReceived(uid.to_string()));
+                // Confirmed in etcd: the mirror may hold an earlier session of this uid.
+                match self.fetch(uid).await? {
+                    Some(now) if now.value.awaiting_hello => continue,
+                    _ => return Err(Error::HelloAlreadyReceived(uid.to_string())),
+                }
             }
             let mut record = current.value.clone();
             record.awaiting_hello = false;

@@ -125,6 +125,21 @@ impl Pool {
         fetch(&self.registry, uid).await
     }
 
+    /// The session `uid` as the mirror has it (with `mirrored`, and when it has it: a swap
+    /// from it fails if etcd has a newer one, and the next attempt reads etcd), or as etcd
+    /// has it now.
+    pub(super) async fn latest(
+        &self,
+        uid: &str,
+        mirrored: bool,
+    ) -> Result<Option<Versioned<PoolRecord>>, Error> {
+        let known = mirrored.then(|| self.registry.mirror().sessions.get(uid).cloned());
+        match known.flatten() {
+            Some(known) => Ok(Some(known)),
+            None => self.fetch(uid).await,
+        }
+    }
+
     pub(super) async fn remove(
         &self,
         uid: &str,
@@ -160,11 +175,16 @@ impl Pool {
         uid: &str,
         mut edit: impl FnMut(&mut PoolRecord) -> Result<(), Error>,
     ) -> Result<Versioned<PoolRecord>, Error> {
-        for _ in 0..SWAP_ATTEMPTS {
-            let current = self.fetch(uid).await?;
+        for attempt in 0..SWAP_ATTEMPTS {
+            let mirrored = attempt == 0;
+            let current = self.latest(uid, mirrored).await?;
             let current = current.ok_or_else(|| Error::NotFound(uid.to_string()))?;
             let mut record = current.value.clone();
-            edit(&mut record)?;
+            match edit(&mut record) {
+                // The mirror may lag (a hello just delivered at another node): etcd's copy says.
+                Err(_) if mirrored => continue,
+                refused => refused?,
+            }
             if let Some(changed) = self.swap(uid, &current, &record).await? {
                 return Ok(changed);
             }
