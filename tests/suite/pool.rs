@@ -1221,3 +1221,35 @@ fn under_reserve_each_node_promises_only_its_own_bandwidth_and_never_twice() {
         assert!(registry_keys(&etcd, "reserve", "bandwidth").is_empty());
     });
 }
+
+#[test]
+fn sigusr1_drains_the_node_that_gets_it_and_sigusr2_undoes_it() {
+    let rt = Runtime::new().unwrap();
+    let (producer, _producer) = rt.block_on(serve(echo));
+    let (auth, etcd) = (OAuthServer::start(), Etcd::start());
+    let nodes = vec![
+        node(&auth, &etcd, "signals", "a", 4, &[]),
+        node(&auth, &etcd, "signals", "b", 4, &[]),
+    ];
+    let b = nodes[1].process.as_ref().unwrap();
+    let drains = || registry_keys(&etcd, "signals", "drain");
+    b.signal(libc::SIGUSR1);
+    rt.block_on(eventually("node b is marked draining", || async {
+        (drains().len() == 1).then_some(())
+    }));
+    rt.block_on(async {
+        let a = nodes[0].addr();
+        let placed = eventually("node a sees b draining", || async {
+            let listeners = OPEN.open(&a, &a, "drained", 2, producer).await.unwrap();
+            let placed = per_node(&nodes, &listeners);
+            OPEN.release(&a, "drained").await.unwrap();
+            (placed == counts(&[("a", 2), ("b", 0)])).then_some(())
+        });
+        placed.await;
+    });
+    assert!(b.log().contains("this node drains (SIGUSR1)"), "{}", b.log());
+    b.signal(libc::SIGUSR2);
+    rt.block_on(eventually("node b takes sessions again", || async {
+        drains().is_empty().then_some(())
+    }));
+}

@@ -17,11 +17,12 @@ mod view;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use ipnet::IpNet;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -146,6 +147,10 @@ impl Pool {
         let keeper = tokio::spawn(shares::keep(Arc::downgrade(&pool)));
         let guard = tokio::spawn(shares::rejoin_when_lost(Arc::downgrade(&pool)));
         pool.tasks().extend([keeper, guard]);
+        if let Some(signals) = DrainSignals::hear() {
+            let drains = tokio::spawn(signals.drain(Arc::downgrade(&pool)));
+            pool.tasks().push(drains);
+        }
         tracing::info!(node = %pool.node, pool = %cluster.pool, cluster = %cluster.urls.join(","),
             lease = pool.membership.lease(), "joined the pool");
         Ok(pool)
@@ -365,6 +370,48 @@ impl Pool {
         let stopped = self.shares.close_all().await;
         self.membership.leave().await;
         stopped
+    }
+}
+
+/// SIGUSR1 drains this node and SIGUSR2 undoes it, as `scistream server drain [--undo]`
+/// would, through the node's own connection to etcd.
+struct DrainSignals {
+    drain: Signal,
+    undo: Signal,
+}
+
+impl DrainSignals {
+    /// Handles the two signals from now on (before the server says it started: their default
+    /// action would end it); None if it cannot.
+    fn hear() -> Option<DrainSignals> {
+        let hear = |kind| signal(kind).inspect_err(|e| tracing::warn!("could not handle \
+            SIGUSR1 and SIGUSR2 ({e}): drain this node with scistream server drain"));
+        let drain = hear(SignalKind::user_defined1()).ok()?;
+        let undo = hear(SignalKind::user_defined2()).ok()?;
+        Some(DrainSignals { drain, undo })
+    }
+
+    async fn drain(mut self, pool: Weak<Pool>) {
+        loop {
+            let undo = tokio::select! {
+                Some(()) = self.drain.recv() => false,
+                Some(()) = self.undo.recv() => true,
+                else => return,
+            };
+            let Some(pool) = pool.upgrade() else { return };
+            let etcd = &pool.registry.etcd;
+            match crate::cluster::drain(etcd, pool.keys(), &pool.node, undo).await {
+                Ok(drained) => tracing::info!(event = "drain", node = %pool.node, undo,
+                    sessions = drained.sessions, "{}", match undo {
+                        false => "this node drains (SIGUSR1): no new session is placed on it; \
+                            its sessions run on. SIGUSR2 undoes it",
+                        true => "this node takes new sessions again (SIGUSR2)",
+                    }),
+                Err(e) => tracing::warn!(node = %pool.node, undo,
+                    "could not mark this node in etcd: {e}; send the signal again, or use \
+                    scistream server drain"),
+            }
+        }
     }
 }
 
