@@ -1247,7 +1247,11 @@ fn sigusr1_drains_the_node_that_gets_it_and_sigusr2_undoes_it() {
         });
         placed.await;
     });
-    assert!(b.log().contains("this node drains (SIGUSR1)"), "{}", b.log());
+    assert!(
+        b.log().contains("this node drains (SIGUSR1)"),
+        "{}",
+        b.log()
+    );
     b.signal(libc::SIGUSR2);
     rt.block_on(eventually("node b takes sessions again", || async {
         drains().is_empty().then_some(())

@@ -85,11 +85,9 @@ impl Pool {
                     self.expired.record(&view, by, &self.lifetimes);
                 }
                 Err(Error::NotFound(_)) => {}
-                Err(e) => tracing::warn!(
-                    uid,
-                    "could not release an expired session: {e}; \
-                    trying again"
-                ),
+                Err(e) => {
+                    tracing::warn!(uid, "could not release an expired session: {e}; retrying")
+                }
             }
         }
     }
@@ -99,6 +97,7 @@ impl Pool {
 mod tests {
     use super::*;
     use crate::cluster::{test_record as record, ShareRecord};
+    use crate::server::lifetimes::unix_ms;
 
     /// A pool whose live nodes are `nodes`.
     fn live(nodes: &[&str]) -> Mirror {
@@ -124,22 +123,18 @@ mod tests {
         let record = record("u", &["a", "b"]);
         let created = UNIX_EPOCH + Duration::from_secs(record.session.created_unix);
         assert_eq!(idle_since("u", &record, &pool), Some(created));
+        let after = |secs: u64| unix_ms(created + Duration::from_secs(secs));
         let shares = pool.shares.entry("u".into()).or_default();
-        shares.insert("a".into(), share(Some(5_000_000)));
-        shares.insert("b".into(), share(Some(7_000_000)));
-        let latest = from_unix_ms(7_000_000).max(created);
-        assert_eq!(idle_since("u", &record, &pool), Some(latest));
-        pool.shares
-            .get_mut("u")
-            .unwrap()
-            .insert("b".into(), share(None));
-        assert_eq!(idle_since("u", &record, &pool), None);
+        shares.insert("a".into(), share(Some(after(5))));
+        shares.insert("b".into(), share(Some(after(7))));
+        let idle = |pool: &Mirror| idle_since("u", &record, pool).map(unix_ms);
+        assert_eq!(idle(&pool), Some(after(7)));
+        let shares = pool.shares.get_mut("u").unwrap();
+        shares.insert("b".into(), share(None));
+        assert_eq!(idle(&pool), None);
         // A node gone: its connections went with it.
         pool.nodes.remove("b");
-        assert_eq!(
-            idle_since("u", &record, &pool),
-            Some(from_unix_ms(5_000_000).max(created))
-        );
+        assert_eq!(idle(&pool), Some(after(5)));
     }
 
     #[test]

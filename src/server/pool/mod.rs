@@ -384,8 +384,14 @@ impl DrainSignals {
     /// Handles the two signals from now on (before the server says it started: their default
     /// action would end it); None if it cannot.
     fn hear() -> Option<DrainSignals> {
-        let hear = |kind| signal(kind).inspect_err(|e| tracing::warn!("could not handle \
-            SIGUSR1 and SIGUSR2 ({e}): drain this node with scistream server drain"));
+        let hear = |kind| {
+            signal(kind).inspect_err(|e| {
+                tracing::warn!(
+                    "could not handle \
+            SIGUSR1 and SIGUSR2 ({e}): drain this node with scistream server drain"
+                )
+            })
+        };
         let drain = hear(SignalKind::user_defined1()).ok()?;
         let undo = hear(SignalKind::user_defined2()).ok()?;
         Some(DrainSignals { drain, undo })
@@ -402,11 +408,11 @@ impl DrainSignals {
             let etcd = &pool.registry.etcd;
             match crate::cluster::drain(etcd, pool.keys(), &pool.node, undo).await {
                 Ok(drained) => tracing::info!(event = "drain", node = %pool.node, undo,
-                    sessions = drained.sessions, "{}", match undo {
-                        false => "this node drains (SIGUSR1): no new session is placed on it; \
-                            its sessions run on. SIGUSR2 undoes it",
-                        true => "this node takes new sessions again (SIGUSR2)",
-                    }),
+                sessions = drained.sessions, "{}", match undo {
+                    false => "this node drains (SIGUSR1): no new session is placed on it; \
+                        its sessions run on. SIGUSR2 undoes it",
+                    true => "this node takes new sessions again (SIGUSR2)",
+                }),
                 Err(e) => tracing::warn!(node = %pool.node, undo,
                     "could not mark this node in etcd: {e}; send the signal again, or use \
                     scistream server drain"),
