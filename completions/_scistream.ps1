@@ -105,7 +105,7 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('drain', 'drain', [CompletionResultType]::ParameterValue, 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts')
+            [CompletionResult]::new('drain', 'drain', [CompletionResultType]::ParameterValue, 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts. On the node itself, SIGUSR1 does the same and SIGUSR2 undoes it')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -127,7 +127,7 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             break
         }
         'scistream;server;help' {
-            [CompletionResult]::new('drain', 'drain', [CompletionResultType]::ParameterValue, 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts')
+            [CompletionResult]::new('drain', 'drain', [CompletionResultType]::ParameterValue, 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts. On the node itself, SIGUSR1 does the same and SIGUSR2 undoes it')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -491,7 +491,7 @@ Register-ArgumentCompleter -Native -CommandName 'scistream' -ScriptBlock {
             break
         }
         'scistream;help;server' {
-            [CompletionResult]::new('drain', 'drain', [CompletionResultType]::ParameterValue, 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts')
+            [CompletionResult]::new('drain', 'drain', [CompletionResultType]::ParameterValue, 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts. On the node itself, SIGUSR1 does the same and SIGUSR2 undoes it')
             break
         }
         'scistream;help;server;drain' {

@@ -101,7 +101,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --quiet 'Only errors on stderr'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
-            cand drain 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts'
+            cand drain 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts. On the node itself, SIGUSR1 does the same and SIGUSR2 undoes it'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'scistream;server;drain'= {
@@ -121,7 +121,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'scistream;server;help'= {
-            cand drain 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts'
+            cand drain 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts. On the node itself, SIGUSR1 does the same and SIGUSR2 undoes it'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'scistream;server;help;drain'= {
@@ -452,7 +452,7 @@ set edit:completion:arg-completer[scistream] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'scistream;help;server'= {
-            cand drain 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts'
+            cand drain 'Stop placing new sessions on a node of a pool while its sessions run on (--undo: place them there again); the mark is kept in etcd, across the node''s restarts. On the node itself, SIGUSR1 does the same and SIGUSR2 undoes it'
         }
         &'scistream;help;server;drain'= {
         }

@@ -201,7 +201,8 @@ pub struct ServerArgs {
 #[derive(Debug, Subcommand)]
 pub enum ServerAction {
     /// Stop placing new sessions on a node of a pool while its sessions run on (--undo: place
-    /// them there again); the mark is kept in etcd, across the node's restarts
+    /// them there again); the mark is kept in etcd, across the node's restarts. On the node
+    /// itself, SIGUSR1 does the same and SIGUSR2 undoes it
     Drain(Box<DrainArgs>),
 }
 
