@@ -85,9 +85,9 @@ impl Pool {
                     self.expired.record(&view, by, &self.lifetimes);
                 }
                 Err(Error::NotFound(_)) => {}
-                Err(e) => {
-                    tracing::warn!(uid, "could not release an expired session: {e}; retrying")
-                }
+                Err(e) => self.duty_failed(|| {
+                    format!("could not release expired session {uid:?}: {e}; retrying")
+                }),
             }
         }
     }

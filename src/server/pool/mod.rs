@@ -37,6 +37,7 @@ use super::sessions::{
 };
 use crate::address::HostPort;
 use crate::cluster::{ClusterOptions, Held, Keys, Membership, NodeInfo, Placement, Registry};
+use crate::logging::Throttle;
 use crate::relay::{Capacity, TargetPolicy};
 use crate::session::{Role, SessionView};
 use crate::store::HopRecord;
@@ -90,6 +91,8 @@ pub(crate) struct Pool {
     lifetimes: Lifetimes,
     /// Sessions this node released by expiry since it started.
     expired: Expirations,
+    /// Background duties that failed (etcd out of reach), logged at most every few seconds.
+    failed_duties: Mutex<Throttle>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -137,6 +140,7 @@ impl Pool {
             quotas: setup.quotas,
             lifetimes: setup.lifetimes,
             expired: Expirations::default(),
+            failed_duties: Mutex::default(),
             tasks: Mutex::new(Vec::new()),
         });
         pool.tasks().push(tokio::spawn(registry.follow()));
@@ -154,6 +158,24 @@ impl Pool {
         tracing::info!(node = %pool.node, pool = %cluster.pool, cluster = %cluster.urls.join(","),
             lease = pool.membership.lease(), "joined the pool");
         Ok(pool)
+    }
+
+    /// Logs a background duty that failed, as `what` says, unless such a line went out within
+    /// [`crate::logging::THROTTLE_INTERVAL`]: an etcd outage must not become a line per duty
+    /// per tick.
+    fn duty_failed(&self, what: impl FnOnce() -> String) {
+        let due = self
+            .failed_duties
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .count();
+        if let Some(failures) = due {
+            tracing::warn!(
+                failures,
+                "{} ({failures} failed duties since the last such line)",
+                what()
+            );
+        }
     }
 
     fn tasks(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {

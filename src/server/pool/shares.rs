@@ -294,7 +294,7 @@ impl Shares {
                 txn.put(key, report.clone(), lease)
             });
             if let Err(e) = pool.registry.etcd.txn(txn).await {
-                tracing::warn!("could not report this node's shares: {e}");
+                pool.duty_failed(|| format!("could not report this node's shares: {e}"));
                 return;
             }
         }
