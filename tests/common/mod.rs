@@ -3,6 +3,7 @@
 pub mod certs;
 pub mod etcd;
 pub mod fds;
+pub mod identities;
 pub mod metrics;
 pub mod net;
 pub mod oauth;

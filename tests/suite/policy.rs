@@ -13,16 +13,11 @@ use scistream::pb::control_client::ControlClient;
 use scistream::scope::SCOPE_METADATA_KEY;
 use tonic::{Code, Request};
 
+use crate::common::identities::{ADMIN, ALICE, BOB, GROUP, S1, SECRET};
 use crate::common::oauth::{OAuthServer, USER_SUB};
 use crate::common::server_process::ServerProcess;
 use crate::common::user::{stderr, User};
 
-const S1: &str = "c42c0dac-0a52-408e-a04f-5d31bfe0aef8";
-const SECRET: &str = "s1-secret";
-const ALICE: &str = "a11ce000-0000-4000-8000-00000000000a";
-const BOB: &str = "b0b00000-0000-4000-8000-00000000000b";
-const ADMIN: &str = "ad000000-0000-4000-8000-0000000000ad";
-const GROUP: &str = "6f1c0a3e-0000-4000-8000-000000000001";
 const HIGH_ASSURANCE: &str = "9d0a1e6b-0000-4000-8000-0000000000a1";
 const HOUR: Duration = Duration::from_secs(3600);
 

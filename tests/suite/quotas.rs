@@ -9,6 +9,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::common::identities::{ALICE, BOB, CAROL, GROUP, S1, SECRET};
 use crate::common::metrics::{scrape, value};
 use crate::common::net::{assert_reset, bounded, TEST_LIMIT};
 use crate::common::oauth::OAuthServer;
@@ -541,13 +542,6 @@ async fn a_scistream_proto_1_2_client_gets_the_default_lifetime_and_the_quotas()
     })
     .await;
 }
-
-const S1: &str = "c42c0dac-0a52-408e-a04f-5d31bfe0aef8";
-const SECRET: &str = "s1-secret";
-const ALICE: &str = "a11ce000-0000-4000-8000-00000000000a";
-const BOB: &str = "b0b00000-0000-4000-8000-00000000000b";
-const CAROL: &str = "ca201000-0000-4000-8000-00000000000c";
-const GROUP: &str = "6f1c0a3e-0000-4000-8000-000000000001";
 
 fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
