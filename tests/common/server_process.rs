@@ -13,6 +13,17 @@ use std::time::Duration;
 use super::fds::pipe_and_tcp_fds;
 use super::oauth::OAuthServer;
 
+/// `--config CONFIG server --no-tls --port 0 --bind IP --listener-ip IP`: the words after the
+/// program name that start a plaintext server on `ip`, its control port picked by the kernel.
+pub fn server_words(config: &Path, ip: &str) -> Vec<String> {
+    let config = config.to_str().expect("a UTF-8 path");
+    ["--config", config, "server", "--no-tls", "--port", "0"]
+        .into_iter()
+        .chain(["--bind", ip, "--listener-ip", ip])
+        .map(String::from)
+        .collect()
+}
+
 pub struct ServerProcess {
     child: Child,
     // Kept open: a server printing to a closed pipe would fail.
@@ -89,9 +100,7 @@ impl ServerProcess {
             }
             None => Command::new(binary),
         };
-        cmd.args(["--config", dir.path().join("config.yaml").to_str().unwrap()])
-            .args(["server", "--no-tls", "--port", "0"])
-            .args(["--bind", setup.ip, "--listener-ip", setup.ip])
+        cmd.args(server_words(&dir.path().join("config.yaml"), setup.ip))
             .args(setup.extra_args)
             .env("SCISTREAM_AUTH_URL", auth.base_url())
             .env_remove("SCISTREAM_CLIENT_SECRET")

@@ -16,7 +16,7 @@ use crate::common::net::{
 };
 use crate::common::oauth::OAuthServer;
 use crate::common::server::private_loopback;
-use crate::common::server_process::{ServerProcess, ServerSetup};
+use crate::common::server_process::{server_words, ServerProcess, ServerSetup};
 use crate::common::user::User;
 use scistream::pb;
 use scistream::pb::control_client::ControlClient;
@@ -911,8 +911,7 @@ fn refused_node(etcd: &Etcd, pool: &str, more: &[&str]) -> (Option<i32>, String)
     let config = dir.path().join("config.yaml");
     let out = assert_cmd::Command::cargo_bin("scistream")
         .unwrap()
-        .args(["--config", config.to_str().unwrap(), "server", "--no-tls"])
-        .args(["--port", "0", "--bind", &ip, "--listener-ip", &ip])
+        .args(server_words(&config, &ip))
         .args(["--port-range", "24000-24001", "--cluster", &etcd.url()])
         .args([
             "--pool",
@@ -1083,9 +1082,13 @@ fn lifetimes_and_timeouts_hold_for_the_whole_session_over_all_its_nodes() {
             })
             .await;
         }
-        let logs = nodes.iter().map(|n| n.process.as_ref().unwrap().log());
-        let expired = logs.map(|log| log.matches("event=\"session_expired\"").count());
-        assert_eq!(expired.sum::<usize>(), 3);
+        // Counted, then logged.
+        eventually("three expiries logged", || async {
+            let logs = nodes.iter().map(|n| n.process.as_ref().unwrap().log());
+            let expired = logs.map(|log| log.matches("event=\"session_expired\"").count());
+            (expired.sum::<usize>() == 3).then_some(())
+        })
+        .await;
         assert!(registry_keys(&etcd, "expiry", "ports").is_empty());
         assert!(registry_keys(&etcd, "expiry", "accounts").is_empty());
         for listener in brief.iter().chain(&idle) {
@@ -1119,7 +1122,10 @@ fn the_connection_quota_holds_on_each_node() {
         // Node b counts its own.
         let _also = [live_connection(on_b).await, live_connection(on_b).await];
         let rejected = r#"scistream_connections_rejected_total{reason="quota"}"#;
-        assert_eq!(summed(&nodes, rejected), 1.0);
+        eventually("the reset counted", || async {
+            (summed(&nodes, rejected) == 1.0).then_some(())
+        })
+        .await;
     });
 }
 
@@ -1247,11 +1253,9 @@ fn sigusr1_drains_the_node_that_gets_it_and_sigusr2_undoes_it() {
         });
         placed.await;
     });
-    assert!(
-        b.log().contains("this node drains (SIGUSR1)"),
-        "{}",
-        b.log()
-    );
+    rt.block_on(eventually("node b logs its drain", || async {
+        b.log().contains("this node drains (SIGUSR1)").then_some(())
+    }));
     b.signal(libc::SIGUSR2);
     rt.block_on(eventually("node b takes sessions again", || async {
         drains().is_empty().then_some(())

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::common::net::{echo, random_payload, read_exactly, serve, TEST_LIMIT};
 use crate::common::oauth::OAuthServer;
-use crate::common::server_process::ServerProcess;
+use crate::common::server_process::{server_words, ServerProcess};
 use crate::common::site::{json, status, strings, Site};
 use crate::common::user::{stderr, User};
 use tokio::io::AsyncWriteExt;
@@ -222,20 +222,8 @@ fn refused_start(state: &Path) -> String {
     let config = state.parent().unwrap().join("config.yaml");
     let out = assert_cmd::Command::cargo_bin("scistream")
         .unwrap()
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "server",
-            "--no-tls",
-            "--port",
-            "0",
-        ])
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--state-dir",
-            state.to_str().unwrap(),
-        ])
+        .args(server_words(&config, "127.0.0.1"))
+        .args(["--state-dir", state.to_str().unwrap()])
         .env_remove("SCISTREAM_CLIENT_SECRET")
         .timeout(TEST_LIMIT)
         .assert()
