@@ -408,10 +408,8 @@ impl DrainSignals {
     fn hear() -> Option<DrainSignals> {
         let hear = |kind| {
             signal(kind).inspect_err(|e| {
-                tracing::warn!(
-                    "could not handle \
-            SIGUSR1 and SIGUSR2 ({e}): drain this node with scistream server drain"
-                )
+                let fallback = "drain this node with scistream server drain";
+                tracing::warn!("could not handle SIGUSR1 and SIGUSR2 ({e}): {fallback}");
             })
         };
         let drain = hear(SignalKind::user_defined1()).ok()?;
@@ -427,17 +425,19 @@ impl DrainSignals {
                 else => return,
             };
             let Some(pool) = pool.upgrade() else { return };
-            let etcd = &pool.registry.etcd;
-            match crate::cluster::drain(etcd, pool.keys(), &pool.node, undo).await {
-                Ok(drained) => tracing::info!(event = "drain", node = %pool.node, undo,
-                sessions = drained.sessions, "{}", match undo {
-                    false => "this node drains (SIGUSR1): no new session is placed on it; \
-                        its sessions run on. SIGUSR2 undoes it",
-                    true => "this node takes new sessions again (SIGUSR2)",
-                }),
-                Err(e) => tracing::warn!(node = %pool.node, undo,
-                    "could not mark this node in etcd: {e}; send the signal again, or use \
-                    scistream server drain"),
+            let (etcd, node) = (&pool.registry.etcd, &pool.node);
+            let what = match undo {
+                false => {
+                    "this node drains (SIGUSR1): no new session is placed on it; its \
+                          sessions run on. SIGUSR2 undoes it"
+                }
+                true => "this node takes new sessions again (SIGUSR2)",
+            };
+            match crate::cluster::drain(etcd, pool.keys(), node, undo).await {
+                Ok(drained) => tracing::info!(event = "drain", %node, undo,
+                    sessions = drained.sessions, "{what}"),
+                Err(e) => tracing::warn!(%node, undo, "could not mark this node in etcd: {e}; \
+                    send the signal again, or use scistream server drain"),
             }
         }
     }
