@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::net::TEST_LIMIT;
 use super::oauth::OAuthServer;
+use super::req::prod_flags;
 use super::server::private_loopback;
 use super::server_process::{ServerProcess, ServerSetup};
 use super::user::User;
@@ -43,12 +44,16 @@ impl Site {
     pub fn start(&self, auth: &OAuthServer, more: &[&str]) -> ServerProcess {
         let args = self.args(more);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let setup = ServerSetup {
+        ServerProcess::start(auth, self.setup(&args))
+    }
+
+    /// An open gateway on this site's address with `args` (as [`Site::args`] gives them).
+    pub fn setup<'a>(&'a self, args: &'a [&'a str]) -> ServerSetup<'a> {
+        ServerSetup {
             ip: &self.ip,
             credentials: None,
-            extra_args: &args,
-        };
-        ServerProcess::start(auth, setup)
+            extra_args: args,
+        }
     }
 }
 
@@ -61,6 +66,30 @@ pub fn strings(value: &serde_json::Value) -> Vec<String> {
     list.iter()
         .map(|v| v.as_str().unwrap().to_string())
         .collect()
+}
+
+/// `req stream` of `num_conn` connections through the PROD gateway at `prod` and the CONS one
+/// at `cons` to a producer on 127.0.0.1 at port `receiver`, over the encrypted hop (checked):
+/// its uid and CONS listeners.
+pub fn open_stream(
+    user: &User,
+    (prod, cons): (&str, &str),
+    num_conn: &str,
+    receiver: u16,
+) -> (String, Vec<String>) {
+    let port = receiver.to_string();
+    let gateways = ["--prod-s2cs", prod, "--cons-s2cs", cons];
+    let flags = prod_flags(num_conn, &port);
+    let args = [
+        &["req", "stream", "--no-tls", "--json"][..],
+        &gateways,
+        &flags,
+    ]
+    .concat();
+    let opened = json(&user.cmd(&args).timeout(TEST_LIMIT).assert().success());
+    assert_eq!(opened["hop"], "encrypted", "{opened}");
+    let uid = opened["uid"].as_str().unwrap().to_string();
+    (uid, strings(&opened["listeners"]))
 }
 
 /// `req status UID --json` from the server at `server`.

@@ -17,6 +17,7 @@ use crate::common::net::{
 use crate::common::oauth::OAuthServer;
 use crate::common::server::private_loopback;
 use crate::common::server_process::{server_words, ServerProcess, ServerSetup};
+use crate::common::site::open_stream;
 use crate::common::user::User;
 use scistream::pb;
 use scistream::pb::control_client::ControlClient;
@@ -863,30 +864,8 @@ fn the_encrypted_hop_joins_two_pools() {
         .map(|name| node(&auth, &etcd, "facility-b", name, 4, &[]))
         .collect();
     let user = User::new(&auth);
-    let port = producer.port().to_string();
-    let args = [
-        "req",
-        "stream",
-        "--no-tls",
-        "--prod-s2cs",
-        &prod[0].addr(),
-        "--cons-s2cs",
-        &cons[1].addr(),
-        "--num-conn",
-        "6",
-        "--remote-ip",
-        "127.0.0.1",
-        "--receiver-ports",
-        &port,
-        "--json",
-    ];
-    let opened = user.cmd(&args).timeout(TEST_LIMIT).assert().success();
-    let opened: serde_json::Value = serde_json::from_slice(&opened.get_output().stdout).unwrap();
-    assert_eq!(opened["hop"], "encrypted", "{opened}");
-    let uid = opened["uid"].as_str().unwrap().to_string();
-    let listeners: Vec<String> = (opened["listeners"].as_array().unwrap().iter())
-        .map(|l| l.as_str().unwrap().to_string())
-        .collect();
+    let gateways = (&*prod[0].addr(), &*cons[1].addr());
+    let (uid, listeners) = open_stream(&user, gateways, "6", producer.port());
     assert_eq!(per_node(&cons, &listeners), counts(&[("x", 3), ("y", 3)]));
     rt.block_on(async {
         // Each CONS node dials PROD listeners on every PROD node, all with one identity.

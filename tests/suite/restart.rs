@@ -9,41 +9,11 @@ use std::path::Path;
 use crate::common::net::{echo, random_payload, read_exactly, serve, TEST_LIMIT};
 use crate::common::oauth::OAuthServer;
 use crate::common::server_process::{server_words, ServerProcess};
-use crate::common::site::{json, status, strings, Site};
+use crate::common::site::{json, open_stream, status, strings, Site};
 use crate::common::user::{stderr, User};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
-
-/// A stream (PROD on `prod`, CONS on `cons`) to the producer at `producer`: uid, CONS listeners.
-fn open_stream(
-    user: &User,
-    prod: &ServerProcess,
-    cons: &ServerProcess,
-    producer: SocketAddr,
-) -> (String, Vec<String>) {
-    let port = producer.port().to_string();
-    let args = [
-        "req",
-        "stream",
-        "--no-tls",
-        "--prod-s2cs",
-        &prod.addr,
-        "--cons-s2cs",
-        &cons.addr,
-        "--num-conn",
-        "2",
-        "--remote-ip",
-        "127.0.0.1",
-        "--receiver-ports",
-        &port,
-        "--json",
-    ];
-    let opened = json(&user.cmd(&args).timeout(TEST_LIMIT).assert().success());
-    assert_eq!(opened["hop"], "encrypted", "{opened}");
-    let uid = opened["uid"].as_str().unwrap().to_string();
-    (uid, strings(&opened["listeners"]))
-}
 
 fn counted(status: &serde_json::Value) -> u64 {
     status["stats"]["connections_total"].as_u64().unwrap()
@@ -69,7 +39,7 @@ fn a_stream_comes_back_after_kill_9_and_after_a_stop() {
     let (prod_site, cons_site) = (Site::new(21100), Site::new(21200));
     let prod = prod_site.start(&auth, &[]);
     let cons = cons_site.start(&auth, &[]);
-    let (uid, listeners) = open_stream(&user, &prod, &cons, producer);
+    let (uid, listeners) = open_stream(&user, (&prod.addr, &cons.addr), "2", producer.port());
     for listener in &listeners {
         echoes_through(&rt, listener, 1);
     }
@@ -105,7 +75,7 @@ fn a_stream_comes_back_after_kill_9_and_after_a_stop() {
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
 
     // The restored sessions' ports are not handed out again.
-    let (_other, others) = open_stream(&user, &prod, &cons, producer);
+    let (_other, others) = open_stream(&user, (&prod.addr, &cons.addr), "2", producer.port());
     assert!(
         others.iter().all(|l| !listeners.contains(l)),
         "{others:?} {listeners:?}"

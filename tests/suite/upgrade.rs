@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::common::metrics::{scrape, value};
 use crate::common::net::{echo, serve, TEST_LIMIT};
 use crate::common::oauth::OAuthServer;
-use crate::common::server_process::{server_words, ServerProcess, ServerSetup};
+use crate::common::server_process::{server_words, ServerProcess};
 use crate::common::site::{json, status, strings, Site};
 use crate::common::user::User;
 use tokio::runtime::Runtime;
@@ -26,22 +26,17 @@ const DEADLINE: Duration = Duration::from_secs(120);
 
 /// A site's server flags for these tests: its own, a rate policy whose buckets park and
 /// resume with the connections, and metrics, then `more`.
+/// The site's flags, `--rate-policy limit`, metrics on the site's address, then `more`.
 fn flags(site: &Site, more: &[&str]) -> Vec<String> {
     let metrics = format!("{}:0", site.ip);
-    let mut flags = vec!["--rate-policy", "limit", "--metrics", &metrics];
-    flags.extend_from_slice(more);
-    site.args(&flags)
+    let ours = ["--rate-policy", "limit", "--metrics", &metrics];
+    site.args(&[&ours[..], more].concat())
 }
 
 fn start(site: &Site, auth: &OAuthServer, more: &[&str]) -> ServerProcess {
     let args = flags(site, more);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let setup = ServerSetup {
-        ip: &site.ip,
-        credentials: None,
-        extra_args: &args,
-    };
-    ServerProcess::start(auth, setup)
+    ServerProcess::start(auth, site.setup(&args))
 }
 
 fn handover_socket(site: &Site) -> PathBuf {
