@@ -63,34 +63,27 @@ pub(crate) struct Txn {
 
 impl Txn {
     /// Holds only if `key` does not exist.
-    pub(crate) fn absent(mut self, key: &str) -> Self {
-        self.compare.push(pb::Compare {
-            result: CompareResult::Equal as i32,
-            target: CompareTarget::Version as i32,
-            key: key.into(),
-            target_union: Some(TargetUnion::Version(0)),
-        });
-        self
+    pub(crate) fn absent(self, key: &str) -> Self {
+        self.equal(key, CompareTarget::Version, TargetUnion::Version(0))
     }
 
     /// Holds only if `key` was last written at `revision` (0: it does not exist).
-    pub(crate) fn unchanged_since(mut self, key: &str, revision: i64) -> Self {
-        self.compare.push(pb::Compare {
-            result: CompareResult::Equal as i32,
-            target: CompareTarget::Mod as i32,
-            key: key.into(),
-            target_union: Some(TargetUnion::ModRevision(revision)),
-        });
-        self
+    pub(crate) fn unchanged_since(self, key: &str, revision: i64) -> Self {
+        self.equal(key, CompareTarget::Mod, TargetUnion::ModRevision(revision))
     }
 
     /// Holds only if `key` exists under `lease`.
-    pub(crate) fn leased(mut self, key: &str, lease: i64) -> Self {
+    pub(crate) fn leased(self, key: &str, lease: i64) -> Self {
+        self.equal(key, CompareTarget::Lease, TargetUnion::Lease(lease))
+    }
+
+    /// Holds only if `key`'s `target` is `value`.
+    fn equal(mut self, key: &str, target: CompareTarget, value: TargetUnion) -> Self {
         self.compare.push(pb::Compare {
             result: CompareResult::Equal as i32,
-            target: CompareTarget::Lease as i32,
+            target: target as i32,
             key: key.into(),
-            target_union: Some(TargetUnion::Lease(lease)),
+            target_union: Some(value),
         });
         self
     }
